@@ -1,0 +1,44 @@
+# The two set-up commands (README): `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test install system-deps lint unit bench sample-data clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+# Debian's prometheus (prometheus + promtool) and chromium; installed when missing.
+system-deps:
+	@bash scripts/ensure_system_deps.sh
+
+demo: install
+	@mkdir -p reports/demo
+	$(BIN)/wsanalysis summary --data data/sample | tee reports/demo/summary.txt
+	@echo "report written to reports/demo/summary.txt"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+unit: install
+	$(BIN)/python -m pytest -q
+
+test: install system-deps lint unit
+
+bench: install system-deps
+	@echo "benchmarks: see benchmarks/README.md for the command of each table"
+
+sample-data: install
+	$(BIN)/python scripts/make_sample_dataset.py --out data/sample
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

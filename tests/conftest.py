@@ -1,0 +1,20 @@
+"""Shared fixtures; area-specific fixtures live in plugins named below."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def sample_dataset() -> Path:
+    """The bundled sample dataset folder (data/sample)."""
+    return REPO / "data" / "sample"

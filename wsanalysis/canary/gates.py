@@ -1,0 +1,335 @@
+"""Gate files: what a canary must satisfy, validated before anything is computed.
+
+A gate file (YAML) holds profiles (`canary`, `staging`, ...) of gates; each gate names
+a metric (server series and/or RUM beacons), a statistic, a comparison (against
+control with a margin, or an absolute bound), the direction that is bad, a
+detectable effect and whether it is critical. The decision rule is written in the
+default file's comments (`default_gates.yaml`) and in docs/architecture.md.
+
+Every validation error names the file, the gate and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from wsanalysis.errors import UsageError
+from wsanalysis.sources.variants import Matcher, parse_matchers
+
+DEFAULT_GATE_FILE = Path(__file__).with_name("default_gates.yaml")
+
+Statistic = Literal["rate", "quantile", "survival_quantile", "spike", "share"]
+STATISTICS = ("rate", "quantile", "survival_quantile", "spike", "share")
+COUNT_STATISTICS = ("rate", "spike", "share")
+SAMPLE_STATISTICS = ("quantile", "survival_quantile")
+_DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_SERIES = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """`5m`, `1h`, `30s` (Prometheus style) as a timedelta."""
+    match = _DURATION.match(str(text).strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like 30s, 5m or 1h")
+    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+
+
+@dataclass(frozen=True)
+class Series:
+    """One server series selector: a metric name and label matchers."""
+
+    metric: str
+    matchers: tuple[Matcher, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> Series:
+        match = _SERIES.match(text.strip())
+        if not match:
+            raise ValueError(f'{text!r} is not a series selector like name{{label="v"}}')
+        matchers = tuple(parse_matchers(match.group(2))) if match.group(2) else ()
+        return cls(match.group(1), matchers)
+
+    def promql(self) -> str:
+        inner = ",".join(m.promql() for m in self.matchers)
+        return f"{self.metric}{{{inner}}}" if inner else self.metric
+
+
+@dataclass(frozen=True)
+class RumFilter:
+    """Which beacons count (by `type`, optional field equalities) and which column to read.
+
+    `column` is the YAML `field`: the RUM frame column holding the value (e.g. `ttfb_ms`),
+    multiplied by `scale` to reach the gate's unit.
+    """
+
+    type: str
+    column: str | None = None
+    scale: float = 1.0
+    where: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MetricSource:
+    """A figure read from server series, RUM beacons, or both."""
+
+    prometheus: tuple[Series, ...] = ()
+    rum: RumFilter | None = None
+    histogram: str | None = None  # histogram family name (…_bucket series)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    against: Literal["control", "bound"]
+    margin: float = 0.0
+    margin_type: Literal["relative", "absolute"] = "relative"
+    bound: float | None = None
+
+    def limit(self, control: float | None = None) -> float:
+        """The bound on the canary's figure, given control's (for `against: control`)."""
+        if self.against == "bound":
+            assert self.bound is not None
+            return self.bound
+        if control is None:
+            raise ValueError("a comparison against control needs control's figure")
+        return (
+            control * (1 + self.margin) if self.margin_type == "relative" else control + self.margin
+        )
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    title: str
+    description: str
+    critical: bool
+    statistic: Statistic
+    compare: Comparison
+    worse: Literal["increase", "decrease"]
+    detectable: float
+    confidence: float
+    power: float
+    min_events: int
+    unit: str = ""
+    quantile: float | None = None
+    bucket: timedelta | None = None
+    events: MetricSource | None = None
+    exposure: MetricSource | None = None
+    samples: MetricSource | None = None
+    prefer: Literal["prometheus", "rum"] | None = None
+    promql: str | None = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    gates: tuple[Gate, ...]
+    srm_unit: Literal["sessions", "connections"] = "sessions"
+    srm_alpha: float = 0.001
+
+    def gate(self, name: str) -> Gate:
+        for gate in self.gates:
+            if gate.name == name:
+                return gate
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class GateFile:
+    path: Path
+    profiles: dict[str, Profile]
+
+    def profile(self, name: str) -> Profile:
+        if name not in self.profiles:
+            raise UsageError(
+                f"{self.path} has no profile {name!r}",
+                f"choose one of: {', '.join(sorted(self.profiles))}",
+            )
+        return self.profiles[name]
+
+
+class _Reader:
+    """Reads one gate's mapping and reports errors with the gate and field named."""
+
+    def __init__(self, path: Path, where: str, data: Any) -> None:
+        self.path, self.where = path, where
+        if not isinstance(data, dict):
+            self.fail("", f"must be a mapping, got {type(data).__name__}")
+        self.data: dict[str, Any] = data
+
+    def fail(self, name: str, problem: str, fix: str = "") -> None:
+        field_name = f", field {name!r}" if name else ""
+        raise UsageError(
+            f"gate file {self.path}: {self.where}{field_name} {problem}",
+            fix or "see the comments of wsanalysis/canary/default_gates.yaml for the format",
+        )
+
+    def get(self, name: str, kind: type | tuple[type, ...], default: Any = ..., choices=None):
+        if name not in self.data:
+            if default is ...:
+                self.fail(name, "is missing")
+            return default
+        value = self.data[name]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            expected = (
+                kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            )
+            self.fail(name, f"must be {expected}, got {value!r}")
+        if choices is not None and value not in choices:
+            self.fail(name, f"is {value!r}; choose one of {', '.join(map(str, choices))}")
+        return value
+
+    def unknown(self, known: set[str]) -> None:
+        extra = sorted(set(self.data) - known)
+        if extra:
+            self.fail(extra[0], "is not a known field", f"known fields: {', '.join(sorted(known))}")
+
+
+def _source(reader: _Reader, name: str) -> MetricSource | None:
+    if name not in reader.data:
+        return None
+    sub = _Reader(reader.path, f"{reader.where}, {name}", reader.data[name])
+    sub.unknown({"prometheus", "rum", "histogram"})
+    series: list[Series] = []
+    for text in sub.get("prometheus", list, []):
+        try:
+            series.append(Series.parse(str(text)))
+        except (ValueError, UsageError) as error:
+            sub.fail("prometheus", f"has a bad selector: {error}")
+    rum = None
+    if "rum" in sub.data:
+        spec = _Reader(reader.path, f"{reader.where}, {name}.rum", sub.data["rum"])
+        spec.unknown({"type", "field", "scale", "where"})
+        rum = RumFilter(
+            type=spec.get("type", str),
+            column=spec.get("field", str, None),
+            scale=spec.get("scale", float, 1.0),
+            where=spec.get("where", dict, {}),
+        )
+    histogram = sub.get("histogram", str, None)
+    if not series and rum is None and histogram is None:
+        sub.fail("", "names no data: give prometheus series, a rum filter or a histogram")
+    return MetricSource(tuple(series), rum, histogram)
+
+
+def _gate(path: Path, index: int, data: Any, defaults: dict[str, Any]) -> Gate:
+    name = data.get("name") if isinstance(data, dict) else None
+    reader = _Reader(path, f"gate {name!r}" if name else f"gate #{index + 1}", data)
+    reader.unknown(
+        {
+            "name", "title", "description", "critical", "statistic", "quantile", "bucket",
+            "unit", "events", "exposure", "samples", "prefer", "promql", "compare", "worse",
+            "detectable", "confidence", "power", "min_events",
+        }
+    )  # fmt: skip
+    name = reader.get("name", str)
+    if not re.match(r"^[a-z][a-z0-9_]*$", name):
+        reader.fail("name", "must be lower_snake_case (it is used as an identifier)")
+    statistic = reader.get("statistic", str, choices=STATISTICS)
+    compare_reader = _Reader(path, f"gate {name!r}, compare", reader.get("compare", dict))
+    compare_reader.unknown({"against", "margin", "margin_type", "bound"})
+    against = compare_reader.get("against", str, choices=("control", "bound"))
+    compare = Comparison(
+        against=against,
+        margin=compare_reader.get("margin", float, 0.0),
+        margin_type=compare_reader.get("margin_type", str, "relative", ("relative", "absolute")),
+        bound=compare_reader.get("bound", float) if against == "bound" else None,
+    )
+    if compare.margin < 0:
+        compare_reader.fail("margin", "must not be negative (the direction is set by `worse`)")
+    quantile = reader.get("quantile", float, None)
+    if statistic in SAMPLE_STATISTICS and (quantile is None or not 0 < quantile < 1):
+        reader.fail("quantile", "must be a number strictly between 0 and 1 for this statistic")
+    bucket = None
+    if statistic == "spike":
+        try:
+            bucket = parse_duration(reader.get("bucket", str))
+        except ValueError as error:
+            reader.fail("bucket", str(error))
+    events, exposure = _source(reader, "events"), _source(reader, "exposure")
+    samples = _source(reader, "samples")
+    if statistic in COUNT_STATISTICS and (events is None or exposure is None):
+        reader.fail("events" if events is None else "exposure", f"is required for a {statistic}")
+    if statistic in SAMPLE_STATISTICS and samples is None:
+        reader.fail("samples", f"is required for a {statistic}")
+    confidence = reader.get("confidence", float, defaults.get("confidence", 0.95))
+    power = reader.get("power", float, defaults.get("power", 0.80))
+    for field_name, value in (("confidence", confidence), ("power", power)):
+        if not 0.5 <= value < 1:
+            reader.fail(field_name, f"is {value}; it must lie in [0.5, 1)")
+    detectable = reader.get("detectable", float)
+    return Gate(
+        name=name,
+        title=reader.get("title", str, name.replace("_", " ")),
+        description=" ".join(reader.get("description", str, "").split()),
+        critical=reader.get("critical", bool, False),
+        statistic=statistic,
+        compare=compare,
+        worse=reader.get("worse", str, choices=("increase", "decrease")),
+        detectable=detectable,
+        confidence=confidence,
+        power=power,
+        min_events=reader.get("min_events", int, defaults.get("min_events", 20)),
+        unit=reader.get("unit", str, ""),
+        quantile=quantile,
+        bucket=bucket,
+        events=events,
+        exposure=exposure,
+        samples=samples,
+        prefer=reader.get("prefer", str, None, ("prometheus", "rum")),
+        promql=" ".join(reader.get("promql", str, "").split()) or None,
+    )
+
+
+def load_gate_file(path: str | Path | None = None) -> GateFile:
+    """Read and validate a gate file (the default production gates when `path` is None)."""
+    path = Path(path) if path is not None else DEFAULT_GATE_FILE
+    if not path.is_file():
+        raise UsageError(
+            f"gate file {path} does not exist",
+            f"pass an existing YAML file, or omit --gates for {DEFAULT_GATE_FILE.name}",
+        )
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise UsageError(
+            f"gate file {path} is not valid YAML{where}: {error}", "fix the syntax"
+        ) from None
+    top = _Reader(path, "top level", document)
+    top.unknown({"version", "defaults", "profiles"})
+    if top.get("version", int, 1) != 1:
+        top.fail("version", "is not supported; this wsanalysis reads version 1")
+    defaults = top.get("defaults", dict, {})
+    profiles: dict[str, Profile] = {}
+    for profile_name, profile_data in top.get("profiles", dict).items():
+        profile = _Reader(path, f"profile {profile_name!r}", profile_data)
+        profile.unknown({"description", "gates", "srm"})
+        gate_list = profile.get("gates", list)
+        if not gate_list:
+            profile.fail("gates", "is empty; a profile needs at least one gate")
+        gates = tuple(_gate(path, i, g, defaults) for i, g in enumerate(gate_list))
+        names = [g.name for g in gates]
+        duplicate = next((n for n in names if names.count(n) > 1), None)
+        if duplicate:
+            profile.fail("gates", f"has two gates named {duplicate!r}")
+        srm = _Reader(path, f"profile {profile_name!r}, srm", profile.get("srm", dict, {}))
+        srm.unknown({"unit", "alpha"})
+        profiles[profile_name] = Profile(
+            name=profile_name,
+            description=" ".join(profile.get("description", str, "").split()),
+            gates=gates,
+            srm_unit=srm.get("unit", str, "sessions", ("sessions", "connections")),
+            srm_alpha=srm.get("alpha", float, 0.001),
+        )
+    return GateFile(path, profiles)

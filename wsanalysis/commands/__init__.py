@@ -1,0 +1,1 @@
+"""Subcommands of the `wsanalysis` CLI, one module each (discovered at start-up)."""

@@ -1,0 +1,66 @@
+"""`wsanalysis summary --data DIR`: load a dataset through the sources, print an overview."""
+
+from __future__ import annotations
+
+import argparse
+
+import polars as pl
+
+from wsanalysis.overview import metrics_overview, rum_overview
+from wsanalysis.sources.dataset import Dataset
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "summary",
+        help="print a compact per-variant overview of a dataset folder",
+        description="Load a dataset folder's server metrics and RUM beacons and print, per "
+        "variant, connections, closes by code, active connections, sessions and TTFB.",
+    )
+    parser.add_argument("--data", required=True, help="dataset folder (e.g. data/sample)")
+    parser.set_defaults(func=run)
+
+
+def _by_variant(overview: pl.DataFrame) -> pl.DataFrame:
+    """One row per measure, one column per variant: narrow enough for a terminal."""
+    text = overview.select(
+        pl.col("variant"),
+        *[
+            pl.col(c).round(4).cast(pl.Utf8)
+            if overview.schema[c].is_float()
+            else pl.col(c).cast(pl.Utf8)
+            for c in overview.columns
+            if c != "variant"
+        ],
+    )
+    return text.transpose(include_header=True, header_name="measure", column_names="variant")
+
+
+def run(args: argparse.Namespace) -> int:
+    dataset = Dataset.open(args.data)
+    print(f"dataset {dataset.folder}")
+    with pl.Config(
+        tbl_hide_dataframe_shape=True,
+        tbl_rows=-1,
+        tbl_width_chars=120,
+        float_precision=3,
+        tbl_hide_column_data_types=True,
+    ):
+        samples = dataset.metrics()
+        if samples.is_empty():
+            print("server metrics: none in this folder")
+        else:
+            print(
+                f"server metrics: {samples.height:,} samples, "
+                f"{samples['metric'].n_unique()} metrics, "
+                f"{samples['timestamp'].min():%Y-%m-%d %H:%M} to "
+                f"{samples['timestamp'].max():%Y-%m-%d %H:%M} UTC"
+            )
+            print(_by_variant(metrics_overview(samples)))
+        load = dataset.rum()
+        if load is None:
+            print("RUM beacons: none in this folder")
+        else:
+            print(f"RUM beacons: {load.frame.height:,} read, {load.bad_lines} bad lines")
+            print(_by_variant(rum_overview(load.frame)))
+    return 0

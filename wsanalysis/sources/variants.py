@@ -1,0 +1,106 @@
+"""How series and beacons are mapped to variants (canary, control, ...).
+
+Two ways, as deployments label things differently:
+- by a label: the value of `label` names the variant, optionally renamed
+  (`{"stable": "control"}`); the default is the `variant` label as is;
+- by selectors: each variant is a set of label matchers (`track="canary"`), the
+  same text one would put inside `{...}` in PromQL.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from wsanalysis.errors import UsageError
+
+_MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)')
+
+
+@dataclass(frozen=True)
+class Matcher:
+    label: str
+    op: str
+    value: str
+
+    def expr(self, columns: list[str] | None = None) -> pl.Expr:
+        """A polars predicate equivalent to this PromQL label matcher.
+
+        As in PromQL, a label that is absent (no column, or null) reads as "".
+        """
+        present = columns is None or self.label in columns
+        column = pl.col(self.label).fill_null("") if present else pl.lit("")
+        if self.op == "=":
+            return column == self.value
+        if self.op == "!=":
+            return column != self.value
+        anchored = f"^(?:{self.value})$"  # PromQL regex matchers are fully anchored
+        return column.str.contains(anchored) if self.op == "=~" else ~column.str.contains(anchored)
+
+    def promql(self) -> str:
+        escaped = self.value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'{self.label}{self.op}"{escaped}"'
+
+
+def parse_matchers(text: str) -> list[Matcher]:
+    """Parse `a="x", b=~"y.*"` (braces optional) into matchers."""
+    body = text.strip()
+    if body.startswith("{") and body.endswith("}"):
+        body = body[1:-1]
+    matchers: list[Matcher] = []
+    position = 0
+    while position < len(body.rstrip()):
+        match = _MATCHER.match(body, position)
+        if not match:
+            raise UsageError(
+                f"cannot read the label matchers {text!r} near {body[position:]!r}",
+                'write them as in PromQL, e.g. track="canary" or {track=~"canary|beta"}',
+            )
+        value = bytes(match.group(3), "utf-8").decode("unicode_escape")
+        matchers.append(Matcher(match.group(1), match.group(2), value))
+        position = match.end()
+    return matchers
+
+
+@dataclass(frozen=True)
+class VariantMapping:
+    """Which series belong to which variant; see the module docstring."""
+
+    label: str = "variant"
+    rename: dict[str, str] = field(default_factory=dict)
+    selectors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def by_selectors(cls, selectors: dict[str, str]) -> VariantMapping:
+        for text in selectors.values():
+            parse_matchers(text)  # fail early, with the selector named
+        return cls(selectors=dict(selectors))
+
+    def matchers(self) -> dict[str, list[Matcher]]:
+        return {name: parse_matchers(text) for name, text in self.selectors.items()}
+
+    def variant_expr(self, columns: list[str]) -> pl.Expr:
+        """An expression giving each row's variant (null when no variant matches)."""
+        if not self.selectors:
+            if self.label not in columns:
+                return pl.lit(None, dtype=pl.Utf8)
+            column = pl.col(self.label).cast(pl.Utf8)
+            return column.replace(self.rename) if self.rename else column
+        expr = pl.lit(None, dtype=pl.Utf8)
+        for name, matchers in reversed(list(self.matchers().items())):
+            condition = pl.lit(True)
+            for matcher in matchers:
+                condition = condition & matcher.expr(columns)
+            expr = pl.when(condition).then(pl.lit(name)).otherwise(expr)
+        return expr
+
+    def consumed_labels(self) -> set[str]:
+        """Labels that only serve to pick the variant and are not label columns."""
+        if self.selectors:
+            return set()
+        return {self.label}
+
+
+DEFAULT_VARIANTS = VariantMapping()
