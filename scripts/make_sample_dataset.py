@@ -46,11 +46,11 @@ VARIANTS = {
     # sessions per hour, close-code probabilities for a connection that ends by itself
     "control": {
         "sessions_per_hour": 900,
-        "codes": {1000: 0.78, 1001: 0.12, 1006: 0.07, 1011: 0.01, 4401: 0.02},
+        "codes": {1000: 0.78, 1001: 0.16, 1006: 0.03, 1011: 0.01, 4401: 0.02},
     },
     "canary": {
         "sessions_per_hour": 100,
-        "codes": {1000: 0.78, 1001: 0.12, 1006: 0.07, 1011: 0.01, 4401: 0.02},
+        "codes": {1000: 0.78, 1001: 0.16, 1006: 0.03, 1011: 0.01, 4401: 0.02},
     },
 }
 

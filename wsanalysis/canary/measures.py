@@ -1,0 +1,248 @@
+"""From frames to what a gate's statistic needs: counts per bucket, samples, durations.
+
+The sources return raw data (counters stay raw, beacons stay beacons); a gate names
+which series or beacons make its figure. This module does that selection and the
+bucketing, per variant, and says which source it used, so the statistics stay pure
+and the verdict can state where each number came from.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+import polars as pl
+
+from wsanalysis.canary.gates import MetricSource, RumFilter, Series
+from wsanalysis.sources.schema import TIMESTAMP
+from wsanalysis.stats.counters import increases
+
+Source = Literal["prometheus", "rum", "histogram"]
+RATE_BUCKET = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The analysed interval, inclusive at both ends like a range selector."""
+
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def of(cls, samples: pl.DataFrame, beacons: pl.DataFrame | None) -> Window | None:
+        """The data's own window: the union of both frames' time spans."""
+        starts, ends = [], []
+        if not samples.is_empty():
+            starts.append(samples["timestamp"].min())
+            ends.append(samples["timestamp"].max())
+        if beacons is not None and not beacons.is_empty():
+            starts.append(beacons["ts"].min())
+            ends.append(beacons["ts"].max())
+        return cls(min(starts), max(ends)) if starts else None
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Events and exposure per time bucket and variant (`frame`), from one source."""
+
+    frame: pl.DataFrame  # bucket (datetime), variant, events, exposure
+    source: Source
+    bucket: timedelta
+
+    def variant(self, name: str) -> pl.DataFrame:
+        return self.frame.filter(pl.col("variant") == name).sort("bucket")
+
+    def totals(self) -> dict[str, tuple[float, float]]:
+        totals = self.frame.group_by("variant").agg(
+            pl.col("events").sum(), pl.col("exposure").sum()
+        )
+        return {r["variant"]: (r["events"], r["exposure"]) for r in totals.iter_rows(named=True)}
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Observations per variant with their cluster (session), from RUM."""
+
+    frame: pl.DataFrame  # variant, cluster, value
+    source: Source = "rum"
+
+
+@dataclass(frozen=True)
+class HistogramCounts:
+    """Cumulative bucket counts per variant over the window (`le` as float, +Inf last)."""
+
+    frame: pl.DataFrame  # variant, le, count
+    source: Source = "histogram"
+
+
+@dataclass(frozen=True)
+class Durations:
+    """Connection lifetimes per variant; `observed` False means still open (censored)."""
+
+    frame: pl.DataFrame  # variant, duration, observed
+    source: Source = "rum"
+
+
+def _series_filter(series: tuple[Series, ...], columns: list[str]) -> pl.Expr:
+    condition = pl.lit(False)
+    for one in series:
+        match = pl.col("metric") == one.metric
+        for matcher in one.matchers:
+            match = match & matcher.expr(columns)
+        condition = condition | match
+    return condition
+
+
+def _rum_filter(spec: RumFilter, columns: list[str]) -> pl.Expr:
+    condition = pl.col("type") == spec.type
+    for name, value in spec.where.items():
+        condition = condition & (pl.col(name) == value if name in columns else pl.lit(False))
+    return condition
+
+
+def _bucket_count(window: Window, bucket: timedelta) -> int:
+    return max(1, math.ceil(window.duration / bucket))
+
+
+def _bucket(column: str, window: Window, bucket: timedelta) -> pl.Expr:
+    """Bucket start, aligned on the window's start (not on the epoch).
+
+    The window is closed at its end, so a sample stamped exactly at the end joins the
+    last bucket instead of opening an empty one.
+    """
+    offset = (pl.col(column) - pl.lit(window.start)).dt.total_milliseconds()
+    size = int(bucket.total_seconds() * 1000)
+    index = (offset // size).clip(0, _bucket_count(window, bucket) - 1)
+    start = pl.lit(window.start).cast(TIMESTAMP)
+    return (start + pl.duration(milliseconds=index * size)).cast(TIMESTAMP)
+
+
+def _server_counts(
+    series: tuple[Series, ...], samples: pl.DataFrame, window: Window, bucket: timedelta
+) -> pl.DataFrame:
+    selected = samples.filter(_series_filter(series, samples.columns))
+    if selected.is_empty():
+        return pl.DataFrame(
+            schema={"bucket": pl.Datetime("ms", "UTC"), "variant": pl.Utf8, "n": pl.Float64}
+        )
+    stepped = increases(selected)  # the increase up to a sample belongs to that sample's bucket
+    return stepped.group_by(_bucket("timestamp", window, bucket).alias("bucket"), "variant").agg(
+        pl.col("increase").sum().alias("n")
+    )
+
+
+def _rum_counts(
+    spec: RumFilter, beacons: pl.DataFrame, window: Window, bucket: timedelta
+) -> pl.DataFrame:
+    selected = beacons.filter(_rum_filter(spec, beacons.columns))
+    return selected.group_by(_bucket("ts", window, bucket).alias("bucket"), "variant").agg(
+        pl.len().cast(pl.Float64).alias("n")
+    )
+
+
+def _all_buckets(window: Window, bucket: timedelta, variants: list[str]) -> pl.DataFrame:
+    starts = [window.start + i * bucket for i in range(_bucket_count(window, bucket))]
+    frame = pl.DataFrame({"bucket": starts}).with_columns(pl.col("bucket").cast(TIMESTAMP))
+    return frame.join(pl.DataFrame({"variant": variants}), how="cross")
+
+
+def counts(
+    events: MetricSource,
+    exposure: MetricSource,
+    samples: pl.DataFrame,
+    beacons: pl.DataFrame | None,
+    window: Window,
+    bucket: timedelta = RATE_BUCKET,
+    prefer: Source | None = None,
+    variants: tuple[str, ...] = ("canary", "control"),
+) -> Counts | None:
+    """Events and exposure per bucket, from the preferred source that has data.
+
+    Buckets with no data count as zero (a quiet bucket is information); a variant with
+    no exposure at all from a source makes that source unusable (None if none is).
+    """
+    order: list[Source] = ["prometheus", "rum"] if prefer != "rum" else ["rum", "prometheus"]
+    for source in order:
+        if source == "prometheus":
+            if not (events.prometheus and exposure.prometheus) or samples.is_empty():
+                continue
+            num = _server_counts(events.prometheus, samples, window, bucket)
+            den = _server_counts(exposure.prometheus, samples, window, bucket)
+        else:
+            if events.rum is None or exposure.rum is None or beacons is None or beacons.is_empty():
+                continue
+            num = _rum_counts(events.rum, beacons, window, bucket)
+            den = _rum_counts(exposure.rum, beacons, window, bucket)
+        frame = (
+            _all_buckets(window, bucket, list(variants))
+            .join(num.rename({"n": "events"}), on=["bucket", "variant"], how="left")
+            .join(den.rename({"n": "exposure"}), on=["bucket", "variant"], how="left")
+            .with_columns(pl.col("events", "exposure").fill_null(0.0))
+            .sort("variant", "bucket")
+        )
+        exposed = frame.group_by("variant").agg(pl.col("exposure").sum())
+        if exposed.height == len(variants) and (exposed["exposure"] > 0).all():
+            return Counts(frame, source, bucket)
+    return None
+
+
+def rum_samples(spec: RumFilter, beacons: pl.DataFrame | None) -> Samples | None:
+    """The field's values (scaled to the gate's unit) with the session as cluster."""
+    if beacons is None or beacons.is_empty() or spec.column not in beacons.columns:
+        return None
+    frame = beacons.filter(_rum_filter(spec, beacons.columns) & pl.col(spec.column).is_not_null())
+    frame = frame.select(
+        "variant",
+        pl.col("session_id").alias("cluster"),
+        (pl.col(spec.column).cast(pl.Float64) * spec.scale).alias("value"),
+    )
+    return Samples(frame) if frame.height else None
+
+
+def histogram_counts(family: str, samples: pl.DataFrame) -> HistogramCounts | None:
+    """Bucket counts accumulated over the window (increase per `le`, resets handled)."""
+    buckets = samples.filter(pl.col("metric") == f"{family}_bucket")
+    if buckets.is_empty() or "le" not in buckets.columns:
+        return None
+    stepped = increases(buckets)
+    frame = (
+        stepped.group_by("variant", "le")
+        .agg(pl.col("increase").sum().alias("count"))
+        .with_columns(pl.col("le").str.replace(r"^\+Inf$", "inf").cast(pl.Float64))
+        .sort("variant", "le")
+    )
+    return HistogramCounts(frame)
+
+
+def connection_durations(
+    spec: RumFilter, beacons: pl.DataFrame | None, window: Window
+) -> Durations | None:
+    """Closed connections' lifetimes, plus still-open ones censored at the window's end.
+
+    A socket that opened and has no close beacon by the end is at risk for
+    `end - open`; dropping it (the naive average of completed connections) biases
+    durations downwards, so it is kept as censored.
+    """
+    if beacons is None or beacons.is_empty() or spec.column not in beacons.columns:
+        return None
+    all_closed = beacons.filter(_rum_filter(spec, beacons.columns))
+    closed = all_closed.filter(pl.col(spec.column).is_not_null())
+    closed_frame = closed.select(
+        "variant",
+        (pl.col(spec.column).cast(pl.Float64) * spec.scale).alias("duration"),
+        pl.lit(True).alias("observed"),
+    )
+    opened = beacons.filter((pl.col("type") == "ws.open") & pl.col("socket_id").is_not_null())
+    still_open = opened.join(all_closed.select("socket_id"), on="socket_id", how="anti").select(
+        "variant",
+        ((pl.lit(window.end) - pl.col("ts")).dt.total_milliseconds() / 1000.0).alias("duration"),
+        pl.lit(False).alias("observed"),
+    )
+    frame = pl.concat([closed_frame, still_open]).filter(pl.col("duration") >= 0)
+    return Durations(frame) if frame.height else None
