@@ -69,7 +69,7 @@ class Counts:
 class Samples:
     """Observations per variant with their cluster (session), from RUM."""
 
-    frame: pl.DataFrame  # variant, cluster, value
+    frame: pl.DataFrame  # ts, variant, cluster, value
     source: Source = "rum"
 
 
@@ -198,6 +198,7 @@ def rum_samples(spec: RumFilter, beacons: pl.DataFrame | None) -> Samples | None
         return None
     frame = beacons.filter(_rum_filter(spec, beacons.columns) & pl.col(spec.column).is_not_null())
     frame = frame.select(
+        "ts",
         "variant",
         pl.col("session_id").alias("cluster"),
         (pl.col(spec.column).cast(pl.Float64) * spec.scale).alias("value"),

@@ -1,0 +1,145 @@
+"""The judge: every gate of a profile evaluated on the data, then the verdict.
+
+Per gate, `measures` turns the frames into the statistic's input and a function of
+`wsanalysis.stats` computes the evidence (estimate, interval, one-sided p-value of
+harm, power at the gate's detectable effect). Holm across the profile's gates
+controls false NO_GOs; `verdict.decide` applies the rule. Nothing here reads files:
+the CLI and the notebooks hand it frames.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import polars as pl
+
+from wsanalysis.canary import evidence, measures
+from wsanalysis.canary.gates import Gate, Profile
+from wsanalysis.canary.measures import Window
+from wsanalysis.canary.sentences import sentence
+from wsanalysis.canary.verdict import GateEvidence, GateResult, Verdict, decide, overall
+from wsanalysis.stats.counters import total_increase
+from wsanalysis.stats.multiplicity import holm
+from wsanalysis.stats.srm import sample_ratio_mismatch
+
+CANARY, CONTROL = evidence.CANARY, evidence.CONTROL
+
+
+@dataclass(frozen=True)
+class JudgeInput:
+    """The data a verdict is about: frames from any source, and the declared split."""
+
+    samples: pl.DataFrame
+    beacons: pl.DataFrame | None
+    window: Window | None = None
+    canary_share: float | None = None
+    metadata: dict = field(default_factory=dict)
+
+    def resolved_window(self) -> Window | None:
+        return self.window or Window.of(self.samples, self.beacons)
+
+
+# -- the gate and the profile -----------------------------------------------------------
+
+
+def evaluate_gate(gate: Gate, data: JudgeInput, window: Window) -> GateEvidence:
+    """Evidence for one gate, or `no_data` evidence saying what was missing."""
+    limit = gate.compare.bound if gate.compare.against == "bound" else gate.compare.limit(1.0)
+    if gate.statistic in ("rate", "share", "spike"):
+        bucket = gate.bucket or measures.RATE_BUCKET
+        counts = measures.counts(
+            gate.events, gate.exposure, data.samples, data.beacons, window, bucket, gate.prefer
+        )
+        if counts is None:
+            return GateEvidence.no_data(limit, "events or exposure missing for a variant")
+        if gate.statistic == "spike":
+            return evidence.spike_evidence(gate, counts)
+        return evidence.rate_evidence(gate, counts)
+    source = gate.samples
+    if gate.statistic == "survival_quantile":
+        durations = (
+            measures.connection_durations(source.rum, data.beacons, window) if source.rum else None
+        )
+        return evidence.survival_evidence(gate, durations)
+    samples = measures.rum_samples(source.rum, data.beacons) if source.rum else None
+    histogram = (
+        measures.histogram_counts(source.histogram, data.samples) if source.histogram else None
+    )
+    if gate.prefer == "prometheus" and histogram is not None:
+        samples = None
+    return evidence.quantile_evidence(gate, samples, histogram)
+
+
+def judge(profile: Profile, data: JudgeInput) -> Verdict:
+    """Evaluate every gate of `profile` on `data` and decide."""
+    window = data.resolved_window()
+    found = [
+        evaluate_gate(gate, data, window)
+        if window is not None
+        else GateEvidence.no_data(math.nan, "the window holds no data")
+        for gate in profile.gates
+    ]
+    adjusted = holm([e.p_harm for e in found]).tolist()
+    results = []
+    for gate, gate_evidence, p in zip(profile.gates, found, adjusted, strict=True):
+        result = GateResult(
+            name=gate.name,
+            title=gate.title,
+            critical=gate.critical,
+            statistic=gate.statistic,
+            unit=gate.unit,
+            comparison=gate.compare.against,
+            worse=gate.worse,
+            evidence=gate_evidence,
+            p_adjusted=p,
+            decision=decide(gate_evidence, p, evidence.one_sided_alpha(gate), gate.power),
+            sentence="",
+        )
+        results.append(replace(result, sentence=sentence(gate, result)))
+    srm_problem = _sample_ratio_problem(profile, data) if window is not None else None
+    verdict, reason = overall(results, srm_problem)
+    metadata = {**data.metadata, "window": _window_json(window), "srm": srm_problem}
+    return Verdict(verdict, reason, tuple(results), profile.name, "wsanalysis", metadata)
+
+
+def _window_json(window: Window | None) -> dict | None:
+    if window is None:
+        return None
+    return {"start": window.start.isoformat(), "end": window.end.isoformat()}
+
+
+def _sample_ratio_problem(profile: Profile, data: JudgeInput) -> str | None:
+    """A sentence when the observed split contradicts the declared canary share."""
+    if data.canary_share is None:
+        return None
+    units = _split_units(profile, data)
+    if units is None:
+        return None
+    unit_name, canary_n, control_n = units
+    result = sample_ratio_mismatch(canary_n, control_n, data.canary_share)
+    if result.pvalue < profile.srm_alpha:
+        observed = canary_n / (canary_n + control_n)
+        return (
+            f"Sample-ratio mismatch: the canary has {observed:.1%} of {unit_name} against the "
+            f"declared {data.canary_share:.0%} (p = {result.pvalue:.1e}); the traffic split is "
+            "not what was declared, so no comparison can be trusted."
+        )
+    return None
+
+
+def _split_units(profile: Profile, data: JudgeInput) -> tuple[str, int, int] | None:
+    """Sessions per variant from RUM, else connections opened from the server."""
+    if profile.srm_unit == "sessions" and data.beacons is not None and not data.beacons.is_empty():
+        per = data.beacons.group_by("variant").agg(pl.col("session_id").n_unique().alias("n"))
+        units = "sessions"
+    else:
+        opened = data.samples.filter(pl.col("metric") == "ws_connections_total")
+        if opened.is_empty():
+            return None
+        per = total_increase(opened).rename({"increase": "n"})
+        units = "connections"
+    counts = {r["variant"]: int(r["n"]) for r in per.iter_rows(named=True)}
+    if CANARY not in counts or CONTROL not in counts:
+        return None
+    return units, counts[CANARY], counts[CONTROL]

@@ -1,0 +1,164 @@
+"""Gate results and the verdict: the decision rule, its sentences, its JSON.
+
+The rule (docs/architecture.md, default_gates.yaml): `fail` when the data show the
+canary worse than its bound after Holm across gates; `pass` when not, and the data
+were sufficient (interval inside the bound, or the detectable effect would have been
+seen with the gate's power); `inconclusive` otherwise; `no_data` when a variant's
+metric is missing. GO needs every gate to pass; any fail is NO_GO; anything else,
+or a sample-ratio mismatch, is INCONCLUSIVE. Missing data is never a GO.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from enum import IntEnum
+from typing import Any, Literal
+
+Decision = Literal["pass", "fail", "inconclusive", "no_data"]
+Overall = Literal["GO", "NO_GO", "INCONCLUSIVE"]
+
+
+class ExitCode(IntEnum):
+    """What a release pipeline reads (architecture page)."""
+
+    GO = 0
+    NO_GO = 1
+    INCONCLUSIVE = 2
+    USAGE_OR_DATA_ERROR = 3
+
+
+@dataclass(frozen=True)
+class GateEvidence:
+    """What a statistic found for one gate, before the decision across gates.
+
+    `effect`, `ci_low`, `ci_high` and `limit` are on the same scale (a ratio, a
+    difference, or the canary's own figure for an absolute bound). `p_harm` is the
+    one-sided p-value of "the canary is no worse than the limit": small means harm.
+    `power` is the chance the gate's detectable effect would have been caught at the
+    observed volume (nan when the method cannot say).
+    """
+
+    canary: float | None
+    control: float | None
+    effect: float | None
+    ci_low: float | None
+    ci_high: float | None
+    limit: float
+    p_harm: float
+    power: float
+    sufficient: bool
+    method: str
+    source: str
+    n_canary: int = 0
+    n_control: int = 0
+    reason: str = ""
+    worse: str = "increase"
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def no_data(cls, limit: float, reason: str) -> GateEvidence:
+        """Evidence that there is none: the gate's data are missing (`no_data`)."""
+        return cls(
+            None, None, None, None, None, limit, math.nan, math.nan, False, "", "", reason=reason
+        )
+
+    @property
+    def missing(self) -> bool:
+        return self.method == ""
+
+
+@dataclass(frozen=True)
+class GateResult:
+    name: str
+    title: str
+    critical: bool
+    statistic: str
+    unit: str
+    comparison: str  # "control" or "bound"
+    worse: str
+    evidence: GateEvidence
+    p_adjusted: float
+    decision: Decision
+    sentence: str
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["evidence"] = {k: _json_number(v) for k, v in data["evidence"].items()}
+        data["p_adjusted"] = _json_number(self.p_adjusted)
+        return data
+
+
+@dataclass(frozen=True)
+class Verdict:
+    overall: Overall
+    reason: str
+    gates: tuple[GateResult, ...]
+    profile: str
+    judge: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode[self.overall]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verdict": self.overall,
+            "reason": self.reason,
+            "exit_code": int(self.exit_code),
+            "profile": self.profile,
+            "judge": self.judge,
+            "gates": [g.to_json() for g in self.gates],
+            **self.metadata,
+        }
+
+
+def _json_number(value: Any) -> Any:
+    """JSON has no NaN or infinity: they become null (and strings for infinities)."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+    if isinstance(value, dict):
+        return {k: _json_number(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_number(v) for v in value]
+    return value
+
+
+def decide(
+    evidence: GateEvidence, p_adjusted: float, alpha: float, power_target: float
+) -> Decision:
+    """The per-gate rule; `alpha` is one-sided, `p_adjusted` already Holm-corrected."""
+    if evidence.missing:
+        return "no_data"
+    if not math.isnan(p_adjusted) and p_adjusted <= alpha:
+        return "fail"
+    if not evidence.sufficient or evidence.ci_low is None or evidence.ci_high is None:
+        return "inconclusive"
+    if evidence.worse == "increase":
+        inside = evidence.ci_high <= evidence.limit
+    else:
+        inside = evidence.ci_low >= evidence.limit
+    powered = not math.isnan(evidence.power) and evidence.power >= power_target
+    return "pass" if inside or powered else "inconclusive"
+
+
+def overall(results: list[GateResult], srm_problem: str | None = None) -> tuple[Overall, str]:
+    """GO / NO_GO / INCONCLUSIVE with the one sentence a manager reads first."""
+    failed = [r for r in results if r.decision == "fail"]
+    if failed:
+        names = ", ".join(r.title for r in failed)
+        critical = " (critical)" if any(r.critical for r in failed) else ""
+        return "NO_GO", f"The canary is worse than allowed on {names}{critical}."
+    if srm_problem:
+        return "INCONCLUSIVE", srm_problem
+    unsettled = [r for r in results if r.decision != "pass"]
+    if not results:
+        return "INCONCLUSIVE", "No gate was evaluated."
+    if unsettled:
+        names = ", ".join(f"{r.title} ({r.decision.replace('_', ' ')})" for r in unsettled)
+        return "INCONCLUSIVE", f"No gate failed, but these could not be settled: {names}."
+    return "GO", f"All {len(results)} gates pass: the canary is at least as good as allowed."

@@ -1,0 +1,193 @@
+"""`wsanalysis judge`: the pipeline's go/no-go, as `verdict.json` and an exit code.
+
+    wsanalysis judge --data DIR [--gates FILE] [--profile canary|staging]
+                     [--canary-share 0.1] [--judge wsanalysis|kayenta] --out verdict.json
+    wsanalysis judge --prometheus URL --start T --end T [--rum PATH] ...
+
+Exit codes: 0 GO, 1 NO_GO, 2 INCONCLUSIVE, 3 usage or data error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from wsanalysis import __version__
+from wsanalysis.canary.gates import Profile, load_gate_file
+from wsanalysis.canary.judge import JudgeInput, judge
+from wsanalysis.canary.kayenta_gates import kayenta_verdict
+from wsanalysis.canary.measures import Window
+from wsanalysis.canary.verdict import ExitCode
+from wsanalysis.errors import UsageError
+from wsanalysis.sources.dataset import Dataset, file_fingerprint
+from wsanalysis.sources.prometheus import PrometheusSource, to_epoch_ms
+from wsanalysis.sources.rum import read_rum
+from wsanalysis.sources.schema import empty_samples
+from wsanalysis.sources.variants import VariantMapping
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "judge",
+        help="judge a canary against control: verdict.json and exit code 0/1/2/3",
+        description=__doc__.split("\n\n")[0],
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help="dataset folder (metrics.om and/or RUM)")
+    source.add_argument(
+        "--prometheus",
+        metavar="URL",
+        help="Prometheus base URL (credentials "
+        "from WSANALYSIS_PROM_BEARER_TOKEN or WSANALYSIS_PROM_USER/_PASSWORD)",
+    )
+    parser.add_argument("--start", help="window start (RFC 3339 or epoch seconds)")
+    parser.add_argument("--end", help="window end (RFC 3339 or epoch seconds)")
+    parser.add_argument(
+        "--rum", type=Path, help="RUM beacons (NDJSON[.gz], Parquet, Datadog export)"
+    )
+    parser.add_argument("--gates", type=Path, help="gate file (default: the production gates)")
+    parser.add_argument("--profile", default="canary", help="gate profile (default: canary)")
+    parser.add_argument(
+        "--canary-share",
+        type=float,
+        help="declared canary share, e.g. 0.1, for the sample-ratio check",
+    )
+    parser.add_argument(
+        "--variant-label",
+        default="variant",
+        help="label / RUM field naming the variant (default: variant)",
+    )
+    parser.add_argument("--canary-selector", help='series of the canary, e.g. track="canary"')
+    parser.add_argument("--control-selector", help='series of control, e.g. track="stable"')
+    parser.add_argument("--judge", choices=("wsanalysis", "kayenta"), default="wsanalysis")
+    parser.add_argument("--out", type=Path, default=Path("verdict.json"), help="verdict file")
+    parser.set_defaults(func=run)
+
+
+def _variants(args: argparse.Namespace) -> VariantMapping:
+    if bool(args.canary_selector) != bool(args.control_selector):
+        raise UsageError("--canary-selector and --control-selector go together", "give both")
+    if args.canary_selector:
+        return VariantMapping.by_selectors(
+            {"canary": args.canary_selector, "control": args.control_selector}
+        )
+    return VariantMapping(label=args.variant_label)
+
+
+def _moment(text: str | None, name: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromtimestamp(to_epoch_ms(text) / 1000, UTC)
+    except (ValueError, UsageError) as error:
+        raise UsageError(
+            f"--{name} {text!r} is not a time", "use RFC 3339 or epoch seconds"
+        ) from error
+
+
+def _metric_names(profile: Profile) -> list[str]:
+    names = set()
+    for gate in profile.gates:
+        for source in (gate.events, gate.exposure, gate.samples):
+            if source is None:
+                continue
+            names.update(series.metric for series in source.prometheus)
+            if source.histogram:
+                names.add(f"{source.histogram}_bucket")
+    return sorted(names | {"ws_connections_total"})
+
+
+def load_input(args: argparse.Namespace, profile: Profile) -> JudgeInput:
+    """The frames and the provenance a verdict names, from a folder or a server."""
+    variants = _variants(args)
+    start, end = _moment(args.start, "start"), _moment(args.end, "end")
+    fingerprints: dict[str, str] = {}
+    beacons = None
+    if args.data is not None:
+        dataset = Dataset.open(args.data)
+        samples = dataset.metrics(variants=variants, start=start, end=end)
+        load = dataset.rum(start=start, end=end)
+        fingerprints = dataset.fingerprints()
+        origin = {"data": str(args.data)}
+    else:
+        if start is None or end is None:
+            raise UsageError("--prometheus needs --start and --end", "give the canary's window")
+        with PrometheusSource(args.prometheus) as prometheus:
+            selector = '{__name__=~"' + "|".join(_metric_names(profile)) + '"}'
+            samples = prometheus.read_samples(selector, start, end, variants=variants)
+        load = read_rum(args.rum, start=start, end=end) if args.rum else None
+        if args.rum:
+            fingerprints[args.rum.name] = file_fingerprint(args.rum)
+        origin = {"prometheus": args.prometheus, "selectors": variants.selectors or None}
+    if load is not None:
+        beacons = load.frame
+        if variants.label != "variant" and variants.label in beacons.columns:
+            beacons = beacons.with_columns(pl.col(variants.label).alias("variant"))
+    window = Window(start, end) if start and end else None
+    metadata = {
+        "inputs": {
+            **origin,
+            "fingerprints": fingerprints,
+            "rum_bad_lines": load.bad_lines if load is not None else None,
+        },
+    }
+    return JudgeInput(
+        samples if samples is not None else empty_samples(),
+        beacons,
+        window,
+        args.canary_share,
+        metadata,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    gate_file = load_gate_file(args.gates)
+    profile = gate_file.profile(args.profile)
+    data = load_input(args, profile)
+    run_info = {
+        "run_id": uuid.uuid4().hex,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "package_version": __version__,
+        "gate_file": str(gate_file.path),
+        "gate_file_sha256": file_fingerprint(gate_file.path),
+        "canary_share": args.canary_share,
+    }
+    verdict = judge(profile, data)
+    document = verdict.to_json()
+    if args.judge == "kayenta":
+        overall, result, skipped = kayenta_verdict(profile, data)
+        document["judge"] = "kayenta"
+        document["verdict"] = overall
+        document["exit_code"] = int(ExitCode[overall])
+        document["kayenta"] = _kayenta_json(result, skipped)
+        document["reason"] = (
+            f"Kayenta score {result.score:.0f} ({result.classification})"
+            if result is not None
+            else "Kayenta had no metric with data"
+        )
+    document["run"] = run_info
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    print(f"{document['verdict']}: {document['reason']}")
+    for gate in document["gates"]:
+        print(f"  [{gate['decision']:>12}] {gate['sentence']}")
+    print(f"verdict written to {args.out}", file=sys.stderr)
+    return int(document["exit_code"])
+
+
+def _kayenta_json(result, skipped: list[str]) -> dict:
+    if result is None:
+        return {"score": None, "skipped": skipped}
+    return {
+        "score": result.score,
+        "classification": result.classification,
+        "reason": result.reason,
+        "metrics": {m.name: m.classification.label for m in result.metrics},
+        "skipped": skipped,
+    }
