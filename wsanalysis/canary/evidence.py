@@ -35,9 +35,19 @@ def one_sided_alpha(gate: Gate) -> float:
 
 
 def _power(
-    detectable: float, limit: float, se: float, alpha: float, log_scale: bool, worse: str
+    detectable: float,
+    limit: float,
+    se: float,
+    alpha: float,
+    log_scale: bool,
+    worse: str,
+    df: float = math.inf,
 ) -> float:
-    """Chance a one-sided level-`alpha` test against `limit` sees a true `detectable`."""
+    """Chance a one-sided level-`alpha` test against `limit` sees a true `detectable`.
+
+    With `df` finite (a variance estimated from few batches) the test is a t test and
+    so is its power; a normal approximation would promise power the test lacks.
+    """
     if not (se > 0) or not math.isfinite(se):
         return math.nan
     if log_scale:
@@ -48,7 +58,8 @@ def _power(
         shift = (detectable - limit) / se
     if worse == "decrease":
         shift = -shift
-    return float(stats.norm.cdf(shift - stats.norm.ppf(1 - alpha)))
+    law = stats.norm if math.isinf(df) else stats.t(df)
+    return float(law.cdf(shift - law.ppf(1 - alpha)))
 
 
 # -- rates ------------------------------------------------------------------------------
@@ -95,7 +106,9 @@ def rate_evidence(gate: Gate, counts: measures.Counts) -> GateEvidence:
         ci_high=ci.high,
         limit=limit,
         p_harm=result.noninferiority(limit, worse=flip(gate.worse)),
-        power=_power(gate.detectable, limit, result.standard_error, alpha, relative, gate.worse),
+        power=_power(
+            gate.detectable, limit, result.standard_error, alpha, relative, gate.worse, result.df
+        ),
         sufficient=result.sufficient,
         method=f"{result.method} (dispersion {result.dispersion:.2f}, {result.buckets} buckets)",
         source=counts.source,
@@ -243,7 +256,9 @@ def _comparison_evidence(gate: Gate, result, limit: float, source: str) -> GateE
         ci_high=ci.high,
         limit=limit,
         p_harm=result.noninferiority(limit, worse=flip(gate.worse)),
-        power=_power(gate.detectable, limit, result.standard_error, alpha, False, gate.worse),
+        power=_power(
+            gate.detectable, limit, result.standard_error, alpha, False, gate.worse, result.df
+        ),
         sufficient=result.sufficient,
         method=result.method,
         source=source,

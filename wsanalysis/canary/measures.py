@@ -20,7 +20,7 @@ from wsanalysis.sources.schema import TIMESTAMP
 from wsanalysis.stats.counters import increases
 
 Source = Literal["prometheus", "rum", "histogram"]
-RATE_BUCKET = timedelta(minutes=5)
+RATE_BUCKET = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
