@@ -178,3 +178,49 @@ def test_cli_usage_errors_exit_3(argv, repo_root: Path, monkeypatch, tmp_path: P
     assert main([*argv, "--out", str(tmp_path / "v.json")]) == 3
     assert "fix:" in capsys.readouterr().err
     assert not (tmp_path / "v.json").exists()
+
+
+# -- sequential looks ----------------------------------------------------------------------
+
+
+def sequential_run(scenario: Scenario, seed: int, plan):
+    samples, beacons = simulate(scenario, seed)
+    window = Window(scenario.start, scenario.start + timedelta(hours=scenario.hours))
+    return judge(CANARY, JudgeInput(samples, beacons, window, 0.1, sequential=plan))
+
+
+def test_sequential_mode_records_the_plan_and_never_goes_early():
+    from wsanalysis.canary.judge import SequentialPlan
+
+    plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
+    verdict = sequential_run(Scenario(connections_per_hour=60_000, hours=2), 0, plan)
+    assert verdict.overall == "INCONCLUSIVE" and "keep watching" in verdict.reason
+    record = verdict.metadata["sequential"]
+    assert record["planned_looks"] == 576 and record["looks_so_far"] == 24
+    gate = next(g for g in verdict.gates if g.name == "error_rate")
+    assert gate.evidence.method.startswith("mixture SPRT over 24 looks")
+    assert gate.evidence.details["first_rejecting_look"] is None
+
+
+def test_sequential_mode_stops_at_a_clear_failure():
+    from wsanalysis.canary.judge import SequentialPlan
+
+    plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
+    verdict = sequential_run(
+        Scenario(connections_per_hour=60_000, hours=2, error_multiplier=3), 0, plan
+    )
+    gate = next(g for g in verdict.gates if g.name == "error_rate")
+    assert verdict.overall == "NO_GO" and gate.decision == "fail"
+    first = gate.evidence.details["first_rejecting_look"]
+    assert first is not None and first < (Scenario().start + timedelta(hours=1)).isoformat()
+
+
+def test_cli_sequential_flag(sample_dataset: Path, tmp_path: Path):
+    out = tmp_path / "v.json"
+    main(
+        ["judge", "--data", str(sample_dataset), "--sequential", "--look", "10m", "--out", str(out)]
+    )
+    record = json.loads(out.read_text())["sequential"]
+    assert record["look_minutes"] == 10 and record["horizon_hours"] == 48
+    assert main(["judge", "--data", str(sample_dataset), "--sequential", "--look", "soon",
+                 "--out", str(out)]) == 3  # fmt: skip

@@ -10,6 +10,8 @@ one-sided level (1 - confidence) / 2, so a 95% interval beyond the limit is a fa
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from datetime import timedelta
 
 import numpy as np
 import polars as pl
@@ -21,6 +23,7 @@ from wsanalysis.canary.verdict import GateEvidence
 from wsanalysis.stats.multiplicity import holm
 from wsanalysis.stats.quantiles import histogram_quantile_difference, quantile_difference
 from wsanalysis.stats.rates import compare_rates, rate_against_bound, rate_difference
+from wsanalysis.stats.sequential import sequential_rate_test
 from wsanalysis.stats.survival import compare_duration_quantiles, kaplan_meier
 
 CANARY, CONTROL = "canary", "control"
@@ -115,6 +118,7 @@ def rate_evidence(gate: Gate, counts: measures.Counts) -> GateEvidence:
         n_canary=int(result.events_canary),
         n_control=int(result.events_control),
         worse=gate.worse,
+        details={"dispersion": result.dispersion, "buckets": result.buckets},
     )
 
 
@@ -344,4 +348,49 @@ def survival_evidence(gate: Gate, durations: measures.Durations | None) -> GateE
         n_control=fits[CONTROL].n if CONTROL in fits else 0,
         worse=gate.worse,
         details={"events": fit.n_events, "censored": fit.n - fit.n_events},
+    )
+
+
+# -- sequential looks -------------------------------------------------------------------
+
+
+def sequential_rate_evidence(
+    gate: Gate, counts: measures.Counts, look: timedelta, fixed: GateEvidence
+) -> GateEvidence:
+    """A rate ratio watched at every `look` since the start: mixture SPRT e-values.
+
+    The e-value process is anytime-valid, so asking every few minutes through a 48 h
+    canary does not inflate false alarms; the p-value of harm is 1 / max e-value. The
+    dispersion measured by the fixed-window method tempers the likelihood (φ ≥ 1).
+    """
+    frame = counts.frame.with_columns(
+        measures.bucket_of("bucket", counts.window, look).alias("look")
+    )
+    per_look = (
+        frame.group_by("look", "variant")
+        .agg(pl.col("events").sum(), pl.col("exposure").sum())
+        .sort("look")
+    )
+    canary = per_look.filter(pl.col("variant") == CANARY)
+    control = per_look.filter(pl.col("variant") == CONTROL)
+    dispersion = float(fixed.details.get("dispersion", 1.0))
+    result = sequential_rate_test(
+        canary["events"].to_numpy(), canary["exposure"].to_numpy(),
+        control["events"].to_numpy(), control["exposure"].to_numpy(),
+        bound=fixed.limit, worse=gate.worse, alpha=one_sided_alpha(gate),
+        dispersion=max(1.0, dispersion),
+    )  # fmt: skip
+    looks = canary["look"].to_list()
+    stopped = looks[result.stopped_at].isoformat() if result.rejected else None
+    return replace(
+        fixed,
+        p_harm=result.pvalue,
+        method=f"mixture SPRT over {len(looks)} looks every {int(look.total_seconds() // 60)} min",
+        details={
+            **fixed.details,
+            "e_value": result.statistic,
+            "e_value_max": float(result.e_values.max()) if len(result.e_values) else 1.0,
+            "first_rejecting_look": stopped,
+            "looks": len(looks),
+        },
     )

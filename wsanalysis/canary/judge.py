@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 
 import polars as pl
 
@@ -27,6 +28,25 @@ CANARY, CONTROL = evidence.CANARY, evidence.CONTROL
 
 
 @dataclass(frozen=True)
+class SequentialPlan:
+    """Looks every `look` through a canary of `horizon`: how a pipeline asks repeatedly.
+
+    Rate gates against control use a mixture SPRT (anytime-valid: looking more often
+    costs no false alarms). Other gates split their alpha over the planned looks
+    (Bonferroni), which stays valid however many of the planned looks are taken.
+    Before the horizon the verdict is NO_GO or INCONCLUSIVE ("keep watching"); GO is
+    only given once the horizon is reached.
+    """
+
+    look: timedelta = timedelta(minutes=5)
+    horizon: timedelta = timedelta(hours=48)
+
+    @property
+    def planned_looks(self) -> int:
+        return max(1, math.ceil(self.horizon / self.look))
+
+
+@dataclass(frozen=True)
 class JudgeInput:
     """The data a verdict is about: frames from any source, and the declared split."""
 
@@ -35,6 +55,7 @@ class JudgeInput:
     window: Window | None = None
     canary_share: float | None = None
     metadata: dict = field(default_factory=dict)
+    sequential: SequentialPlan | None = None
 
     def resolved_window(self) -> Window | None:
         return self.window or Window.of(self.samples, self.beacons)
@@ -54,8 +75,12 @@ def evaluate_gate(gate: Gate, data: JudgeInput, window: Window) -> GateEvidence:
         if counts is None:
             return GateEvidence.no_data(limit, "events or exposure missing for a variant")
         if gate.statistic == "spike":
-            return evidence.spike_evidence(gate, counts)
-        return evidence.rate_evidence(gate, counts)
+            return _per_look(evidence.spike_evidence(gate, counts), data.sequential)
+        fixed = evidence.rate_evidence(gate, counts)
+        relative = gate.compare.against == "control" and gate.compare.margin_type == "relative"
+        if data.sequential is not None and relative and not fixed.missing:
+            return evidence.sequential_rate_evidence(gate, counts, data.sequential.look, fixed)
+        return _per_look(fixed, data.sequential)
     source = gate.samples
     if gate.statistic == "survival_quantile":
         durations = (
@@ -68,7 +93,17 @@ def evaluate_gate(gate: Gate, data: JudgeInput, window: Window) -> GateEvidence:
     )
     if gate.prefer == "prometheus" and histogram is not None:
         samples = None
-    return evidence.quantile_evidence(gate, samples, histogram)
+    return _per_look(evidence.quantile_evidence(gate, samples, histogram), data.sequential)
+
+
+def _per_look(found: GateEvidence, plan: SequentialPlan | None) -> GateEvidence:
+    """Bonferroni over the planned looks, for gates without an anytime-valid test."""
+    if plan is None or found.missing or math.isnan(found.p_harm):
+        return found
+    p = min(1.0, found.p_harm * plan.planned_looks)
+    return replace(
+        found, p_harm=p, method=f"{found.method}; alpha split over {plan.planned_looks} looks"
+    )
 
 
 def judge(profile: Profile, data: JudgeInput) -> Verdict:
@@ -100,6 +135,23 @@ def judge(profile: Profile, data: JudgeInput) -> Verdict:
     srm_problem = _sample_ratio_problem(profile, data) if window is not None else None
     verdict, reason = overall(results, srm_problem)
     metadata = {**data.metadata, "window": _window_json(window), "srm": srm_problem}
+    if data.sequential is not None:
+        plan = data.sequential
+        elapsed = window.duration if window is not None else timedelta(0)
+        metadata["sequential"] = {
+            "look_minutes": plan.look.total_seconds() / 60,
+            "horizon_hours": plan.horizon.total_seconds() / 3600,
+            "planned_looks": plan.planned_looks,
+            "looks_so_far": min(plan.planned_looks, math.ceil(elapsed / plan.look)),
+            "elapsed_hours": elapsed.total_seconds() / 3600,
+        }
+        if verdict != "NO_GO" and elapsed < plan.horizon:
+            progress = (
+                f"{elapsed.total_seconds() / 3600:.1f} h of the "
+                f"{plan.horizon.total_seconds() / 3600:.0f} h canary"
+            )
+            settled = "No gate has failed" if verdict == "GO" else reason.rstrip(".")
+            verdict, reason = "INCONCLUSIVE", f"{settled} after {progress}; keep watching."
     return Verdict(verdict, reason, tuple(results), profile.name, "wsanalysis", metadata)
 
 

@@ -27,7 +27,7 @@ VERDICTS = {"Pass": "GO", "Marginal": "INCONCLUSIVE", "Fail": "NO_GO"}
 def _per_bucket(
     frame: pl.DataFrame, value: pl.Expr, window: Window, time: str
 ) -> dict[str, list[float]]:
-    bucketed = frame.with_columns(measures._bucket(time, window, KAYENTA_STEP).alias("bucket"))
+    bucketed = frame.with_columns(measures.bucket_of(time, window, KAYENTA_STEP).alias("bucket"))
     per = bucketed.group_by("variant", "bucket").agg(value.alias("value")).sort("bucket")
     return {v: per.filter(pl.col("variant") == v)["value"].to_list() for v in (CANARY, CONTROL)}
 

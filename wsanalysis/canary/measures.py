@@ -54,6 +54,7 @@ class Counts:
     frame: pl.DataFrame  # bucket (datetime), variant, events, exposure
     source: Source
     bucket: timedelta
+    window: Window
 
     def variant(self, name: str) -> pl.DataFrame:
         return self.frame.filter(pl.col("variant") == name).sort("bucket")
@@ -110,7 +111,7 @@ def _bucket_count(window: Window, bucket: timedelta) -> int:
     return max(1, math.ceil(window.duration / bucket))
 
 
-def _bucket(column: str, window: Window, bucket: timedelta) -> pl.Expr:
+def bucket_of(column: str, window: Window, bucket: timedelta) -> pl.Expr:
     """Bucket start, aligned on the window's start (not on the epoch).
 
     The window is closed at its end, so a sample stamped exactly at the end joins the
@@ -132,7 +133,7 @@ def _server_counts(
             schema={"bucket": pl.Datetime("ms", "UTC"), "variant": pl.Utf8, "n": pl.Float64}
         )
     stepped = increases(selected)  # the increase up to a sample belongs to that sample's bucket
-    return stepped.group_by(_bucket("timestamp", window, bucket).alias("bucket"), "variant").agg(
+    return stepped.group_by(bucket_of("timestamp", window, bucket).alias("bucket"), "variant").agg(
         pl.col("increase").sum().alias("n")
     )
 
@@ -141,7 +142,7 @@ def _rum_counts(
     spec: RumFilter, beacons: pl.DataFrame, window: Window, bucket: timedelta
 ) -> pl.DataFrame:
     selected = beacons.filter(_rum_filter(spec, beacons.columns))
-    return selected.group_by(_bucket("ts", window, bucket).alias("bucket"), "variant").agg(
+    return selected.group_by(bucket_of("ts", window, bucket).alias("bucket"), "variant").agg(
         pl.len().cast(pl.Float64).alias("n")
     )
 
@@ -188,7 +189,7 @@ def counts(
         )
         exposed = frame.group_by("variant").agg(pl.col("exposure").sum())
         if exposed.height == len(variants) and (exposed["exposure"] > 0).all():
-            return Counts(frame, source, bucket)
+            return Counts(frame, source, bucket, window)
     return None
 
 

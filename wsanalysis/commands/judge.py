@@ -19,8 +19,8 @@ from pathlib import Path
 import polars as pl
 
 from wsanalysis import __version__
-from wsanalysis.canary.gates import Profile, load_gate_file
-from wsanalysis.canary.judge import JudgeInput, judge
+from wsanalysis.canary.gates import Profile, load_gate_file, parse_duration
+from wsanalysis.canary.judge import JudgeInput, SequentialPlan, judge
 from wsanalysis.canary.kayenta_gates import kayenta_verdict
 from wsanalysis.canary.measures import Window
 from wsanalysis.canary.verdict import ExitCode
@@ -65,6 +65,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--canary-selector", help='series of the canary, e.g. track="canary"')
     parser.add_argument("--control-selector", help='series of control, e.g. track="stable"')
+    parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="anytime-valid mode for a "
+        "pipeline that asks every few minutes (see --look and --horizon)",
+    )
+    parser.add_argument("--look", default="5m", help="sequential: time between looks (5m)")
+    parser.add_argument("--horizon", default="48h", help="sequential: planned canary length (48h)")
     parser.add_argument("--judge", choices=("wsanalysis", "kayenta"), default="wsanalysis")
     parser.add_argument("--out", type=Path, default=Path("verdict.json"), help="verdict file")
     parser.set_defaults(func=run)
@@ -137,12 +145,21 @@ def load_input(args: argparse.Namespace, profile: Profile) -> JudgeInput:
             "rum_bad_lines": load.bad_lines if load is not None else None,
         },
     }
+    plan = None
+    if args.sequential:
+        try:
+            plan = SequentialPlan(parse_duration(args.look), parse_duration(args.horizon))
+        except ValueError as error:
+            raise UsageError(
+                f"--look/--horizon: {error}", "use durations like 5m and 48h"
+            ) from None
     return JudgeInput(
         samples if samples is not None else empty_samples(),
         beacons,
         window,
         args.canary_share,
         metadata,
+        plan,
     )
 
 
