@@ -57,8 +57,10 @@ def _ar1(rng: np.random.Generator, n: int, phi: float, sd: float) -> np.ndarray:
     return x
 
 
-def simulate(scenario: Scenario, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Server samples (60 s scrapes) and RUM beacons for one run."""
+def simulate(
+    scenario: Scenario, seed: int, beacons: bool = True
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """Server samples (60 s scrapes) and RUM beacons for one run (None if not wanted)."""
     rng = np.random.default_rng(seed)
     minutes = int(round(scenario.hours * 60))
     t = np.arange(minutes)
@@ -66,7 +68,7 @@ def simulate(scenario: Scenario, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]
     diurnal = 1 + 0.4 * np.sin(2 * np.pi * (hour_of_day - 9) / 24)
     shared = np.exp(_ar1(rng, minutes, scenario.autocorrelation, scenario.dispersion / 2))
     load = scenario.connections_per_hour / 60 * diurnal * shared
-    samples, beacons = [], []
+    samples, rum = [], []
     for variant, share in (
         ("canary", scenario.canary_share),
         ("control", 1 - scenario.canary_share),
@@ -88,9 +90,10 @@ def simulate(scenario: Scenario, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]
             if canary and scenario.canary_reconnect_rate is not None
             else scenario.reconnect_rate
         )
-        beacons.append(_beacons(scenario, variant, rng, t, opened, reconnect_rate, canary))
-    frame = pl.concat(samples, how="diagonal")
-    return normalize_samples(frame), pl.concat(beacons, how="diagonal_relaxed")
+        if beacons:
+            rum.append(_beacons(scenario, variant, rng, t, opened, reconnect_rate, canary))
+    frame = normalize_samples(pl.concat(samples, how="diagonal"))
+    return frame, pl.concat(rum, how="diagonal_relaxed") if beacons else None
 
 
 def _counters(
