@@ -22,7 +22,8 @@ from wsanalysis.canary.gates import Gate
 from wsanalysis.canary.verdict import GateEvidence
 from wsanalysis.stats.multiplicity import holm
 from wsanalysis.stats.quantiles import histogram_quantile_difference, quantile_difference
-from wsanalysis.stats.rates import compare_rates, rate_against_bound, rate_difference
+from wsanalysis.stats.rates import compare_rates, rate_against_bound, rate_difference, spike_test
+from wsanalysis.stats.results import Comparison
 from wsanalysis.stats.sequential import sequential_rate_test
 from wsanalysis.stats.survival import compare_duration_quantiles, kaplan_meier
 
@@ -100,24 +101,12 @@ def rate_evidence(gate: Gate, counts: measures.Counts) -> GateEvidence:
     compare = compare_rates if relative else rate_difference  # a ratio, or a difference
     result = compare(*args, level=gate.confidence, min_events=gate.min_events)
     limit = gate.compare.limit(1.0) if relative else gate.compare.margin
-    ci = result.confidence_interval()
-    return GateEvidence(
-        canary=result.canary,
-        control=result.control,
-        effect=result.statistic,
-        ci_low=ci.low,
-        ci_high=ci.high,
-        limit=limit,
-        p_harm=result.noninferiority(limit, worse=flip(gate.worse)),
-        power=_power(
-            gate.detectable, limit, result.standard_error, alpha, relative, gate.worse, result.df
-        ),
-        sufficient=result.sufficient,
+    return comparison_evidence(
+        gate,
+        result,
+        limit,
+        counts.source,
         method=f"{result.method} (dispersion {result.dispersion:.2f}, {result.buckets} buckets)",
-        source=counts.source,
-        n_canary=int(result.events_canary),
-        n_control=int(result.events_control),
-        worse=gate.worse,
         details={"dispersion": result.dispersion, "buckets": result.buckets},
     )
 
@@ -148,23 +137,27 @@ def spike_evidence(gate: Gate, counts: measures.Counts) -> GateEvidence:
     if against_control and gate.compare.margin_type != "relative":
         raise NotImplementedError("spike gates against control take a relative margin")
     active = (e > 0) & ((f > 0) if against_control else True)
-    pvalues = np.full(len(y), math.nan)
     if against_control:
-        n = y + m
-        share = limit * e / np.where(active, limit * e + f, 1.0)
-        tested = active & (n > 0)
-        pvalues[tested] = stats.binom.sf(y[tested] - 1, n[tested], share[tested])
-        rate_c = np.divide(y, e, out=np.full(len(y), math.nan), where=e > 0)
-        rate_k = np.divide(m, f, out=np.full(len(y), math.nan), where=f > 0)
-        effect = np.divide(rate_c, rate_k, out=np.full(len(y), math.nan), where=rate_k > 0)
+        # Exact conditional binomial per bucket with φ = 1: load swings and bursts that hit
+        # both variants cancel in the conditioning on the bucket's total, and an excess of
+        # the canary alone is the spike this gate exists to catch, not noise to discount
+        # (a dispersion estimated from the same buckets grows with the burst and hides it).
+        result = spike_test(y, e, m, f, bound=limit, alpha=alpha, dispersion=1.0)
+        adjusted, effect = result.adjusted, result.ratios
+        method = f"exact per-{_human(gate)} test (φ {result.dispersion:.2f})"
     else:
-        tested = active
-        pvalues[tested] = stats.poisson.sf(y[tested] - 1, limit * e[tested])
+        pvalues = np.full(len(y), math.nan)
+        pvalues[active] = stats.poisson.sf(y[active] - 1, limit * e[active])
+        adjusted = holm(pvalues)
         effect = np.divide(y, e, out=np.full(len(y), math.nan), where=e > 0)
-    adjusted = holm(pvalues)
+        method = f"exact Poisson per-{_human(gate)} test"
+    tested = ~np.isnan(adjusted)
     n_tested = int(tested.sum())
     if n_tested == 0:
-        return GateEvidence.no_data(limit, "no bucket had exposure in both variants")
+        if float(e.sum()) > 0:  # exposure but no event anywhere: nothing to test, nothing seen
+            adjusted, tested, n_tested = np.ones(len(y)), active, int(active.sum())
+        else:
+            return GateEvidence.no_data(limit, "no bucket had exposure in both variants")
     worst = int(np.nanargmin(np.where(tested, adjusted, np.nan)))
     p_harm = float(adjusted[worst])
     # A pass needs power against a window-wide elevation of the detectable size; a short
@@ -190,7 +183,7 @@ def spike_evidence(gate: Gate, counts: measures.Counts) -> GateEvidence:
         p_harm=p_harm,
         power=power,
         sufficient=sufficient,
-        method=f"exact per-{_human(gate)} test, Holm over {n_tested} buckets",
+        method=f"{method}, Holm over {n_tested} buckets",
         source=counts.source,
         n_canary=int(y.sum()),
         n_control=int(m.sum()),
@@ -248,10 +241,20 @@ def _pooled_power(
 # -- quantiles and durations ------------------------------------------------------------
 
 
-def _comparison_evidence(gate: Gate, result, limit: float, source: str) -> GateEvidence:
-    """Evidence from a `Comparison` of a difference (quantiles, durations)."""
-    alpha = one_sided_alpha(gate)
+def comparison_evidence(
+    gate: Gate,
+    result: Comparison,
+    limit: float,
+    source: str,
+    method: str | None = None,
+    details: dict | None = None,
+) -> GateEvidence:
+    """Evidence from a canary-vs-control `Comparison` (a ratio or a difference)."""
     ci = result.confidence_interval()
+    power = _power(
+        gate.detectable, limit, result.standard_error, one_sided_alpha(gate),
+        result.effect == "ratio", gate.worse, result.df,
+    )  # fmt: skip
     return GateEvidence(
         canary=result.canary,
         control=result.control,
@@ -260,16 +263,15 @@ def _comparison_evidence(gate: Gate, result, limit: float, source: str) -> GateE
         ci_high=ci.high,
         limit=limit,
         p_harm=result.noninferiority(limit, worse=flip(gate.worse)),
-        power=_power(
-            gate.detectable, limit, result.standard_error, alpha, False, gate.worse, result.df
-        ),
+        power=power,
         sufficient=result.sufficient,
-        method=result.method,
+        method=method or result.method,
         source=source,
         n_canary=int(result.n_canary),
         n_control=int(result.n_control),
         reason=result.reason,
         worse=gate.worse,
+        details=details or {},
     )
 
 
@@ -292,7 +294,7 @@ def quantile_evidence(
                 control["value"].to_numpy(), control["cluster"].to_numpy(),
                 q=gate.quantile, level=gate.confidence, seed=seed,
             )  # fmt: skip
-            return _comparison_evidence(gate, result, limit, "rum")
+            return comparison_evidence(gate, result, limit, "rum")
     if histogram is not None:
         frame = histogram.frame
         canary = frame.filter(pl.col("variant") == CANARY).sort("le")
@@ -302,7 +304,7 @@ def quantile_evidence(
                 canary["le"].to_numpy(), canary["count"].to_numpy(), control["count"].to_numpy(),
                 q=gate.quantile, level=gate.confidence, seed=seed, min_samples=gate.min_events,
             )  # fmt: skip
-            return _comparison_evidence(gate, result, limit, "histogram")
+            return comparison_evidence(gate, result, limit, "histogram")
     return GateEvidence.no_data(limit, "no samples (RUM) or histogram for a variant")
 
 
@@ -325,7 +327,7 @@ def survival_evidence(gate: Gate, durations: measures.Durations | None) -> GateE
         result = compare_duration_quantiles(
             fits[CANARY], fits[CONTROL], gate.quantile, gate.confidence
         )
-        return _comparison_evidence(gate, result, limit, durations.source)
+        return comparison_evidence(gate, result, limit, durations.source)
     if CANARY not in fits:
         return GateEvidence.no_data(limit, "no canary connection durations")
     fit = fits[CANARY]
