@@ -74,6 +74,8 @@ def _broken(tmp_path: Path, edit) -> Path:
         (lambda g: g[2]["compare"].pop("bound"), "field 'bound' is missing"),
         (lambda g: g[1].update(name="error_rate"), "two gates named 'error_rate'"),
         (lambda g: g[0].update(confidence=1.5), "field 'confidence'"),
+        (lambda g: g[3]["compare"].update(margin_type="absolute"), "must be relative for a spike"),
+        (lambda g: g[1]["compare"].update(margin_type="relative"), "absolute margin"),
     ],
 )
 def test_invalid_gate_names_gate_and_field(tmp_path: Path, edit, expected):

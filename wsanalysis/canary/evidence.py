@@ -134,8 +134,6 @@ def spike_evidence(gate: Gate, counts: measures.Counts) -> GateEvidence:
     alpha = one_sided_alpha(gate)
     against_control = gate.compare.against == "control"
     limit = gate.compare.limit(1.0) if against_control else gate.compare.bound
-    if against_control and gate.compare.margin_type != "relative":
-        raise NotImplementedError("spike gates against control take a relative margin")
     active = (e > 0) & ((f > 0) if against_control else True)
     if against_control:
         # Exact conditional binomial per bucket with φ = 1: load swings and bursts that hit
@@ -283,8 +281,6 @@ def quantile_evidence(
 ) -> GateEvidence:
     """A quantile of raw RUM samples (session-clustered), else of a server histogram."""
     limit = gate.compare.margin if gate.compare.against == "control" else gate.compare.bound
-    if gate.compare.against != "control" or gate.compare.margin_type != "absolute":
-        raise NotImplementedError("quantile gates compare with control by an absolute margin")
     if samples is not None:
         canary = samples.frame.filter(pl.col("variant") == CANARY)
         control = samples.frame.filter(pl.col("variant") == CONTROL)

@@ -246,6 +246,12 @@ def _gate(path: Path, index: int, data: Any, defaults: dict[str, Any]) -> Gate:
     )
     if compare.margin < 0:
         compare_reader.fail("margin", "must not be negative (the direction is set by `worse`)")
+    if statistic == "spike" and against == "control" and compare.margin_type != "relative":
+        compare_reader.fail("margin_type", "must be relative for a spike against control")
+    if statistic == "quantile" and (against != "control" or compare.margin_type != "absolute"):
+        compare_reader.fail(
+            "against", "must be control with an absolute margin (e.g. +0.1 s) for a quantile"
+        )
     quantile = reader.get("quantile", float, None)
     if statistic in SAMPLE_STATISTICS and (quantile is None or not 0 < quantile < 1):
         reader.fail("quantile", "must be a number strictly between 0 and 1 for this statistic")
