@@ -1,0 +1,190 @@
+"""Rates: exact against scipy in the Poisson case, honest under overdispersion and
+autocorrelation (small A/A and A/B simulations)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from wsanalysis.stats import rates
+
+
+@pytest.mark.parametrize(
+    ("y", "e", "m", "f"), [(30, 1000.0, 200, 9000.0), (3, 50.0, 40, 800.0), (0, 100.0, 25, 900.0)]
+)
+def test_poisson_case_is_scipy_binomtest(y: int, e: float, m: int, f: float) -> None:
+    r = rates.compare_rates(y, e, m, f, method="poisson")
+    p0 = e / (e + f)
+    greater = stats.binomtest(y, y + m, p0, alternative="greater").pvalue
+    less = stats.binomtest(y, y + m, p0, alternative="less").pvalue
+    assert r.pvalue == pytest.approx(min(1.0, 2 * min(greater, less)), rel=1e-9)
+    ci = stats.binomtest(y, y + m, p0).proportion_ci(0.95, method="exact")
+    to_ratio = lambda p: p / (1 - p) * f / e  # noqa: E731
+    assert r.ci.low == pytest.approx(to_ratio(ci.low), rel=1e-9, abs=1e-12)
+    assert r.ci.high == pytest.approx(to_ratio(ci.high), rel=1e-9)
+    assert r.canary == y / e and r.control == m / f
+    assert r.dispersion == 1.0
+
+
+def test_agrees_with_scipy_poisson_means_test() -> None:
+    """A different exact test (the E-test) on the same counts reaches the same verdicts."""
+    for y, e, m, f in [
+        (60, 1000.0, 450, 9000.0),
+        (50, 1000.0, 450, 9000.0),
+        (90, 1000.0, 450, 9000.0),
+    ]:
+        ours = rates.compare_rates(y, e, m, f, method="poisson").pvalue
+        ref = stats.poisson_means_test(y, e, m, f).pvalue
+        assert abs(ours - ref) < 0.03
+        assert (ours < 0.05) == (ref < 0.05)
+
+
+def test_rate_against_bound_is_garwood() -> None:
+    b = rates.rate_against_bound(12, 400.0, 0.05, method="poisson")
+    assert stats.poisson.cdf(12, b.ci.high * 400.0) == pytest.approx(0.025, rel=1e-8)
+    assert stats.poisson.sf(11, b.ci.low * 400.0) == pytest.approx(0.025, rel=1e-8)
+    assert b.pvalue_above == pytest.approx(stats.poisson.cdf(12, 0.05 * 400.0), rel=1e-10)
+
+
+def test_noninferiority_ratio_matches_binomtest() -> None:
+    r = rates.compare_rates(100, 10000.0, 1000, 90000.0, method="poisson")
+    p0 = 1.2 * 10000.0 / (1.2 * 10000.0 + 90000.0)
+    ref = stats.binomtest(100, 1100, p0, alternative="less").pvalue
+    assert r.noninferiority(1.2) == pytest.approx(ref, rel=1e-9)
+    assert r.noninferiority(2.0) < 1e-6  # clearly better than twice control
+    worse = rates.compare_rates(200, 10000.0, 1000, 90000.0, method="poisson")
+    assert worse.noninferiority(1.2) > 0.5
+
+
+def test_confidence_interval_at_other_levels() -> None:
+    r = rates.compare_rates([5, 7, 9, 4], [100.0] * 4, [50, 60, 70, 45], [900.0] * 4)
+    wide = r.confidence_interval(0.99)
+    assert wide.low < r.ci.low < r.statistic < r.ci.high < wide.high
+
+
+def _simulate(rng: np.random.Generator, ratio: float, buckets: int = 60, base: float = 0.02):
+    """Diurnal load, shared and per-variant AR(1) log-rate noise, gamma overdispersion."""
+    t = np.arange(buckets)
+    load = 4000.0 * (1 + 0.5 * np.sin(2 * np.pi * t / 1440.0 + rng.uniform(0, 6.3)))
+
+    def ar1(phi: float, sigma: float) -> np.ndarray:
+        x = np.empty(buckets)
+        x[0] = rng.normal(0, sigma / np.sqrt(1 - phi**2))
+        for i in range(1, buckets):
+            x[i] = phi * x[i - 1] + rng.normal(0, sigma)
+        return x
+
+    common = ar1(0.9, 0.15)
+    out = []
+    for share, r in ((0.1, base * ratio), (0.9, base)):
+        exposure = rng.poisson(load * share).astype(float)
+        mean = exposure * r * np.exp(common + ar1(0.6, 0.25))
+        out += [rng.poisson(mean * rng.gamma(4.0, 0.25, buckets)), exposure]
+    return out
+
+
+def test_aa_false_positive_rate_near_nominal_and_poisson_is_not() -> None:
+    rng = np.random.default_rng(42)
+    runs = 300
+    robust = poisson = 0
+    for _ in range(runs):
+        y, e, m, f = _simulate(rng, 1.0)
+        robust += rates.compare_rates(y, e, m, f).pvalue < 0.05
+        poisson += rates.compare_rates(y, e, m, f, method="poisson").pvalue < 0.05
+    assert robust / runs <= 0.09
+    assert poisson / runs > 0.12  # the naive test is fooled by overdispersion
+
+
+def test_ab_power_for_doubled_error_rate() -> None:
+    rng = np.random.default_rng(43)
+    runs = 100
+    hits = sum(rates.compare_rates(*_simulate(rng, 2.0)).ci.low > 1.0 for _ in range(runs))
+    assert hits / runs >= 0.8
+
+
+def test_dispersion_near_one_for_poisson_counts() -> None:
+    rng = np.random.default_rng(44)
+    e = np.full(200, 500.0)
+    f = np.full(200, 4500.0)
+    d = [
+        rates.compare_rates(rng.poisson(e * 0.02), e, rng.poisson(f * 0.02), f).dispersion
+        for _ in range(50)
+    ]
+    assert np.median(d) < 1.3
+
+
+def test_batch_variance_recovers_ar1_long_run_variance() -> None:
+    rng = np.random.default_rng(45)
+    phi, n = 0.6, 40000
+    x = np.empty(n)
+    x[0] = 0.0
+    for i in range(1, n):
+        x[i] = phi * x[i - 1] + rng.normal()
+    x -= x.mean()
+    long_run = n / (1 - phi) ** 2  # variance of the sum for unit innovations
+    var, k = rates.batch_variance(x)
+    assert k == 30  # 40000 buckets: capped
+    assert var == pytest.approx(long_run, rel=0.35)
+
+
+def test_rate_difference_absolute_margin() -> None:
+    e = np.full(60, 1000.0)
+    f = np.full(60, 9000.0)
+    rng = np.random.default_rng(46)
+    d = rates.rate_difference(rng.poisson(e * 0.010), e, rng.poisson(f * 0.010), f)
+    assert d.ci.contains(0.0)
+    assert d.noninferiority(0.005) < 0.05  # within half a percentage point
+    assert d.power(0.005) > 0.5
+
+
+def test_minimum_data_and_bad_input() -> None:
+    r = rates.compare_rates(1, 100.0, 3, 900.0)
+    assert not r.sufficient and "minimum" in r.reason
+    with pytest.raises(ValueError):
+        rates.compare_rates([1, 2], [10.0, 10.0], [1], [10.0])
+    with pytest.raises(ValueError):
+        rates.compare_rates(1, 0.0, 1, 10.0)
+
+
+def _spike_buckets(
+    rng: np.random.Generator, burst: float, buckets: int = 48, start: int = 20, length: int = 4
+):
+    """15-min buckets over 12 h; 4401 closes at ~0.5% of connections, a burst in [start, start+length)."""
+    e = rng.poisson(400, buckets).astype(float)
+    f = rng.poisson(3600, buckets).astype(float)
+    mult = np.ones(buckets)
+    mult[start : start + length] = burst
+    noise = rng.gamma(5.0, 0.2, (2, buckets))
+    return rng.poisson(e * 0.005 * mult * noise[0]), e, rng.poisson(f * 0.005 * noise[1]), f
+
+
+def test_spike_in_one_hour_is_found_and_not_averaged_away() -> None:
+    rng = np.random.default_rng(47)
+    y, e, m, f = _spike_buckets(rng, burst=6.0)
+    spike = rates.spike_test(y, e, m, f)
+    assert spike.spiked and set(spike.spikes) <= set(range(20, 24))
+    assert 20 <= spike.worst < 24
+    whole = rates.compare_rates(y, e, m, f)
+    assert whole.statistic < 1.6  # the 12-hour average hides most of it
+
+
+def test_spike_false_alarm_rate_with_overdispersion() -> None:
+    rng = np.random.default_rng(48)
+    runs = 200
+    alarms = sum(rates.spike_test(*_spike_buckets(rng, burst=1.0)).spiked for _ in range(runs))
+    naive = sum(
+        rates.spike_test(*_spike_buckets(rng, burst=1.0), dispersion=1.0).spiked
+        for _ in range(runs)
+    )
+    assert alarms / runs <= 0.10  # about 6% over 600 runs; family-wise over 48 buckets
+    assert naive >= alarms
+
+
+def test_spike_pvalues_are_exact_binomial_without_dispersion() -> None:
+    y, e, m, f = [3, 9], [100.0, 100.0], [20, 21], [900.0, 900.0]
+    r = rates.spike_test(y, e, m, f, dispersion=1.0)
+    assert r.pvalues[1] == pytest.approx(
+        stats.binomtest(9, 30, 0.1, alternative="greater").pvalue, rel=1e-9
+    )
+    assert r.adjusted[1] == pytest.approx(min(1.0, 2 * r.pvalues[1]))

@@ -1,0 +1,66 @@
+"""Sample-ratio mismatch: is the canary's share of sessions what the split declared?
+
+A canary that receives 8% of sessions under a declared 10% split is being fed a
+different population (sticky routing, crashes before the first beacon, a broken
+client that never reports), and every comparison downstream is suspect. Convention
+(Fabijan et al., "Diagnosing Sample Ratio Mismatch", KDD 2019) is a chi-square
+goodness-of-fit test at a strict alpha of 0.001: with many checks run daily, a looser
+alpha would cry wolf.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from scipy import stats
+
+SRM_ALPHA = 0.001
+
+
+@dataclass(frozen=True)
+class SRMResult:
+    """Chi-square goodness of fit of the observed split against the declared one."""
+
+    statistic: float
+    pvalue: float
+    observed_share: float
+    expected_share: float
+    n_canary: int
+    n_control: int
+    alpha: float
+
+    @property
+    def mismatch(self) -> bool:
+        return self.pvalue < self.alpha
+
+    def explanation(self) -> str:
+        verdict = "mismatch" if self.mismatch else "no mismatch"
+        return (
+            f"canary received {self.observed_share:.2%} of {self.n_canary + self.n_control} units "
+            f"against a declared {self.expected_share:.2%} (chi-square p = {self.pvalue:.2g}): {verdict}"
+        )
+
+
+def sample_ratio_mismatch(
+    n_canary: int, n_control: int, expected_share: float, *, alpha: float = SRM_ALPHA
+) -> SRMResult:
+    """Test the canary's share of units (sessions, connections) against `expected_share`."""
+    if not 0 < expected_share < 1:
+        raise ValueError("expected_share must be strictly between 0 and 1")
+    if n_canary < 0 or n_control < 0:
+        raise ValueError("counts must be non-negative")
+    total = n_canary + n_control
+    if total == 0:
+        return SRMResult(math.nan, math.nan, math.nan, expected_share, 0, 0, alpha)
+    expected = [total * expected_share, total * (1 - expected_share)]
+    res = stats.chisquare([n_canary, n_control], expected)
+    return SRMResult(
+        float(res.statistic),
+        float(res.pvalue),
+        n_canary / total,
+        expected_share,
+        n_canary,
+        n_control,
+        alpha,
+    )
