@@ -1,0 +1,792 @@
+"""Read server metrics from a Prometheus-compatible HTTP API into polars frames.
+
+Built on prometheus-api-client for the HTTP session, auth and retries, but with our
+own chunk planning and column building, because the client's own range reads have
+traps (seen on Prometheus 2.x):
+
+- chunked reads return the sample on each chunk boundary twice (range selectors are
+  closed at both ends before Prometheus 3.0): we ask for slightly more and cut each
+  chunk to a half-open interval, so every sample comes back exactly once on 2.x and 3.x;
+- the response's `warnings` (Thanos and remote read report partial data that way) are
+  dropped: we raise them as `PrometheusWarning` and keep them in `last_warnings`;
+- `get_metric_range_data`'s default start/end are frozen at import: we take no
+  defaults, every read names its window;
+- gzip on loopback costs more CPU than it saves: we send `Accept-Encoding: identity`
+  to loopback hosts (configurable);
+- requests lets `$REQUESTS_CA_BUNDLE` silently override a session's `verify`: we pass
+  `verify` with every request, so a CA bundle given in the settings is the one used.
+
+Answers are decoded in bulk: label sets through the JSON decoder, sample values as one
+text per answer split and cast by polars, never one Python object per sample; the next
+chunk is fetched while the previous one is parsed.
+
+Credentials come from the environment only, never from arguments (arguments end up
+in executed notebooks and HTML reports):
+
+- `WSANALYSIS_PROM_BEARER_TOKEN` — sent as `Authorization: Bearer <token>`;
+- `WSANALYSIS_PROM_USER` and `WSANALYSIS_PROM_PASSWORD` — HTTP basic auth;
+- `WSANALYSIS_PROM_URL` — the default server URL (not a secret, also an argument).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import os
+import re
+import warnings
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+import polars as pl
+import requests
+from prometheus_api_client import PrometheusConnect
+from urllib3.util.retry import Retry
+
+from wsanalysis.errors import (
+    PrometheusAuthError,
+    PrometheusError,
+    PrometheusUnreachable,
+    PromQLError,
+    UsageError,
+)
+from wsanalysis.sources.schema import SAMPLES_FIXED, TIMESTAMP, empty_samples, samples_schema
+from wsanalysis.sources.variants import DEFAULT_VARIANTS, VariantMapping, parse_matchers
+
+ENV_URL = "WSANALYSIS_PROM_URL"
+ENV_BEARER_TOKEN = "WSANALYSIS_PROM_BEARER_TOKEN"
+ENV_USER = "WSANALYSIS_PROM_USER"
+ENV_PASSWORD = "WSANALYSIS_PROM_PASSWORD"
+
+#: Prometheus refuses a range query whose result would exceed this many points per series.
+MAX_POINTS_PER_SERIES = 11_000
+
+_RETRY_ON_STATUS = (408, 429, 500, 502, 503, 504)
+_SELECTOR = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)?\s*(?:\{(.*)\})?\s*$", re.DOTALL)
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_DURATION_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_DURATION_MS |= {"w": 7 * 86_400_000, "y": 365 * 86_400_000}
+
+
+class PrometheusWarning(UserWarning):
+    """The server answered but warned (e.g. partial data from a remote store)."""
+
+
+@dataclass(frozen=True)
+class PrometheusSettings:
+    """Where and how to connect; holds no secrets (see the module docstring).
+
+    `verify` is True, False, or the path of a CA bundle. `compress=None` asks for
+    gzip except on loopback hosts. `chunk` is the span of one raw-samples request;
+    it bounds what one answer holds (2 h is 480 points per series at a 15 s scrape,
+    7,200 at 1 s), well below the server's `--query.max-samples` for most selectors.
+    """
+
+    url: str = "http://127.0.0.1:9090"
+    timeout: float = 30.0
+    retries: int = 3
+    backoff: float = 0.5
+    verify: bool | str = True
+    chunk: timedelta = timedelta(hours=2)
+    compress: bool | None = None
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> PrometheusSettings:
+        """Settings whose URL defaults to `$WSANALYSIS_PROM_URL` when set."""
+        if "url" not in overrides and os.environ.get(ENV_URL):
+            overrides["url"] = os.environ[ENV_URL]
+        return cls(**overrides)
+
+
+@dataclass(frozen=True)
+class _Credentials:
+    kind: str  # "none", "bearer token" or "basic auth"
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    auth: tuple[str, str] | None = field(default=None, repr=False)
+
+
+def _credentials_from_env() -> _Credentials:
+    token = os.environ.get(ENV_BEARER_TOKEN, "")
+    user = os.environ.get(ENV_USER, "")
+    password = os.environ.get(ENV_PASSWORD)
+    if token and user:
+        raise UsageError(
+            f"both {ENV_BEARER_TOKEN} and {ENV_USER} are set",
+            "set only one kind of Prometheus credentials in the environment",
+        )
+    if token:
+        return _Credentials("bearer token", headers={"Authorization": f"Bearer {token}"})
+    if user:
+        if password is None:
+            raise UsageError(
+                f"{ENV_USER} is set but {ENV_PASSWORD} is not",
+                f"export {ENV_PASSWORD} too (an empty password is allowed)",
+            )
+        return _Credentials("basic auth", auth=(user, password))
+    return _Credentials("none")
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def to_epoch_ms(moment: datetime | str | float | int) -> int:
+    """Milliseconds since the epoch; naive datetimes and ISO strings without zone are UTC."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    if isinstance(moment, datetime):
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return round(moment.timestamp() * 1000)
+    if isinstance(moment, int | float) and math.isfinite(moment):
+        return round(float(moment) * 1000)
+    raise UsageError(
+        f"cannot read {moment!r} as a time",
+        "pass a datetime, an ISO 8601 string or epoch seconds",
+    )
+
+
+def _to_ms_span(value: timedelta | str | float | int) -> int:
+    """A duration in ms from a timedelta, seconds, or a Prometheus duration ('15s', '1h30m')."""
+    if isinstance(value, timedelta):
+        return round(value.total_seconds() * 1000)
+    if isinstance(value, int | float):
+        return round(float(value) * 1000)
+    text = value.strip()
+    try:
+        return round(float(text) * 1000)
+    except ValueError:
+        pass
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise UsageError(f"cannot read {value!r} as a duration", "write e.g. 15s, 1m, 1h30m")
+    return round(sum(float(n) * _DURATION_MS[u] for n, u in parts))
+
+
+def _seconds(ms: int) -> str:
+    return f"{ms / 1000:.3f}"
+
+
+@dataclass
+class _Matrix:
+    """One matrix answer, decoded: each series' labels and its values as JSON text.
+
+    `values[i]` is the inside of series i's `values` array (`[t,"v"],[t,"v"]`): the
+    numbers are parsed later, all at once, by polars rather than one by one.
+    """
+
+    labels: list[dict[str, str]]
+    values: list[str]
+    warnings: list[str]
+    skipped_histograms: int = 0
+
+
+_DECODER = json.JSONDecoder()
+_MATRIX_HEAD = '{"status":"success","data":{"resultType":"matrix","result":['
+
+
+def decode_matrix(text: str) -> _Matrix | None:
+    """Decode a successful matrix answer; None when it is anything else.
+
+    Fast path for Prometheus's own compact encoding: labels go through the JSON
+    decoder (they may hold any text), values are cut out as text. Anything that does
+    not look exactly like that takes the plain `json.loads` path.
+    """
+    if not text.startswith(_MATRIX_HEAD):
+        return _decode_matrix_slowly(text)
+    labels, values, i = [], [], len(_MATRIX_HEAD)
+    while text.startswith('{"metric":', i):
+        metric, i = _DECODER.raw_decode(text, i + len('{"metric":'))
+        if not text.startswith(',"values":[', i):
+            return _decode_matrix_slowly(text)
+        start = i + len(',"values":[')
+        end = text.find("]]", start)
+        if text.startswith("]}", start):  # no samples
+            end, segment = start - 1, ""
+        elif end < 0:
+            return _decode_matrix_slowly(text)
+        else:
+            segment = text[start : end + 1]
+        i = end + 1
+        if not text.startswith("]}", i):
+            return _decode_matrix_slowly(text)
+        i += 2
+        labels.append(metric)
+        values.append(segment)
+        if text.startswith(",", i):
+            i += 1
+    if not text.startswith("]}", i):
+        return _decode_matrix_slowly(text)
+    try:
+        tail = json.loads('{"_":0' + text[i + 2 :])
+    except ValueError:
+        return _decode_matrix_slowly(text)
+    return _Matrix(labels, values, [*tail.get("warnings", []), *tail.get("infos", [])])
+
+
+def _decode_matrix_slowly(text: str) -> _Matrix | None:
+    body = _json_or_none(text)
+    if not body or body.get("status") != "success":
+        return None
+    data = body.get("data") or {}
+    if data.get("resultType") != "matrix":
+        return None
+    labels, values, histograms = [], [], 0
+    for series in data.get("result") or []:
+        histograms += bool(series.get("histograms"))
+        labels.append(series.get("metric") or {})
+        text = json.dumps(series.get("values") or [], separators=(",", ":"))
+        values.append(text[1:-1])
+    warnings_ = [*(body.get("warnings") or []), *(body.get("infos") or [])]
+    return _Matrix(labels, values, warnings_, histograms)
+
+
+_NOT_NUMBERS = str.maketrans("", "", '[]"')
+
+
+@dataclass
+class _Series:
+    """Raw samples of many series gathered chunk by chunk, then made into one frame."""
+
+    labels: list[dict[str, str]] = field(default_factory=list)
+    index: dict[tuple[tuple[str, str], ...], int] = field(default_factory=dict)
+    chunks: list[pl.DataFrame] = field(default_factory=list)
+
+    def add(self, matrix: _Matrix, lower_exclusive_ms: int) -> None:
+        """Add one answer's samples, keeping only those after `lower_exclusive_ms`."""
+        ids, lengths, segments = [], [], []
+        for metric, segment in zip(matrix.labels, matrix.values, strict=True):
+            if not segment:
+                continue
+            key = tuple(sorted(metric.items()))
+            if key not in self.index:
+                self.index[key] = len(self.labels)
+                self.labels.append(metric)
+            ids.append(self.index[key])
+            lengths.append(segment.count("],[") + 1)
+            segments.append(segment)
+        if not ids:
+            return
+        text = ",".join(segments).translate(_NOT_NUMBERS)  # t,v,t,v,...
+        numbers = pl.Series([text]).str.split(",").explode()
+        chunk = pl.DataFrame(
+            {
+                "series": np.repeat(np.asarray(ids, dtype=np.int64), lengths),
+                "timestamp_ms": (numbers.gather_every(2).cast(pl.Float64) * 1000).round(),
+                "value": numbers.gather_every(2, offset=1).cast(pl.Float64),
+            }
+        ).with_columns(pl.col("timestamp_ms").cast(pl.Int64))
+        self.chunks.append(chunk.filter(pl.col("timestamp_ms") > lower_exclusive_ms))
+
+    def samples(self, first_id: int = 0) -> pl.DataFrame:
+        """series (id from `first_id`), timestamp_ms, value: each sample once."""
+        if not self.chunks:
+            schema = {"series": pl.Int64, "timestamp_ms": pl.Int64, "value": pl.Float64}
+            return pl.DataFrame(schema=schema)
+        return pl.concat(self.chunks).with_columns(pl.col("series") + first_id)
+
+    def table(self, first_id: int = 0) -> pl.DataFrame:
+        """One row per series: its id and one Utf8 column per label (`__name__` included)."""
+        names = dict.fromkeys(name for labels in self.labels for name in labels)
+        table = pl.DataFrame(self.labels, schema=dict.fromkeys(names, pl.Utf8))
+        return table.with_columns(series=pl.int_range(len(self.labels), dtype=pl.Int64) + first_id)
+
+    def frame(self) -> pl.DataFrame:
+        """timestamp_ms, value and the series' labels on every row."""
+        if not self.chunks:
+            return pl.DataFrame()
+        samples = self.samples()
+        labels = self.table().drop("series")[samples["series"].to_numpy()]
+        return pl.concat([samples.drop("series"), labels], how="horizontal")
+
+
+class PrometheusSource:
+    """A connection to one Prometheus-compatible server (Prometheus, Thanos, Mimir).
+
+    >>> source = PrometheusSource("http://127.0.0.1:9090")
+    >>> frame = source.read_samples('ws_connections_total', start, end)
+    """
+
+    def __init__(self, settings: PrometheusSettings | str | None = None) -> None:
+        if settings is None:
+            settings = PrometheusSettings.from_env()
+        elif isinstance(settings, str):
+            settings = PrometheusSettings.from_env(url=settings)
+        self.settings = settings
+        self.url = settings.url.rstrip("/")
+        self.credentials = _credentials_from_env()
+        self.last_warnings: list[str] = []
+
+        session = requests.Session()
+        session.verify = settings.verify
+        compress = (
+            settings.compress if settings.compress is not None else not _is_loopback(self.url)
+        )
+        headers = dict(self.credentials.headers)
+        headers["Accept-Encoding"] = "gzip" if compress else "identity"
+        retry = Retry(
+            total=settings.retries,
+            backoff_factor=settings.backoff,
+            status_forcelist=_RETRY_ON_STATUS,
+            allowed_methods=frozenset({"GET", "POST"}),
+            raise_on_status=False,  # hand back the last answer; we explain it
+        )
+        self.client = PrometheusConnect(
+            url=self.url,
+            headers=headers,
+            retry=retry,
+            auth=self.credentials.auth,
+            session=session,
+            timeout=settings.timeout,
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> PrometheusSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PrometheusSource(url={self.url!r}, credentials={self.credentials.kind!r})"
+
+    # -- raw samples -------------------------------------------------------------------
+
+    def read_samples(
+        self,
+        selector: str,
+        start: datetime | str | float,
+        end: datetime | str | float,
+        *,
+        variants: VariantMapping = DEFAULT_VARIANTS,
+        labels: Sequence[str] | None = None,
+        progress: bool | None = None,
+    ) -> pl.DataFrame:
+        """Every raw sample of the series `selector` matches in [start, end], as a samples frame.
+
+        `selector` is a series selector (`ws_closes_total{job="chat"}`, or
+        `{__name__=~"ws_.*"}` for everything). The window is read in chunks of
+        `settings.chunk` with range-vector instant queries, so no per-series point
+        limit applies. Variants come from `variants`: by selectors, each variant's
+        matchers are added to the query; by label, the label's value (renamed) is the
+        variant. `labels=None` keeps every label as a column; a list keeps only those.
+        Series that map to no variant are left out, with a warning.
+        """
+        name, inner = _split_selector(selector)
+        start_ms, end_ms = to_epoch_ms(start), to_epoch_ms(end)
+        if end_ms < start_ms:
+            raise UsageError(f"the window ends ({end}) before it starts ({start})", "swap them")
+        self.last_warnings = []
+        chunk_ms = max(1, _to_ms_span(self.settings.chunk))
+        queries = _variant_queries(name, inner, variants)
+        bounds = _plan_chunks(start_ms, end_ms, chunk_ms)
+        samples, tables = [], []
+        with _Progress(len(queries) * len(bounds), progress, f"reading {selector}") as bar:
+            for variant, query in queries:
+                series = _Series()
+                # [lower, upper] before Prometheus 3.0, (lower, upper] since: cut to the latter
+                requests_ = [
+                    {"query": f"{query}[{upper - lower}ms]", "time": _seconds(upper)}
+                    for lower, upper in bounds
+                ]
+                answers = self._fetch_all("query", requests_)
+                for (lower, _), matrix in zip(bounds, answers, strict=True):
+                    series.add(matrix, lower)
+                    bar.update(1)
+                first = sum(t.height for t in tables)
+                samples.append(series.samples(first))
+                table = series.table(first)
+                tables.append(
+                    table if variant is None else table.with_columns(_variant=pl.lit(variant))
+                )
+        self._emit_warnings()
+        return self._to_samples(
+            pl.concat(samples),
+            pl.concat(tables, how="diagonal"),
+            f"{selector} between {_iso(start_ms)} and {_iso(end_ms)}",
+            variants,
+            labels,
+        )
+
+    def _to_samples(
+        self,
+        samples: pl.DataFrame,
+        table: pl.DataFrame,
+        what: str,
+        variants: VariantMapping,
+        labels: Sequence[str] | None,
+    ) -> pl.DataFrame:
+        """The samples frame, with per-series work (variant, labels, order) done per series."""
+        wanted = list(labels) if labels is not None else None
+        if not samples.height:
+            _warn(f"no samples for {what} at {self.url}; returning an empty frame")
+            return empty_samples(wanted or [])
+        columns = table.columns
+        variant = pl.col("_variant") if "_variant" in columns else variants.variant_expr(columns)
+        table = table.with_columns(
+            metric=pl.col("__name__") if "__name__" in columns else pl.lit(None, pl.Utf8),
+            variant=variant,
+        )
+        unmapped = table.filter(pl.col("variant").is_null()).height
+        if unmapped:
+            _warn(
+                f"{unmapped} series matched {what} but no variant ({_describe(variants)}); "
+                "they are left out"
+            )
+        skip = {"series", "_variant", "__name__"} | set(SAMPLES_FIXED) | variants.consumed_labels()
+        label_columns = sorted(c for c in columns if c not in skip)
+        if wanted is not None:
+            label_columns = sorted(set(wanted))
+            table = table.with_columns(
+                pl.lit(None, pl.Utf8).alias(c) for c in wanted if c not in columns
+            )
+        # Order as normalize_samples does (metric, variant, labels, time), but sort the
+        # few series by their labels and the many samples by two integers.
+        keys = ["metric", "variant", *label_columns]
+        table = table.filter(pl.col("variant").is_not_null()).sort(keys, nulls_last=True)
+        changed = pl.any_horizontal(pl.col(k).ne_missing(pl.col(k).shift()) for k in keys)
+        table = table.with_columns(rank=changed.cum_sum())
+        table = table.sort("series")
+        if not table.height:
+            return empty_samples(label_columns)
+        ids = samples["series"].to_numpy()
+        position = np.searchsorted(table["series"].to_numpy(), ids).clip(0, table.height - 1)
+        mapped = table["series"].to_numpy()[position] == ids
+        if not mapped.any():
+            return empty_samples(label_columns)
+        position = position[mapped]
+        rows = samples.filter(pl.Series(mapped)).with_columns(
+            rank=pl.Series(table["rank"].to_numpy()[position])
+        )
+        if table["rank"].n_unique() == table.height:
+            # series arrive in time order, chunk after chunk: a stable sort by series is enough
+            order = np.argsort(rows["rank"].to_numpy(), kind="stable")
+        else:  # `labels` merged some series: interleave their samples by time
+            order = rows.select(pl.arg_sort_by("rank", "timestamp_ms")).to_series().to_numpy()
+        rows, position = rows[order], position[order]
+        per_row = table.select(keys)[position]
+        frame = pl.concat(
+            [rows.select(timestamp=pl.col("timestamp_ms").cast(TIMESTAMP), value="value"), per_row],
+            how="horizontal",
+        )
+        return frame.select([pl.col(c).cast(t) for c, t in samples_schema(label_columns).items()])
+
+    # -- PromQL over a range -------------------------------------------------------------
+
+    def query_range(
+        self,
+        promql: str,
+        start: datetime | str | float,
+        end: datetime | str | float,
+        step: timedelta | str | float,
+    ) -> pl.DataFrame:
+        """A PromQL range query as a tidy frame: timestamp, value, one Utf8 column per label.
+
+        `__name__`, when the result keeps it, becomes the `metric` column. Windows longer
+        than 11,000 steps are split into several requests, without overlap.
+        """
+        start_ms, end_ms = to_epoch_ms(start), to_epoch_ms(end)
+        step_ms = _to_ms_span(step)
+        if step_ms <= 0:
+            raise UsageError(f"step {step!r} is not positive", "use e.g. 15s or 1m")
+        if end_ms < start_ms:
+            raise UsageError(f"the window ends ({end}) before it starts ({start})", "swap them")
+        self.last_warnings = []
+        series = _Series()
+        span = (MAX_POINTS_PER_SERIES - 1) * step_ms
+        lower = start_ms
+        while lower <= end_ms:
+            upper = min(lower + span, end_ms)
+            params = {
+                "query": promql,
+                "start": _seconds(lower),
+                "end": _seconds(upper),
+                "step": f"{step_ms / 1000:.3f}",
+            }
+            series.add(self._keep_warnings(self._get_matrix("query_range", params)), lower - 1)
+            lower = upper + step_ms
+        self._emit_warnings()
+        raw = series.frame()
+        if not raw.height:
+            _warn(
+                f"no data for {promql!r} between {_iso(start_ms)} and {_iso(end_ms)} at {self.url}",
+                stacklevel=3,
+            )
+            return pl.DataFrame(schema={"timestamp": TIMESTAMP, "value": pl.Float64})
+        raw = raw.rename({"__name__": "metric"}) if "__name__" in raw.columns else raw
+        labels = sorted(c for c in raw.columns if c not in ("timestamp_ms", "value"))
+        return raw.select(
+            pl.col("timestamp_ms").cast(TIMESTAMP).alias("timestamp"), "value", *labels
+        ).sort([*labels, "timestamp"], nulls_last=True)
+
+    # -- HTTP -----------------------------------------------------------------------------
+
+    def _fetch_all(self, endpoint: str, requests_: list[dict[str, str]]) -> Iterator[_Matrix]:
+        """Answers in order, the next request already running while one is being parsed."""
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            pending = deque(pool.submit(self._get_matrix, endpoint, r) for r in requests_[:2])
+            try:
+                for following in requests_[2:]:
+                    matrix = pending.popleft().result()
+                    pending.append(pool.submit(self._get_matrix, endpoint, following))
+                    yield self._keep_warnings(matrix)
+                while pending:
+                    yield self._keep_warnings(pending.popleft().result())
+            finally:
+                for future in pending:
+                    future.cancel()
+
+    def _keep_warnings(self, matrix: _Matrix) -> _Matrix:
+        self.last_warnings.extend(matrix.warnings)
+        if matrix.skipped_histograms:
+            self.last_warnings.append(
+                f"{matrix.skipped_histograms} series hold native histograms, "
+                "which these frames do not carry; they were skipped"
+            )
+        return matrix
+
+    def _get_matrix(self, endpoint: str, params: dict[str, str]) -> _Matrix:
+        """One API call answered by a matrix; keeps warnings, turns failures into our errors."""
+        url = f"{self.url}/api/v1/{endpoint}"
+        attempts = self.settings.retries + 1
+        try:
+            response = self.client._session.request(
+                "GET",
+                url,
+                params=params,
+                headers=self.client.headers,
+                auth=self.client.auth,
+                timeout=self.settings.timeout,
+                # per request: requests lets $REQUESTS_CA_BUNDLE override session.verify
+                verify=self.settings.verify,
+            )
+        except requests.exceptions.SSLError as error:
+            raise PrometheusUnreachable(
+                f"TLS handshake with Prometheus at {self.url} failed: {error}",
+                "pass verify=<path to the CA bundle> in PrometheusSettings "
+                "(verify=False only for a test server)",
+            ) from error
+        except (requests.ConnectionError, requests.Timeout) as error:
+            raise PrometheusUnreachable(
+                f"Prometheus at {self.url} did not answer after {attempts} attempts "
+                f"({_reason(error)})",
+                f"check the URL (or ${ENV_URL}) and that the server is running and reachable",
+            ) from error
+        if response.status_code == 200:
+            matrix = decode_matrix(response.content.decode("utf-8", errors="replace"))
+            if matrix is not None:
+                return matrix
+        body = _json_or_none(response.content)
+        self._raise_for(response, body, params.get("query", ""), attempts)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _raise_for(
+        self, response: requests.Response, body: dict[str, Any] | None, query: str, attempts: int
+    ) -> None:
+        status = response.status_code
+        message = (body or {}).get("error") or response.text.strip()[:300]
+        kind = (body or {}).get("errorType", "")
+        if status in (401, 403):
+            sent = self.credentials.kind
+            raise PrometheusAuthError(
+                f"Prometheus at {self.url} refused the request (HTTP {status}, "
+                f"credentials sent: {sent}): {message}",
+                f"set ${ENV_BEARER_TOKEN}, or ${ENV_USER} and ${ENV_PASSWORD}, "
+                "to credentials this server accepts",
+            )
+        if kind == "bad_data" or (status == 400 and body):
+            raise PromQLError(
+                f"Prometheus rejected the query {query!r}: {message}",
+                "fix the PromQL (try it in the Prometheus web UI's Graph tab first)",
+            )
+        if kind == "execution" or status == 422:
+            raise PromQLError(
+                f"Prometheus could not run the query {query!r}: {message}",
+                "narrow the selector, or use a smaller chunk in PrometheusSettings",
+            )
+        if kind == "timeout":
+            raise PrometheusError(
+                f"Prometheus at {self.url} timed out running {query!r}: {message}",
+                "narrow the selector or the window, or use a smaller chunk",
+            )
+        if status in _RETRY_ON_STATUS:
+            raise PrometheusUnreachable(
+                f"Prometheus at {self.url} kept failing (HTTP {status} after {attempts} "
+                f"attempts): {message}",
+                "check the server's health and logs, then try again",
+            )
+        if status == 404:
+            raise PrometheusError(
+                f"no Prometheus API at {self.url} (HTTP 404 for /api/v1/)",
+                "check the URL, including any path prefix such as /prometheus",
+            )
+        raise PrometheusError(
+            f"unexpected answer from Prometheus at {self.url} (HTTP {status}): {message}",
+            "check that the URL points at a Prometheus-compatible query API",
+        )
+
+    def _emit_warnings(self) -> None:
+        unique = list(dict.fromkeys(self.last_warnings))
+        self.last_warnings = unique
+        for text in unique:
+            _warn(f"Prometheus at {self.url} warned: {text}", stacklevel=4)
+
+
+# -- module-level shortcuts ---------------------------------------------------------------
+
+
+def read_samples(
+    selector: str,
+    start: datetime | str | float,
+    end: datetime | str | float,
+    *,
+    variants: VariantMapping = DEFAULT_VARIANTS,
+    labels: Sequence[str] | None = None,
+    settings: PrometheusSettings | str | None = None,
+    progress: bool | None = None,
+) -> pl.DataFrame:
+    """`PrometheusSource(settings).read_samples(...)` for one-off reads."""
+    with PrometheusSource(settings) as source:
+        return source.read_samples(
+            selector, start, end, variants=variants, labels=labels, progress=progress
+        )
+
+
+def query_range(
+    promql: str,
+    start: datetime | str | float,
+    end: datetime | str | float,
+    step: timedelta | str | float,
+    *,
+    settings: PrometheusSettings | str | None = None,
+) -> pl.DataFrame:
+    """`PrometheusSource(settings).query_range(...)` for one-off queries."""
+    with PrometheusSource(settings) as source:
+        return source.query_range(promql, start, end, step)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _split_selector(selector: str) -> tuple[str, str]:
+    match = _SELECTOR.match(selector)
+    if not match or not (match.group(1) or match.group(2)):
+        raise UsageError(
+            f"{selector!r} is not a series selector",
+            'read_samples takes a selector such as ws_closes_total{code="1006"}; '
+            "use query_range for PromQL expressions",
+        )
+    name, inner = match.group(1) or "", (match.group(2) or "").strip().rstrip(",")
+    parse_matchers(inner)  # the selector's own matchers must parse
+    return name, inner
+
+
+def _variant_queries(
+    name: str, inner: str, variants: VariantMapping
+) -> list[tuple[str | None, str]]:
+    """(variant or None, query) pairs: one per variant when mapping by selectors."""
+    if not variants.selectors:
+        return [(None, f"{name}{{{inner}}}" if inner else name)]
+    queries = []
+    for variant, matchers in variants.matchers().items():
+        added = ", ".join(m.promql() for m in matchers)
+        both = ", ".join(part for part in (inner, added) if part)
+        queries.append((variant, f"{name}{{{both}}}"))
+    return queries
+
+
+def _plan_chunks(start_ms: int, end_ms: int, chunk_ms: int) -> list[tuple[int, int]]:
+    """Half-open (lower, upper] spans covering [start, end]; the first lower is start - 1."""
+    bounds, lower = [], start_ms - 1
+    while True:
+        upper = min(max(lower, start_ms) + chunk_ms, end_ms)
+        bounds.append((lower, upper))
+        if upper >= end_ms:
+            return bounds
+        lower = upper
+
+
+class _Progress:
+    """A tqdm bar when asked (or on a terminal for long reads); a no-op otherwise."""
+
+    def __init__(self, total: int, enabled: bool | None, description: str) -> None:
+        self.bar = None
+        if enabled or (enabled is None and total > 4):
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(
+                total=total,
+                desc=description,
+                unit="chunk",
+                disable=None if enabled is None else False,
+            )
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def update(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+
+def _json_or_none(content: bytes | str) -> dict[str, Any] | None:
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _reason(error: Exception) -> str:
+    text = str(error)
+    for marker in ("Connection refused", "timed out", "Name or service not known"):
+        if marker in text:
+            return marker.lower()
+    return type(error).__name__ + (f": {text[:200]}" if text else "")
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _describe(variants: VariantMapping) -> str:
+    if variants.selectors:
+        return "selectors " + ", ".join(f"{k}: {v}" for k, v in variants.selectors.items())
+    return f"label {variants.label!r}"
+
+
+def _warn(message: str, stacklevel: int = 4) -> None:
+    warnings.warn(PrometheusWarning(message), stacklevel=stacklevel)
+
+
+__all__ = [
+    "ENV_BEARER_TOKEN",
+    "ENV_PASSWORD",
+    "ENV_URL",
+    "ENV_USER",
+    "PrometheusSettings",
+    "PrometheusSource",
+    "PrometheusWarning",
+    "query_range",
+    "read_samples",
+    "to_epoch_ms",
+]
