@@ -1,0 +1,91 @@
+"""What the production runbook watches, as figures drawn from the gate file.
+
+The dashboard and the rules both start here, so a panel, the alert beside it and the
+canary judge read one figure with one threshold. The runbook's targets that the gate
+file lacks are the named constants below (a proposal for the gate file: add them as
+gates, and these constants go away).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from wsanalysis.canary.gates import Comparison, GateFile, MetricSource, Series
+from wsanalysis.observability import promql
+from wsanalysis.observability.promql import GateFigure
+
+#: Runbook "assistant time-to-first-byte p95 target <= 2 s" (absolute, per variant). The
+#: gate file's `ttfb_p95` gate only compares the canary with control (+100 ms).
+TTFB_P95_TARGET_SECONDS = 2.0
+#: Runbook "alert when the average client reconnect backoff exceeds 10 s". A client-side
+#: (RUM) figure: Prometheus holds no backoff series, so no alerting rule can use it; the
+#: dashboard's backoff panel states the bound and points to the notebook.
+RECONNECT_BACKOFF_ALERT_SECONDS = 10.0
+#: Runbook "alert on a spike of 1011": neither runbook nor gate file give a bound. Our
+#: choice: more than 1 in 20 connections opened closing with 1011 within 5 minutes, the
+#: per-bucket share the gate file sets for 4401 (`auth_spike_after_login`); judged like
+#: that gate (confidence bound beyond it, `min_events` connections, as `error_rate`).
+INTERNAL_ERROR_SPIKE_BOUND = 0.05
+INTERNAL_ERROR_EVENTS = (Series.parse('ws_closes_total{code="1011"}'),)
+CONNECTIONS = (Series.parse("ws_connections_total"),)
+
+
+@dataclass(frozen=True)
+class RunbookFigures:
+    """Every figure the dashboard and the alerts read, each with its gate (and threshold)."""
+
+    auth_spike: GateFigure  # staging `auth_spike_after_login`: 4401 share, absolute bound
+    auth_against_control: GateFigure  # canary `auth_spike`: 4401 share against control
+    error_rate: GateFigure  # canary `error_rate`: against control
+    internal_errors: GateFigure  # runbook: 1011 share (INTERNAL_ERROR_SPIKE_BOUND)
+    duration_p95: GateFigure  # staging `duration_p95`
+    duration_p50: GateFigure  # staging `duration_p50`
+    reconnect_rate: GateFigure  # canary `reconnect_rate`: share per hour, absolute bound
+    ttfb: GateFigure  # canary `ttfb_p95`: against control
+    ttfb_target: GateFigure  # runbook: p95 TTFB against TTFB_P95_TARGET_SECONDS
+
+    def all(self) -> list[GateFigure]:
+        return [getattr(self, name) for name in self.__dataclass_fields__]
+
+
+def runbook_figure(base: GateFigure, name: str, bound: float, **changes: object) -> GateFigure:
+    """A figure for a runbook target the gate file lacks, shaped like gate `base`'s."""
+    gate = replace(base.gate, name=name, compare=Comparison("bound", bound=bound), **changes)
+    return promql.figure_of(gate, "runbook")
+
+
+def figures(gate_file: GateFile) -> RunbookFigures:
+    """The runbook's figures from `gate_file`; a UsageError names any gate missing or unusable."""
+
+    def gate(profile: str, name: str, user: str) -> GateFigure:
+        return promql.gate_figure(gate_file, profile, name, used_by=user)
+
+    error_rate = gate("canary", "error_rate", "the error-rate panel and alert")
+    ttfb = gate("canary", "ttfb_p95", "the p95 TTFB panel and alert")
+    internal = runbook_figure(
+        error_rate,
+        "internal_error_spike",
+        INTERNAL_ERROR_SPIKE_BOUND,
+        events=MetricSource(prometheus=INTERNAL_ERROR_EVENTS),
+        exposure=MetricSource(prometheus=CONNECTIONS),
+        statistic="spike",
+        bucket=timedelta(minutes=5),
+        worse="increase",
+    )
+    ttfb_target = (
+        runbook_figure(ttfb, "ttfb_p95_target", TTFB_P95_TARGET_SECONDS, quantile=0.95)
+        if ttfb.kind == "quantile"
+        else ttfb  # a gate known only by its promql text: used as it is
+    )
+    return RunbookFigures(
+        auth_spike=gate("staging", "auth_spike_after_login", "the 4401 panel and alert"),
+        auth_against_control=gate("canary", "auth_spike", "the 4401 panel's canary limit"),
+        error_rate=error_rate,
+        internal_errors=internal,
+        duration_p95=gate("staging", "duration_p95", "the p95 connection duration panel"),
+        duration_p50=gate("staging", "duration_p50", "the p50 connection duration panel"),
+        reconnect_rate=gate("canary", "reconnect_rate", "the reconnect-rate panel and alert"),
+        ttfb=ttfb,
+        ttfb_target=ttfb_target,
+    )
