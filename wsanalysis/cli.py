@@ -19,21 +19,32 @@ from wsanalysis.errors import WsAnalysisError
 EXIT_USAGE = 3
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_names() -> list[str]:
+    return sorted(info.name for info in pkgutil.iter_modules(commands.__path__))
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `only`, just that subcommand's module is imported.
+
+    Subcommands import heavy libraries (papermill, websockets, scipy); a pipeline
+    calling `wsanalysis judge` should not pay for the notebook machinery.
+    """
     parser = argparse.ArgumentParser(
         prog="wsanalysis",
         description="Canary evaluation and incident analysis for WebSocket services.",
     )
     parser.add_argument("--version", action="version", version=f"wsanalysis {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+    for name in [only] if only else command_names():
+        module = importlib.import_module(f"{commands.__name__}.{name}")
         module.register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    first = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(first if first in command_names() else None)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse exits 2 on bad usage; the contract says 3

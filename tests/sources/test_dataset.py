@@ -105,3 +105,12 @@ def test_labels_are_ground_truth_of_the_restart(sample_dataset: Path):
     labels = json.loads((sample_dataset / "labels.json").read_text())
     incident = labels["incidents"][0]
     assert incident["kind"] == "server_restart" and incident["variant"] == "canary"
+
+
+def test_cli_lists_every_command_and_rejects_unknown_ones(capsys):
+    from wsanalysis.cli import build_parser, command_names
+
+    assert {"summary", "judge", "prom", "export", "serve", "client"} <= set(command_names())
+    help_text = build_parser().format_help()
+    assert all(name in help_text for name in command_names())
+    assert main(["no-such-command"]) == 3
