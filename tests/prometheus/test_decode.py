@@ -99,3 +99,20 @@ def test_url_from_the_environment(monkeypatch):
     monkeypatch.setenv(ENV_URL, "https://prom.example:9090")
     assert PrometheusSettings.from_env().url == "https://prom.example:9090"
     assert PrometheusSettings.from_env(url="http://127.0.0.1:1").url == "http://127.0.0.1:1"
+
+
+def test_to_epoch_ms_reads_every_form_a_user_types():
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from wsanalysis.errors import UsageError
+    from wsanalysis.sources.prometheus import to_epoch_ms
+
+    expected = 1_793_599_200_000
+    assert to_epoch_ms("1793599200") == expected
+    assert to_epoch_ms(" 1793599200.0 ") == expected
+    assert to_epoch_ms("2026-11-02T06:00:00Z") == expected
+    assert to_epoch_ms(datetime(2026, 11, 2, 6, 0, tzinfo=UTC)) == expected
+    with pytest.raises(UsageError, match="cannot read 'soon'"):
+        to_epoch_ms("soon")

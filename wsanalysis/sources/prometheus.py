@@ -146,7 +146,17 @@ def _is_loopback(url: str) -> bool:
 def to_epoch_ms(moment: datetime | str | float | int) -> int:
     """Milliseconds since the epoch; naive datetimes and ISO strings without zone are UTC."""
     if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+        text = moment.strip()
+        try:
+            moment = float(text)  # epoch seconds as text, e.g. from a command line
+        except ValueError:
+            try:
+                moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                raise UsageError(
+                    f"cannot read {text!r} as a time",
+                    "pass an ISO 8601 / RFC 3339 time or epoch seconds",
+                ) from None
     if isinstance(moment, datetime):
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
