@@ -16,20 +16,13 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import polars as pl
-
 from wsanalysis import __version__
-from wsanalysis.canary.gates import Profile, load_gate_file, parse_duration
-from wsanalysis.canary.judge import JudgeInput, SequentialPlan, judge
+from wsanalysis.canary.gates import Profile, load_gate_file
+from wsanalysis.canary.inputs import load_judge_input
+from wsanalysis.canary.judge import JudgeInput, judge
 from wsanalysis.canary.kayenta_gates import kayenta_verdict
-from wsanalysis.canary.measures import Window
 from wsanalysis.canary.verdict import ExitCode
-from wsanalysis.errors import UsageError
-from wsanalysis.sources.dataset import Dataset, file_fingerprint
-from wsanalysis.sources.prometheus import PrometheusSource, to_epoch_ms
-from wsanalysis.sources.rum import read_rum
-from wsanalysis.sources.schema import empty_samples
-from wsanalysis.sources.variants import VariantMapping
+from wsanalysis.sources.dataset import file_fingerprint
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -78,88 +71,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _variants(args: argparse.Namespace) -> VariantMapping:
-    if bool(args.canary_selector) != bool(args.control_selector):
-        raise UsageError("--canary-selector and --control-selector go together", "give both")
-    if args.canary_selector:
-        return VariantMapping.by_selectors(
-            {"canary": args.canary_selector, "control": args.control_selector}
-        )
-    return VariantMapping(label=args.variant_label)
-
-
-def _moment(text: str | None, name: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        return datetime.fromtimestamp(to_epoch_ms(text) / 1000, UTC)
-    except (ValueError, UsageError) as error:
-        raise UsageError(
-            f"--{name} {text!r} is not a time", "use RFC 3339 or epoch seconds"
-        ) from error
-
-
-def _metric_names(profile: Profile) -> list[str]:
-    names = set()
-    for gate in profile.gates:
-        for source in (gate.events, gate.exposure, gate.samples):
-            if source is None:
-                continue
-            names.update(series.metric for series in source.prometheus)
-            if source.histogram:
-                names.add(f"{source.histogram}_bucket")
-    return sorted(names | {"ws_connections_total"})
-
-
 def load_input(args: argparse.Namespace, profile: Profile) -> JudgeInput:
-    """The frames and the provenance a verdict names, from a folder or a server."""
-    variants = _variants(args)
-    start, end = _moment(args.start, "start"), _moment(args.end, "end")
-    fingerprints: dict[str, str] = {}
-    beacons = None
-    if args.data is not None:
-        dataset = Dataset.open(args.data)
-        samples = dataset.metrics(variants=variants, start=start, end=end)
-        load = dataset.rum(start=start, end=end)
-        fingerprints = dataset.fingerprints()
-        origin = {"data": str(args.data)}
-    else:
-        if start is None or end is None:
-            raise UsageError("--prometheus needs --start and --end", "give the canary's window")
-        with PrometheusSource(args.prometheus) as prometheus:
-            selector = '{__name__=~"' + "|".join(_metric_names(profile)) + '"}'
-            samples = prometheus.read_samples(selector, start, end, variants=variants)
-        load = read_rum(args.rum, start=start, end=end) if args.rum else None
-        if args.rum:
-            fingerprints[args.rum.name] = file_fingerprint(args.rum)
-        origin = {"prometheus": args.prometheus, "selectors": variants.selectors or None}
-    if load is not None:
-        beacons = load.frame
-        if variants.label != "variant" and variants.label in beacons.columns:
-            beacons = beacons.with_columns(pl.col(variants.label).alias("variant"))
-    window = Window(start, end) if start and end else None
-    metadata = {
-        "inputs": {
-            **origin,
-            "fingerprints": fingerprints,
-            "rum_bad_lines": load.bad_lines if load is not None else None,
-        },
-    }
-    plan = None
-    if args.sequential:
-        try:
-            plan = SequentialPlan(parse_duration(args.look), parse_duration(args.horizon))
-        except ValueError as error:
-            raise UsageError(
-                f"--look/--horizon: {error}", "use durations like 5m and 48h"
-            ) from None
-    return JudgeInput(
-        samples if samples is not None else empty_samples(),
-        beacons,
-        window,
-        args.canary_share,
-        metadata,
-        plan,
+    return load_judge_input(
+        profile,
+        data=args.data,
+        prometheus=args.prometheus,
+        start=args.start,
+        end=args.end,
+        rum=args.rum,
+        canary_share=args.canary_share,
+        variant_label=args.variant_label,
+        canary_selector=args.canary_selector,
+        control_selector=args.control_selector,
+        sequential=args.sequential,
+        look=args.look,
+        horizon=args.horizon,
     )
 
 

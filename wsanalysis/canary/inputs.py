@@ -1,0 +1,120 @@
+"""What a verdict is about, loaded from a dataset folder or a live Prometheus.
+
+One loader for every caller (the `judge` command, the canary notebook), so a report and
+the pipeline read the same data the same way and name the same inputs.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from wsanalysis.canary.gates import Profile, parse_duration
+from wsanalysis.canary.judge import JudgeInput, SequentialPlan
+from wsanalysis.canary.measures import Window
+from wsanalysis.errors import UsageError
+from wsanalysis.sources.dataset import Dataset, file_fingerprint
+from wsanalysis.sources.prometheus import PrometheusSource, to_epoch_ms
+from wsanalysis.sources.rum import read_rum
+from wsanalysis.sources.variants import VariantMapping
+
+
+def variant_mapping(
+    variant_label: str = "variant",
+    canary_selector: str | None = None,
+    control_selector: str | None = None,
+) -> VariantMapping:
+    if bool(canary_selector) != bool(control_selector):
+        raise UsageError("the canary and control selectors go together", "give both or neither")
+    if canary_selector:
+        return VariantMapping.by_selectors({"canary": canary_selector, "control": control_selector})
+    return VariantMapping(label=variant_label)
+
+
+def parse_moment(text: str | None, name: str) -> datetime | None:
+    """An RFC 3339 time or epoch seconds, as an aware UTC datetime (None stays None)."""
+    if text is None:
+        return None
+    try:
+        return datetime.fromtimestamp(to_epoch_ms(text) / 1000, UTC)
+    except (ValueError, UsageError) as error:
+        raise UsageError(
+            f"{name} {text!r} is not a time", "use RFC 3339 or epoch seconds"
+        ) from error
+
+
+def gate_metric_names(profile: Profile) -> list[str]:
+    """The server series a profile's gates read (what to fetch from Prometheus)."""
+    names = {"ws_connections_total"}
+    for gate in profile.gates:
+        for source in (gate.events, gate.exposure, gate.samples):
+            if source is None:
+                continue
+            names.update(series.metric for series in source.prometheus)
+            if source.histogram:
+                names.add(f"{source.histogram}_bucket")
+    return sorted(names)
+
+
+def load_judge_input(
+    profile: Profile,
+    *,
+    data: str | Path | None = None,
+    prometheus: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    rum: str | Path | None = None,
+    canary_share: float | None = None,
+    variant_label: str = "variant",
+    canary_selector: str | None = None,
+    control_selector: str | None = None,
+    sequential: bool = False,
+    look: str = "5m",
+    horizon: str = "48h",
+) -> JudgeInput:
+    """The frames and the provenance a verdict names, from a folder or a server."""
+    if (data is None) == (prometheus is None):
+        raise UsageError("give exactly one data source", "a dataset folder or a Prometheus URL")
+    plan = None
+    if sequential:
+        try:
+            plan = SequentialPlan(parse_duration(look), parse_duration(horizon))
+        except ValueError as error:
+            raise UsageError(f"look/horizon: {error}", "use durations like 5m and 48h") from None
+    variants = variant_mapping(variant_label, canary_selector, control_selector)
+    start_at, end_at = parse_moment(start, "start"), parse_moment(end, "end")
+    fingerprints: dict[str, str] = {}
+    if data is not None:
+        dataset = Dataset.open(data)
+        samples = dataset.metrics(variants=variants, start=start_at, end=end_at)
+        load = dataset.rum(start=start_at, end=end_at)
+        fingerprints = dataset.fingerprints()
+        origin: dict = {"data": str(data)}
+    else:
+        if start_at is None or end_at is None:
+            raise UsageError(
+                "a Prometheus source needs a start and an end", "give the canary's window"
+            )
+        with PrometheusSource(prometheus) as server:
+            selector = '{__name__=~"' + "|".join(gate_metric_names(profile)) + '"}'
+            samples = server.read_samples(selector, start_at, end_at, variants=variants)
+        load = read_rum(rum, start=start_at, end=end_at) if rum else None
+        if rum:
+            fingerprints[Path(rum).name] = file_fingerprint(Path(rum))
+        origin = {"prometheus": prometheus, "selectors": variants.selectors or None}
+    beacons = None
+    if load is not None:
+        beacons = load.frame
+        if variants.label != "variant" and variants.label in beacons.columns:
+            beacons = beacons.with_columns(pl.col(variants.label).alias("variant"))
+    metadata = {
+        "inputs": {
+            **origin,
+            "fingerprints": fingerprints,
+            "rum_bad_lines": load.bad_lines if load is not None else None,
+        }
+    }
+    window = Window(start_at, end_at) if start_at and end_at else None
+    return JudgeInput(samples, beacons, window, canary_share, metadata, plan)

@@ -1,0 +1,191 @@
+"""What the canary notebook computes, as functions a test can reach.
+
+The notebook stays narrative and plots: it calls `evaluate` (the same sources and the
+same judge as `wsanalysis judge`), writes `verdict.json` with `write_verdict`, and shows
+`gate_rows`. Loading goes through `wsanalysis.canary.inputs.load_judge_input`, so a report
+and the pipeline's `judge` read the data identically.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from wsanalysis.canary.gates import Gate, Profile, load_gate_file
+from wsanalysis.canary.inputs import load_judge_input
+from wsanalysis.canary.judge import JudgeInput, judge
+from wsanalysis.canary.measures import Window
+from wsanalysis.canary.sentences import format_value
+from wsanalysis.canary.verdict import Verdict
+from wsanalysis.sources.dataset import file_fingerprint
+
+VERDICT_FILE = "verdict.json"
+
+
+@dataclass(frozen=True)
+class CanaryEvaluation:
+    """The verdict, the frames it was computed from, and its JSON document."""
+
+    verdict: Verdict
+    profile: Profile
+    data: JudgeInput
+    window: Window | None
+    document: dict[str, Any]
+
+
+def evaluate(
+    *,
+    data: str | None = None,
+    prometheus: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    rum: str | None = None,
+    gates: str | None = None,
+    profile: str = "canary",
+    canary_share: float | None = None,
+    sequential: bool = False,
+    look: str = "5m",
+    horizon: str = "48h",
+    variant_label: str = "variant",
+    canary_selector: str | None = None,
+    control_selector: str | None = None,
+) -> CanaryEvaluation:
+    """Load the inputs as `wsanalysis judge` does, and judge them against the profile."""
+    gate_file = load_gate_file(gates)
+    chosen = gate_file.profile(profile)
+    inputs = load_judge_input(
+        chosen,
+        data=data or None,
+        prometheus=prometheus or None,
+        start=start,
+        end=end,
+        rum=rum or None,
+        canary_share=canary_share,
+        variant_label=variant_label,
+        canary_selector=canary_selector,
+        control_selector=control_selector,
+        sequential=sequential,
+        look=look,
+        horizon=horizon,
+    )
+    verdict = judge(chosen, inputs)
+    document = verdict.to_json()
+    document["gate_file"] = {
+        "path": str(gate_file.path),
+        "sha256": file_fingerprint(gate_file.path),
+    }
+    document["canary_share"] = canary_share
+    return CanaryEvaluation(verdict, chosen, inputs, inputs.resolved_window(), document)
+
+
+def write_verdict(evaluation: CanaryEvaluation, output_dir: str | Path) -> Path:
+    """`verdict.json` in `output_dir` (the executor adds the run's metadata after)."""
+    path = Path(output_dir) / VERDICT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(evaluation.document, indent=2, default=str) + "\n")
+    return path
+
+
+def _number(value: Any) -> float | None:
+    """verdict.json's numbers back as floats (JSON stores infinities as "inf")."""
+    if value is None:
+        return None
+    return float(value)
+
+
+def _relative(gate: Gate | None) -> bool:
+    return bool(
+        gate is not None
+        and gate.compare.against == "control"
+        and gate.compare.margin_type == "relative"
+    )
+
+
+def _ratio(value: Any) -> str:
+    value = _number(value)
+    if value is None or math.isnan(value):
+        return "n/a"
+    return "×∞" if math.isinf(value) else f"×{value:.2f}"
+
+
+def _difference(gate: dict[str, Any], spec: Gate | None) -> str:
+    e = gate["evidence"]
+    unit = gate["unit"]
+    if e.get("effect") is None:
+        return "n/a"
+    if _relative(spec):
+        text = _ratio(e["effect"])
+        low, high = _ratio(e.get("ci_low")), _ratio(e.get("ci_high"))
+    else:
+        signed = gate["comparison"] == "control"
+        text = format_value(_number(e["effect"]), unit, signed)
+        low = format_value(_number(e.get("ci_low")), unit, signed)
+        high = format_value(_number(e.get("ci_high")), unit, signed)
+    return f"{text} [{low}, {high}]"
+
+
+def _threshold(gate: dict[str, Any], spec: Gate | None) -> str:
+    limit = _number(gate["evidence"]["limit"])
+    word = "≤" if gate["worse"] == "increase" else "≥"
+    if _relative(spec):
+        return f"{word} {_ratio(limit)} control"
+    if gate["comparison"] == "control":
+        return f"{word} control {format_value(limit, gate['unit'], True)}"
+    return f"{word} {format_value(limit, gate['unit'])}"
+
+
+def gate_rows(document: dict[str, Any], profile: Profile | None = None) -> pl.DataFrame:
+    """The manager's gate table: one row per gate, every figure already formatted.
+
+    Columns: gate, critical, canary, control, difference (with its CI), threshold,
+    decision, sentence. Relative gates show ratios (×), others the gate's unit.
+    """
+    specs = {g.name: g for g in profile.gates} if profile is not None else {}
+    rows = []
+    for gate in document.get("gates", []):
+        e = gate["evidence"]
+        spec = specs.get(gate["name"])
+        rows.append(
+            {
+                "gate": gate["title"],
+                "critical": "yes" if gate["critical"] else "no",
+                "canary": format_value(_number(e.get("canary")), gate["unit"]),
+                "control": format_value(_number(e.get("control")), gate["unit"]),
+                "difference (95% CI)": _difference(gate, spec),
+                "threshold": _threshold(gate, spec),
+                "decision": gate["decision"],
+                "sentence": gate["sentence"],
+            }
+        )
+    schema = [
+        "gate",
+        "critical",
+        "canary",
+        "control",
+        "difference (95% CI)",
+        "threshold",
+        "decision",
+        "sentence",
+    ]
+    return pl.DataFrame(rows, schema={c: pl.Utf8 for c in schema})
+
+
+def input_rows(document: dict[str, Any]) -> pl.DataFrame:
+    """What the verdict was computed from: source, window, file fingerprints."""
+    inputs = document.get("inputs", {})
+    rows = [{"input": k, "value": str(v)} for k, v in inputs.items() if k != "fingerprints"]
+    window = document.get("window") or {}
+    rows += [{"input": f"window {k}", "value": str(v)} for k, v in window.items()]
+    rows += [
+        {"input": f"sha256 {name}", "value": digest}
+        for name, digest in (inputs.get("fingerprints") or {}).items()
+    ]
+    gate_file = document.get("gate_file") or {}
+    if gate_file:
+        rows.append({"input": "gate file", "value": f"{gate_file['path']} ({gate_file['sha256']})"})
+    return pl.DataFrame(rows, schema={"input": pl.Utf8, "value": pl.Utf8})

@@ -1,0 +1,181 @@
+"""The reports there are: which notebook, which result file, which extra rules.
+
+A kind is one notebook (its `parameters` cell is the typed spec) plus the checks a
+type cannot express: which parameters are required together, which name files that
+must exist, which must stay free of secrets. Adding the incident report is one more
+notebook under `notebooks/` and one more `ReportKind` in `KINDS`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from wsanalysis.canary.gates import load_gate_file, parse_duration
+from wsanalysis.errors import DataError, UsageError
+from wsanalysis.report.parameters import ParameterSpec, read_spec
+from wsanalysis.sources.prometheus import to_epoch_ms
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+SECRET_ENV_PREFIX = "WSANALYSIS_PROM_"
+SECRET_WORDS = ("TOKEN", "PASSWORD", "SECRET", "KEY")  # not _URL or _USER: not secret
+OUTPUT_PARAMETER = "output_dir"
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value == ""
+
+
+@dataclass(frozen=True)
+class ReportKind:
+    """One report: its notebook, its result file and the rules beyond the types."""
+
+    name: str
+    title: str
+    notebook: Path
+    result_file: str
+    one_of: tuple[tuple[str, ...], ...] = ()  # exactly one of each group must be given
+    files: tuple[str, ...] = ()  # parameters naming paths that must exist
+    check: Callable[[dict[str, Any]], None] | None = None
+    exit_code: Callable[[dict[str, Any]], int] = field(
+        default=lambda document: int(document["exit_code"])
+    )
+
+    def spec(self) -> ParameterSpec:
+        if not self.notebook.exists():
+            raise UsageError(
+                f"the {self.name} notebook {self.notebook} is missing",
+                "run from a source checkout (pip install -e .), where notebooks/ lives",
+            )
+        return read_spec(self.notebook)
+
+    def validate(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Typed, complete parameters, with paths made absolute; raises naming the culprit."""
+        params = self.spec().validate(values)
+        for group in self.one_of:
+            given = [n for n in group if not _missing(params[n])]
+            if len(given) != 1:
+                raise UsageError(
+                    f"give exactly one of parameters {', '.join(group)} (got "
+                    f"{', '.join(given) if given else 'none'})",
+                    f"e.g. --param {group[0]}=...",
+                )
+        for name in self.files:
+            if _missing(params[name]):
+                continue
+            path = Path(params[name]).expanduser()
+            if not path.exists():
+                raise DataError(
+                    f"parameter {name!r}: {path} does not exist", "pass an existing path"
+                )
+            params[name] = str(path.resolve())
+        check_secrets(params)
+        if self.check is not None:
+            self.check(params)
+        return params
+
+
+def check_secrets(params: dict[str, Any]) -> None:
+    """Credentials live in the environment only: a parameter holding one is refused.
+
+    Parameters are written into the executed notebook and the HTML, so a token there
+    would be published with the report.
+    """
+    secrets = [
+        value
+        for key, value in os.environ.items()
+        if key.startswith(SECRET_ENV_PREFIX)
+        and any(word in key for word in SECRET_WORDS)
+        and len(value) >= 4
+    ]
+    for name, value in params.items():
+        if not isinstance(value, str):
+            continue
+        if any(secret in value for secret in secrets):
+            raise UsageError(
+                f"parameter {name!r} contains a credential from a {SECRET_ENV_PREFIX}* variable",
+                "credentials stay in the environment; parameters are published with the report",
+            )
+        if value.startswith(("http://", "https://")) and urlsplit(value).password:
+            raise UsageError(
+                f"parameter {name!r} has a password in its URL",
+                f"remove it and set {SECRET_ENV_PREFIX}USER and {SECRET_ENV_PREFIX}PASSWORD",
+            )
+
+
+def _rfc3339(text: str) -> str:
+    """Epoch seconds as RFC 3339 (UTC); anything else unchanged (checked after)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        return text
+    if not math.isfinite(seconds):
+        return text
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _check_canary(params: dict[str, Any]) -> None:
+    if params["prometheus"] and (_missing(params["start"]) or _missing(params["end"])):
+        name = "start" if _missing(params["start"]) else "end"
+        raise UsageError(
+            f"parameter {name!r} is required with prometheus", "give the canary's window"
+        )
+    if params["data"] and params["rum"]:
+        raise UsageError(
+            "parameter 'rum' goes with prometheus; a dataset folder holds its own RUM",
+            "drop rum, or use prometheus instead of data",
+        )
+    for name in ("start", "end"):
+        if not _missing(params[name]):
+            params[name] = _rfc3339(params[name])
+            try:
+                to_epoch_ms(params[name])
+            except (ValueError, UsageError):
+                raise UsageError(
+                    f"parameter {name!r}: {params[name]!r} is not a time",
+                    "use RFC 3339 (2026-11-02T06:00:00Z) or epoch seconds",
+                ) from None
+    for name in ("look", "horizon", "bucket"):
+        try:
+            if parse_duration(params[name]).total_seconds() <= 0:
+                raise ValueError("not positive")
+        except ValueError:
+            raise UsageError(
+                f"parameter {name!r}: {params[name]!r} is not a positive duration",
+                "use durations like 5m, 10m, 48h",
+            ) from None
+    share = params["canary_share"]
+    if share is not None and not 0 < share < 1:
+        raise UsageError(
+            f"parameter 'canary_share': {share} is not between 0 and 1", "e.g. canary_share=0.1"
+        )
+    gate_file = load_gate_file(params["gates"])
+    try:
+        gate_file.profile(params["profile"])
+    except UsageError as error:
+        raise UsageError(f"parameter 'profile': {error.problem}", error.fix) from None
+
+
+CANARY = ReportKind(
+    name="canary",
+    title="Canary evaluation",
+    notebook=NOTEBOOKS / "canary_evaluation.ipynb",
+    result_file="verdict.json",
+    one_of=(("data", "prometheus"),),
+    files=("data", "rum", "gates"),
+    check=_check_canary,
+)
+
+KINDS: dict[str, ReportKind] = {CANARY.name: CANARY}
+
+
+def kind(name: str) -> ReportKind:
+    if name not in KINDS:
+        raise UsageError(f"no report kind {name!r}", f"choose one of {', '.join(KINDS)}")
+    return KINDS[name]
