@@ -25,9 +25,10 @@ system-deps:
 demo: install
 	@mkdir -p reports/demo
 	$(BIN)/wsanalysis summary --data data/sample | tee reports/demo/summary.txt
-	$(BIN)/wsanalysis judge --data data/sample --canary-share 0.1 \
-		--out reports/demo/verdict.json || [ $$? -le 2 ]
-	@echo "written: reports/demo/summary.txt, reports/demo/verdict.json"
+	$(BIN)/wsanalysis canary --param data=data/sample --param canary_share=0.1 \
+		--out reports/demo/canary || [ $$? -le 2 ]
+	@echo "overview:      reports/demo/summary.txt"
+	@echo "canary report: reports/demo/canary/report.html (verdict.json, report.ipynb beside it)"
 
 lint: install
 	$(BIN)/ruff check .
