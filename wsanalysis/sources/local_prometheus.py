@@ -12,6 +12,7 @@ retention long enough to keep old blocks, waits for `/-/ready` and stops it clea
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import re
 import shutil
@@ -58,9 +59,11 @@ def find_binary(name: str) -> str:
 
 
 def metrics_file(dataset: str | Path) -> Path:
-    """`metrics.om` of a dataset folder, or the file itself when given one."""
+    """`metrics.om` (or `metrics.om.gz`) of a dataset folder, or the file itself."""
     path = Path(dataset)
     candidate = path / METRICS_FILE if path.is_dir() else path
+    if path.is_dir() and not candidate.is_file() and (path / f"{METRICS_FILE}.gz").is_file():
+        candidate = path / f"{METRICS_FILE}.gz"
     if not candidate.is_file():
         raise DataError(
             f"no {METRICS_FILE} at {candidate}",
@@ -100,7 +103,12 @@ def backfill(dataset: str | Path, tsdb: str | Path, *, replace: bool = False) ->
         shutil.rmtree(tsdb)
     tsdb.mkdir(parents=True, exist_ok=True)
     content = source.read_bytes()
+    compressed = content[:2] == b"\x1f\x8b"  # promtool reads plain text only
+    if compressed:
+        content = gzip.decompress(content)
     tidy, lines = tidy_for_promtool(content)
+    if compressed and tidy is None:
+        tidy = content
     fixed = tidy is not None
     with tempfile.TemporaryDirectory(prefix="wsanalysis-backfill-") as work:
         copy = Path(work) / METRICS_FILE
