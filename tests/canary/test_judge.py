@@ -224,3 +224,10 @@ def test_cli_sequential_flag(sample_dataset: Path, tmp_path: Path):
     assert record["look_minutes"] == 10 and record["horizon_hours"] == 48
     assert main(["judge", "--data", str(sample_dataset), "--sequential", "--look", "soon",
                  "--out", str(out)]) == 3  # fmt: skip
+
+
+def test_spike_gate_passes_when_the_canary_has_no_event_at_all():
+    """A ×3 of a zero control rate cannot be powered, but zero 4401s is no spike."""
+    verdict = run(Scenario(connections_per_hour=20_000, auth_rate=0.0), 0)
+    gate = next(g for g in verdict.gates if g.name == "auth_spike")
+    assert gate.evidence.n_canary == 0 and gate.decision == "pass"

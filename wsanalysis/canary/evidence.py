@@ -175,8 +175,10 @@ def spike_evidence(gate: Gate, counts: measures.Counts) -> GateEvidence:
     p_harm = float(adjusted[worst])
     # A pass needs power against a window-wide elevation of the detectable size; a short
     # burst is caught by the per-bucket tests when it is large enough to be seen at all.
+    # With no canary event at all there is no spike to miss: a relative elevation of a
+    # control rate of zero cannot be powered, yet "no 4401 on canary" settles the gate.
     control_rate = _overall_rate(control) or 0.0
-    power = _pooled_power(
+    power = 1.0 if y.sum() == 0 else _pooled_power(
         gate.detectable, limit, float(e[active].sum()), float(f[active].sum()),
         control_rate, alpha, against_control,
     )  # fmt: skip
