@@ -99,7 +99,8 @@ def test_rum_samples_scale_and_cluster_by_session():
         ]
     )
     got = rum_samples(RumFilter("ws.ttfb", column="ttfb_ms", scale=0.001), beacons)
-    assert got.frame.drop("ts").to_dicts() == [{"variant": "canary", "cluster": "s1", "value": 0.8}]
+    assert got.frame.drop("ts", "cluster").to_dicts() == [{"variant": "canary", "value": 0.8}]
+    assert got.frame["cluster"].dtype == pl.Int64
 
 
 def test_histogram_counts_accumulate_increase_per_le():
@@ -150,3 +151,15 @@ def test_durations_censor_sockets_still_open_at_the_end():
         {"variant": "canary", "duration": 100.0, "observed": True},
         {"variant": "canary", "duration": pytest.approx(3600.0), "observed": False},
     ]
+
+
+def test_rum_samples_cluster_codes_follow_session_identity():
+    beacons = beacons_frame(
+        [
+            {"ts": i, "type": "ws.ttfb", "variant": "canary", "session_id": s, "ttfb_ms": 1.0}
+            for i, s in enumerate(["a", "b", "a", "c", "b"])
+        ]
+    )
+    codes = rum_samples(RumFilter("ws.ttfb", column="ttfb_ms"), beacons).frame["cluster"]
+    assert codes[0] == codes[2] and codes[1] == codes[4]
+    assert len({codes[0], codes[1], codes[3]}) == 3

@@ -70,7 +70,7 @@ class Counts:
 class Samples:
     """Observations per variant with their cluster (session), from RUM."""
 
-    frame: pl.DataFrame  # ts, variant, cluster, value
+    frame: pl.DataFrame  # ts, variant, cluster (session code), value
     source: Source = "rum"
 
 
@@ -201,7 +201,9 @@ def rum_samples(spec: RumFilter, beacons: pl.DataFrame | None) -> Samples | None
     frame = frame.select(
         "ts",
         "variant",
-        pl.col("session_id").alias("cluster"),
+        # integer codes: the bootstrap needs session identity, not the text, and turning
+        # millions of strings into codes in numpy costs more than the bootstrap itself
+        pl.col("session_id").hash().rank("dense").cast(pl.Int64).alias("cluster"),
         (pl.col(spec.column).cast(pl.Float64) * spec.scale).alias("value"),
     )
     return Samples(frame) if frame.height else None
