@@ -1,0 +1,150 @@
+"""What an incident analysis reads: server samples and/or RUM beacons over one window.
+
+Loaded the way the judge loads its data (a dataset folder, or a Prometheus server plus
+an optional RUM export), so both commands name the same inputs the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from wsanalysis.canary.inputs import parse_moment, variant_mapping
+from wsanalysis.canary.measures import Window
+from wsanalysis.errors import DataError, UsageError
+from wsanalysis.sources.dataset import Dataset
+from wsanalysis.sources.prometheus import PrometheusSource
+from wsanalysis.sources.rum import read_rum
+from wsanalysis.sources.schema import RUM_SCHEMA, empty_samples
+
+#: Server series the detectors read (everything else is left on the server).
+SERVER_METRICS = (
+    "ws_connections_total",
+    "ws_connections_active",
+    "ws_closes_total",
+    "ws_reconnect_advice_total",
+    "ws_connection_duration_seconds_bucket",
+    "ws_assistant_ttfb_seconds_bucket",
+    "ws_frames_sent_total",
+)
+
+
+@dataclass(frozen=True)
+class IncidentData:
+    """Samples frame, RUM frame (None when absent), the window, and the RUM sampling rate.
+
+    `rum_sample` is the share of sessions whose beacons were kept (labels.json says; a
+    production export is taken as complete, 1.0): per-day counts from RUM are divided by it.
+    """
+
+    samples: pl.DataFrame
+    beacons: pl.DataFrame | None
+    window: Window | None
+    rum_sample: float = 1.0
+    origin: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_server(self) -> bool:
+        return not self.samples.is_empty()
+
+    @property
+    def has_rum(self) -> bool:
+        return self.beacons is not None and not self.beacons.is_empty()
+
+    def of_type(self, beacon_type: str) -> pl.DataFrame:
+        """The beacons of one type (split once, then reused by every detector)."""
+        if not self.has_rum:
+            return pl.DataFrame(schema=RUM_SCHEMA)
+        if "_by_type" not in self.__dict__:
+            parts = self.beacons.partition_by("type", as_dict=True)
+            self.__dict__["_by_type"] = {key[0]: part for key, part in parts.items()}
+        empty = self.beacons.clear()
+        return self.__dict__["_by_type"].get(beacon_type, empty)
+
+    @property
+    def variants(self) -> list[str]:
+        names: set[str] = set()
+        if self.has_server:
+            names.update(self.samples["variant"].drop_nulls().unique().to_list())
+        if self.has_rum:
+            names.update(self.beacons["variant"].drop_nulls().unique().to_list())
+        return sorted(names)
+
+
+def _window(samples: pl.DataFrame, beacons: pl.DataFrame | None, start, end) -> Window | None:
+    own = Window.of(samples, beacons)
+    if own is None:
+        return None
+    return Window(start or own.start, end or own.end)
+
+
+def from_frames(
+    samples: pl.DataFrame | None,
+    beacons: pl.DataFrame | None,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    rum_sample: float = 1.0,
+    origin: dict[str, Any] | None = None,
+) -> IncidentData:
+    samples = samples if samples is not None else empty_samples()
+    if beacons is not None and beacons.is_empty():
+        beacons = None
+    window = _window(samples, beacons, start, end)
+    return IncidentData(samples, beacons, window, rum_sample, origin or {})
+
+
+def load_dataset(
+    folder: str | Path, *, start: str | None = None, end: str | None = None
+) -> IncidentData:
+    """A dataset folder (metrics and/or RUM); the RUM sampling rate from labels.json."""
+    dataset = Dataset.open(folder)
+    start_at, end_at = parse_moment(start, "start"), parse_moment(end, "end")
+    samples = dataset.metrics(metrics=list(SERVER_METRICS), start=start_at, end=end_at)
+    load = dataset.rum(start=start_at, end=end_at)
+    labels = dataset.labels or {}
+    rate = float((labels.get("rum") or {}).get("session_sample") or 1.0)
+    return from_frames(
+        samples,
+        load.frame if load is not None else None,
+        start=start_at,
+        end=end_at,
+        rum_sample=rate,
+        origin={"data": str(folder), "fingerprints": dataset.fingerprints()},
+    )
+
+
+def load_prometheus(
+    url: str,
+    start: str | None,
+    end: str | None,
+    *,
+    rum: str | Path | None = None,
+    rum_sample: float = 1.0,
+    variant_label: str = "variant",
+) -> IncidentData:
+    """Server series from a live Prometheus over [start, end], plus optional RUM export."""
+    start_at, end_at = parse_moment(start, "start"), parse_moment(end, "end")
+    if start_at is None or end_at is None:
+        raise UsageError("a Prometheus source needs --start and --end", "give the incident window")
+    if end_at <= start_at:
+        raise UsageError("--end is not after --start", "give a window that has a length")
+    variants = variant_mapping(variant_label)
+    with PrometheusSource(url) as server:
+        selector = '{__name__=~"' + "|".join(SERVER_METRICS) + '"}'
+        samples = server.read_samples(selector, start_at, end_at, variants=variants)
+    beacons = read_rum(rum, start=start_at, end=end_at).frame if rum else None
+    data = from_frames(
+        samples, beacons, start=start_at, end=end_at, rum_sample=rum_sample,
+        origin={"prometheus": url, "rum": str(rum) if rum else None},
+    )  # fmt: skip
+    if not data.has_server and not data.has_rum:
+        raise DataError(
+            f"no ws_* series in {url} between {start} and {end}, and no RUM beacons",
+            "check the window and that the server scrapes the WebSocket service",
+        )
+    return data

@@ -1,0 +1,148 @@
+"""Network outages: a burst of abnormal closes (1006) across many sessions whose
+reconnects then fail (repeat attempts, give-ups, offline beacons), ending when the
+clients come back in a surge. Server-only data: active connections fall by a fifth or
+more at once, without a restart, and later recover."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from wsanalysis.incident.findings import Finding, NotRun, severity_from
+from wsanalysis.incident.inputs import IncidentData
+from wsanalysis.incident.signals import (
+    MINUTE,
+    episodes,
+    rum_counts,
+    server_counts,
+    sessions_in,
+    unusual,
+    with_baseline,
+)
+
+FAILURE_SHARE = 0.6
+MAX_OUTAGE = timedelta(hours=3)
+ACTIVE_DROP = 0.8
+
+
+def _return_surge(data: IncidentData, variant: str, after: datetime) -> datetime | None:
+    """Start of the first unusual burst of opens after `after` (the users coming back)."""
+    sources = [
+        rum_counts(data, "ws.open") if data.has_rum else None,
+        server_counts(data, "ws_connections_total"),
+    ]
+    for counts in sources:
+        if counts is None:
+            continue
+        marked = with_baseline(counts.filter(pl.col("variant") == variant))
+        for e in episodes(marked, unusual(marked, ratio=2.0, z=4.0, min_count=3)):
+            if after <= e.start <= after + MAX_OUTAGE:
+                return e.start
+    return None
+
+
+def _failures(data: IncidentData, variant: str, start: datetime, end: datetime) -> int:
+    b = data.beacons.filter(
+        (pl.col("variant") == variant) & (pl.col("ts") >= start) & (pl.col("ts") < end)
+    )
+    failed = (
+        (pl.col("type") == "ws.give_up")
+        | (pl.col("type") == "ws.offline")
+        | ((pl.col("type") == "ws.reconnect_scheduled") & (pl.col("attempt") >= 2))
+    )
+    return b.filter(failed).height
+
+
+def _near_restart(restarts: list[Finding], variant: str, at: datetime) -> bool:
+    return any(r.variant == variant and abs(r.start - at) <= 3 * MINUTE for r in restarts)
+
+
+def _from_rum(data: IncidentData, restarts: list[Finding]) -> list[Finding]:
+    counts = rum_counts(data, "ws.close", pl.col("code") == 1006)
+    if counts is None:
+        return []
+    marked = with_baseline(counts)
+    found = []
+    for e in episodes(marked, unusual(marked, min_count=5), gap=3):
+        if _near_restart(restarts, e.variant, e.start):
+            continue  # handshakes refused while the server restarts
+        failures = _failures(data, e.variant, e.start, e.end + 3 * MINUTE)
+        if failures < FAILURE_SHARE * e.observed:
+            continue  # closes that reconnect at once: a storm, not an outage
+        back = _return_surge(data, e.variant, e.end)
+        end = back + MINUTE if back else e.end
+        live = sessions_in(data, e.variant, e.start - 30 * MINUTE, e.end)
+        hit = data.beacons.filter(
+            (pl.col("variant") == e.variant) & (pl.col("type") == "ws.close")
+            & (pl.col("code") == 1006) & pl.col("ts").is_between(e.start, e.end)
+        )["session_id"].n_unique()  # fmt: skip
+        share = hit / live if live else None
+        found.append(_finding(e.variant, e.start, end, e.observed, failures, share, "rum"))
+    return found
+
+
+def _from_server(data: IncidentData, restarts: list[Finding]) -> list[Finding]:
+    active = data.samples.filter(pl.col("metric") == "ws_connections_active")
+    if active.is_empty():
+        return []
+    per_minute = (
+        active.group_by("variant", pl.col("timestamp").dt.truncate("1m").alias("bucket"))
+        .agg(pl.col("value").sum())
+        .sort("variant", "bucket")
+    )
+    before = pl.col("value").shift(1).rolling_median(10, min_samples=3).over("variant")
+    marked = per_minute.with_columns(before.alias("before"))
+    drops = marked.filter(pl.col("value") < ACTIVE_DROP * pl.col("before"))
+    found = []
+    for row in drops.iter_rows(named=True):
+        variant, at = row["variant"], row["bucket"] - MINUTE
+        if _near_restart(restarts, variant, at):
+            continue
+        if any(f.variant == variant and f.start <= at <= f.end for f in found):
+            continue
+        after = marked.filter(
+            (pl.col("variant") == variant)
+            & (pl.col("bucket") > row["bucket"])
+            & (pl.col("value") >= 0.95 * row["before"])
+        )
+        back = _return_surge(data, variant, at + MINUTE)
+        end = back + MINUTE if back else (after["bucket"].min() if after.height else at + MINUTE)
+        share = 1 - row["value"] / row["before"]
+        found.append(
+            _finding(variant, at, end, row["before"] - row["value"], None, share, "server")
+        )
+    return found
+
+
+def _finding(variant, start, end, lost, failures, share, source) -> Finding:
+    what = "of its sessions" if source == "rum" else "of connections"
+    share_text = f" ({share:.0%} {what})" if share is not None else ""
+    return Finding(
+        kind="network_outage",
+        start=start,
+        end=end,
+        variant=variant,
+        severity=severity_from(share or 0.0, 0.05, 0.2),
+        sentence=(
+            f"Network outage on {variant} from {start:%H:%M} to {end:%H:%M} UTC: "
+            f"{lost:.0f} connections lost at once{share_text}"
+            + (f", {failures} failed reconnects or give-ups" if failures is not None else "")
+            + "."
+        ),
+        numbers={
+            "connections_lost": lost, "failed_reconnects": failures,
+            "share_of_sessions": share, "source": source,
+        },
+        detector="outages",
+    )  # fmt: skip
+
+
+def detect(
+    data: IncidentData, restarts: list[Finding] | None = None
+) -> tuple[list[Finding], list[NotRun]]:
+    if data.has_rum:
+        return _from_rum(data, restarts or []), []
+    if data.has_server:
+        return _from_server(data, restarts or []), []
+    return [], [NotRun("outages", "no RUM beacons and no ws_connections_active series")]

@@ -1,0 +1,147 @@
+"""Connection survival: Kaplan–Meier per variant with censoring (sockets still open at the
+window's end), log-rank canary against control, p50/p95 per hour, and a regression finding
+when the canary's connections end markedly sooner."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+import polars as pl
+
+from wsanalysis.canary.gates import RumFilter
+from wsanalysis.canary.measures import Window, connection_durations
+from wsanalysis.incident.findings import Finding, NotRun
+from wsanalysis.incident.inputs import IncidentData
+from wsanalysis.stats.survival import KaplanMeierResult, LogRankResult, kaplan_meier, logrank
+
+CLOSES = RumFilter(type="ws.close", column="duration_ms", scale=0.001)
+ALPHA = 1e-3
+SHORTER = 0.8
+
+
+@dataclass(frozen=True)
+class SurvivalComparison:
+    """Kaplan–Meier per variant and the log-rank test canary vs control (when both exist)."""
+
+    curves: dict[str, KaplanMeierResult]
+    test: LogRankResult | None
+
+
+def durations(
+    data: IncidentData, window: Window | None = None, exclude: list[Finding] | None = None
+) -> pl.DataFrame | None:
+    """variant, duration (s), observed — from RUM close beacons plus censored open sockets.
+
+    Connections closed during an `exclude` finding of their variant (a storm, an outage)
+    are left out: those explain themselves, a regression is what remains outside them.
+    """
+    window = window or data.window
+    if not data.has_rum or window is None:
+        return None
+    beacons = data.beacons
+    if exclude:
+        during = pl.lit(False)
+        for f in exclude:
+            during = during | (
+                (pl.col("variant") == f.variant) & pl.col("ts").is_between(f.start, f.end)
+            )
+        gone = beacons.filter((pl.col("type") == "ws.close") & during).select("socket_id")
+        beacons = beacons.join(gone, on="socket_id", how="anti")
+    found = connection_durations(CLOSES, beacons, window)
+    return found.frame if found is not None else None
+
+
+def compare(frame: pl.DataFrame) -> SurvivalComparison:
+    curves = {}
+    for variant in sorted(frame["variant"].unique().to_list()):
+        part = frame.filter(pl.col("variant") == variant)
+        curves[variant] = kaplan_meier(part["duration"].to_numpy(), part["observed"].to_numpy())
+    test = None
+    if {"canary", "control"} <= set(curves):
+        a = frame.filter(pl.col("variant") == "canary")
+        b = frame.filter(pl.col("variant") == "control")
+        test = logrank(
+            a["duration"].to_numpy(), b["duration"].to_numpy(),
+            a["observed"].to_numpy(), b["observed"].to_numpy(),
+        )  # fmt: skip
+    return SurvivalComparison(curves, test)
+
+
+def quantiles_over_time(data: IncidentData, bucket: timedelta = timedelta(hours=1)) -> pl.DataFrame:
+    """p50 and p95 connection duration per variant and bucket of opening time (KM, censored
+    at the window's end)."""
+    rows = []
+    if not data.has_rum or data.window is None:
+        return pl.DataFrame(
+            schema={
+                "bucket": pl.Datetime("ms", "UTC"),
+                "variant": pl.Utf8,
+                "p50_s": pl.Float64,
+                "p95_s": pl.Float64,
+                "n": pl.Int64,
+            }
+        )
+    opens = data.beacons.filter(pl.col("type") == "ws.open").select("socket_id", "ts", "variant")
+    closes = data.beacons.filter(pl.col("type") == "ws.close").select(
+        "socket_id", pl.col("duration_ms").alias("d")
+    )
+    joined = opens.join(closes, on="socket_id", how="left")
+    end = data.window.end
+    joined = joined.with_columns(
+        pl.col("d").is_not_null().alias("observed"),
+        pl.when(pl.col("d").is_not_null())
+        .then(pl.col("d") / 1000)
+        .otherwise((pl.lit(end) - pl.col("ts")).dt.total_milliseconds() / 1000)
+        .alias("duration"),
+        pl.col("ts").dt.truncate(f"{int(bucket.total_seconds())}s").alias("bucket"),
+    ).filter(pl.col("duration") >= 0)
+    for (b, v), part in joined.group_by("bucket", "variant"):
+        km = kaplan_meier(part["duration"].to_numpy(), part["observed"].to_numpy())
+        rows.append({
+            "bucket": b, "variant": v, "n": part.height,
+            "p50_s": km.duration_quantile(0.5).estimate, "p95_s": km.duration_quantile(0.95).estimate,
+        })  # fmt: skip
+    return pl.DataFrame(rows).sort("variant", "bucket")
+
+
+def detect(
+    data: IncidentData, exclude: list[Finding] | None = None
+) -> tuple[list[Finding], list[NotRun]]:
+    frame = durations(data, exclude=exclude)
+    if frame is None or frame.is_empty():
+        return [], [NotRun("survival", "needs RUM ws.open/ws.close beacons with duration_ms")]
+    result = compare(frame)
+    if result.test is None:
+        return [], [NotRun("survival.regression", "needs a canary and a control variant")]
+    canary, control = result.curves["canary"], result.curves["control"]
+    if not (canary.sufficient and control.sufficient):
+        return [], [NotRun("survival.regression", "too few closed connections per variant")]
+    p50a = canary.duration_quantile(0.5).estimate
+    p50b = control.duration_quantile(0.5).estimate
+    shorter = math.isfinite(p50a) and (not math.isfinite(p50b) or p50a < SHORTER * p50b)
+    if not (result.test.pvalue < ALPHA and shorter):
+        return [], []
+    ratio = p50a / p50b if math.isfinite(p50b) and p50b > 0 else float(np.nan)
+    return [
+        Finding(
+            kind="duration_regression",
+            start=data.window.start,
+            end=data.window.end,
+            variant="canary",
+            severity="high" if not math.isfinite(ratio) or ratio < 0.5 else "medium",
+            sentence=(
+                f"Canary connections end sooner: median {p50a / 60:.1f} min against "
+                f"{p50b / 60:.1f} min on control (log-rank p = {result.test.pvalue:.1e})."
+            ),
+            numbers={
+                "p50_canary_s": p50a, "p50_control_s": p50b,
+                "p95_canary_s": canary.duration_quantile(0.95).estimate,
+                "p95_control_s": control.duration_quantile(0.95).estimate,
+                "logrank_statistic": result.test.statistic, "logrank_pvalue": result.test.pvalue,
+            },
+            detector="survival",
+        )
+    ], []  # fmt: skip
