@@ -19,7 +19,7 @@ from wsanalysis.errors import UsageError
 from wsanalysis.reference.fleet import simulate, write_dataset
 from wsanalysis.reference.scenario import bundled_names, load_scenario
 
-ENGINES = ("simulated",)
+ENGINES = ("simulated", "sockets")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,8 +34,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--engine",
         choices=ENGINES,
         default="simulated",
-        help="simulated: discrete-event engine on a virtual clock (the `sockets` engine "
-        "is not available yet)",
+        help="simulated: discrete-event engine on a virtual clock (fast, long runs); "
+        "sockets: real reference servers and clients on 127.0.0.1 on a scaled clock",
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=60.0,
+        help="sockets engine: virtual seconds per real second (default 60)",
     )
     parser.add_argument("--seed", type=int, help="override the scenario's seed")
     parser.add_argument("--list", action="store_true", help="list the bundled scenarios")
@@ -72,7 +78,12 @@ def run(args: argparse.Namespace) -> int:
         def progress(done: float) -> None:
             bar.update(round(done / 3600, 2) - bar.n)
 
-        result = simulate(scenario, progress)
+        if args.engine == "sockets":
+            from wsanalysis.reference.fleet_sockets import simulate_sockets  # starts asyncio
+
+            result = simulate_sockets(scenario, progress, scale=args.scale)
+        else:
+            result = simulate(scenario, progress)
     folder = write_dataset(result, args.out)
     print(result.summary())
     print(f"dataset written to {folder}")
