@@ -30,7 +30,7 @@ variances were tried and over-reject on short windows for the same reason as abo
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -153,6 +153,50 @@ def _t(df: float, p: float) -> float:
     return float(stats.norm.ppf(p) if math.isinf(df) else stats.t.ppf(p, df))
 
 
+def _rate_comparison(
+    effect: str,
+    statistic: float,
+    pvalue: float,
+    method: str,
+    se: float,
+    df: float,
+    interval: Callable[[float], tuple[float, float]],
+    level: float,
+    min_events: int,
+    totals: tuple[float, float, float, float],
+    phi: float,
+    buckets: int,
+) -> RateComparison:
+    """The result both rate comparisons return; `totals` is (y, e, m, f)."""
+    y, e, m, f = totals
+    n = y + m
+    low, high = interval(level)
+    return RateComparison(
+        effect=effect,
+        statistic=statistic,
+        pvalue=pvalue,
+        canary=y / e,
+        control=m / f,
+        standard_error=se,
+        ci=ConfidenceInterval(low, high, level),
+        n_canary=int(round(y)),
+        n_control=int(round(m)),
+        sufficient=n >= min_events,
+        method=method,
+        df=df,
+        reason=""
+        if n >= min_events
+        else f"only {n:g} events in both variants (minimum {min_events})",
+        _interval=interval,
+        events_canary=y,
+        events_control=m,
+        exposure_canary=e,
+        exposure_control=f,
+        dispersion=phi,
+        buckets=buckets,
+    )
+
+
 def compare_rates(
     events_canary: ArrayLike,
     exposure_canary: ArrayLike,
@@ -201,32 +245,11 @@ def compare_rates(
         pvalue = min(1.0, 2.0 * min(_prob_at_least(y, n, p0), _prob_at_most(y, n, p0)))
     else:
         pvalue = 1.0
-    low, high = interval(level)
     model = "Poisson" if phi == 1.0 else f"quasi-Poisson φ={phi:.2f} (batch means, t{df:g})"
-    return RateComparison(
-        effect="ratio",
-        statistic=ratio,
-        pvalue=pvalue,
-        canary=rate_c,
-        control=rate_k,
-        standard_error=se,
-        ci=ConfidenceInterval(low, high, level),
-        n_canary=int(round(y)),
-        n_control=int(round(m)),
-        sufficient=n >= min_events,
-        method=f"rate ratio, conditional binomial, {model}",
-        df=df,
-        reason=""
-        if n >= min_events
-        else f"only {n:g} events in both variants (minimum {min_events})",
-        _interval=interval,
-        events_canary=y,
-        events_control=m,
-        exposure_canary=e,
-        exposure_control=f,
-        dispersion=phi,
-        buckets=len(y_t),
-    )
+    return _rate_comparison(
+        "ratio", ratio, pvalue, f"rate ratio, conditional binomial, {model}", se, df, interval,
+        level, min_events, (y, e, m, f), phi, len(y_t),
+    )  # fmt: skip
 
 
 def rate_difference(
@@ -258,35 +281,14 @@ def rate_difference(
         half = _t(df, 1 - (1 - lv) / 2) * se
         return diff - half, diff + half
 
-    low, high = interval(level)
-    n = y + m
     pvalue = float(
         2 * (stats.norm.sf(abs(diff) / se) if math.isinf(df) else stats.t.sf(abs(diff) / se, df))
     )
-    return RateComparison(
-        effect="difference",
-        statistic=diff,
-        pvalue=pvalue,
-        canary=rate_c,
-        control=rate_k,
-        standard_error=se,
-        ci=ConfidenceInterval(low, high, level),
-        n_canary=int(round(y)),
-        n_control=int(round(m)),
-        sufficient=n >= min_events,
-        method=f"rate difference, {'Poisson' if phi == 1.0 else f'quasi-Poisson φ={phi:.2f}'}",
-        df=df,
-        reason=""
-        if n >= min_events
-        else f"only {n:g} events in both variants (minimum {min_events})",
-        _interval=interval,
-        events_canary=y,
-        events_control=m,
-        exposure_canary=e,
-        exposure_control=f,
-        dispersion=phi,
-        buckets=len(y_t),
-    )
+    model = "Poisson" if phi == 1.0 else f"quasi-Poisson φ={phi:.2f}"
+    return _rate_comparison(
+        "difference", diff, pvalue, f"rate difference, {model}", se, df, interval, level,
+        min_events, (y, e, m, f), phi, len(y_t),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
