@@ -172,7 +172,61 @@ CANARY = ReportKind(
     check=_check_canary,
 )
 
-KINDS: dict[str, ReportKind] = {CANARY.name: CANARY}
+
+def _check_incident(params: dict[str, Any]) -> None:
+    if params["prometheus"] and (_missing(params["start"]) or _missing(params["end"])):
+        name = "start" if _missing(params["start"]) else "end"
+        raise UsageError(
+            f"parameter {name!r} is required with prometheus", "give the incident's window"
+        )
+    if params["data"] and params["rum"]:
+        raise UsageError(
+            "parameter 'rum' goes with prometheus; a dataset folder holds its own RUM",
+            "drop rum, or use prometheus instead of data",
+        )
+    moments = {}
+    for name in ("start", "end"):
+        if not _missing(params[name]):
+            params[name] = _rfc3339(params[name])
+            try:
+                moments[name] = to_epoch_ms(params[name])
+            except (ValueError, UsageError):
+                raise UsageError(
+                    f"parameter {name!r}: {params[name]!r} is not a time",
+                    "use RFC 3339 (2026-11-02T09:00:00Z) or epoch seconds",
+                ) from None
+    if len(moments) == 2 and moments["end"] <= moments["start"]:
+        raise UsageError(
+            f"parameter 'end': {params['end']} is not after start {params['start']}",
+            "give a window that has a length",
+        )
+    if not 0 < params["rum_sample"] <= 1:
+        raise UsageError(
+            f"parameter 'rum_sample': {params['rum_sample']} is not in (0, 1]",
+            "the share of sessions the RUM export keeps, e.g. rum_sample=0.2",
+        )
+    try:
+        if parse_duration(params["bucket"]).total_seconds() <= 0:
+            raise ValueError("not positive")
+    except ValueError:
+        raise UsageError(
+            f"parameter 'bucket': {params['bucket']!r} is not a positive duration",
+            "use durations like 1m, 5m, 10m",
+        ) from None
+
+
+INCIDENT = ReportKind(
+    name="incident",
+    title="Incident analysis",
+    notebook=NOTEBOOKS / "incident_analysis.ipynb",
+    result_file="findings.json",
+    one_of=(("data", "prometheus"),),
+    files=("data", "rum"),
+    check=_check_incident,
+    exit_code=lambda document: 0,  # the analysis ran; what it found is in findings.json
+)
+
+KINDS: dict[str, ReportKind] = {CANARY.name: CANARY, INCIDENT.name: INCIDENT}
 
 
 def kind(name: str) -> ReportKind:

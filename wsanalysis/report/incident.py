@@ -1,0 +1,197 @@
+"""What the incident notebook computes, as functions a test can reach.
+
+The notebook stays narrative and plots: it calls `investigate` (the same loading and the
+same detectors as `wsanalysis incident`), writes `findings.json` with `write_findings`
+(the command's document, plus the banner's `verdict` and `reason` the page draws and a
+count per severity), and shows `finding_rows`, `evidence_rows` and `not_run_rows`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from wsanalysis import __version__
+from wsanalysis.errors import DataError
+from wsanalysis.incident.analyze import Analysis, analyze
+from wsanalysis.incident.findings import SEVERITY_ORDER, Finding, dumps
+from wsanalysis.incident.inputs import IncidentData, load_dataset, load_prometheus
+
+FINDINGS_FILE = "findings.json"
+NO_FINDINGS = "NO FINDINGS"
+
+
+@dataclass(frozen=True)
+class IncidentReport:
+    """The analysis, the data it ran on, and findings.json's document."""
+
+    analysis: Analysis
+    data: IncidentData
+    document: dict[str, Any]
+
+    @property
+    def findings(self) -> list[Finding]:
+        return self.analysis.findings
+
+
+def load(
+    *,
+    data: str | None = None,
+    prometheus: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    rum: str | None = None,
+    rum_sample: float = 1.0,
+    variant_label: str = "variant",
+) -> IncidentData:
+    """The inputs, read as `wsanalysis incident` reads them (dataset or Prometheus + RUM)."""
+    if data:
+        loaded = load_dataset(data, start=start, end=end)
+    else:
+        loaded = load_prometheus(
+            prometheus, start, end, rum=rum, rum_sample=rum_sample, variant_label=variant_label
+        )
+    if loaded.window is None:
+        raise DataError(
+            f"no server samples and no RUM beacons in {data or prometheus}"
+            + (f" between {start} and {end}" if start or end else ""),
+            "check parameters data/prometheus, start and end: the window must hold data",
+        )
+    return loaded
+
+
+def worst(findings: list[Finding]) -> Finding | None:
+    """The most severe finding; among equals the earliest, then the longest."""
+    if not findings:
+        return None
+    return min(
+        findings,
+        key=lambda f: (-SEVERITY_ORDER[f.severity], f.start, -(f.end - f.start).total_seconds()),
+    )
+
+
+def severity_counts(findings: list[Finding]) -> dict[str, int]:
+    """Findings per severity, high first (every level present, zeros included)."""
+    counts = {level: 0 for level in sorted(SEVERITY_ORDER, key=SEVERITY_ORDER.get, reverse=True)}
+    for finding in findings:
+        counts[finding.severity] += 1
+    return counts
+
+
+def headline(findings: list[Finding]) -> tuple[str, str]:
+    """The banner: its word (how many findings) and its sentence (by severity, the worst)."""
+    if not findings:
+        return NO_FINDINGS, "No detector found an incident in this window."
+    counts = severity_counts(findings)
+    word = f"{len(findings)} FINDING{'S' if len(findings) > 1 else ''}"
+    tally = ", ".join(f"{n} {level}" for level, n in counts.items())
+    top = worst(findings)
+    return word, f"{tally}. Worst ({top.severity}, {top.kind}): {top.sentence}"
+
+
+def findings_meta(data: IncidentData) -> dict[str, Any]:
+    """The metadata `wsanalysis incident` writes ahead of the findings."""
+    return {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "package_version": __version__,
+        "inputs": data.origin,
+        "window": {"start": data.window.start.isoformat(), "end": data.window.end.isoformat()}
+        if data.window
+        else None,
+        "rum_sample": data.rum_sample,
+    }
+
+
+def investigate(**inputs: Any) -> IncidentReport:
+    """Load (see `load`), run every detector, and build findings.json's document."""
+    data = load(**inputs)
+    analysis = analyze(data)
+    document = json.loads(dumps(analysis.findings, analysis.not_run, findings_meta(data)))
+    word, reason = headline(analysis.findings)
+    document["verdict"] = word
+    document["reason"] = reason
+    document["severity_counts"] = severity_counts(analysis.findings)
+    document["exit_code"] = 0
+    return IncidentReport(analysis, data, document)
+
+
+def write_findings(report: IncidentReport, output_dir: str | Path) -> Path:
+    """`findings.json` in `output_dir` (the executor adds the run's metadata after)."""
+    path = Path(output_dir) / FINDINGS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report.document, indent=2, default=str) + "\n")
+    return path
+
+
+def _clock(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def finding_rows(findings: list[Finding]) -> pl.DataFrame:
+    """The manager's findings table, most severe first, then in time order."""
+    ordered = sorted(findings, key=lambda f: (-SEVERITY_ORDER[f.severity], f.start, f.kind))
+    rows = [
+        {
+            "severity": f.severity,
+            "kind": f.kind,
+            "variant": f.variant,
+            "start": _clock(f.start),
+            "end": _clock(f.end),
+            "minutes": f"{(f.end - f.start).total_seconds() / 60:g}",
+            "sentence": f.sentence,
+        }
+        for f in ordered
+    ]
+    schema = ["severity", "kind", "variant", "start", "end", "minutes", "sentence"]
+    return pl.DataFrame(rows, schema={c: pl.Utf8 for c in schema})
+
+
+def _number_text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def evidence_rows(findings: list[Finding]) -> pl.DataFrame:
+    """The numbers behind each finding, one row per (finding, number), in time order."""
+    rows = [
+        {
+            "finding": f"{f.kind} ({f.variant}, {f.start.astimezone(UTC):%H:%M})",
+            "detector": f.detector,
+            "number": name,
+            "value": _number_text(value),
+        }
+        for f in sorted(findings, key=lambda f: (f.start, f.kind, f.variant))
+        for name, value in f.numbers.items()
+    ]
+    schema = ["finding", "detector", "number", "value"]
+    return pl.DataFrame(rows, schema={c: pl.Utf8 for c in schema})
+
+
+def not_run_rows(analysis: Analysis) -> pl.DataFrame:
+    """Detectors that could not run on this data, and why."""
+    rows = [{"detector": n.detector, "reason": n.reason} for n in analysis.not_run]
+    return pl.DataFrame(rows, schema={"detector": pl.Utf8, "reason": pl.Utf8})
+
+
+def input_rows(document: dict[str, Any]) -> pl.DataFrame:
+    """What the findings were computed from: source, window, RUM sampling, fingerprints."""
+    inputs = document.get("inputs") or {}
+    rows = [
+        {"input": k, "value": str(v)}
+        for k, v in inputs.items()
+        if k != "fingerprints" and v is not None
+    ]
+    window = document.get("window") or {}
+    rows += [{"input": f"window {k}", "value": str(v)} for k, v in window.items()]
+    rows.append({"input": "RUM session sampling", "value": str(document.get("rum_sample"))})
+    rows += [
+        {"input": f"sha256 {name}", "value": digest}
+        for name, digest in (inputs.get("fingerprints") or {}).items()
+    ]
+    return pl.DataFrame(rows, schema={"input": pl.Utf8, "value": pl.Utf8})
