@@ -27,8 +27,10 @@ demo: install
 	$(BIN)/wsanalysis summary --data data/sample | tee reports/demo/summary.txt
 	$(BIN)/wsanalysis canary --param data=data/sample --param canary_share=0.1 \
 		--out reports/demo/canary || [ $$? -le 2 ]
-	@echo "overview:      reports/demo/summary.txt"
-	@echo "canary report: reports/demo/canary/report.html (verdict.json, report.ipynb beside it)"
+	$(BIN)/wsanalysis report incident --param data=data/network_outage --out reports/demo/incident
+	@echo "overview:        reports/demo/summary.txt"
+	@echo "canary report:   reports/demo/canary/report.html (verdict.json, report.ipynb beside it)"
+	@echo "incident report: reports/demo/incident/report.html (findings.json, report.ipynb beside it)"
 
 lint: install
 	$(BIN)/ruff check .
