@@ -115,6 +115,8 @@ def test_outage_document_has_banner_counts_and_run_metadata(incidents):
     assert document["run"]["parameters"]["data"] == str(OUTAGE)
     assert document["run"]["parameters"]["output_dir"] == str(run.out)
     assert document["verdict"] in run.stdout
+    assert document["banner_class"] == ("nogo" if counts["high"] else "inconclusive")
+    assert f'class="banner {document["banner_class"]}"' in (run.out / "report.html").read_text()
 
 
 def test_executed_notebook_records_parameters_banner_and_tables(incidents):
@@ -139,6 +141,7 @@ def test_baseline_has_no_serious_finding(incidents):
     assert document["severity_counts"]["high"] == 0
     assert document["severity_counts"]["medium"] == 0
     assert not {f["kind"] for f in document["findings"]} & {"network_outage", "reconnect_storm"}
+    assert document["banner_class"] in ("go", "inconclusive")  # never the red of a high
 
 
 def test_narrowed_window_is_the_one_analysed(incidents):

@@ -89,9 +89,13 @@ def script_json(value: Any) -> str:
     )
 
 
-def banner_html(verdict: str, reason: str) -> str:
-    """The verdict banner: GO / NO-GO / INCONCLUSIVE and the one sentence why."""
-    css = BANNER_CLASSES.get(verdict, "inconclusive")
+def banner_html(verdict: str, reason: str, css: str | None = None) -> str:
+    """The verdict banner: GO / NO-GO / INCONCLUSIVE and the one sentence why.
+
+    `css` overrides the colour for reports whose headline is not a verdict word (an
+    incident report's "5 FINDINGS" is red when one of them is high).
+    """
+    css = css if css in BANNER_CLASSES.values() else BANNER_CLASSES.get(verdict, "inconclusive")
     word = BANNER_WORDS.get(verdict, verdict)
     return (
         f'<div class="banner {css}" id="verdict"><div class="word">{escape(word)}</div>'
@@ -223,7 +227,9 @@ def render_page(
     banner = (
         failure_banner_html(failure)
         if failure is not None
-        else banner_html(document["verdict"], document.get("reason", ""))
+        else banner_html(
+            document["verdict"], document.get("reason", ""), document.get("banner_class")
+        )
     )
     toc: list[tuple[int, str, str]] = []
     used: set[str] = {"verdict"}

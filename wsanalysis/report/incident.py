@@ -116,6 +116,10 @@ def investigate(**inputs: Any) -> IncidentReport:
     document["verdict"] = word
     document["reason"] = reason
     document["severity_counts"] = severity_counts(analysis.findings)
+    counts = document["severity_counts"]
+    document["banner_class"] = (
+        "nogo" if counts.get("high") else "inconclusive" if sum(counts.values()) else "go"
+    )
     document["exit_code"] = 0
     return IncidentReport(analysis, data, document)
 
