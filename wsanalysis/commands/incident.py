@@ -11,10 +11,8 @@ outages, restarts, delivery, survival, TTFB); the ones that cannot run say why i
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 from pathlib import Path
 
-from wsanalysis import __version__
 from wsanalysis.incident.analyze import analyze
 from wsanalysis.incident.findings import dumps
 from wsanalysis.incident.inputs import load_dataset, load_prometheus
@@ -49,17 +47,8 @@ def run(args: argparse.Namespace) -> int:
             args.prometheus, args.start, args.end, rum=args.rum, rum_sample=args.rum_sample
         )
     result = analyze(data)
-    meta = {
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "package_version": __version__,
-        "inputs": data.origin,
-        "window": {"start": data.window.start.isoformat(), "end": data.window.end.isoformat()}
-        if data.window
-        else None,
-        "rum_sample": data.rum_sample,
-    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(dumps(result.findings, result.not_run, meta))
+    args.out.write_text(dumps(result.findings, result.not_run, data.metadata()))
     if args.plot:
         from wsanalysis.incident.timeline import figure, timeline
 

@@ -7,12 +7,13 @@ an optional RUM export), so both commands name the same inputs the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from wsanalysis import __version__
 from wsanalysis.canary.inputs import parse_moment, variant_mapping
 from wsanalysis.canary.measures import Window
 from wsanalysis.errors import DataError, UsageError
@@ -54,6 +55,19 @@ class IncidentData:
     @property
     def has_rum(self) -> bool:
         return self.beacons is not None and not self.beacons.is_empty()
+
+    def metadata(self) -> dict[str, Any]:
+        """What findings.json records ahead of the findings (command and report alike)."""
+        window = self.window
+        return {
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "package_version": __version__,
+            "inputs": self.origin,
+            "window": {"start": window.start.isoformat(), "end": window.end.isoformat()}
+            if window
+            else None,
+            "rum_sample": self.rum_sample,
+        }
 
     def of_type(self, beacon_type: str) -> pl.DataFrame:
         """The beacons of one type (split once, then reused by every detector)."""

@@ -16,7 +16,6 @@ from typing import Any
 
 import polars as pl
 
-from wsanalysis import __version__
 from wsanalysis.errors import DataError
 from wsanalysis.incident.analyze import Analysis, analyze
 from wsanalysis.incident.findings import SEVERITY_ORDER, Finding, dumps
@@ -94,24 +93,11 @@ def headline(findings: list[Finding]) -> tuple[str, str]:
     return word, f"{tally}. Worst ({top.severity}, {top.kind}): {top.sentence}"
 
 
-def findings_meta(data: IncidentData) -> dict[str, Any]:
-    """The metadata `wsanalysis incident` writes ahead of the findings."""
-    return {
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "package_version": __version__,
-        "inputs": data.origin,
-        "window": {"start": data.window.start.isoformat(), "end": data.window.end.isoformat()}
-        if data.window
-        else None,
-        "rum_sample": data.rum_sample,
-    }
-
-
 def investigate(**inputs: Any) -> IncidentReport:
     """Load (see `load`), run every detector, and build findings.json's document."""
     data = load(**inputs)
     analysis = analyze(data)
-    document = json.loads(dumps(analysis.findings, analysis.not_run, findings_meta(data)))
+    document = json.loads(dumps(analysis.findings, analysis.not_run, data.metadata()))
     word, reason = headline(analysis.findings)
     document["verdict"] = word
     document["reason"] = reason
