@@ -150,6 +150,23 @@ def test_figure_labels_are_escaped():
     assert names == {"&lt;script&gt;alert(1)&lt;/script&gt;"}
 
 
+def test_close_codes_stack_one_legend_entry_per_code_across_both_panels():
+    frame = pl.DataFrame(
+        {
+            "bucket": [T0] * 3,
+            "variant": ["canary", "control", "control"],
+            "code": ["1006", "1006", "4401"],
+            "closes": [2.0, 5.0, 1.0],
+        }
+    ).with_columns(pl.col("bucket").cast(pl.Datetime("ms", "UTC")))
+    figure = figures.close_codes_figure(frame)
+    assert figure.layout.barmode == "stack"
+    assert {t.type for t in figure.data} == {"bar"}
+    shown = sorted(t.name for t in figure.data if t.showlegend)
+    assert shown == ["1006", "4401"]  # legend from the first panel only, each code once
+    assert [list(t.y) for t in figure.data if t.xaxis == "x2"] == [[5.0], [1.0]]
+
+
 # -- the page -----------------------------------------------------------------------------
 
 

@@ -114,26 +114,40 @@ def _two_panels(title: str, y_title: str) -> go.Figure:
     return figure
 
 
-def close_codes_figure(frame: pl.DataFrame) -> go.Figure:
-    """Stacked closes per bucket and code, one panel per variant (scales differ)."""
-    figure = _two_panels("Close codes over time", "closes per bucket")
-    codes = sorted(frame["code"].unique().to_list()) if frame.height else []
-    colors = _palette(codes)
+def _per_variant_panels(
+    frame: pl.DataFrame, title: str, y_title: str, category: str, value: str, bars: bool
+) -> go.Figure:
+    """One panel per variant, one trace per category with a shared legend entry."""
+    figure = _two_panels(title, y_title)
+    categories = sorted(frame[category].unique().to_list()) if frame.height else []
+    colors = _palette(categories)
     for col, variant in enumerate(VARIANTS, start=1):
         part = frame.filter(pl.col("variant") == variant)
-        for code in codes:
-            rows = part.filter(pl.col("code") == code)
-            label = html.escape(code)
-            figure.add_bar(
-                x=rows["bucket"].to_list(),
-                y=rows["closes"].to_list(),
-                name=label,
-                legendgroup=label,
-                showlegend=col == 1,
-                marker_color=colors[code],
-                row=1,
-                col=col,
-            )
+        for name in categories:
+            rows = part.filter(pl.col(category) == name)
+            label = html.escape(name)
+            trace = {
+                "x": rows["bucket"].to_list(),
+                "y": rows[value].to_list(),
+                "name": label,
+                "legendgroup": label,
+                "showlegend": col == 1,
+                "row": 1,
+                "col": col,
+            }
+            if bars:
+                figure.add_bar(marker_color=colors[name], **trace)
+            else:
+                figure.add_scatter(line_color=colors[name], **trace)
+    figure.update_layout(legend_title_text=category.replace("_", " "))
+    return figure
+
+
+def close_codes_figure(frame: pl.DataFrame) -> go.Figure:
+    """Stacked closes per bucket and code, one panel per variant (scales differ)."""
+    figure = _per_variant_panels(
+        frame, "Close codes over time", "closes per bucket", "code", "closes", bars=True
+    )
     figure.update_layout(barmode="stack", legend_title_text="close code")
     return figure
 
@@ -382,26 +396,9 @@ def lines_by_variant(
 
 def frames_figure(frame: pl.DataFrame) -> go.Figure:
     """Frames per second by event, one panel per variant."""
-    figure = _two_panels("Frames sent by event", "frames per second")
-    events = sorted(frame["event"].unique().to_list()) if frame.height else []
-    colors = _palette(events)
-    for col, variant in enumerate(VARIANTS, start=1):
-        part = frame.filter(pl.col("variant") == variant)
-        for event in events:
-            rows = part.filter(pl.col("event") == event)
-            label = html.escape(event)
-            figure.add_scatter(
-                x=rows["bucket"].to_list(),
-                y=rows["per_second"].to_list(),
-                name=label,
-                legendgroup=label,
-                showlegend=col == 1,
-                line_color=colors[event],
-                row=1,
-                col=col,
-            )
-    figure.update_layout(legend_title_text="event")
-    return figure
+    return _per_variant_panels(
+        frame, "Frames sent by event", "frames per second", "event", "per_second", bars=False
+    )
 
 
 def show(figure: go.Figure, title: str = "") -> None:
