@@ -2,8 +2,9 @@
 
 Run: .venv/bin/python benchmarks/bench_stats.py [--quick]
 
-Speed: session-clustered p95-difference bootstrap (2000 resamples) against
-scipy.stats.bootstrap (i.i.d., percentile, same resamples) measured in the same run.
+Speed: session-clustered p95-difference bootstrap (2000 resamples) and the Woodruff
+interval (the default above 1 M samples) against scipy.stats.bootstrap (i.i.d.,
+percentile, same resamples) measured in the same run.
 Accuracy: A/A false-positive rate and A/B power of the rate comparison (robust vs plain
 Poisson), Kayenta's classifier on autocorrelated A/A series, and the sequential test over
 576 looks.
@@ -51,26 +52,36 @@ def bench_speed(quick: bool) -> None:
     t_scipy = time.perf_counter() - t0
     w_scipy = (ref.confidence_interval.high - ref.confidence_interval.low) * 1000
     print(f"| {n_ref:,} | scipy.stats.bootstrap (i.i.d.) | {t_scipy:.2f} | {w_scipy:.1f} |")
-    t0 = time.perf_counter()
-    ours = quantiles.quantile_difference(
-        a, np.arange(n_ref), b, np.arange(n_ref), n_resamples=2000, seed=1
-    )
-    t_ours = time.perf_counter() - t0
-    w_ours = (ours.ci.high - ours.ci.low) * 1000
-    print(
-        f"| {n_ref:,} | wsanalysis, i.i.d. (one session per sample) | {t_ours:.2f} | {w_ours:.1f} |"
-    )
-    print(
-        f"| | speed-up over scipy | **{t_scipy / t_ours:.0f}×** | width ratio {w_ours / w_scipy:.3f} |"
-    )
+    for method in ("bootstrap", "woodruff"):
+        t0 = time.perf_counter()
+        ours = quantiles.quantile_difference(
+            a, np.arange(n_ref), b, np.arange(n_ref), n_resamples=2000, seed=1, method=method
+        )
+        t_ours = time.perf_counter() - t0
+        w_ours = (ours.ci.high - ours.ci.low) * 1000
+        print(
+            f"| {n_ref:,} | wsanalysis {method}, i.i.d. (one session per sample) | "
+            f"{t_ours:.2f} | {w_ours:.1f} |"
+        )
+        print(
+            f"| | {method}: speed-up over scipy | **{t_scipy / t_ours:.0f}×** | "
+            f"width ratio {w_ours / w_scipy:.3f} |"
+        )
     for n in [n_ref, 1_000_000] + ([] if quick else [10_000_000]):
         a, ia = clustered(rng, n)
         b, ib = clustered(rng, n)
-        t0 = time.perf_counter()
-        r = quantiles.quantile_difference(a, ia, b, ib, n_resamples=2000, seed=2)
-        t = time.perf_counter() - t0
+        widths = {}
+        for method in ("bootstrap", "woodruff"):
+            t0 = time.perf_counter()
+            r = quantiles.quantile_difference(a, ia, b, ib, n_resamples=2000, seed=2, method=method)
+            t = time.perf_counter() - t0
+            widths[method] = (r.ci.high - r.ci.low) * 1000
+            print(
+                f"| {n:,} | wsanalysis {method}, clustered by session (~20/session) | {t:.2f} | "
+                f"{widths[method]:.2f} |"
+            )
         print(
-            f"| {n:,} | wsanalysis, clustered by session (~20/session) | {t:.2f} | {(r.ci.high - r.ci.low) * 1000:.1f} |"
+            f"| | Woodruff / bootstrap width | | {widths['woodruff'] / widths['bootstrap']:.3f} |"
         )
 
 

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from wsanalysis.canary.gates import load_gate_file
+from wsanalysis.canary.inputs import gate_rum_columns, load_judge_input
 from wsanalysis.canary.judge import JudgeInput, judge
 from wsanalysis.canary.measures import Window
 from wsanalysis.canary.synthetic import Scenario, simulate
@@ -231,3 +232,19 @@ def test_spike_gate_passes_when_the_canary_has_no_event_at_all():
     verdict = run(Scenario(connections_per_hour=20_000, auth_rate=0.0), 0)
     gate = next(g for g in verdict.gates if g.name == "auth_spike")
     assert gate.evidence.n_canary == 0 and gate.decision == "pass"
+
+
+def test_reading_only_the_gates_rum_columns_gives_the_same_verdict(sample_dataset: Path):
+    for name in ("canary", "staging"):
+        profile = load_gate_file().profile(name)
+        columns = gate_rum_columns(profile)
+        assert {"ts", "type", "variant", "session_id"} <= set(columns)
+        narrow = load_judge_input(
+            profile, data=sample_dataset, canary_share=0.1, rum_columns=columns
+        )
+        whole = load_judge_input(profile, data=sample_dataset, canary_share=0.1)
+        assert narrow.beacons.columns == [c for c in whole.beacons.columns if c in columns]
+        assert narrow.metadata == whole.metadata  # fingerprints included
+        assert judge(profile, narrow).to_json() == judge(profile, whole).to_json()
+    assert "socket_id" in gate_rum_columns(load_gate_file().profile("staging"))
+    assert "ttfb_ms" in gate_rum_columns(load_gate_file().profile("canary"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -14,6 +15,7 @@ from wsanalysis.canary.measures import (
     counts,
     histogram_counts,
     rum_samples,
+    session_codes,
 )
 from wsanalysis.sources.schema import RUM_SCHEMA, normalize_samples
 
@@ -163,3 +165,33 @@ def test_rum_samples_cluster_codes_follow_session_identity():
     codes = rum_samples(RumFilter("ws.ttfb", column="ttfb_ms"), beacons).frame["cluster"]
     assert codes[0] == codes[2] and codes[1] == codes[4]
     assert len({codes[0], codes[1], codes[3]}) == 3
+
+
+def test_session_codes_count_distinct_sessions_per_variant():
+    rng = np.random.default_rng(7)
+    n = 20_000
+    beacons = beacons_frame(
+        pl.DataFrame(
+            {
+                "ts": np.arange(n),
+                "type": "ws.ttfb",
+                "variant": rng.choice(["canary", "control", None], n, p=[0.1, 0.85, 0.05]),
+                "session_id": rng.integers(0, 3_000, n).astype(str),
+            }
+        ).to_dicts()
+    )
+    expected = (
+        beacons.filter(pl.col("variant").is_not_null())
+        .group_by("variant")
+        .agg(pl.col("session_id").n_unique())
+    )
+    coded = session_codes(beacons)
+    assert coded.per_variant == dict(expected.iter_rows())
+    assert session_codes(coded.beacons).per_variant == coded.per_variant  # coded once, reused
+    frame = coded.beacons
+    pairs = frame.group_by("variant", "session_id").agg(pl.col("session_code").n_unique())
+    assert pairs["session_code"].max() == 1  # one code per (variant, session)...
+    assert frame["session_code"].n_unique() == pairs.height  # ...and a code per pair
+    for name, sessions in coded.per_variant.items():  # dense within a variant
+        codes = frame.filter(pl.col("variant") == name)["session_code"]
+        assert codes.max() - codes.min() + 1 == sessions

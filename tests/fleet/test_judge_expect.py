@@ -17,14 +17,7 @@ from wsanalysis.cli import main
 from .conftest import DATA, generated_datasets
 
 #: (dataset, profile) -> why the judge disagrees with the ground truth today.
-KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
-    ("auth_spike_token_change", "canary"): (
-        "error_rate judged inconclusive (power 16%) where the truth is pass: the 4401 burst "
-        "puts ~1,000 canary connections into one 5-minute span, and the judge's t-test on "
-        "per-minute rates reads that exposure burst as variance (CI x0.32 to x1.13); a "
-        "count-based (Poisson) test on the same counts has the power"
-    ),
-}
+KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {}
 
 
 def _cases() -> list[tuple[str, str]]:

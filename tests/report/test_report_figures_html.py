@@ -285,6 +285,30 @@ def test_gate_rows_format_ratios_units_and_infinities():
     assert rows[1]["difference (95% CI)"].startswith("∞")
 
 
+def test_spike_gate_rows_show_the_worst_bucket_counts():
+    details = {
+        "worst_bucket_events": 2.0,
+        "worst_bucket_exposure": 9.0,
+        "worst_bucket_control_events": 0.0,
+        "worst_bucket_control_exposure": 63.0,
+    }
+    gate = {
+        "name": "auth_spike", "title": "4401 spike", "critical": True, "statistic": "spike",
+        "unit": "per connection", "comparison": "control", "worse": "increase",
+        "decision": "inconclusive", "sentence": "s",
+        "evidence": {"canary": 0.02, "control": 0.02, "effect": "inf", "ci_low": None,
+                     "ci_high": None, "limit": 2.0, "details": details},
+    }  # fmt: skip
+    bound = {
+        **gate,
+        "comparison": "bound",
+        "evidence": {**gate["evidence"], "effect": 2 / 9, "limit": 0.05},
+    }
+    rows = gate_rows({"gates": [gate, bound]}).rows(named=True)
+    assert rows[0]["difference (95% CI)"] == "worst bucket ×∞ (2 in 9 vs 0 in 63)"
+    assert rows[1]["difference (95% CI)"] == "worst bucket 22.22% (2 in 9)"
+
+
 def test_failures_map_to_exit_codes():
     failure, code = _failure(PapermillExecutionError(4, 1, "x", "DataError", "bad", []))
     assert (failure.kind, failure.cell, code) == ("failed cell", 4, 3)

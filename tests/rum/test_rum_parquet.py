@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from wsanalysis.errors import DataError
+from wsanalysis.errors import DataError, UsageError
 from wsanalysis.sources.rum import beacons_frame, read_rum, scan_rum_parquet, write_rum
 from wsanalysis.sources.schema import RUM_SCHEMA
 
@@ -145,3 +145,16 @@ def test_folder_without_parquet_is_a_data_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError):
         read_rum(tmp_path / "empty")
+
+
+def test_columns_keeps_only_those_and_names_unknown_ones(tmp_path: Path) -> None:
+    frame = day_of_beacons(days=1)
+    write_rum(frame, tmp_path / "rum.parquet")
+    write_rum(frame, tmp_path / "rum.ndjson")
+    wanted = ["variant", "ts", "type"]
+    for name in ("rum.parquet", "rum.ndjson"):
+        load = read_rum(tmp_path / name, columns=wanted)
+        assert load.frame.columns == ["ts", "type", "variant"]  # schema order
+        assert load.frame.equals(read_rum(tmp_path / name).frame.select("ts", "type", "variant"))
+    with pytest.raises(UsageError, match="unknown RUM column.*ttfb"):
+        read_rum(tmp_path / "rum.parquet", columns=["ts", "ttfb"])

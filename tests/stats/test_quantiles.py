@@ -234,3 +234,45 @@ def test_crossing_equals_full_cumulative_sum() -> None:
         target = offset + rng.uniform(-1, w.sum(axis=1) + 2)
         expected = ((np.cumsum(w, axis=1) + offset[:, None]) < target[:, None]).sum(axis=1)
         np.testing.assert_array_equal(qs._crossing(w, offset, target), expected)
+
+
+def test_woodruff_interval_agrees_with_the_clustered_bootstrap() -> None:
+    # The fast path for millions of samples, checked against the exact clustered
+    # bootstrap on the same data: same estimate, interval ends within 5% of its width.
+    rng = np.random.default_rng(11)
+    va, ia = _clustered(rng, 20_000, 10, shift=0.05)
+    vb, ib = _clustered(rng, 60_000, 10)
+    boot = qs.quantile_difference(va, ia, vb, ib, method="bootstrap", n_resamples=4000)
+    fast = qs.quantile_difference(va, ia, vb, ib, method="woodruff")
+    assert fast.statistic == boot.statistic
+    width = boot.ci.high - boot.ci.low
+    assert fast.ci.low == pytest.approx(boot.ci.low, abs=0.05 * width)
+    assert fast.ci.high == pytest.approx(boot.ci.high, abs=0.05 * width)
+    assert fast.replicates is None and "Woodruff" in fast.method
+    # and it is the clustered width: an i.i.d. reading of the same samples is narrower
+    iid = qs.quantile_difference(
+        va, np.arange(len(va)), vb, np.arange(len(vb)) + len(va), method="woodruff"
+    )
+    assert iid.ci.high - iid.ci.low < 0.8 * width
+
+
+def test_woodruff_interval_coverage_on_clustered_aa_runs() -> None:
+    rng = np.random.default_rng(12)
+    runs = 300
+    covered = 0
+    for _ in range(runs):
+        va, ia = _clustered(rng, 400, 20)
+        vb, ib = _clustered(rng, 400, 20)
+        covered += qs.quantile_difference(va, ia, vb, ib, method="woodruff").ci.contains(0.0)
+    assert 0.92 <= covered / runs <= 0.98
+
+
+def test_auto_method_switches_to_woodruff_above_the_bootstrap_limit(monkeypatch) -> None:
+    rng = np.random.default_rng(13)
+    va, ia = _clustered(rng, 300, 5)
+    vb, ib = _clustered(rng, 300, 5)
+    assert "bootstrap" in qs.quantile_difference(va, ia, vb, ib, n_resamples=100).method
+    monkeypatch.setattr(qs, "BOOTSTRAP_MAX_SAMPLES", len(va) + len(vb) - 1)
+    assert "Woodruff" in qs.quantile_difference(va, ia, vb, ib).method
+    with pytest.raises(ValueError, match="unknown method"):
+        qs.quantile_difference(va, ia, vb, ib, method="jackknife")

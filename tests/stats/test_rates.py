@@ -123,9 +123,48 @@ def test_batch_variance_recovers_ar1_long_run_variance() -> None:
         x[i] = phi * x[i - 1] + rng.normal()
     x -= x.mean()
     long_run = n / (1 - phi) ** 2  # variance of the sum for unit innovations
-    var, k = rates.batch_variance(x)
-    assert k == 30  # 40000 buckets: capped
+    var, df = rates.batch_variance(x)
+    assert df == pytest.approx(1.5 * (n / round(n / 30) - 1))  # 40000 buckets: K capped at 30
     assert var == pytest.approx(long_run, rel=0.35)
+
+
+def _disjoint_batch_variance(g: np.ndarray, k: int) -> float:
+    sums = np.array([part.sum() for part in np.array_split(g, k)])
+    sums -= sums.mean()
+    return k / (k - 1) * float(sums @ sums)
+
+
+def _ar1_series(rng: np.random.Generator, phi: float, n: int) -> np.ndarray:
+    x = np.empty(n)
+    x[0] = rng.normal() / np.sqrt(1 - phi**2)
+    for i in range(1, n):
+        x[i] = phi * x[i - 1] + rng.normal()
+    return x - x.mean()
+
+
+def _effective_df(estimates: list[float]) -> float:
+    """2 / CV², the degrees of freedom of a scaled chi-square with that spread."""
+    e = np.asarray(estimates)
+    return 2 * e.mean() ** 2 / e.var()
+
+
+def test_overlapping_batches_keep_the_bias_and_add_degrees_of_freedom() -> None:
+    # An hour of 1-minute buckets, batch length 60 / 8: on white noise the overlapping
+    # estimator has the 1.5 (K - 1) degrees of freedom it claims (disjoint batches: K - 1);
+    # on AR(1) buckets it has the same mean as disjoint batches.
+    rng = np.random.default_rng(50)
+    n, k = 60, 8
+    white = [_ar1_series(rng, 0.0, n) for _ in range(3000)]
+    overlapping = [rates.batch_variance(x, k)[0] for x in white]
+    disjoint = [_disjoint_batch_variance(x, k) for x in white]
+    claimed = rates.batch_variance(white[0], k)[1]
+    assert _effective_df(overlapping) == pytest.approx(claimed, rel=0.15)
+    assert _effective_df(disjoint) == pytest.approx(k - 1, rel=0.15)
+    assert np.mean(overlapping) == pytest.approx(n, rel=0.05)
+    correlated = [_ar1_series(rng, 0.5, n) for _ in range(3000)]
+    assert np.mean([rates.batch_variance(x, k)[0] for x in correlated]) == pytest.approx(
+        np.mean([_disjoint_batch_variance(x, k) for x in correlated]), rel=0.05
+    )
 
 
 def test_rate_difference_absolute_margin() -> None:

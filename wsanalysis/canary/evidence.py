@@ -117,11 +117,12 @@ def gate_batches(buckets: int) -> int:
     """Batch count for a gate's rate variance: the classic √B rule, within [3, 30].
 
     `stats.rates` defaults to B^0.4 (longer batches, safest under strong autocorrelation).
-    A gate's test is against a margin (control + 10%), which already keeps A/A false
-    alarms far below nominal, so the judge spends that slack on degrees of freedom: on
-    1 h of 1-minute buckets, 8 batches of 7-8 minutes instead of 5 of 12 (t7 instead of
-    t4; power for an error rate ×2 goes from 0.69 to 0.87 at 100k connections/hour in
-    `benchmarks/bench_judge_accuracy.py`'s simulation, A/A false NO_GO unchanged at 0).
+    The judge takes batches of √B buckets, 7-8 minutes on 1 h of 1-minute buckets
+    (overlapping: about t10, where eight disjoint batches give t7), because power in a
+    short window is what a canary lacks. What that costs is checked where it matters, at the margin: in
+    `benchmarks/bench_judge_accuracy.py`'s simulation a canary exactly 10% worse than
+    control fails the one-sided 2.5% test in under 1% of runs, while an error rate ×2 is
+    caught in over 90% at 100k connections/hour (benchmarks/RESULTS-judge.md).
     """
     return int(min(30, max(3, round(math.sqrt(buckets)))))
 
@@ -299,12 +300,14 @@ def quantile_evidence(
     """A quantile of raw RUM samples (session-clustered), else of a server histogram."""
     limit = gate.compare.margin if gate.compare.against == "control" else gate.compare.bound
     if samples is not None:
-        canary = samples.frame.filter(pl.col("variant") == CANARY)
-        control = samples.frame.filter(pl.col("variant") == CONTROL)
-        if canary.height and control.height:
+        # numpy masks: a polars filter per variant copies millions of rows twice
+        values, clusters = samples.frame["value"].to_numpy(), samples.frame["cluster"].to_numpy()
+        variant = samples.frame["variant"]
+        canary = (variant == CANARY).fill_null(False).to_numpy()
+        control = (variant == CONTROL).fill_null(False).to_numpy()
+        if canary.any() and control.any():
             result = quantile_difference(
-                canary["value"].to_numpy(), canary["cluster"].to_numpy(),
-                control["value"].to_numpy(), control["cluster"].to_numpy(),
+                values[canary], clusters[canary], values[control], clusters[control],
                 q=gate.quantile, level=gate.confidence, seed=seed,
             )  # fmt: skip
             return comparison_evidence(gate, result, limit, "rum")

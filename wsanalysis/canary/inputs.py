@@ -6,6 +6,7 @@ the pipeline read the same data the same way and name the same inputs.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from wsanalysis.errors import UsageError
 from wsanalysis.sources.dataset import Dataset, file_fingerprint
 from wsanalysis.sources.prometheus import PrometheusSource, to_epoch_ms
 from wsanalysis.sources.rum import read_rum
+from wsanalysis.sources.schema import RUM_SCHEMA
 from wsanalysis.sources.variants import VariantMapping
 
 
@@ -58,6 +60,22 @@ def gate_metric_names(profile: Profile) -> list[str]:
     return sorted(names)
 
 
+def gate_rum_columns(profile: Profile, variant_label: str = "variant") -> list[str]:
+    """The RUM columns a profile's gates read (a Parquet scan then reads no others)."""
+    names = {"ts", "type", "variant", "session_id"}  # windows, filters, split, SRM sessions
+    if variant_label in RUM_SCHEMA:  # a variant named by another RUM field
+        names.add(variant_label)
+    for gate in profile.gates:
+        for source in (gate.events, gate.exposure, gate.samples):
+            if source is not None and source.rum is not None:
+                names.update(source.rum.where)
+                if source.rum.column:
+                    names.add(source.rum.column)
+        if gate.statistic == "survival_quantile":
+            names.add("socket_id")  # still-open connections are found by their socket
+    return sorted(names)
+
+
 def load_judge_input(
     profile: Profile,
     *,
@@ -73,8 +91,13 @@ def load_judge_input(
     sequential: bool = False,
     look: str = "5m",
     horizon: str = "48h",
+    rum_columns: list[str] | None = None,
 ) -> JudgeInput:
-    """The frames and the provenance a verdict names, from a folder or a server."""
+    """The frames and the provenance a verdict names, from a folder or a server.
+
+    `rum_columns` keeps only those RUM columns (`gate_rum_columns(profile)` for a
+    verdict alone; a report's charts read more).
+    """
     if (data is None) == (prometheus is None):
         raise UsageError("give exactly one data source", "a dataset folder or a Prometheus URL")
     plan = None
@@ -88,9 +111,12 @@ def load_judge_input(
     fingerprints: dict[str, str] = {}
     if data is not None:
         dataset = Dataset.open(data)
-        samples = dataset.metrics(variants=variants, start=start_at, end=end_at)
-        load = dataset.rum(start=start_at, end=end_at)
-        fingerprints = dataset.fingerprints()
+        # hashing the files releases the GIL: it runs while the frames are parsed
+        with ThreadPoolExecutor(1) as pool:
+            hashing = pool.submit(dataset.fingerprints)
+            samples = dataset.metrics(variants=variants, start=start_at, end=end_at)
+            load = dataset.rum(start=start_at, end=end_at, columns=rum_columns)
+            fingerprints = hashing.result()
         origin: dict = {"data": str(data)}
     else:
         if start_at is None or end_at is None:
@@ -100,7 +126,7 @@ def load_judge_input(
         with PrometheusSource(prometheus) as server:
             selector = '{__name__=~"' + "|".join(gate_metric_names(profile)) + '"}'
             samples = server.read_samples(selector, start_at, end_at, variants=variants)
-        load = read_rum(rum, start=start_at, end=end_at) if rum else None
+        load = read_rum(rum, start=start_at, end=end_at, columns=rum_columns) if rum else None
         if rum:
             fingerprints[Path(rum).name] = file_fingerprint(Path(rum))
         origin = {"prometheus": prometheus, "selectors": variants.selectors or None}

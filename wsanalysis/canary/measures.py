@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+import numpy as np
+import pandas as pd
 import polars as pl
 
 from wsanalysis.canary.gates import MetricSource, RumFilter, Series
@@ -141,9 +143,12 @@ def _server_counts(
 def _rum_counts(
     spec: RumFilter, beacons: pl.DataFrame, window: Window, bucket: timedelta
 ) -> pl.DataFrame:
-    selected = beacons.filter(_rum_filter(spec, beacons.columns))
-    return selected.group_by(bucket_of("ts", window, bucket).alias("bucket"), "variant").agg(
-        pl.len().cast(pl.Float64).alias("n")
+    return (
+        beacons.lazy()  # lazy: only the columns the filter and the count touch are read
+        .filter(_rum_filter(spec, beacons.columns))
+        .group_by(bucket_of("ts", window, bucket).alias("bucket"), "variant")
+        .agg(pl.len().cast(pl.Float64).alias("n"))
+        .collect()
     )
 
 
@@ -193,18 +198,67 @@ def counts(
     return None
 
 
+SESSION_CODE = "session_code"
+
+
+@dataclass(frozen=True)
+class SessionCodes:
+    """Beacons with an integer `session_code` column, and the sessions per variant.
+
+    A code stands for one session within one variant: codes are dense per variant and
+    never shared between variants, so a session seen under both (it was exposed to both)
+    counts in each.
+    """
+
+    beacons: pl.DataFrame
+    per_variant: dict[str, int]  # distinct sessions per variant (null variant: not counted)
+
+
+def session_codes(beacons: pl.DataFrame) -> SessionCodes:
+    """Code every beacon's session, once per verdict, variant by variant.
+
+    The session-clustered statistics and the sample-ratio check need session identity,
+    not the text. Coding millions of ids (a 64-bit hash of the id into a hash table) is
+    the largest cost of a RUM-heavy judge; a sort-based rank costs three times as much.
+    Two ids of a variant share a code only if their hashes collide: about 3e-8 for a
+    million sessions.
+    """
+    if SESSION_CODE in beacons.columns:  # already coded: count what is there
+        counts = beacons.group_by("variant").agg(pl.col(SESSION_CODE).n_unique())
+        per_variant = {v: int(n) for v, n in counts.drop_nulls("variant").iter_rows()}
+        return SessionCodes(beacons, per_variant)
+    hashed = beacons["session_id"].hash().to_numpy().view(np.int64)
+    variant = beacons["variant"]
+    codes = np.full(len(hashed), -1, dtype=np.int64)
+    per_variant, offset = {}, 0
+    for name in variant.drop_nulls().unique().sort().to_list():
+        rows = (variant == name).fill_null(False).to_numpy()
+        found, uniques = pd.factorize(hashed[rows], size_hint=max(1024, int(rows.sum()) // 8))
+        distinct = len(uniques)
+        codes[rows] = found + offset
+        per_variant[name] = distinct
+        offset += distinct
+    orphans = codes < 0  # a null variant: its own codes, not counted
+    if orphans.any():
+        codes[orphans] = pd.factorize(hashed[orphans])[0] + offset
+    return SessionCodes(beacons.with_columns(pl.Series(SESSION_CODE, codes)), per_variant)
+
+
 def rum_samples(spec: RumFilter, beacons: pl.DataFrame | None) -> Samples | None:
     """The field's values (scaled to the gate's unit) with the session as cluster."""
     if beacons is None or beacons.is_empty() or spec.column not in beacons.columns:
         return None
-    frame = beacons.filter(_rum_filter(spec, beacons.columns) & pl.col(spec.column).is_not_null())
-    frame = frame.select(
-        "ts",
-        "variant",
-        # integer codes: the bootstrap needs session identity, not the text, and turning
-        # millions of strings into codes in numpy costs more than the bootstrap itself
-        pl.col("session_id").hash().rank("dense").cast(pl.Int64).alias("cluster"),
-        (pl.col(spec.column).cast(pl.Float64) * spec.scale).alias("value"),
+    coded = beacons if SESSION_CODE in beacons.columns else session_codes(beacons).beacons
+    frame = (
+        coded.lazy()  # lazy: only the columns the filter and the selection touch are read
+        .filter(_rum_filter(spec, coded.columns) & pl.col(spec.column).is_not_null())
+        .select(
+            "ts",
+            "variant",
+            pl.col(SESSION_CODE).alias("cluster"),
+            (pl.col(spec.column).cast(pl.Float64) * spec.scale).alias("value"),
+        )
+        .collect()
     )
     return Samples(frame) if frame.height else None
 

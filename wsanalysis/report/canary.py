@@ -118,6 +118,8 @@ def _difference(gate: dict[str, Any], spec: Gate | None) -> str:
     unit = gate["unit"]
     if e.get("effect") is None:
         return "n/a"
+    if gate.get("statistic") == "spike":
+        return _worst_bucket(gate)
     if _relative(spec):
         text = _ratio(e["effect"])
         low, high = _ratio(e.get("ci_low")), _ratio(e.get("ci_high"))
@@ -127,6 +129,24 @@ def _difference(gate: dict[str, Any], spec: Gate | None) -> str:
         low = format_value(_number(e.get("ci_low")), unit, signed)
         high = format_value(_number(e.get("ci_high")), unit, signed)
     return f"{text} [{low}, {high}]"
+
+
+def _worst_bucket(gate: dict[str, Any]) -> str:
+    """A spike gate's figure is its worst bucket, with its counts: against control the
+    ratio alone is ×∞ whenever control had no event in that bucket."""
+    e = gate["evidence"]
+    details = e.get("details") or {}
+    if details.get("worst_bucket_events") is None:
+        return "n/a"
+    canary = f"{details['worst_bucket_events']:g} in {details['worst_bucket_exposure']:g}"
+    if gate["comparison"] != "control":
+        rate = format_value(_number(e.get("effect")), gate["unit"])
+        return f"worst bucket {rate} ({canary})"
+    control = (
+        f"{details['worst_bucket_control_events']:g} in "
+        f"{details['worst_bucket_control_exposure']:g}"
+    )
+    return f"worst bucket {_ratio(e.get('effect'))} ({canary} vs {control})"
 
 
 def _threshold(gate: dict[str, Any], spec: Gate | None) -> str:

@@ -6,9 +6,12 @@ OpenMetrics text with timestamps (seconds), so the toolkit runs with no server a
 
 Reading accepts what real exporters write: strict OpenMetrics (counter families
 declared without `_total`, `# UNIT`, `_created` samples, exemplars) and the
-Prometheus text format (timestamps in milliseconds). Parsing is vectorised: one
-regular expression over all lines in polars, and each distinct label set is parsed
-once in Python (there are as many as there are series, not samples).
+Prometheus text format (timestamps in milliseconds). Parsing is vectorised in polars:
+ordinary lines are split at spaces and only their distinct series (`name{labels}`) go
+through the regular expression; lines a split cannot read exactly (comments, exemplars,
+tabs, odd spacing) take the full sample regular expression, which also names bad
+lines. Each distinct label set is parsed once in Python (there are as many as there
+are series, not samples).
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ _SAMPLE = (
     rf"^(?P<name>{_NAME})(?:\{{(?P<labels>{_LABELS})\}})?[ \t]+(?P<value>[^ \t#]+)"
     r"(?:[ \t]+(?P<ts>[^ \t#]+))?[ \t]*(?:#.*)?$"
 )
+# A series alone, as the start of `_SAMPLE` reads it.
+_SERIES = rf"^(?P<name>{_NAME})(?:\{{(?P<labels>{_LABELS})\}})?$"
+# Something other than white space, and not a `#`, first: `strip() != ""` and not
+# `strip().startswith("#")`, as one cheap regex (`\s` is Unicode White_Space, like strip).
+_SAMPLE_START = r"^\s*[^\s#]"
 _LABEL_PAIR = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|$)')
 _ESCAPES = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
 _UNESCAPE = re.compile(r'\\[\\"n]')
@@ -57,7 +65,8 @@ def _parse_labels(text: str) -> dict[str, str]:
     return labels
 
 
-def _read_text(source: str | Path) -> str:
+def _read_text(source: str | Path) -> pl.Series:
+    """The text as a one-value polars Series (a file is decoded by polars, which is faster)."""
     if isinstance(source, Path) or "\n" not in source:
         path = Path(source)
         if not path.exists():
@@ -66,13 +75,155 @@ def _read_text(source: str | Path) -> str:
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
         try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise DataError(
-                f"{path} is not UTF-8 text (byte {error.start})",
-                "OpenMetrics files are UTF-8; re-export the metrics as text",
-            ) from error
-    return source
+            return pl.Series([raw], dtype=pl.Binary).cast(pl.Utf8)
+        except pl.exceptions.PolarsError:  # not UTF-8: let Python find the bad byte
+            return pl.Series([_decode(raw, path)], dtype=pl.Utf8)
+    return pl.Series([source], dtype=pl.Utf8)
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    """Python's decoding, for the position of the first bad byte in the error."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"{path} is not UTF-8 text (byte {error.start})",
+            "OpenMetrics files are UTF-8; re-export the metrics as text",
+        ) from error
+
+
+def _lines(text: pl.Series) -> pl.DataFrame:
+    """The text's lines without `\\r` endings, numbered from 1."""
+    lines = pl.select(pl.lit(text).str.split("\n").explode().alias("text"))
+    lines = lines.with_row_index("line", offset=1)
+    if lines["text"].str.ends_with("\r").any():
+        lines = lines.with_columns(pl.col("text").str.strip_chars_end("\r"))
+    return lines
+
+
+def _eof_line(lines: pl.DataFrame) -> int | None:
+    """Number of the first `# EOF` line, if any (looked for among the non-sample lines)."""
+    candidates = lines.filter(pl.col("text").str.contains("# EOF", literal=True))
+    eof = candidates.filter(pl.col("text").str.strip_chars() == "# EOF")
+    return eof["line"][0] if eof.height else None
+
+
+def _holds(frame: pl.DataFrame, condition: pl.Expr) -> pl.Series:
+    """The condition per row, null as false (as `filter` takes it)."""
+    return frame.select(condition.fill_null(False).alias("holds")).to_series()
+
+
+def _where(frame: pl.DataFrame, condition: pl.Expr) -> pl.DataFrame:
+    """`frame.filter(condition)`, without copying the frame when every row is kept."""
+    holds = _holds(frame, condition)
+    return frame if holds.all() else frame.filter(holds)
+
+
+def _partition(frame: pl.DataFrame, condition: pl.Expr) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The rows where `condition` holds and the others; no copy when it holds everywhere."""
+    holds = _holds(frame, condition)
+    if holds.all():
+        return frame, frame.clear()
+    return frame.filter(holds), frame.filter(~holds)
+
+
+def _numbers() -> list[pl.Expr]:
+    """`number` and `ts_number` from the `value` and `ts` strings (null: not a number).
+
+    polars' float parser reads OpenMetrics' `+Inf`, `Inf`, `-Inf` and `NaN` itself,
+    and no string with a space, tab or `#` in it.
+    """
+    return [
+        pl.col("value").cast(pl.Float64, strict=False).alias("number"),
+        pl.col("ts").cast(pl.Float64, strict=False).alias("ts_number"),
+    ]
+
+
+def _parts_by_regex(samples: pl.DataFrame) -> pl.DataFrame:
+    """Sample parts of any line by the full sample regex (null `name`: not a sample line).
+
+    Exact for every line but slow; the split readers must agree with it.
+    """
+    parts = samples.with_columns(pl.col("text").str.extract_groups(_SAMPLE).alias("p"))
+    parts = parts.unnest("p").with_columns(_numbers())
+    return parts.with_columns(pl.col("name", "labels").cast(pl.Categorical))
+
+
+def _series_parts(series: pl.Series) -> pl.DataFrame:
+    """`name` and `labels` of each series string (null `name`: not a valid `name{labels}`).
+
+    Samples come in runs of one series (exporters write a series together), so each
+    run is looked up once, and each distinct series goes through the regex once.
+    """
+    runs = series.rle().struct.field("value").to_frame("series")
+    known = runs.unique().with_columns(pl.col("series").str.extract_groups(_SERIES).alias("p"))
+    known = known.unnest("p").with_columns(pl.col("name", "labels").cast(pl.Categorical))
+    per_run = runs.join(known, on="series", how="left", maintain_order="left")
+    return per_run.select("name", "labels")[series.rle_id()]
+
+
+def _parts_by_split(
+    samples: pl.DataFrame, series: pl.Expr, value: pl.Expr, ts: pl.Expr
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Lines split as `series value [ts]`: those the split reads exactly, and the rest.
+
+    A line is read when its series is a valid `name{labels}` and its value and
+    timestamp (if any) are numbers, so single tokens without space, tab or `#`: then
+    the full sample regex reads the same parts from it.
+    """
+    split = samples.with_columns(series.alias("series"), value.alias("value"), ts.alias("ts"))
+    split = pl.concat([split, _series_parts(split["series"])], how="horizontal")
+    split = split.drop("series").with_columns(_numbers())
+    numbers = pl.col("number").is_not_null() & (
+        pl.col("ts").is_null() | pl.col("ts_number").is_not_null()
+    )
+    read, left = _partition(split, pl.col("name").is_not_null() & numbers)
+    return read, left.select(samples.columns)
+
+
+def _split_at_spaces(samples: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The common line, `series value [ts]` with no space in the series: split at spaces."""
+    pieces = pl.col("text").str.splitn(" ", 3)
+    return _parts_by_split(
+        samples,
+        pieces.struct.field("field_0"),
+        pieces.struct.field("field_1"),
+        pieces.struct.field("field_2"),
+    )
+
+
+def _split_at_brace(samples: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`name{labels} value [ts]` with spaces in label values: split at the first `} `.
+
+    A `} ` inside a label value leaves the series with an open quote, so it is not read.
+    """
+    at_brace = pl.col("text").str.splitn("} ", 2)
+    rest = at_brace.struct.field("field_1").str.splitn(" ", 2)
+    return _parts_by_split(
+        samples,
+        pl.concat_str(at_brace.struct.field("field_0"), pl.lit("}")),
+        rest.struct.field("field_0"),
+        rest.struct.field("field_1"),
+    )
+
+
+def _parts(samples: pl.DataFrame) -> pl.DataFrame:
+    """Each sample line's `name`, `labels`, `value`, `ts` as the full sample regex reads them.
+
+    Lines are split at spaces, or else at the first `} `; the lines left (odd spacing,
+    bad lines) take the full regex, and so do lines with a `#` (exemplars, comments)
+    or a tab, which a split would only fail on. Rows stay in line order. Also
+    `number` and `ts_number`; `name` and `labels` are categorical (few distinct
+    values, cheap to filter and join).
+    """
+    plain, odd = _partition(samples, ~pl.col("text").str.contains("[#\t]"))
+    by_spaces, left = _split_at_spaces(plain)
+    by_brace, left = _split_at_brace(left)
+    by_regex = _parts_by_regex(pl.concat([left, odd]).sort("line"))
+    found = [frame for frame in (by_spaces, by_brace, by_regex) if frame.height]
+    if len(found) <= 1:
+        return found[0] if found else by_regex
+    return pl.concat(found, how="diagonal").sort("line")
 
 
 def _bad_line(lines: pl.DataFrame, reason: str, origin: str) -> DataError:
@@ -105,39 +256,28 @@ def read_openmetrics(
     `[start, end]` is inclusive at both ends, like a Prometheus range selector.
     """
     origin = str(source) if isinstance(source, Path) else "metrics text"
-    text = _read_text(source)
-    lines = (
-        pl.DataFrame({"text": text.split("\n")})
-        .with_row_index("line", offset=1)
-        .with_columns(pl.col("text").str.strip_chars_end("\r"))
-    )
-    stripped = pl.col("text").str.strip_chars()
+    lines = _lines(_read_text(source))
+    samples, others = _partition(lines, pl.col("text").str.contains(_SAMPLE_START))
+    eof = _eof_line(others)
     if format is None:
-        format = "openmetrics" if lines.filter(stripped == "# EOF").height else "prometheus"
-    samples = lines.filter((stripped != "") & ~stripped.str.starts_with("#"))
-    if format == "openmetrics":
-        eof = lines.filter(stripped == "# EOF")
-        if eof.height and lines.filter((pl.col("line") > eof["line"][0]) & (stripped != "")).height:
-            raise _bad_line(
-                lines.filter(pl.col("line") > eof["line"][0]), "text after # EOF", origin
-            )
-    parts = samples.with_columns(pl.col("text").str.extract_groups(_SAMPLE).alias("p")).unnest("p")
+        format = "openmetrics" if eof is not None else "prometheus"
+    stripped = pl.col("text").str.strip_chars()
+    if format == "openmetrics" and eof is not None:
+        after_eof = lines.slice(eof)
+        if after_eof.filter(stripped != "").height:
+            raise _bad_line(after_eof, "text after # EOF", origin)
+    parts = _parts(samples)
     unreadable = parts.filter(pl.col("name").is_null())
     if unreadable.height:
         raise _bad_line(unreadable, "not a sample line", origin)
     if metrics is not None:
-        parts = parts.filter(pl.col("name").is_in(list(metrics)))
+        parts = _where(parts, pl.col("name").is_in(list(metrics)))
     if not keep_created:
-        parts = parts.filter(~pl.col("name").str.ends_with("_created"))
+        parts = _where(parts, ~pl.col("name").cat.ends_with("_created"))
     if parts.height == 0:
         return empty_samples()
 
-    value = pl.col("value").str.replace(r"^\+?Inf$", "inf").str.replace(r"^NaN$", "nan")
-    parts = parts.with_columns(
-        value.cast(pl.Float64, strict=False).alias("number"),
-        pl.col("ts").cast(pl.Float64, strict=False).alias("ts_number"),
-        pl.col("labels").fill_null(""),
-    )
+    parts = parts.with_columns(pl.col("labels").fill_null(""))
     bad_value = parts.filter(pl.col("number").is_null())
     if bad_value.height:
         raise _bad_line(bad_value, "the value is not a number", origin)
@@ -174,7 +314,7 @@ def read_openmetrics(
         )
     label_frame = pl.DataFrame(
         {"labels": label_sets["labels"], **{n: [p.get(n) for p in parsed] for n in names}},
-        schema={"labels": pl.Utf8, **{n: pl.Utf8 for n in names}},
+        schema={"labels": pl.Categorical, **{n: pl.Utf8 for n in names}},
     )
     frame = parts.select("labels", pl.col("name").alias("metric"), "timestamp", "number").join(
         label_frame, on="labels", how="left"

@@ -1017,6 +1017,18 @@ def _looks_like_datadog(head: bytes) -> bool:
     return isinstance(doc, dict) and isinstance(doc.get("data"), list)
 
 
+def _columns(columns: Sequence[str] | None) -> list[str]:
+    """The RUM columns to keep, in schema order; every name must be a RUM column."""
+    if columns is None:
+        return list(RUM_SCHEMA)
+    unknown = sorted(set(columns) - set(RUM_SCHEMA))
+    if unknown:
+        raise UsageError(
+            f"unknown RUM column(s) {unknown}", f"choose among {', '.join(RUM_SCHEMA)}"
+        )
+    return [name for name in RUM_SCHEMA if name in set(columns)]
+
+
 def read_rum(
     path: str | Path,
     *,
@@ -1025,13 +1037,15 @@ def read_rum(
     variants: Iterable[str] | None = None,
     quarantine: str | Path | None = None,
     format: Format = "auto",
+    columns: Sequence[str] | None = None,
 ) -> RumLoad:
     """Read RUM beacons from NDJSON (plain or gzip), Parquet or a Datadog RUM export.
 
     The window is [start, end) on the beacon time; `variants` keeps only those
     variants. Bad lines are counted and described in the result, and written to
     `quarantine` (each original line followed by a `# {"line": .., "reason": ..}`
-    note) when a path is given; they never abort the load.
+    note) when a path is given; they never abort the load. `columns` keeps only those
+    RUM columns (a Parquet scan then reads no others; text is parsed whole anyway).
     """
     path = Path(path)
     if not path.exists():
@@ -1042,8 +1056,10 @@ def read_rum(
     kind = _sniff(path) if format == "auto" else format
     if kind not in ("ndjson", "parquet", "datadog"):
         raise UsageError(f"unknown RUM format {format!r}", "use auto, ndjson, parquet or datadog")
+    keep = _columns(columns)
     if kind == "parquet":
-        frame = scan_rum_parquet(path, start=start, end=end, variants=variants).collect()
+        frame = scan_rum_parquet(path, start=start, end=end, variants=variants)
+        frame = frame.select(keep).collect()
         return RumLoad(frame=frame, source=str(path), format=kind, lines=frame.height)
     predicate, _, _ = _window(start, end, variants)
     rejects = _Rejects(Path(quarantine) if quarantine is not None else None)
@@ -1063,7 +1079,7 @@ def read_rum(
     if predicate is not None:
         frame = frame.filter(predicate)
     return RumLoad(
-        frame=frame,
+        frame=frame.select(keep),
         source=str(path),
         format=kind,
         lines=lines,

@@ -12,6 +12,12 @@ Two sources:
   estimate and widened if any replicate falls outside, so the answer is the exact
   weighted quantile, not an approximation. Time is linear in the samples (about 1 s for
   1 M samples per variant with 2000 resamples on 2 cores; benchmarks/RESULTS-stats.md).
+  Above `BOOTSTRAP_MAX_SAMPLES` the default switches to Woodruff's interval with a
+  session-clustered variance: the share of samples at or below the estimate has a
+  sandwich variance over sessions, and mapping ±z of it through the empirical quantile
+  function gives the quantile's standard error (no resampling, one pass). At that size
+  the sampling distribution is normal to within the bootstrap's own Monte Carlo noise;
+  tests/stats/test_quantiles.py checks the two against each other.
 * Prometheus histograms (cumulative bucket counts by `le`): `histogram_quantile` gives
   exactly PromQL's value (linear interpolation within the bucket, first bucket starting
   at 0 when its bound is positive, +Inf bucket returns the highest finite bound);
@@ -25,6 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from scipy import stats
@@ -33,6 +40,7 @@ from wsanalysis.stats.results import Comparison, ConfidenceInterval, two_sided_p
 
 MIN_SAMPLES = 200
 MIN_SESSIONS = 20
+BOOTSTRAP_MAX_SAMPLES = 1_000_000  # both variants together; above: Woodruff (see above)
 
 
 # ------------------------------------------------------------------ raw samples
@@ -184,14 +192,36 @@ def _bootstrap_quantile(
         half *= 2  # a replicate fell outside the window: widen and redo (rare)
 
 
+def _woodruff(p: _Prepared, q: float, z: float) -> tuple[float, float]:
+    """(estimate, standard error) of the q-quantile, clustered by session.
+
+    Bahadur: the quantile moves with the share of samples at or below it, whose variance
+    is the cluster sandwich Σ_s (b_s - q n_s)² / N² (b_s: the session's samples at or
+    below the estimate, n_s: all of its samples). ±z standard errors of that share,
+    read through the empirical quantile function, span ±z standard errors of the
+    quantile (Woodruff 1952; the density is never estimated).
+    """
+    n = len(p.values)
+    point = _rank(q, n)
+    estimate = float(p.order_statistics([point])[0])
+    below = np.bincount(p.sessions[p.values <= estimate], minlength=len(p.per_session))
+    clusters = max(p.n_sessions, 2)
+    share_var = float(np.sum((below - q * p.per_session) ** 2)) / n**2
+    share_se = math.sqrt(share_var * clusters / (clusters - 1))
+    ranks = [_rank(max(q - z * share_se, 0.0), n), _rank(min(q + z * share_se, 1.0), n)]
+    low, high = p.order_statistics(ranks)
+    return estimate, float(high - low) / (2 * z)
+
+
 @dataclass(frozen=True, kw_only=True)
 class QuantileComparison(Comparison):
-    """A `Comparison` of quantiles with its bootstrap replicates of the difference."""
+    """A `Comparison` of quantiles, with the bootstrap replicates of the difference when
+    the bootstrap was the method (None for Woodruff)."""
 
     q: float
     sessions_canary: int
     sessions_control: int
-    replicates: np.ndarray = field(repr=False, compare=False)
+    replicates: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 def quantile_difference(
@@ -206,37 +236,62 @@ def quantile_difference(
     seed: int | np.random.Generator | None = 0,
     min_samples: int = MIN_SAMPLES,
     min_sessions: int = MIN_SESSIONS,
+    method: Literal["auto", "bootstrap", "woodruff"] = "auto",
 ) -> QuantileComparison:
-    """Difference of the q-quantile, canary - control, session-clustered bootstrap CI.
+    """Difference of the q-quantile, canary - control, with a session-clustered CI.
 
-    Percentile interval of the replicate differences; the p-value is the two-sided
+    `bootstrap`: percentile interval of the replicate differences, and the two-sided
     bootstrap p-value (twice the smaller share of replicates on either side of 0).
+    `woodruff`: a normal interval from each variant's clustered Woodruff standard error.
+    `auto` takes the bootstrap up to `BOOTSTRAP_MAX_SAMPLES` samples, Woodruff above.
     Pass one session id per sample; with a distinct id per sample this is the ordinary
     i.i.d. bootstrap.
     """
     if not 0 < q < 1:
         raise ValueError("q must be strictly between 0 and 1")
-    rng = np.random.default_rng(seed)
+    if method not in ("auto", "bootstrap", "woodruff"):
+        raise ValueError(f"unknown method {method!r}; use 'auto', 'bootstrap' or 'woodruff'")
     a = _prepare(values_canary, sessions_canary)
     b = _prepare(values_control, sessions_control)
     if len(a.values) == 0 or len(b.values) == 0:
         raise ValueError("each variant needs at least one sample")
-    est_a = float(a.order_statistics([_rank(q, len(a.values))])[0])
-    est_b = float(b.order_statistics([_rank(q, len(b.values))])[0])
-    reps = _bootstrap_quantile(a, q, n_resamples, rng) - _bootstrap_quantile(b, q, n_resamples, rng)
-    reps = reps[~np.isnan(reps)]
-    diff = est_a - est_b
+    if method == "auto":
+        big = len(a.values) + len(b.values) > BOOTSTRAP_MAX_SAMPLES
+        method = "woodruff" if big else "bootstrap"
+    if method == "woodruff":
+        z = float(stats.norm.ppf(1 - (1 - level) / 2))
+        est_a, se_a = _woodruff(a, q, z)
+        est_b, se_b = _woodruff(b, q, z)
+        diff, se = est_a - est_b, math.hypot(se_a, se_b)
+        reps = None
 
-    def interval(lv: float) -> tuple[float, float]:
-        alpha = 1 - lv
-        lo, hi = np.quantile(reps, [alpha / 2, 1 - alpha / 2])
-        return float(lo), float(hi)
+        def interval(lv: float) -> tuple[float, float]:
+            half = float(stats.norm.ppf(1 - (1 - lv) / 2)) * se
+            return diff - half, diff + half
 
+        pvalue = two_sided_pvalue(diff / se if se > 0 else (math.inf if diff else 0.0))
+        name = "session-clustered Woodruff interval (normal)"
+    else:
+        rng = np.random.default_rng(seed)
+        est_a = float(a.order_statistics([_rank(q, len(a.values))])[0])
+        est_b = float(b.order_statistics([_rank(q, len(b.values))])[0])
+        reps = _bootstrap_quantile(a, q, n_resamples, rng) - _bootstrap_quantile(
+            b, q, n_resamples, rng
+        )
+        reps = reps[~np.isnan(reps)]
+        diff = est_a - est_b
+
+        def interval(lv: float) -> tuple[float, float]:
+            alpha = 1 - lv
+            lo, hi = np.quantile(reps, [alpha / 2, 1 - alpha / 2])
+            return float(lo), float(hi)
+
+        share_le = float(np.mean(reps <= 0))
+        share_ge = float(np.mean(reps >= 0))
+        pvalue = min(1.0, 2 * min(share_le, share_ge))
+        se = float(np.std(reps, ddof=1))
+        name = f"session-clustered Poisson bootstrap ({len(reps)} resamples), percentile interval"
     low, high = interval(level)
-    share_le = float(np.mean(reps <= 0))
-    share_ge = float(np.mean(reps >= 0))
-    pvalue = min(1.0, 2 * min(share_le, share_ge))
-    se = float(np.std(reps, ddof=1))
     enough = (
         min(len(a.values), len(b.values)) >= min_samples
         and min(a.n_sessions, b.n_sessions) >= min_sessions
@@ -257,7 +312,7 @@ def quantile_difference(
         n_canary=len(a.values),
         n_control=len(b.values),
         sufficient=enough,
-        method=f"session-clustered Poisson bootstrap ({len(reps)} resamples), percentile interval",
+        method=name,
         reason=reason,
         _interval=interval,
         q=q,

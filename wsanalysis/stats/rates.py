@@ -12,13 +12,15 @@ Method (chosen for being exact when counts are Poisson and honest when they are 
   this is scipy's `binomtest`, exactly.
 * Real counts are overdispersed (one broken client throws many errors) and
   autocorrelated (a bad minute is followed by another). The variance of log θ̂ is then
-  measured from the data: each bucket's contribution to log θ̂ is summed over K ≈ B^0.4
-  contiguous batches (non-overlapping batch means), which absorbs autocorrelation
-  shorter than a batch; the ratio of that variance to the Poisson one is the dispersion
-  φ. When φ > 1 the interval and p-value are Wald on the log scale with Student t on
-  K - 1 degrees of freedom, because a variance estimated from K batches is itself
-  uncertain (on 60 one-minute buckets of overdispersed, autocorrelated counts, an A/A
-  run fails 13% of the time at nominal 5% with a normal HAC interval, 6-7% with this). φ is never taken below 1.
+  measured from the data: each bucket's contribution to log θ̂ is summed over batches
+  of B / K contiguous buckets, K ≈ B^0.4 (overlapping batch means: every such window,
+  not only K disjoint ones), which absorbs autocorrelation shorter than a batch; the
+  ratio of that variance to the Poisson one is the dispersion φ. When φ > 1 the
+  interval and p-value are Wald on the log scale with Student t on 1.5 (K - 1) degrees
+  of freedom, because a variance estimated from a few batch lengths is itself uncertain
+  (on 60 one-minute buckets of overdispersed, autocorrelated counts, an A/A run fails
+  13% of the time at nominal 5% with a normal HAC interval, 6-7% with batch means).
+  φ is never taken below 1.
 * Canary and control run in the same buckets, so load swings and incidents that hit both
   cancel in the bucket contributions instead of inflating φ.
 
@@ -52,31 +54,45 @@ def _as_buckets(values: ArrayLike) -> np.ndarray:
     return a
 
 
-def batch_variance(contributions: np.ndarray, batches: int | None = None) -> tuple[float, int]:
-    """Variance of the sum of mean-zero bucket contributions by non-overlapping batch
-    means, and the number of batches K used: K = B^0.4 rounded, within [3, 30] (5 batches
-    for an hour of 1-minute buckets, 13 for 48 h of 5-minute ones). Fewer, longer batches
-    absorb more autocorrelation; more batches give more degrees of freedom (power)."""
+def batch_variance(contributions: np.ndarray, batches: int | None = None) -> tuple[float, float]:
+    """Variance of the sum of mean-zero bucket contributions by overlapping batch means,
+    and its degrees of freedom.
+
+    The batch length is n / K buckets, K = B^0.4 rounded within [3, 30] unless given
+    (5 batches' length for an hour of 1-minute buckets, 13 for 48 h of 5-minute ones):
+    longer batches absorb more autocorrelation. Every window of that length is used,
+    not only K disjoint ones (Meketon & Schmeiser's overlapping batch means): the same
+    bias, a third less variance, so about 1.5 (K - 1) degrees of freedom instead of
+    K - 1, which is power a short canary window needs. That is exact for white noise;
+    when autocorrelation reaches across a batch the gain shrinks (tests/stats/
+    test_rates.py), and the judge's calibration at the margin is checked end to end in
+    benchmarks/bench_judge_accuracy.py.
+    """
     g = np.asarray(contributions, dtype=float)
-    b = len(g)
-    k = batches if batches is not None else int(np.clip(round(b**0.4), 3, 30))
-    k = max(1, min(k, b))
-    sums = np.array([part.sum() for part in np.array_split(g, k)])
+    n = len(g)
+    k = batches if batches is not None else int(np.clip(round(n**0.4), 3, 30))
+    k = max(1, min(k, n))
     if k < 2:
-        return float(np.sum(g**2)), 1
-    sums -= sums.mean()
-    return float(k / (k - 1) * np.dot(sums, sums)), k
+        return float(np.sum(g**2)), 1.0
+    m = max(1, round(n / k))
+    if m >= n:
+        return float(np.sum(g**2)), 1.0
+    cumulative = np.concatenate([[0.0], np.cumsum(g)])
+    means = (cumulative[m:] - cumulative[:-m]) / m  # n - m + 1 overlapping batch means
+    spread = float(np.sum((means - g.mean()) ** 2))
+    variance_of_mean = m * spread / ((n - m + 1) * (n - m))
+    return n * n * variance_of_mean, 1.5 * (n / m - 1)
 
 
 def _dispersion(g: np.ndarray, poisson_var: float, batches: int | None) -> tuple[float, float]:
     """(φ, degrees of freedom): φ floored at 1, df infinite when the Poisson model holds."""
     if len(g) < 3 or poisson_var <= 0:
         return 1.0, math.inf
-    var, k = batch_variance(g, batches)
+    var, df = batch_variance(g, batches)
     phi = var / poisson_var
-    if phi <= 1.0 or k < 2:
+    if phi <= 1.0 or df < 1:
         return 1.0, math.inf
-    return phi, float(k - 1)
+    return phi, df
 
 
 # Exact binomial tails on possibly fractional (effective) counts via the incomplete beta.
@@ -245,7 +261,11 @@ def compare_rates(
         pvalue = min(1.0, 2.0 * min(_prob_at_least(y, n, p0), _prob_at_most(y, n, p0)))
     else:
         pvalue = 1.0
-    model = "Poisson" if phi == 1.0 else f"quasi-Poisson φ={phi:.2f} (batch means, t{df:g})"
+    model = (
+        "Poisson"
+        if phi == 1.0
+        else f"quasi-Poisson φ={phi:.2f} (overlapping batch means, t{df:.1f})"
+    )
     return _rate_comparison(
         "ratio", ratio, pvalue, f"rate ratio, conditional binomial, {model}", se, df, interval,
         level, min_events, (y, e, m, f), phi, len(y_t),
