@@ -15,7 +15,8 @@ from wsanalysis.canary.measures import (
     counts,
     histogram_counts,
     rum_samples,
-    session_codes,
+    session_cluster,
+    sessions_per_variant,
 )
 from wsanalysis.sources.schema import RUM_SCHEMA, normalize_samples
 
@@ -167,7 +168,7 @@ def test_rum_samples_cluster_codes_follow_session_identity():
     assert len({codes[0], codes[1], codes[3]}) == 3
 
 
-def test_session_codes_count_distinct_sessions_per_variant():
+def test_sessions_per_variant_counts_distinct_ids():
     rng = np.random.default_rng(7)
     n = 20_000
     beacons = beacons_frame(
@@ -185,13 +186,16 @@ def test_session_codes_count_distinct_sessions_per_variant():
         .group_by("variant")
         .agg(pl.col("session_id").n_unique())
     )
-    coded = session_codes(beacons)
-    assert coded.per_variant == dict(expected.iter_rows())
-    assert session_codes(coded.beacons).per_variant == coded.per_variant  # coded once, reused
-    frame = coded.beacons
-    pairs = frame.group_by("variant", "session_id").agg(pl.col("session_code").n_unique())
-    assert pairs["session_code"].max() == 1  # one code per (variant, session)...
-    assert frame["session_code"].n_unique() == pairs.height  # ...and a code per pair
-    for name, sessions in coded.per_variant.items():  # dense within a variant
-        codes = frame.filter(pl.col("variant") == name)["session_code"]
-        assert codes.max() - codes.min() + 1 == sessions
+    assert sessions_per_variant(beacons) == dict(expected.iter_rows())
+
+
+def test_session_clusters_keep_sessions_whole_and_spread_evenly():
+    ids = pl.DataFrame({"session_id": [f"s{i % 50_000}" for i in range(200_000)]})
+    clustered = ids.with_columns(session_cluster().alias("cluster"))
+    per_session = clustered.group_by("session_id").agg(pl.col("cluster").n_unique())
+    assert per_session["cluster"].max() == 1  # a session never spans two clusters
+    buckets = clustered["cluster"]
+    assert buckets.min() >= 0 and buckets.max() < 2**20
+    # 50,000 sessions thrown into 2^20 buckets: ~1,170 expected to share one
+    shared = 50_000 - clustered.select(pl.col("cluster").n_unique()).item()
+    assert 900 < shared < 1_500

@@ -108,10 +108,6 @@ def _per_look(found: GateEvidence, plan: SequentialPlan | None) -> GateEvidence:
 
 def judge(profile: Profile, data: JudgeInput) -> Verdict:
     """Evaluate every gate of `profile` on `data` and decide."""
-    sessions = None
-    if data.beacons is not None and "session_id" in data.beacons.columns:
-        coded = measures.session_codes(data.beacons)  # once: the gates and the SRM share it
-        data, sessions = replace(data, beacons=coded.beacons), coded.per_variant
     window = data.resolved_window()
     found = [
         evaluate_gate(gate, data, window)
@@ -136,7 +132,7 @@ def judge(profile: Profile, data: JudgeInput) -> Verdict:
             sentence="",
         )
         results.append(replace(result, sentence=sentence(gate, result)))
-    srm_problem = _sample_ratio_problem(profile, data, sessions) if window is not None else None
+    srm_problem = _sample_ratio_problem(profile, data) if window is not None else None
     verdict, reason = overall(results, srm_problem)
     metadata = {**data.metadata, "window": _window_json(window), "srm": srm_problem}
     if data.sequential is not None:
@@ -165,13 +161,11 @@ def _window_json(window: Window | None) -> dict | None:
     return {"start": window.start.isoformat(), "end": window.end.isoformat()}
 
 
-def _sample_ratio_problem(
-    profile: Profile, data: JudgeInput, sessions: dict[str, int] | None
-) -> str | None:
+def _sample_ratio_problem(profile: Profile, data: JudgeInput) -> str | None:
     """A sentence when the observed split contradicts the declared canary share."""
     if data.canary_share is None:
         return None
-    units = _split_units(profile, data, sessions)
+    units = _split_units(profile, data)
     if units is None:
         return None
     unit_name, canary_n, control_n = units
@@ -186,12 +180,10 @@ def _sample_ratio_problem(
     return None
 
 
-def _split_units(
-    profile: Profile, data: JudgeInput, sessions: dict[str, int] | None
-) -> tuple[str, int, int] | None:
+def _split_units(profile: Profile, data: JudgeInput) -> tuple[str, int, int] | None:
     """Sessions per variant from RUM, else connections opened from the server."""
-    if profile.srm_unit == "sessions" and sessions and not data.beacons.is_empty():
-        counts = sessions
+    if profile.srm_unit == "sessions" and data.beacons is not None and not data.beacons.is_empty():
+        counts = measures.sessions_per_variant(data.beacons)
         units = "sessions"
     else:
         opened = data.samples.filter(pl.col("metric") == "ws_connections_total")
