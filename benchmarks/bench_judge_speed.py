@@ -8,8 +8,6 @@ beacons (`rum.parquet`; mostly `ws.ttfb` with session ids, plus `ws.open` and
 `ws.reconnect_scheduled`), canary 10%. Rows of the table, all in one run:
 - floor: polars reads both files (`read_openmetrics`' text split is replaced by a bare
   line read: the floor is I/O plus decoding, no parsing of label sets);
-- reference: the floor plus an exact count of distinct sessions per variant, the least
-  per-session work a judge with a sample-ratio check on sessions must add to a scan;
 - judge: what `wsanalysis judge --data DIR` does before writing verdict.json —
   `load_judge_input` (both files parsed, sha256 fingerprints of the inputs) and
   `judge(canary profile)`, the whole verdict;
@@ -103,15 +101,6 @@ def floor(folder: Path) -> None:
                 new_columns=["line"])  # fmt: skip
 
 
-def floor_with_sessions(folder: Path) -> None:
-    """The floor plus the one thing any session-aware judge must do on top of a scan:
-    count distinct sessions per variant, exactly (the sample-ratio check needs it)."""
-    rum = pl.read_parquet(folder / "rum.parquet")
-    rum.group_by("variant").agg(pl.col("session_id").hash().n_unique())
-    pl.read_csv(folder / "metrics.om", has_header=False, separator="\x01", quote_char=None,
-                new_columns=["line"])  # fmt: skip
-
-
 PROFILE = load_gate_file().profile("canary")
 
 
@@ -160,7 +149,6 @@ def read_beacons(folder: Path) -> None:
 FLOOR = ("floor: polars reads both files", floor)
 JUDGE_STEPS = [
     FLOOR,
-    ("reference: floor + distinct sessions per variant", floor_with_sessions),
     ("full judge (load + every gate)", full_judge),
     ("of which: loading (frames + input fingerprints)", load),
     ("of which: judge on loaded frames", None),  # timed on frames loaded once
@@ -219,7 +207,7 @@ def main() -> None:
         judge_times, verdicts = run_rounds(folder, args.repeat, JUDGE_STEPS)
         input_times, _ = run_rounds(folder, args.repeat, INPUT_STEPS)
     judge_rows, input_rows = table_rows(judge_times), table_rows(input_times)
-    full = judge_rows[2][1]
+    full = judge_rows[1][1]
 
     def table(rows: list[tuple[str, float, float]]) -> list[str]:
         return [
