@@ -111,12 +111,12 @@ def load_judge_input(
     fingerprints: dict[str, str] = {}
     if data is not None:
         dataset = Dataset.open(data)
-        # hashing the files releases the GIL: it runs while the frames are parsed
-        with ThreadPoolExecutor(1) as pool:
+        # hashing and parsing release the GIL: the three run side by side
+        with ThreadPoolExecutor(2) as pool:
             hashing = pool.submit(dataset.fingerprints)
+            reading = pool.submit(dataset.rum, start=start_at, end=end_at, columns=rum_columns)
             samples = dataset.metrics(variants=variants, start=start_at, end=end_at)
-            load = dataset.rum(start=start_at, end=end_at, columns=rum_columns)
-            fingerprints = hashing.result()
+            load, fingerprints = reading.result(), hashing.result()
         origin: dict = {"data": str(data)}
     else:
         if start_at is None or end_at is None:
