@@ -62,9 +62,7 @@ def gate_metric_names(profile: Profile) -> list[str]:
 
 def gate_rum_columns(profile: Profile, variant_label: str = "variant") -> list[str]:
     """The RUM columns a profile's gates read (a Parquet scan then reads no others)."""
-    names = {"ts", "type", "variant", "session_id"}  # windows, filters, split, SRM sessions
-    if variant_label in RUM_SCHEMA:  # a variant named by another RUM field
-        names.add(variant_label)
+    names = {"ts", "type", "variant", "session_id", variant_label}  # windows, split, SRM
     for gate in profile.gates:
         for source in (gate.events, gate.exposure, gate.samples):
             if source is not None and source.rum is not None:
@@ -73,7 +71,7 @@ def gate_rum_columns(profile: Profile, variant_label: str = "variant") -> list[s
                     names.add(source.rum.column)
         if gate.statistic == "survival_quantile":
             names.add("socket_id")  # still-open connections are found by their socket
-    return sorted(names)
+    return sorted(names & set(RUM_SCHEMA))  # a field the frame lacks reads as missing
 
 
 def load_judge_input(
