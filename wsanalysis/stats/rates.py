@@ -72,11 +72,9 @@ def batch_variance(contributions: np.ndarray, batches: int | None = None) -> tup
     n = len(g)
     k = batches if batches is not None else int(np.clip(round(n**0.4), 3, 30))
     k = max(1, min(k, n))
-    if k < 2:
-        return float(np.sum(g**2)), 1.0
     m = max(1, round(n / k))
-    if m >= n:
-        return float(np.sum(g**2)), 1.0
+    if k < 2 or m >= n:
+        return float(np.sum(g**2)), 0.0  # one batch: no variance estimate (0 df)
     cumulative = np.concatenate([[0.0], np.cumsum(g)])
     means = (cumulative[m:] - cumulative[:-m]) / m  # n - m + 1 overlapping batch means
     spread = float(np.sum((means - g.mean()) ** 2))
