@@ -119,10 +119,11 @@ def gate_batches(buckets: int) -> int:
     `stats.rates` defaults to B^0.4 (longer batches, safest under strong autocorrelation).
     The judge takes batches of √B buckets, 7-8 minutes on 1 h of 1-minute buckets
     (overlapping: about t10, where eight disjoint batches give t7), because power in a
-    short window is what a canary lacks. What that costs is checked where it matters, at the margin: in
-    `benchmarks/bench_judge_accuracy.py`'s simulation a canary exactly 10% worse than
-    control fails the one-sided 2.5% test in under 1% of runs, while an error rate ×2 is
-    caught in over 90% at 100k connections/hour (benchmarks/RESULTS-judge.md).
+    short window is what a canary lacks. What that costs is checked where it matters,
+    at the margin: in `benchmarks/bench_judge_accuracy.py`'s simulation a canary exactly
+    10% worse than control fails in under 1% of runs (one-sided 2.5% test, then Holm),
+    while an error rate ×2 is caught in over 90% at 100k connections/hour
+    (benchmarks/RESULTS-judge.md).
     """
     return int(min(30, max(3, round(math.sqrt(buckets)))))
 
@@ -300,7 +301,7 @@ def quantile_evidence(
     """A quantile of raw RUM samples (session-clustered), else of a server histogram."""
     limit = gate.compare.margin if gate.compare.against == "control" else gate.compare.bound
     if samples is not None:
-        # numpy masks: a polars filter per variant copies millions of rows twice
+        # split only the two arrays the statistic reads, not the whole frame per variant
         values, clusters = samples.frame["value"].to_numpy(), samples.frame["cluster"].to_numpy()
         variant = samples.frame["variant"]
         canary = (variant == CANARY).fill_null(False).to_numpy()
