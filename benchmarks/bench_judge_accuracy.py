@@ -28,7 +28,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 from scipy import stats
 from tqdm import tqdm
 
@@ -88,9 +87,9 @@ def naive_fails(data: JudgeInput, window: Window) -> dict[str, bool]:
                 share = limit * e / (limit * e + f)
                 pvalues[gate.name] = float(stats.binom.sf(y - 1, y + m, share))
         elif gate.statistic == "quantile":
-            samples = measures.rum_samples(gate.samples.rum, data.beacons).frame
-            canary = samples.filter(pl.col("variant") == "canary")["value"].to_numpy()
-            control = samples.filter(pl.col("variant") == "control")["value"].to_numpy()
+            samples = measures.rum_samples(gate.samples.rum, data.beacons).variants
+            canary = samples["canary"]["value"].to_numpy()
+            control = samples["control"]["value"].to_numpy()
             result = quantile_difference(
                 canary, np.arange(len(canary)), control, np.arange(len(control)) + len(canary),
                 q=gate.quantile, level=gate.confidence, n_resamples=1000,

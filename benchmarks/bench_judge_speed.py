@@ -35,7 +35,7 @@ import pandas as pd
 import polars as pl
 
 from wsanalysis.canary.gates import load_gate_file
-from wsanalysis.canary.inputs import gate_rum_columns, load_judge_input
+from wsanalysis.canary.inputs import gate_metric_names, gate_rum_columns, load_judge_input
 from wsanalysis.canary.judge import JudgeInput, judge
 from wsanalysis.sources.openmetrics import read_openmetrics, write_openmetrics
 from wsanalysis.sources.rum import read_rum, write_rum
@@ -112,6 +112,7 @@ def load(folder: Path) -> JudgeInput:
         end=(START + timedelta(hours=HOURS)).isoformat(),
         canary_share=0.1,
         rum_columns=gate_rum_columns(PROFILE),
+        metric_names=gate_metric_names(PROFILE),
     )
 
 

@@ -11,12 +11,13 @@ import polars as pl
 import pytest
 
 from wsanalysis.canary.gates import load_gate_file
-from wsanalysis.canary.inputs import gate_rum_columns, load_judge_input
+from wsanalysis.canary.inputs import gate_metric_names, gate_rum_columns, load_judge_input
 from wsanalysis.canary.judge import JudgeInput, judge
 from wsanalysis.canary.measures import Window
 from wsanalysis.canary.synthetic import Scenario, simulate
 from wsanalysis.canary.verdict import GateEvidence, decide, overall
 from wsanalysis.cli import main
+from wsanalysis.errors import DataError
 from wsanalysis.sources.schema import empty_samples
 
 CANARY = load_gate_file().profile("canary")
@@ -234,16 +235,32 @@ def test_spike_gate_passes_when_the_canary_has_no_event_at_all():
     assert gate.evidence.n_canary == 0 and gate.decision == "pass"
 
 
-def test_reading_only_the_gates_rum_columns_gives_the_same_verdict(sample_dataset: Path):
+def test_a_bad_line_in_a_series_no_gate_reads_is_still_an_error(
+    sample_dataset: Path, tmp_path: Path
+):
+    text = (sample_dataset / "metrics.om").read_text()
+    bad = 'ws_unrelated_total{variant="canary"} not-a-number 1793620800\n# EOF\n'
+    (tmp_path / "metrics.om").write_text(text.replace("# EOF\n", bad))
+    profile = load_gate_file().profile("canary")
+    with pytest.raises(DataError, match="not a number"):
+        load_judge_input(profile, data=tmp_path, metric_names=gate_metric_names(profile))
+
+
+def test_reading_only_what_the_gates_read_gives_the_same_verdict(sample_dataset: Path):
     for name in ("canary", "staging"):
         profile = load_gate_file().profile(name)
-        columns = gate_rum_columns(profile)
+        columns, metrics = gate_rum_columns(profile), gate_metric_names(profile)
         assert {"ts", "type", "variant", "session_id"} <= set(columns)
         narrow = load_judge_input(
-            profile, data=sample_dataset, canary_share=0.1, rum_columns=columns
-        )
+            profile, data=sample_dataset, canary_share=0.1, rum_columns=columns,
+            metric_names=metrics,
+        )  # fmt: skip
         whole = load_judge_input(profile, data=sample_dataset, canary_share=0.1)
         assert narrow.beacons.columns == [c for c in whole.beacons.columns if c in columns]
+        assert set(narrow.samples["metric"].unique()) == set(metrics) & set(
+            whole.samples["metric"].unique()
+        )
+        assert narrow.samples.height < whole.samples.height
         assert narrow.metadata == whole.metadata  # fingerprints included
         assert judge(profile, narrow).to_json() == judge(profile, whole).to_json()
     assert "socket_id" in gate_rum_columns(load_gate_file().profile("staging"))

@@ -187,6 +187,10 @@ def test_sessions_per_variant_counts_distinct_ids():
         .agg(pl.col("session_id").n_unique())
     )
     assert sessions_per_variant(beacons) == dict(expected.iter_rows())
+    assert sessions_per_variant(beacons, ("canary", "absent")) == {
+        "canary": dict(expected.iter_rows())["canary"],
+        "absent": 0,
+    }
 
 
 def test_session_clusters_keep_sessions_whole_and_spread_evenly():

@@ -256,6 +256,43 @@ def test_woodruff_interval_agrees_with_the_clustered_bootstrap() -> None:
     assert iid.ci.high - iid.ci.low < 0.8 * width
 
 
+def _woodruff_by_definition(values, sessions, q, z):
+    """The clustered Woodruff interval straight from its definition, on a full sort."""
+    ordered = np.sort(values)
+    n = len(values)
+    estimate = ordered[qs._rank(q, n)]
+    codes = np.unique(sessions, return_inverse=True)[1]
+    below = np.bincount(codes[values <= estimate])
+    per = np.bincount(codes)
+    below = np.pad(below, (0, len(per) - len(below)))
+    share_se = math.sqrt(np.sum((below - q * per) ** 2) / n**2 * len(per) / (len(per) - 1))
+    ranks = [qs._rank(max(q - z * share_se, 0.0), n), qs._rank(min(q + z * share_se, 1.0), n)]
+    return estimate, (ordered[ranks[1]] - ordered[ranks[0]]) / (2 * z), ranks
+
+
+@pytest.mark.parametrize(
+    ("sessions", "per_session", "icc", "decimals", "beyond_window"),
+    [(50_000, 4, 0.5, None, False), (500, 10, 0.5, 2, False), (20, 20_000, 0.95, 3, True)],
+)
+def test_woodruff_window_selects_the_same_order_statistics_as_a_full_sort(
+    sessions, per_session, icc, decimals, beyond_window
+) -> None:
+    # The interval's ends come from a window of ranks around the estimate; with a
+    # design effect too large for the window (few huge, very unlike sessions) they come
+    # from the whole sample. Either way: exactly the definition's order statistics,
+    # ties at the estimate (latencies in whole milliseconds) included.
+    rng = np.random.default_rng(14)
+    values, ids = _clustered(rng, sessions, per_session, icc=icc)
+    if decimals is not None:
+        values = np.round(values, decimals)
+    z, q = 1.96, 0.95
+    estimate, se, ranks = _woodruff_by_definition(values, ids, q, z)
+    reach = int(8 * z * math.sqrt(q * (1 - q) * len(values))) + 1000
+    point = qs._rank(q, len(values))
+    assert (max(point - ranks[0], ranks[1] - point) > reach) == beyond_window
+    assert qs._woodruff(qs._prepare(values, ids), q, z) == (estimate, se)
+
+
 def test_woodruff_interval_coverage_on_clustered_aa_runs() -> None:
     rng = np.random.default_rng(12)
     runs = 300

@@ -301,14 +301,11 @@ def quantile_evidence(
     """A quantile of raw RUM samples (session-clustered), else of a server histogram."""
     limit = gate.compare.margin if gate.compare.against == "control" else gate.compare.bound
     if samples is not None:
-        # split only the two arrays the statistic reads, not the whole frame per variant
-        values, clusters = samples.frame["value"].to_numpy(), samples.frame["cluster"].to_numpy()
-        variant = samples.frame["variant"]
-        canary = (variant == CANARY).fill_null(False).to_numpy()
-        control = (variant == CONTROL).fill_null(False).to_numpy()
-        if canary.any() and control.any():
+        canary, control = samples.variants.get(CANARY), samples.variants.get(CONTROL)
+        if canary is not None and control is not None and canary.height and control.height:
             result = quantile_difference(
-                values[canary], clusters[canary], values[control], clusters[control],
+                canary["value"].to_numpy(), canary["cluster"].to_numpy(),
+                control["value"].to_numpy(), control["cluster"].to_numpy(),
                 q=gate.quantile, level=gate.confidence, seed=seed,
             )  # fmt: skip
             return comparison_evidence(gate, result, limit, "rum")

@@ -90,11 +90,15 @@ def load_judge_input(
     look: str = "5m",
     horizon: str = "48h",
     rum_columns: list[str] | None = None,
+    metric_names: list[str] | None = None,
 ) -> JudgeInput:
     """The frames and the provenance a verdict names, from a folder or a server.
 
-    `rum_columns` keeps only those RUM columns (`gate_rum_columns(profile)` for a
-    verdict alone; a report's charts read more).
+    For a verdict alone, `rum_columns=gate_rum_columns(profile)` and
+    `metric_names=gate_metric_names(profile)` keep only what the gates read (a
+    report's charts read more). A metrics file is still checked whole: a line that is
+    not a sample, or whose value or timestamp is not a number, is an error even in a
+    series no gate reads.
     """
     if (data is None) == (prometheus is None):
         raise UsageError("give exactly one data source", "a dataset folder or a Prometheus URL")
@@ -113,7 +117,9 @@ def load_judge_input(
         with ThreadPoolExecutor(2) as pool:
             hashing = pool.submit(dataset.fingerprints)
             reading = pool.submit(dataset.rum, start=start_at, end=end_at, columns=rum_columns)
-            samples = dataset.metrics(variants=variants, start=start_at, end=end_at)
+            samples = dataset.metrics(
+                variants=variants, metrics=metric_names, start=start_at, end=end_at
+            )
             load, fingerprints = reading.result(), hashing.result()
         origin: dict = {"data": str(data)}
     else:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from wsanalysis import __version__
 from wsanalysis.canary.gates import Profile, load_gate_file
-from wsanalysis.canary.inputs import gate_rum_columns, load_judge_input
+from wsanalysis.canary.inputs import gate_metric_names, gate_rum_columns, load_judge_input
 from wsanalysis.canary.judge import JudgeInput, judge
 from wsanalysis.canary.kayenta_gates import kayenta_verdict
 from wsanalysis.canary.verdict import ExitCode
@@ -87,6 +87,7 @@ def load_input(args: argparse.Namespace, profile: Profile) -> JudgeInput:
         look=args.look,
         horizon=args.horizon,
         rum_columns=gate_rum_columns(profile, args.variant_label),
+        metric_names=gate_metric_names(profile),
     )
 
 

@@ -270,6 +270,13 @@ def read_openmetrics(
     unreadable = parts.filter(pl.col("name").is_null())
     if unreadable.height:
         raise _bad_line(unreadable, "not a sample line", origin)
+    # numbers are checked on every line, so selecting `metrics` hides no bad line
+    bad_value = parts.filter(pl.col("number").is_null())
+    if bad_value.height:
+        raise _bad_line(bad_value, "the value is not a number", origin)
+    bad_ts = parts.filter(pl.col("ts").is_not_null() & pl.col("ts_number").is_null())
+    if bad_ts.height:
+        raise _bad_line(bad_ts, "the timestamp is not a number", origin)
     if metrics is not None:
         parts = _where(parts, pl.col("name").is_in(list(metrics)))
     if not keep_created:
@@ -278,12 +285,6 @@ def read_openmetrics(
         return empty_samples()
 
     parts = parts.with_columns(pl.col("labels").fill_null(""))
-    bad_value = parts.filter(pl.col("number").is_null())
-    if bad_value.height:
-        raise _bad_line(bad_value, "the value is not a number", origin)
-    bad_ts = parts.filter(pl.col("ts").is_not_null() & pl.col("ts_number").is_null())
-    if bad_ts.height:
-        raise _bad_line(bad_ts, "the timestamp is not a number", origin)
     missing_ts = parts.filter(pl.col("ts").is_null())
     if missing_ts.height and timestamp is None:
         raise _bad_line(
