@@ -181,14 +181,17 @@ def run_rounds(folder: Path, repeat: int, steps: list) -> tuple[dict[str, list[f
     return times, verdicts
 
 
-def table_rows(times: dict[str, list[float]]) -> list[tuple[str, float, float]]:
-    """(step, median seconds, median of the per-round ratios to the floor)."""
+def table_rows(times: dict[str, list[float]]) -> list[tuple[str, float, list[float]]]:
+    """(step, median seconds, the per-round ratios to the floor)."""
     floor_times = times[FLOOR[0]]
-    rows = []
-    for name, seconds in times.items():
-        ratios = [a / f for a, f in zip(seconds, floor_times, strict=True)]
-        rows.append((name, statistics.median(seconds), statistics.median(ratios)))
-    return rows
+    return [
+        (
+            name,
+            statistics.median(seconds),
+            [a / f for a, f in zip(seconds, floor_times, strict=True)],
+        )
+        for name, seconds in times.items()
+    ]
 
 
 def main() -> None:
@@ -210,11 +213,15 @@ def main() -> None:
     judge_rows, input_rows = table_rows(judge_times), table_rows(input_times)
     full = judge_rows[1][1]
 
-    def table(rows: list[tuple[str, float, float]]) -> list[str]:
+    def table(rows: list[tuple[str, float, list[float]]]) -> list[str]:
         return [
-            "| step | seconds | × floor |",
-            "|---|---:|---:|",
-            *[f"| {name} | {seconds:.2f} | {ratio:.2f} |" for name, seconds, ratio in rows],
+            "| step | seconds | × floor | × floor, rounds' range |",
+            "|---|---:|---:|---:|",
+            *[
+                f"| {name} | {seconds:.2f} | {statistics.median(ratios):.2f} | "
+                f"{min(ratios):.2f}–{max(ratios):.2f} |"
+                for name, seconds, ratios in rows
+            ],
         ]
 
     lines = [
