@@ -5,7 +5,8 @@
 
 Data: 48 h, 50 server series scraped every 15 s (~576 k samples, `metrics.om`) and N RUM
 beacons (`rum.parquet`; mostly `ws.ttfb` with session ids, plus `ws.open` and
-`ws.reconnect_scheduled`), canary 10%. Rows of the table, all in one run:
+`ws.reconnect_scheduled`), canary 10% of sessions, each session in one variant. Rows of
+the table, all in one run:
 - floor: polars reads both files (`read_openmetrics`' text split is replaced by a bare
   line read: the floor is I/O plus decoding, no parsing of label sets);
 - judge: what `wsanalysis judge --data DIR` does before writing verdict.json —
@@ -76,9 +77,9 @@ def make_dataset(folder: Path, beacons: int, seed: int = 1) -> None:
     write_openmetrics(pl.concat(rows, how="diagonal"), folder / "metrics.om")
 
     n = beacons
-    variant = np.where(rng.random(n) < 0.1, "canary", "control")
     kind = rng.choice(["ws.ttfb", "ws.open", "ws.reconnect_scheduled"], n, p=[0.8, 0.18, 0.02])
     session = rng.integers(0, n // 10, n)
+    variant = np.where(session % 10 == 0, "canary", "control")  # a session stays in its variant
     ts = START.timestamp() * 1000 + np.sort(rng.uniform(0, HOURS * 3_600_000, n))
     ttfb = np.where(kind == "ws.ttfb", 800 * np.exp(rng.normal(0, 0.4, n)), np.nan)
     frame = pl.DataFrame({
