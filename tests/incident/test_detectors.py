@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime
 
 import pytest
 
-from tests.incident.conftest import DATA, analysed
+from tests.incident.conftest import DATA, analysed, loaded
+from wsanalysis.incident.analyze import analyze
 from wsanalysis.incident.findings import severity_at_least
+from wsanalysis.incident.inputs import from_frames
 
 
 def labelled(name: str) -> list[dict]:
@@ -83,3 +86,26 @@ def test_findings_serialise_to_json():
     assert document["severity"] in ("low", "medium", "high")
     assert datetime.fromisoformat(document["start"]) == finding.start
     assert document["numbers"]["ratio"] > 2
+
+
+def test_detectors_side_by_side_split_the_beacons_once_and_agree_with_a_rerun():
+    # analyze runs the detectors in threads over one shared split of the beacons
+    fresh = from_frames(loaded("deploy_restart").samples, loaded("deploy_restart").beacons)
+    start = threading.Barrier(8)
+    splits = []
+
+    def split() -> None:
+        start.wait()
+        splits.append(fresh.split_by_type())
+
+    threads = [threading.Thread(target=split) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(splits) == 8 and all(s is splits[0] for s in splits)
+    assert sorted(splits[0]) == sorted(fresh.beacons["type"].unique().to_list())
+    again = analyze(loaded("deploy_restart"))
+    first = analysed("deploy_restart")
+    assert [f.to_json() for f in again.findings] == [f.to_json() for f in first.findings]
+    assert again.not_run == first.not_run

@@ -3,11 +3,14 @@
 Restarts first (they are the markers a herd is looked for after, and they explain the
 1006 bursts of refused handshakes), then close codes and outages, then storms (a surge
 that a restart, an outage or an auth spike explains is not a storm), then the rest.
-A detector that cannot run says why in `not_run`.
+A detector that cannot run says why in `not_run`. Detectors that need no other's
+findings run in threads alongside that chain: their time is spent in polars and numpy
+with the GIL released. Findings and `not_run` come out in the same order either way.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from wsanalysis.incident import (
@@ -22,6 +25,8 @@ from wsanalysis.incident import (
 )
 from wsanalysis.incident.findings import Finding, NotRun
 from wsanalysis.incident.inputs import IncidentData
+
+DETECTOR_WORKERS = 3  # the detectors with no dependency, run beside the chain
 
 
 @dataclass(frozen=True)
@@ -44,14 +49,21 @@ def analyze(data: IncidentData) -> Analysis:
         not_run.extend(result[1])
         return result[0]
 
-    restart = take(restarts.detect(data))
-    codes = take(close_codes.detect(data))
-    outage = take(outages.detect(data, restart))
-    auth = [f for f in codes if f.kind == "auth_spike"]
-    storm = take(storms.detect(data, restart + outage + auth))
-    take(herd.detect(data, restart))
-    take(delivery.detect(data))
-    take(survival.detect(data, restart + outage + auth + storm))
-    take(ttfb.detect(data))
+    data.split_by_type()  # once, before the detectors share it
+    with ThreadPoolExecutor(DETECTOR_WORKERS) as pool:
+        # detectors that need no other's findings start at once, the chain runs alongside
+        codes_run = pool.submit(close_codes.detect, data)
+        delivery_run = pool.submit(delivery.detect, data)
+        ttfb_run = pool.submit(ttfb.detect, data)
+        restart = take(restarts.detect(data))
+        herd_run = pool.submit(herd.detect, data, restart)
+        codes = take(codes_run.result())
+        outage = take(outages.detect(data, restart))
+        auth = [f for f in codes if f.kind == "auth_spike"]
+        storm = take(storms.detect(data, restart + outage + auth))
+        take(herd_run.result())
+        take(delivery_run.result())
+        take(survival.detect(data, restart + outage + auth + storm))
+        take(ttfb_run.result())
     findings.sort(key=lambda f: (f.start, f.variant, f.kind))
     return Analysis(findings, not_run)

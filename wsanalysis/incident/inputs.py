@@ -6,6 +6,7 @@ an optional RUM export), so both commands name the same inputs the same way.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +48,9 @@ class IncidentData:
     window: Window | None
     rum_sample: float = 1.0
     origin: dict[str, Any] = field(default_factory=dict)
+    _split_lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     @property
     def has_server(self) -> bool:
@@ -69,15 +73,20 @@ class IncidentData:
             "rum_sample": self.rum_sample,
         }
 
+    def split_by_type(self) -> dict[str, pl.DataFrame]:
+        """The beacons per type, split on the first call and then shared (thread-safe:
+        detectors running side by side split once between them)."""
+        with self._split_lock:
+            if "_by_type" not in self.__dict__:
+                parts = self.beacons.partition_by("type", as_dict=True) if self.has_rum else {}
+                self.__dict__["_by_type"] = {key[0]: part for key, part in parts.items()}
+        return self.__dict__["_by_type"]
+
     def of_type(self, beacon_type: str) -> pl.DataFrame:
         """The beacons of one type (split once, then reused by every detector)."""
         if not self.has_rum:
             return pl.DataFrame(schema=RUM_SCHEMA)
-        if "_by_type" not in self.__dict__:
-            parts = self.beacons.partition_by("type", as_dict=True)
-            self.__dict__["_by_type"] = {key[0]: part for key, part in parts.items()}
-        empty = self.beacons.clear()
-        return self.__dict__["_by_type"].get(beacon_type, empty)
+        return self.split_by_type().get(beacon_type, self.beacons.clear())
 
     @property
     def variants(self) -> list[str]:
