@@ -7,12 +7,14 @@ start-ups are slow) and shared by the tests of this module.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from datetime import datetime
 
 import pytest
 from report_support import ARTIFACTS, HOSTILE, REPO, WSANALYSIS, Executed, hostile_dataset
 
+from wsanalysis.cli import main
 from wsanalysis.incident.analyze import analyze
 from wsanalysis.incident.findings import dumps
 from wsanalysis.incident.inputs import load_dataset
@@ -21,6 +23,8 @@ from wsanalysis.report.incident import FINDINGS_FILE, headline, investigate, sev
 OUTAGE = REPO / "data" / "network_outage"
 BASELINE = REPO / "data" / "aa_baseline"
 NARROW = ("2026-11-02T08:30:00Z", "2026-11-02T10:00:00Z")
+SAMPLE_RUM = REPO / "data" / "sample" / "rum.ndjson.gz"
+SAMPLE_WINDOW = ("2026-11-02T06:00:00Z", "2026-11-02T12:00:00Z")
 RUNS: dict[str, list[str]] = {
     "outage": ["--param", f"data={OUTAGE}"],
     "baseline": ["--param", f"data={BASELINE}", "--param", "bucket=15m"],
@@ -52,6 +56,17 @@ RUNS: dict[str, list[str]] = {
     ],  # fmt: skip
     "unknown": ["--param", f"data={OUTAGE}", "--param", "gates=x.yaml"],
     "both_sources": ["--param", f"data={OUTAGE}", "--param", "prometheus=http://127.0.0.1:9"],
+    # run only where the prometheus binaries are (always under `make test`)
+    "prometheus": [
+        "--param",
+        "prometheus={prometheus}",
+        "--param",
+        f"start={SAMPLE_WINDOW[0]}",
+        "--param",
+        f"end={SAMPLE_WINDOW[1]}",
+        "--param",
+        f"rum={SAMPLE_RUM}",
+    ],  # fmt: skip
 }
 
 
@@ -62,14 +77,20 @@ class Incident(Executed):
 
 
 @pytest.fixture(scope="module")
-def incidents(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Incident]:
+def incidents(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> dict[str, Incident]:
     root = tmp_path_factory.mktemp("incidents")
-    hostile = hostile_dataset(root / "hostile-dataset")
+    values = {"hostile": hostile_dataset(root / "hostile-dataset")}
+    if shutil.which("prometheus") and shutil.which("promtool"):
+        values["prometheus"] = request.getfixturevalue("sample_prometheus").url
     processes = {}
     for name, argv in RUNS.items():
+        if name == "prometheus" and "prometheus" not in values:
+            continue
         out = root / name
         command = [*WSANALYSIS, "report", "incident",
-                   *(a.format(hostile=hostile) for a in argv), "--out", str(out)]  # fmt: skip
+                   *(a.format(**values) for a in argv), "--out", str(out)]  # fmt: skip
         processes[name] = (out, subprocess.Popen(command, cwd=REPO, text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE))  # fmt: skip
     results = {}
@@ -101,6 +122,28 @@ def test_outage_findings_are_what_the_incident_command_finds(incidents):
     outage = [f for f in recorded["findings"] if f["kind"] == "network_outage"]
     assert {f["variant"] for f in outage} == {"canary", "control"}  # both lost the network
     assert all(f["start"].startswith("2026-11-02T09:0") for f in outage)  # injected at 09:00
+
+
+def test_report_from_prometheus_finds_what_the_incident_command_finds(
+    incidents, sample_prometheus, tmp_path
+):
+    # the report's Prometheus path (server series from a real prometheus, RUM from a file)
+    # against `wsanalysis incident` on the same inputs
+    run = incidents["prometheus"]
+    assert run.exit_code == 0, run.stderr
+    out = tmp_path / "findings.json"
+    assert main([
+        "incident", "--prometheus", sample_prometheus.url, "--start", SAMPLE_WINDOW[0],
+        "--end", SAMPLE_WINDOW[1], "--rum", str(SAMPLE_RUM), "--out", str(out),
+    ]) == 0  # fmt: skip
+    direct = json.loads(out.read_text())
+    recorded = run.findings
+    assert recorded["findings"] == direct["findings"]
+    assert recorded["not_run"] == direct["not_run"]
+    assert recorded["inputs"]["prometheus"] == sample_prometheus.url
+    assert "server_restart" in {f["kind"] for f in recorded["findings"]}
+    assert recorded["window"]["start"].startswith("2026-11-02T06:00:00")
+    assert recorded["verdict"] in run.html
 
 
 def test_outage_document_has_banner_counts_and_run_metadata(incidents):
