@@ -1021,12 +1021,13 @@ def _columns(columns: Sequence[str] | None) -> list[str]:
     """The RUM columns to keep, in schema order; every name must be a RUM column."""
     if columns is None:
         return list(RUM_SCHEMA)
-    unknown = sorted(set(columns) - set(RUM_SCHEMA))
+    wanted = set(columns)
+    unknown = sorted(wanted - set(RUM_SCHEMA))
     if unknown:
         raise UsageError(
             f"unknown RUM column(s) {unknown}", f"choose among {', '.join(RUM_SCHEMA)}"
         )
-    return [name for name in RUM_SCHEMA if name in set(columns)]
+    return [name for name in RUM_SCHEMA if name in wanted]
 
 
 def read_rum(
