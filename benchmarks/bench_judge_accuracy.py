@@ -31,13 +31,13 @@ import numpy as np
 from scipy import stats
 from tqdm import tqdm
 
-from wsanalysis.canary import measures
 from wsanalysis.canary.evidence import one_sided_alpha
 from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.canary.judge import JudgeInput, SequentialPlan, evaluate_gate, judge
 from wsanalysis.canary.kayenta_gates import kayenta_verdict
-from wsanalysis.canary.measures import Window
 from wsanalysis.canary.synthetic import Scenario, simulate
+from wsanalysis.frames import measures
+from wsanalysis.frames.measures import Window
 from wsanalysis.stats.multiplicity import holm
 from wsanalysis.stats.quantiles import quantile_difference
 

@@ -14,7 +14,7 @@ the table, all in one run:
   `judge(canary profile)`, the whole verdict;
 - pandas: the judge's gate inputs (1-minute counts per variant, p95 per variant) computed
   with pandas from the same files, without any statistics — the work polars does in
-  `canary.measures`, for comparison with the same step in polars.
+  `frames.measures`, for comparison with the same step in polars.
 The pandas comparison runs in rounds of its own: its allocations slow whatever follows.
 The p95-difference bootstrap against `scipy.stats.bootstrap` is measured in
 `benchmarks/bench_stats.py` (RESULTS-stats.md); this file does not repeat it.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from wsanalysis.stats.counters import total_increase
+from wsanalysis.frames.counters import total_increase
 
 
 def metrics_overview(samples: pl.DataFrame) -> pl.DataFrame:

@@ -13,11 +13,11 @@ import pytest
 from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.canary.inputs import gate_metric_names, gate_rum_columns, load_judge_input
 from wsanalysis.canary.judge import JudgeInput, judge
-from wsanalysis.canary.measures import Window
 from wsanalysis.canary.synthetic import Scenario, simulate
 from wsanalysis.canary.verdict import GateEvidence, decide, overall
 from wsanalysis.cli import main
 from wsanalysis.errors import DataError
+from wsanalysis.frames.measures import Window
 from wsanalysis.sources.schema import empty_samples
 
 CANARY = load_gate_file().profile("canary")

@@ -12,7 +12,7 @@ import pytest
 from nbclient.exceptions import DeadKernelError
 from papermill.exceptions import PapermillExecutionError
 
-from wsanalysis.canary.measures import Window
+from wsanalysis.frames.measures import Window
 from wsanalysis.report import figures
 from wsanalysis.report.canary import gate_rows
 from wsanalysis.report.execute import EXIT_KERNEL_DIED, _failure

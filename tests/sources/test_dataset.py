@@ -12,9 +12,9 @@ import pytest
 
 from wsanalysis.cli import main
 from wsanalysis.errors import DataError
+from wsanalysis.frames.counters import total_increase
 from wsanalysis.overview import metrics_overview, rum_overview
 from wsanalysis.sources.dataset import Dataset
-from wsanalysis.stats.counters import total_increase
 
 
 def test_sample_dataset_loads_both_sources(sample_dataset: Path):

@@ -17,9 +17,9 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from wsanalysis.canary import measures
 from wsanalysis.canary.gates import Gate
 from wsanalysis.canary.verdict import GateEvidence
+from wsanalysis.frames import measures
 from wsanalysis.stats.multiplicity import holm
 from wsanalysis.stats.quantiles import histogram_quantile_difference, quantile_difference
 from wsanalysis.stats.rates import compare_rates, rate_against_bound, rate_difference, spike_test

@@ -12,7 +12,7 @@ Every validation error names the file, the gate and the field.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +20,7 @@ from typing import Any, Literal
 import yaml
 
 from wsanalysis.errors import UsageError
-from wsanalysis.sources.variants import Matcher, parse_matchers
+from wsanalysis.frames.selection import MetricSource, RumFilter, Series
 
 DEFAULT_GATE_FILE = Path(__file__).with_name("default_gates.yaml")
 
@@ -30,7 +30,6 @@ COUNT_STATISTICS = ("rate", "spike", "share")
 SAMPLE_STATISTICS = ("quantile", "survival_quantile")
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_SERIES = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?$")
 
 
 def parse_duration(text: str) -> timedelta:
@@ -39,49 +38,6 @@ def parse_duration(text: str) -> timedelta:
     if not match:
         raise ValueError(f"{text!r} is not a duration like 30s, 5m or 1h")
     return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
-
-
-@dataclass(frozen=True)
-class Series:
-    """One server series selector: a metric name and label matchers."""
-
-    metric: str
-    matchers: tuple[Matcher, ...] = ()
-
-    @classmethod
-    def parse(cls, text: str) -> Series:
-        match = _SERIES.match(text.strip())
-        if not match:
-            raise ValueError(f'{text!r} is not a series selector like name{{label="v"}}')
-        matchers = tuple(parse_matchers(match.group(2))) if match.group(2) else ()
-        return cls(match.group(1), matchers)
-
-    def promql(self) -> str:
-        inner = ",".join(m.promql() for m in self.matchers)
-        return f"{self.metric}{{{inner}}}" if inner else self.metric
-
-
-@dataclass(frozen=True)
-class RumFilter:
-    """Which beacons count (by `type`, optional field equalities) and which column to read.
-
-    `column` is the YAML `field`: the RUM frame column holding the value (e.g. `ttfb_ms`),
-    multiplied by `scale` to reach the gate's unit.
-    """
-
-    type: str
-    column: str | None = None
-    scale: float = 1.0
-    where: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class MetricSource:
-    """A figure read from server series, RUM beacons, or both."""
-
-    prometheus: tuple[Series, ...] = ()
-    rum: RumFilter | None = None
-    histogram: str | None = None  # histogram family name (…_bucket series)
 
 
 @dataclass(frozen=True)

@@ -7,44 +7,20 @@ the pipeline read the same data the same way and name the same inputs.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 
 from wsanalysis.canary.gates import Profile, parse_duration
 from wsanalysis.canary.judge import JudgeInput, SequentialPlan
-from wsanalysis.canary.measures import Window
 from wsanalysis.errors import UsageError
+from wsanalysis.frames.measures import Window
+from wsanalysis.frames.selection import variant_mapping
 from wsanalysis.sources.dataset import Dataset, file_fingerprint
-from wsanalysis.sources.prometheus import PrometheusSource, to_epoch_ms
+from wsanalysis.sources.prometheus import PrometheusSource
 from wsanalysis.sources.rum import read_rum
 from wsanalysis.sources.schema import RUM_SCHEMA
-from wsanalysis.sources.variants import VariantMapping
-
-
-def variant_mapping(
-    variant_label: str = "variant",
-    canary_selector: str | None = None,
-    control_selector: str | None = None,
-) -> VariantMapping:
-    if bool(canary_selector) != bool(control_selector):
-        raise UsageError("the canary and control selectors go together", "give both or neither")
-    if canary_selector:
-        return VariantMapping.by_selectors({"canary": canary_selector, "control": control_selector})
-    return VariantMapping(label=variant_label)
-
-
-def parse_moment(text: str | None, name: str) -> datetime | None:
-    """An RFC 3339 time or epoch seconds, as an aware UTC datetime (None stays None)."""
-    if text is None:
-        return None
-    try:
-        return datetime.fromtimestamp(to_epoch_ms(text) / 1000, UTC)
-    except (ValueError, UsageError) as error:
-        raise UsageError(
-            f"{name} {text!r} is not a time", "use RFC 3339 or epoch seconds"
-        ) from error
+from wsanalysis.times import parse_moment
 
 
 def gate_metric_names(profile: Profile) -> list[str]:

@@ -16,12 +16,13 @@ from datetime import timedelta
 
 import polars as pl
 
-from wsanalysis.canary import evidence, measures
+from wsanalysis.canary import evidence
 from wsanalysis.canary.gates import Gate, Profile
-from wsanalysis.canary.measures import Window
 from wsanalysis.canary.sentences import sentence
 from wsanalysis.canary.verdict import GateEvidence, GateResult, Verdict, decide, overall
-from wsanalysis.stats.counters import total_increase
+from wsanalysis.frames import measures
+from wsanalysis.frames.counters import total_increase
+from wsanalysis.frames.measures import Window
 from wsanalysis.stats.multiplicity import holm
 from wsanalysis.stats.srm import sample_ratio_mismatch
 

@@ -14,10 +14,10 @@ from datetime import timedelta
 
 import polars as pl
 
-from wsanalysis.canary import measures
 from wsanalysis.canary.gates import Gate, Profile
 from wsanalysis.canary.judge import CANARY, CONTROL, JudgeInput
-from wsanalysis.canary.measures import Window
+from wsanalysis.frames import measures
+from wsanalysis.frames.measures import Window
 from wsanalysis.stats.kayenta import KayentaJudgeResult, KayentaMetric, kayenta_judge
 
 KAYENTA_STEP = timedelta(minutes=5)

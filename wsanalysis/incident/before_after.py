@@ -18,13 +18,13 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 
-from wsanalysis.canary.measures import bucket_of
+from wsanalysis.frames.counters import increases
+from wsanalysis.frames.measures import bucket_of
 from wsanalysis.incident.analyze import analyze
 from wsanalysis.incident.close_codes import AUTH_CODES
 from wsanalysis.incident.delivery import delivery_counts
 from wsanalysis.incident.inputs import IncidentData
 from wsanalysis.incident.survival import durations
-from wsanalysis.stats.counters import increases
 from wsanalysis.stats.rates import compare_rates
 from wsanalysis.stats.survival import compare_duration_quantiles, kaplan_meier
 

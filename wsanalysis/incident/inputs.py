@@ -15,13 +15,14 @@ from typing import Any
 import polars as pl
 
 from wsanalysis import __version__
-from wsanalysis.canary.inputs import parse_moment, variant_mapping
-from wsanalysis.canary.measures import Window
 from wsanalysis.errors import DataError, UsageError
+from wsanalysis.frames.measures import Window
+from wsanalysis.frames.selection import variant_mapping
 from wsanalysis.sources.dataset import Dataset
 from wsanalysis.sources.prometheus import PrometheusSource
 from wsanalysis.sources.rum import read_rum
 from wsanalysis.sources.schema import RUM_SCHEMA, empty_samples
+from wsanalysis.times import parse_moment
 
 #: Server series the detectors read (everything else is left on the server).
 SERVER_METRICS = (

@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 import numpy as np
 import polars as pl
 
-from wsanalysis.canary.measures import Window, bucket_of
+from wsanalysis.frames.counters import increases, series_keys
+from wsanalysis.frames.measures import Window, bucket_of
 from wsanalysis.incident.inputs import IncidentData
 from wsanalysis.sources.schema import TIMESTAMP
-from wsanalysis.stats.counters import increases, series_keys
 
 MINUTE = timedelta(minutes=1)
 BASELINE_MINUTES = 120

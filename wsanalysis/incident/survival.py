@@ -11,8 +11,8 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 
-from wsanalysis.canary.gates import RumFilter
-from wsanalysis.canary.measures import Window, connection_durations
+from wsanalysis.frames.measures import Window, connection_durations
+from wsanalysis.frames.selection import RumFilter
 from wsanalysis.incident.findings import Finding, NotRun
 from wsanalysis.incident.inputs import IncidentData
 from wsanalysis.stats.survival import KaplanMeierResult, LogRankResult, kaplan_meier, logrank

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import polars as pl
 
-from wsanalysis.canary.measures import bucket_of
+from wsanalysis.frames.measures import bucket_of
 from wsanalysis.incident.findings import Finding, NotRun
 from wsanalysis.incident.inputs import IncidentData
 from wsanalysis.stats.quantiles import quantile_difference

@@ -19,9 +19,9 @@ import polars as pl
 from wsanalysis.canary.gates import Gate, Profile, load_gate_file
 from wsanalysis.canary.inputs import load_judge_input
 from wsanalysis.canary.judge import JudgeInput, judge
-from wsanalysis.canary.measures import Window
 from wsanalysis.canary.sentences import format_value
 from wsanalysis.canary.verdict import Verdict
+from wsanalysis.frames.measures import Window
 from wsanalysis.sources.dataset import file_fingerprint
 
 VERDICT_FILE = "verdict.json"

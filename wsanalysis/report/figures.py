@@ -20,10 +20,10 @@ import polars as pl
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from wsanalysis.canary.gates import RumFilter
-from wsanalysis.canary.measures import Window, bucket_of, connection_durations, histogram_counts
+from wsanalysis.frames.counters import increases
+from wsanalysis.frames.measures import Window, bucket_of, connection_durations, histogram_counts
+from wsanalysis.frames.selection import RumFilter
 from wsanalysis.report.html import PLOTLY_MIMETYPE
-from wsanalysis.stats.counters import increases
 from wsanalysis.stats.quantiles import histogram_quantile
 from wsanalysis.stats.survival import kaplan_meier
 

@@ -8,8 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from wsanalysis.canary.gates import MetricSource, RumFilter, Series
-from wsanalysis.canary.measures import (
+from wsanalysis.frames.measures import (
     Window,
     connection_durations,
     counts,
@@ -18,6 +17,7 @@ from wsanalysis.canary.measures import (
     session_cluster,
     sessions_per_variant,
 )
+from wsanalysis.frames.selection import MetricSource, RumFilter, Series
 from wsanalysis.sources.schema import RUM_SCHEMA, normalize_samples
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

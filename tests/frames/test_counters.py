@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 
-from wsanalysis.stats.counters import increases, total_increase
+from wsanalysis.frames.counters import increases, total_increase
 
 
 def reference_increase(values: list[float]) -> float:

@@ -16,9 +16,9 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from wsanalysis.canary.gates import MetricSource, RumFilter, Series
+from wsanalysis.frames.counters import increases
+from wsanalysis.frames.selection import MetricSource, RumFilter, Series
 from wsanalysis.sources.schema import TIMESTAMP
-from wsanalysis.stats.counters import increases
 
 Source = Literal["prometheus", "rum", "histogram"]
 RATE_BUCKET = timedelta(minutes=1)
