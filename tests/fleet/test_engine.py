@@ -17,8 +17,6 @@ from wsanalysis.reference.scenario import load_scenario, parse_scenario
 from wsanalysis.reference.server import ServerMetrics
 from wsanalysis.sources.dataset import Dataset
 
-from .conftest import DATA
-
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
