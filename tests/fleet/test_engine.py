@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from wsanalysis.cli import main
-from wsanalysis.reference.fleet import _snapshot, simulate, write_dataset
+from wsanalysis.reference.fleet import simulate, write_dataset
 from wsanalysis.reference.scenario import load_scenario, parse_scenario
 from wsanalysis.reference.server import ServerMetrics
 from wsanalysis.sources.dataset import Dataset
@@ -144,9 +144,9 @@ def test_bundled_scenarios_are_found_by_name() -> None:
     assert load_scenario("aa_baseline").expect["canary_share"] == 0.1
 
 
-def test_fast_scrape_sees_exactly_what_prometheus_client_exposes() -> None:
-    """The engine reads collector values directly; it must match `registry.collect()`
-    (a metric added to ServerMetrics and missed here would fail this test)."""
+def test_samples_are_exactly_what_the_exposition_shows() -> None:
+    """The engine scrapes `ServerMetrics.samples()`; it must match what `/metrics` renders
+    through prometheus_client (a metric added to one and missed in the other fails)."""
     metrics = ServerMetrics()
     metrics.opened(0.0, 1)
     metrics.opened(1.0, 2)
@@ -168,4 +168,5 @@ def test_fast_scrape_sees_exactly_what_prometheus_client_exposes() -> None:
         for s in family.samples
         if not s.name.endswith("_created")
     ]
-    assert rows(_snapshot(metrics)) == rows(expected)
+    assert rows(metrics.samples()) == rows(expected)
+    assert len(expected) > 30

@@ -35,6 +35,13 @@ from typing import Any
 
 import polars as pl
 
+from wsanalysis.reference.fleet_core import (
+    Arrivals,
+    PlannedSession,
+    ScrapeRecorder,
+    Truth,
+    client_policy,
+)
 from wsanalysis.reference.policy import (
     ClientPolicy,
     Connect,
@@ -54,18 +61,15 @@ from wsanalysis.reference.scenario import (
     Variant,
     parse_duration,
 )
-from wsanalysis.reference.server import ServerMetrics
+from wsanalysis.reference.server import ADVICE_AFTER, DEFAULT_ADVICE_AFTER, ServerMetrics
 from wsanalysis.sources.openmetrics import write_openmetrics
 from wsanalysis.sources.rum import write_rum
 from wsanalysis.sources.schema import RUM_SCHEMA, TIMESTAMP
 
-#: retry_after the server advises before closing, per reason (as server.ChatServer).
-ADVICE_AFTER = {"restart": 1.0, "drain": 5.0}
 #: The server's keepalive notices a dead peer this long after the network dies.
 KEEPALIVE = (20.0, 40.0)
 #: A connection attempt on a dead network fails (1006) after this long.
 CONNECT_TIMEOUT = 2.0
-LABELS = ("code", "reason", "le", "event", "why")
 
 
 @dataclass
@@ -106,30 +110,6 @@ class _Session:
 
 
 @dataclass
-class _Truth:
-    """Ground-truth counters per variant (what really happened, for labels.json)."""
-
-    sessions: int = 0
-    connections_opened: int = 0
-    closes: Counter[int] = field(default_factory=Counter)
-    reconnects_scheduled: int = 0
-    give_ups: int = 0
-    manual_refreshes: int = 0
-    messages_sent: int = 0
-    messages_unsent: int = 0
-    replies: int = 0
-    duplicates_sent: int = 0
-    duplicates_delivered: int = 0
-    dedup_drops: int = 0
-    stale_drops: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["closes"] = {str(k): v for k, v in sorted(self.closes.items())}
-        return data
-
-
-@dataclass
 class FleetResult:
     """What a run produced: scraped samples, beacons, ground truth and run figures."""
 
@@ -137,8 +117,11 @@ class FleetResult:
     samples: pl.DataFrame
     beacons: list[dict[str, Any]]
     labels: dict[str, Any]
+    #: Beacons the clients emitted up to the window's end (all sessions, sampled or not).
     events: int
     wall_seconds: float
+    #: Every first page load, in arrival order (refreshes after a give-up not included).
+    visits: list[PlannedSession] = field(default_factory=list)
 
     @property
     def virtual_seconds(self) -> float:
@@ -168,31 +151,26 @@ class FleetSimulation:
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
         self.rng = random.Random(scenario.seed)
-        #: Arrivals, variant and session length draw from their own stream, so two
-        #: scenarios with the same seed and users see the same traffic.
-        self.users_rng = random.Random(scenario.seed ^ 0x5EED)
+        self.arrivals = Arrivals(scenario)
         self.origin = scenario.start.timestamp() - scenario.warmup  # epoch at time 0
         self.window_start = scenario.warmup
         self.end = scenario.warmup + scenario.duration
         self.window_start_ms = int(round(scenario.start.timestamp() * 1000))
         self.exclude = frozenset(scenario.rum_exclude)
         self.servers = {v.name: _Server(v, ServerMetrics(), v.server) for v in scenario.variants}
-        self.truth = {v.name: _Truth() for v in scenario.variants}
+        self.truth = {v.name: Truth() for v in scenario.variants}
         self.beacons: list[dict[str, Any]] = []
+        self.emitted = 0
+        self.visits: list[PlannedSession] = []
         self.live: dict[str, _Session] = {}
-        self.rows: dict[str, list[Any]] = {c: [] for c in ("ts", "metric", "variant", "value")}
-        self.rows.update({c: [] for c in LABELS})
+        self.recorder = ScrapeRecorder()
         self._queue: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
         self._seq = 0
         self._conn_ids = 0
         self._sessions = 0
-        self._cumulative_shares: list[tuple[float, _Server]] = []
-        total = 0.0
-        for v in scenario.variants:
-            total += v.share
-            self._cumulative_shares.append((total, self.servers[v.name]))
         self.now = 0.0
-        self.events = 0
+        #: Events the loop handled (the engine's own work; `FleetResult.events` counts beacons).
+        self.loop_events = 0
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -203,13 +181,10 @@ class FleetSimulation:
     def run(self, progress: Callable[[float], None] | None = None) -> FleetResult:
         """Simulate warm-up and window; `progress(virtual_seconds_done)` now and then."""
         wall = time.perf_counter()
-        users = self.scenario.users
-        rate = users.sessions_per_hour / 3600.0
-        initial = int(round(users.concurrent * self._diurnal(0.0)))
-        for _ in range(initial):  # start warm: a population already there, staggered
-            self.push(self.users_rng.uniform(0.0, 300.0), self._arrive, None)
-        if rate > 0:
-            first = self.users_rng.expovariate(rate * (1 + users.diurnal_amplitude))
+        for at in self.arrivals.warm():  # start warm: a population already there
+            self.push(at, self._arrive, None)
+        first = self.arrivals.first_candidate()
+        if first is not None:
             self.push(first, self._arrival)
         scrape = self.scenario.scrape_interval
         for k in range(int(self.scenario.duration // scrape) + 1):
@@ -223,69 +198,45 @@ class FleetSimulation:
         while queue and queue[0][0] <= self.end:
             self.now, _, handler, args = pop(queue)
             handler(*args)
-            self.events += 1
+            self.loop_events += 1
             if progress is not None and self.now >= next_report:
                 progress(self.now)
                 next_report = self.now + 600.0
         self.now = self.end
         if progress is not None:
             progress(self.end)
-        samples = self._samples()
         return FleetResult(
-            self.scenario, samples, self.beacons, self.labels(), self.events,
-            time.perf_counter() - wall,
+            self.scenario, self.recorder.frame(), self.beacons, self.labels(), self.emitted,
+            time.perf_counter() - wall, self.visits,
         )  # fmt: skip
 
     # -- users ---------------------------------------------------------------------------
 
-    def _diurnal(self, t: float) -> float:
-        users = self.scenario.users
-        hour = ((self.origin + t) / 3600.0) % 24.0
-        return 1.0 + users.diurnal_amplitude * math.cos(2 * math.pi * (hour - users.peak_hour) / 24)
-
     def _arrival(self) -> None:
         """A candidate arrival of the (thinned) diurnal Poisson process."""
-        users = self.scenario.users
-        peak = users.sessions_per_hour / 3600.0 * (1 + users.diurnal_amplitude)
-        self.push(self.now + self.users_rng.expovariate(peak), self._arrival)
-        if self.users_rng.random() * (1 + users.diurnal_amplitude) <= self._diurnal(self.now):
+        self.push(self.arrivals.next_candidate(self.now), self._arrival)
+        if self.arrivals.accepted(self.now):
             self._arrive(None)
-
-    def _pick_server(self) -> _Server:
-        u = self.users_rng.random()
-        for bound, server in self._cumulative_shares:
-            if u < bound:
-                return server
-        return self._cumulative_shares[-1][1]
 
     def _arrive(
         self, user: str | None, server: _Server | None = None, leaves_at: float | None = None
     ) -> _Session | None:
-        server = server or self._pick_server()
+        server = server or self.servers[self.arrivals.variant()]
         if user is None and server.outage is not None and self.rng.random() < server.outage[1]:
             return None  # the user's network is down: the page never loads
-        users = self.scenario.users
         self._sessions += 1
         sid = f"{server.variant.name[:2]}-{self._sessions:06d}"
-        client = server.variant.client
-        policy = ClientPolicy(
+        policy = client_policy(
+            server.variant.client,
             session_id=sid,
             variant=server.variant.name,
             user=user or f"user-{self._sessions}",
-            jitter=client.jitter,
             rng=self.rng,
-            base=client.base,
-            cap=client.cap,
-            max_attempts=client.max_attempts,
-            stable_after=client.stable_after,
-            dedup_size=200 if client.dedup else 0,
-            summary_every=client.summary_every,
             epoch=self.origin,
         )
         if leaves_at is None:
-            leaves_at = self.now + users.session_median * math.exp(
-                self.users_rng.gauss(0.0, users.session_sigma)
-            )
+            leaves_at = self.now + self.arrivals.session_length()
+            self.visits.append(PlannedSession(self.now, server.variant.name, leaves_at))
         session = _Session(
             sid, user or f"user-{self._sessions}", server, policy, leaves_at, self.now
         )
@@ -296,7 +247,7 @@ class FleetSimulation:
         self._apply(session, policy.start(self.now))
         if policy.next_summary is not None:
             self.push(policy.next_summary, self._summary, session)
-        if users.messages_per_hour > 0:
+        if self.scenario.users.messages_per_hour > 0:
             self.push(self.now + self._think(), self._message, session)
         return session
 
@@ -336,6 +287,7 @@ class FleetSimulation:
         for action in actions:
             if isinstance(action, Emit):
                 beacon = action.beacon
+                self.emitted += 1
                 if (
                     session.sampled
                     and beacon["ts"] >= self.window_start_ms
@@ -437,7 +389,7 @@ class FleetSimulation:
         server = session.server
         socket_id = session.socket_id
         if advice is not None:
-            retry = ADVICE_AFTER.get(advice, 1.0)
+            retry = ADVICE_AFTER.get(advice, DEFAULT_ADVICE_AFTER)
             server.metrics.advice(advice)
             server.metrics.frame_sent("reconnect_advice")
             self._apply(
@@ -637,25 +589,8 @@ class FleetSimulation:
 
     def _scrape(self) -> None:
         ts = int(round((self.origin + self.now) * 1000))
-        rows = self.rows
         for name, server in self.servers.items():
-            for metric, labels, value in _snapshot(server.metrics):
-                rows["ts"].append(ts)
-                rows["metric"].append(metric)
-                rows["variant"].append(name)
-                rows["value"].append(value)
-                for label in LABELS:
-                    rows[label].append(labels.get(label))
-
-    def _samples(self) -> pl.DataFrame:
-        frame = pl.DataFrame(
-            self.rows,
-            schema={"ts": pl.Int64, "metric": pl.Utf8, "variant": pl.Utf8, "value": pl.Float64}
-            | {label: pl.Utf8 for label in LABELS},
-        )
-        frame = frame.with_columns(pl.col("ts").cast(TIMESTAMP).alias("timestamp")).drop("ts")
-        empty = [c for c in LABELS if frame[c].null_count() == frame.height]
-        return frame.drop(empty)
+            self.recorder.record(ts, name, server.metrics.samples())
 
     # -- ground truth --------------------------------------------------------------------
 
@@ -727,55 +662,6 @@ def dataset_labels(scenario: Scenario, truth: dict[str, Any], engine: str) -> di
         "expect": expect,
         "truth": truth,
     }
-
-
-def _snapshot(metrics: ServerMetrics) -> list[tuple[str, dict[str, str], float]]:
-    """Every sample of the registry, as a scrape would see it (no `_created`).
-
-    Reads the collectors' values directly (about 20× cheaper than
-    `registry.collect()`, which the simulator would otherwise call thousands of times);
-    falls back to `collect()` should prometheus_client's internals change.
-    """
-    try:
-        return _fast_snapshot(metrics)
-    except AttributeError:  # pragma: no cover - depends on prometheus_client internals
-        return [
-            (sample.name, sample.labels, float(sample.value))
-            for family in metrics.registry.collect()
-            for sample in family.samples
-            if not sample.name.endswith("_created")
-        ]
-
-
-def _fast_snapshot(metrics: ServerMetrics) -> list[tuple[str, dict[str, str], float]]:
-    out: list[tuple[str, dict[str, str], float]] = [
-        ("ws_connections_active", {}, float(metrics.active._value.get())),
-        ("ws_connections_total", {}, float(metrics.opened_total._value.get())),
-    ]
-    for counter, family in (
-        (metrics.closes, "ws_closes_total"),
-        (metrics.frames, "ws_frames_sent_total"),
-        (metrics.advice_total, "ws_reconnect_advice_total"),
-    ):
-        names = counter._labelnames
-        for values, child in sorted(counter._metrics.items()):
-            out.append((family, dict(zip(names, values, strict=True)), float(child._value.get())))
-    for histogram, family in (
-        (metrics.duration, "ws_connection_duration_seconds"),
-        (metrics.ttfb_seconds, "ws_assistant_ttfb_seconds"),
-    ):
-        total = 0.0
-        for bound, bucket in zip(histogram._upper_bounds, histogram._buckets, strict=True):
-            total += bucket.get()
-            out.append((f"{family}_bucket", {"le": _le(bound)}, total))
-        out.append((f"{family}_count", {}, total))
-        out.append((f"{family}_sum", {}, float(histogram._sum.get())))
-    return out
-
-
-def _le(bound: float) -> str:
-    """prometheus_client's rendering of a bucket bound (`1.0`, `+Inf`)."""
-    return "+Inf" if math.isinf(bound) else repr(float(bound))
 
 
 def _beacon_frame(beacons: list[dict[str, Any]]) -> pl.DataFrame:

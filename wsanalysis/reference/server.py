@@ -31,6 +31,7 @@ reuses; the variant is never a label here — Prometheus adds it at scrape time.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import hmac
 import itertools
@@ -39,14 +40,21 @@ import logging
 import math
 import random
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -55,6 +63,7 @@ from websockets.http11 import Request, Response
 from wsanalysis.reference import protocol
 from wsanalysis.reference.clock import Timebase
 from wsanalysis.reference.tokens import TokenError, validate_token
+from wsanalysis.sources import metric_names as names
 
 #: Connection duration buckets (seconds), reaching past 8 h as the contract asks.
 DURATION_BUCKETS = (
@@ -69,69 +78,57 @@ CLOSE_REASONS = (
     "shutdown",
 )  # fmt: skip
 
+#: retry_after (seconds) the server advises, per reason, before it closes a socket.
+ADVICE_AFTER = {"restart": 1.0, "drain": 5.0, "overload": 5.0}
+#: retry_after for a reason without its own entry.
+DEFAULT_ADVICE_AFTER = 1.0
+
 log = logging.getLogger("wsanalysis.reference.server")
 
 
 class ServerMetrics:
-    """The server's telemetry contract as a Prometheus registry; time is passed in."""
+    """The server's telemetry contract, kept as our own numbers; time is passed in.
+
+    The numbers are plain attributes, read through `samples()` (what a scrape sees, the
+    fleet simulator reads it at every scrape) and exposed in the Prometheus text format by
+    a collector on `registry` (prometheus_client's public `Collector` API), so nothing
+    reads a metric object's private value.
+    """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        r = self.registry
-        self.active = Gauge("ws_connections_active", "Open WebSocket connections.", registry=r)
-        self.opened_total = Counter("ws_connections", "WebSocket connections accepted.", registry=r)
-        self.closes = Counter(
-            "ws_closes", "WebSocket closes by code and reason.", ["code", "reason"], registry=r
-        )
-        self.duration = Histogram(
-            "ws_connection_duration_seconds",
-            "Connection duration, observed at disconnect.",
-            buckets=DURATION_BUCKETS,
-            registry=r,
-        )
-        self.frames = Counter("ws_frames_sent", "Frames sent by event.", ["event"], registry=r)
-        self.advice_total = Counter(
-            "ws_reconnect_advice", "Reconnect advice frames sent.", ["why"], registry=r
-        )
-        self.ttfb_seconds = Histogram(
-            "ws_assistant_ttfb_seconds",
-            "User message received to first assistant_message frame.",
-            buckets=TTFB_BUCKETS,
-            registry=r,
-        )
+        #: Connections accepted (the `ws_connections_total` counter).
+        self.opened_count = 0
+        #: Closes per (code, reason): the `ws_closes_total` counter's children.
+        self.close_counts: dict[tuple[int, str], int] = {}
+        self.frame_counts: dict[str, int] = {}
+        self.advice_counts: dict[str, int] = {}
+        self.duration = HistogramCounts(DURATION_BUCKETS)
+        self.ttfb_seconds = HistogramCounts(TTFB_BUCKETS)
         self._started: dict[Any, float] = {}
-        self._frame_children: dict[str, Any] = {}
-        self._close_children: dict[tuple[int, str], Any] = {}
+        self.registry.register(_ContractCollector(self))
 
     def opened(self, now: float, conn_id: Any) -> None:
         """A connection was accepted at `now`: count it, remember when."""
         self._started[conn_id] = now
-        self.opened_total.inc()
-        self.active.inc()
+        self.opened_count += 1
 
     def closed(self, now: float, conn_id: Any, code: int, reason: str) -> float | None:
         """A connection ended at `now`: observe its duration; return it."""
         started = self._started.pop(conn_id, None)
-        child = self._close_children.get((code, reason))
-        if child is None:
-            child = self.closes.labels(code=str(code), reason=reason)
-            self._close_children[(code, reason)] = child
-        child.inc()
+        key = (code, reason)
+        self.close_counts[key] = self.close_counts.get(key, 0) + 1
         if started is None:
             return None
-        self.active.dec()
         duration = max(0.0, now - started)
         self.duration.observe(duration)
         return duration
 
     def frame_sent(self, event: str, n: int = 1) -> None:
-        child = self._frame_children.get(event)
-        if child is None:
-            child = self._frame_children[event] = self.frames.labels(event=event)
-        child.inc(n)
+        self.frame_counts[event] = self.frame_counts.get(event, 0) + n
 
     def advice(self, why: str) -> None:
-        self.advice_total.labels(why=why).inc()
+        self.advice_counts[why] = self.advice_counts.get(why, 0) + 1
 
     def ttfb(self, seconds: float) -> None:
         self.ttfb_seconds.observe(max(0.0, seconds))
@@ -140,9 +137,116 @@ class ServerMetrics:
     def active_connections(self) -> int:
         return len(self._started)
 
+    def closes_by_code(self) -> dict[int, int]:
+        """Closes per code, whatever the reason."""
+        out: dict[int, int] = {}
+        for (code, _reason), n in self.close_counts.items():
+            out[code] = out.get(code, 0) + n
+        return out
+
+    def samples(self) -> list[tuple[str, dict[str, str], float]]:
+        """Every sample a scrape sees (name, labels, value), no `_created`; children in
+        label order, as prometheus_client orders them."""
+        out: list[tuple[str, dict[str, str], float]] = [
+            (names.CONNECTIONS_ACTIVE, {}, float(len(self._started))),
+            (names.CONNECTIONS_TOTAL, {}, float(self.opened_count)),
+        ]
+        closes = sorted(((str(c), r), n) for (c, r), n in self.close_counts.items())
+        out += [(names.CLOSES_TOTAL, {"code": c, "reason": r}, float(n)) for (c, r), n in closes]
+        out += [
+            (names.FRAMES_SENT_TOTAL, {"event": e}, float(n))
+            for e, n in sorted(self.frame_counts.items())
+        ]
+        out += [
+            (names.RECONNECT_ADVICE_TOTAL, {"why": w}, float(n))
+            for w, n in sorted(self.advice_counts.items())
+        ]
+        for family, histogram in (
+            (names.CONNECTION_DURATION, self.duration),
+            (names.ASSISTANT_TTFB, self.ttfb_seconds),
+        ):
+            cumulative = histogram.cumulative()
+            out += [
+                (f"{family}_bucket", {"le": le}, float(n))
+                for le, n in zip(histogram.labels, cumulative, strict=True)
+            ]
+            out.append((f"{family}_count", {}, float(cumulative[-1])))
+            out.append((f"{family}_sum", {}, histogram.sum))
+        return out
+
     def render(self) -> bytes:
         """Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
+
+
+class HistogramCounts:
+    """A histogram's bucket counts and sum, observed as prometheus_client observes: a
+    value goes to the first bucket whose upper bound is at least the value."""
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = tuple(float(b) for b in bounds) + (math.inf,)
+        self.labels = tuple(_le(b) for b in self.bounds)
+        self.counts = [0] * len(self.bounds)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.sum += value
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+
+    def cumulative(self) -> list[int]:
+        return list(itertools.accumulate(self.counts))
+
+
+class _ContractCollector(Collector):
+    """Exposes a `ServerMetrics` through prometheus_client's public collector API."""
+
+    HELP = {
+        names.CONNECTIONS_ACTIVE: "Open WebSocket connections.",
+        names.CONNECTIONS_TOTAL: "WebSocket connections accepted.",
+        names.CLOSES_TOTAL: "WebSocket closes by code and reason.",
+        names.CONNECTION_DURATION: "Connection duration, observed at disconnect.",
+        names.FRAMES_SENT_TOTAL: "Frames sent by event.",
+        names.RECONNECT_ADVICE_TOTAL: "Reconnect advice frames sent.",
+        names.ASSISTANT_TTFB: "User message received to first assistant_message frame.",
+    }
+
+    def __init__(self, metrics: ServerMetrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        m, help_ = self.metrics, self.HELP
+        yield GaugeMetricFamily(
+            names.CONNECTIONS_ACTIVE, help_[names.CONNECTIONS_ACTIVE], m.active_connections
+        )
+        yield CounterMetricFamily(
+            names.CONNECTIONS_TOTAL, help_[names.CONNECTIONS_TOTAL], m.opened_count
+        )
+        for family, labels, counts in (
+            (
+                names.CLOSES_TOTAL,
+                ["code", "reason"],
+                {(str(c), r): n for (c, r), n in m.close_counts.items()},
+            ),
+            (names.FRAMES_SENT_TOTAL, ["event"], {(e,): n for e, n in m.frame_counts.items()}),
+            (names.RECONNECT_ADVICE_TOTAL, ["why"], {(w,): n for w, n in m.advice_counts.items()}),
+        ):
+            counter = CounterMetricFamily(family, help_[family], labels=labels)
+            for values, n in sorted(counts.items()):
+                counter.add_metric(list(values), n)
+            yield counter
+        for family, histogram in (
+            (names.CONNECTION_DURATION, m.duration),
+            (names.ASSISTANT_TTFB, m.ttfb_seconds),
+        ):
+            buckets = list(zip(histogram.labels, histogram.cumulative(), strict=True))
+            yield HistogramMetricFamily(
+                family, help_[family], buckets=buckets, sum_value=histogram.sum
+            )
+
+
+def _le(bound: float) -> str:
+    """prometheus_client's rendering of a bucket bound (`1.0`, `+Inf`)."""
+    return "+Inf" if math.isinf(bound) else repr(float(bound))
 
 
 @dataclass
@@ -221,7 +325,7 @@ class ChatServer:
         self.max_connections = max_connections
         self.token_leeway = token_leeway
         #: retry_after (seconds) the server advises per reason before closing.
-        self.advice_after = {"restart": 1.0, "drain": 5.0, "overload": 5.0} | (advice_after or {})
+        self.advice_after = ADVICE_AFTER | (advice_after or {})
         self.ping_interval = ping_interval
         self.admin_key = admin_key
         self.log_event = log_event if log_event is not None else _log_json
@@ -549,7 +653,7 @@ class ChatServer:
             return
         conn.close_as = (code, reason)
         if advice is not None:
-            retry_ms = int(self.advice_after.get(advice, 1.0) * 1000)
+            retry_ms = int(self.advice_after.get(advice, DEFAULT_ADVICE_AFTER) * 1000)
             if await self._send(conn, protocol.ReconnectAdvice(advice, retry_ms)):
                 self.metrics.advice(advice)
         with contextlib.suppress(ConnectionClosed):
