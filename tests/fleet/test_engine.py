@@ -134,7 +134,7 @@ def test_cli_simulate_writes_the_folder_and_a_summary(tmp_path, tiny, capsys) ->
     out = tmp_path / "out"
     assert main(["simulate", str(path), "--out", str(out), "--seed", "9", "--quiet"]) == 0
     text = capsys.readouterr().out
-    assert "virtual h" in text and "events" in text and str(out) in text
+    assert "virtual h" in text and "beacons emitted" in text and str(out) in text
     assert json.loads((out / "labels.json").read_text())["seed"] == 9
     assert yaml.safe_load((out / "scenario.yaml").read_text())["seed"] == 9
     assert (out / "metrics.om").read_text().endswith("# EOF\n")

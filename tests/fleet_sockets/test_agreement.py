@@ -112,13 +112,22 @@ def rum(result) -> pl.DataFrame:
     )
 
 
-def test_traffic_is_the_simulated_engines_own(scenario, runs):
-    """The replayed arrivals are exactly the sessions the simulated engine started."""
-    _, simulated = runs
+def test_both_engines_run_the_one_plan(scenario, runs):
+    """One plan, two engines: each starts exactly the planned visits (arrival, variant,
+    departure), and the sessions their clients produce agree per variant."""
+    sockets, simulated = runs
     plan = session_plan(scenario)
+    assert len(plan) > 40
+    assert simulated.visits == plan
+    assert sockets.visits == plan
     for name, truth in simulated.labels["truth"].items():
         planned = sum(1 for p in plan if p.variant == name)
         assert planned == truth["sessions"] - truth["manual_refreshes"]
+        other = sockets.labels["truth"][name]
+        assert planned == other["sessions"] - other["manual_refreshes"]
+    assert simulated.events > 0 and sockets.events > 0
+    ratio = sockets.events / simulated.events  # beacons emitted: the same thing counted
+    assert 0.7 < ratio < 1.4, (sockets.events, simulated.events)
 
 
 def test_connection_counts_agree(runs):

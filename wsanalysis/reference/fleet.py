@@ -19,22 +19,19 @@ seed gives the same dataset byte for byte.
 
 from __future__ import annotations
 
-import gzip
 import heapq
-import json
 import math
 import random
 import time
 import zlib
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
-from datetime import timedelta
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
 
+from wsanalysis.reference.dataset_writer import write_dataset
 from wsanalysis.reference.fleet_core import (
     Arrivals,
     PlannedSession,
@@ -42,6 +39,7 @@ from wsanalysis.reference.fleet_core import (
     Truth,
     client_policy,
 )
+from wsanalysis.reference.labels import dataset_labels
 from wsanalysis.reference.policy import (
     ClientPolicy,
     Connect,
@@ -54,17 +52,14 @@ from wsanalysis.reference.policy import (
 from wsanalysis.reference.policy import CloseSocket as CloseSocketAction
 from wsanalysis.reference.protocol import AssistantMessage, ErrorFrame, ReconnectAdvice
 from wsanalysis.reference.scenario import (
-    INCIDENT_OF,
     Event,
     Scenario,
     ServerSettings,
     Variant,
-    parse_duration,
 )
 from wsanalysis.reference.server import ADVICE_AFTER, DEFAULT_ADVICE_AFTER, ServerMetrics
-from wsanalysis.sources.openmetrics import write_openmetrics
-from wsanalysis.sources.rum import write_rum
-from wsanalysis.sources.schema import RUM_SCHEMA, TIMESTAMP
+
+__all__ = ["FleetResult", "FleetSimulation", "simulate", "write_dataset"]
 
 #: The server's keepalive notices a dead peer this long after the network dies.
 KEEPALIVE = (20.0, 40.0)
@@ -132,7 +127,7 @@ class FleetResult:
             f"{self.scenario.name}: {self.virtual_seconds / 3600:.1f} virtual h "
             f"({self.scenario.duration / 3600:.1f} h window) in {self.wall_seconds:.1f} s wall "
             f"({self.virtual_seconds / max(self.wall_seconds, 1e-9):,.0f}× real time), "
-            f"{self.events:,} events ({self.events / max(self.wall_seconds, 1e-9):,.0f}/s)",
+            f"{self.events:,} beacons emitted",
             f"  {self.samples.height:,} metric samples, {len(self.beacons):,} RUM beacons",
         ]
         for name, truth in self.labels["truth"].items():
@@ -599,121 +594,10 @@ class FleetSimulation:
         return dataset_labels(self.scenario, truth, engine="simulated")
 
 
-def dataset_labels(scenario: Scenario, truth: dict[str, Any], engine: str) -> dict[str, Any]:
-    """labels.json: faults per variant, incidents, `expect`, and what really happened."""
-    start = scenario.start
-
-    def at(offset: float) -> str:
-        return (start + timedelta(seconds=offset)).isoformat()
-
-    variants: dict[str, Any] = {}
-    for v in scenario.variants:
-        faults = [
-            dict(f)
-            | {
-                "start": at(parse_duration(f.get("start", 0), f"{v.name}.faults.start")),
-                "end": at(parse_duration(f.get("end", scenario.duration), f"{v.name}.faults.end")),
-            }
-            for f in v.faults
-        ]
-        for event in scenario.timeline:
-            if v.name in event.variants:
-                faults.append(_event_json(event, at))
-        variants[v.name] = {
-            "traffic_share": v.share,
-            "client": asdict(v.client),
-            "server": asdict(v.server),
-            "faults": faults,
-        }
-    incidents = []
-    for event in scenario.timeline:
-        end = event.end
-        if event.kind == "restart":
-            end = event.start + max(60.0, event.params.get("downtime", 0.0))
-        for name in event.variants:
-            incidents.append(
-                {"kind": INCIDENT_OF[event.kind], "variant": name,
-                 "start": at(event.start), "end": at(end)}
-            )  # fmt: skip
-    for incident in scenario.expect.get("incidents", []):
-        incidents.append(
-            dict(incident)
-            | {
-                "start": at(parse_duration(incident["start"], "expect.incidents.start")),
-                "end": at(parse_duration(incident["end"], "expect.incidents.end")),
-            }
-        )
-    expect = {k: v for k, v in scenario.expect.items() if k != "incidents"}
-    return {
-        "dataset": scenario.name,
-        "description": scenario.description,
-        "generator": "wsanalysis.reference.fleet",
-        "engine": engine,
-        "seed": scenario.seed,
-        "window": {"start": at(0), "end": at(scenario.duration)},
-        "scrape_interval_s": scenario.scrape_interval,
-        # RUM kept per session (scale per-day counts by 1/sample) and types left out
-        "rum": {
-            "session_sample": scenario.rum_sample,
-            "excluded_types": list(scenario.rum_exclude),
-        },
-        "variants": variants,
-        "incidents": sorted(incidents, key=lambda i: (i["start"], i["variant"], i["kind"])),
-        "expect": expect,
-        "truth": truth,
-    }
-
-
-def _beacon_frame(beacons: list[dict[str, Any]]) -> pl.DataFrame:
-    """The beacons as a RUM frame, fast: unknown fields (ws.summary's) go to `extra`."""
-    rows = []
-    for beacon in beacons:
-        if beacon["type"] == "ws.summary":
-            row = {k: v for k, v in beacon.items() if k in RUM_SCHEMA}
-            extra = {k: v for k, v in beacon.items() if k not in RUM_SCHEMA}
-            row["extra"] = json.dumps(extra, separators=(",", ":")) if extra else None
-            rows.append(row)
-        else:
-            rows.append(beacon)
-    schema = {c: (pl.Int64() if c == "ts" else t) for c, t in RUM_SCHEMA.items()}
-    frame = pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
-    return frame.with_columns(pl.col("ts").cast(TIMESTAMP))
-
-
 def _replace(settings: ServerSettings, **changes: Any) -> ServerSettings:
     return replace(settings, **changes)
-
-
-def _event_json(event: Event, at: Callable[[float], str]) -> dict[str, Any]:
-    params = {k: v for k, v in event.params.items() if k not in ("set", "set_fields")}
-    if "set" in event.params:
-        params["set"] = {n: getattr(event.params["set"], n) for n in event.params["set_fields"]}
-    return {"kind": event.kind, "start": at(event.start), "end": at(event.end)} | params
 
 
 def simulate(scenario: Scenario, progress: Callable[[float], None] | None = None) -> FleetResult:
     """Run a scenario with the `simulated` engine."""
     return FleetSimulation(scenario).run(progress)
-
-
-def write_dataset(result: FleetResult, folder: str | Path) -> Path:
-    """Write the dataset folder: metrics.om (or .om.gz), rum.ndjson.gz, labels.json,
-    scenario.yaml. Metric and RUM files already there are replaced."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    metrics = folder / ("metrics.om.gz" if result.scenario.metrics_gzip else "metrics.om")
-    for stale in ("metrics.om", "metrics.om.gz", "rum.ndjson.gz", "rum.ndjson", "rum.parquet"):
-        if (folder / stale).exists():
-            (folder / stale).unlink()  # a folder holds one dataset, never two mixed
-    if result.scenario.metrics_gzip:  # gzip with no timestamp: same seed, same bytes
-        plain = folder / "metrics.om"
-        write_openmetrics(result.samples, plain)
-        with metrics.open("wb") as raw, gzip.GzipFile("", "wb", 9, raw, mtime=0) as out:
-            out.write(plain.read_bytes())
-        plain.unlink()
-    else:
-        write_openmetrics(result.samples, metrics)
-    write_rum(_beacon_frame(result.beacons), folder / "rum.ndjson.gz")
-    (folder / "labels.json").write_text(json.dumps(result.labels, indent=2) + "\n")
-    (folder / "scenario.yaml").write_text(result.scenario.to_yaml())
-    return folder

@@ -8,9 +8,9 @@ virtual scrape time and storing the samples with that virtual timestamp and the
 `variant` as a target label; the RUM is what the clients' policies emitted. The output
 is the same `FleetResult` as the `simulated` engine, written by `fleet.write_dataset`.
 
-The traffic is the `simulated` engine's, draw for draw: `session_plan` replays its
-arrival process (same seed, same random stream), so both engines see the same users
-arrive on the same variant at the same virtual time and leave at the same time; what
+The traffic is the `simulated` engine's, draw for draw: `fleet_core.session_plan` draws
+its arrival process (same seed, same random stream) up front, so both engines see the same
+users arrive on the same variant at the same virtual time and leave at the same time; what
 differs is everything the network, the servers and the clients' jitter decide.
 
 Time lag, measured not hidden: a real millisecond of event-loop latency costs `scale`
@@ -32,29 +32,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
-import math
 import random
 import secrets
 import time
 import zlib
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import polars as pl
-from prometheus_client.parser import text_string_to_metric_families
-
 from wsanalysis.errors import UsageError
 from wsanalysis.reference.client import ReferenceClient
 from wsanalysis.reference.clock import Timebase
-from wsanalysis.reference.fleet import LABELS, FleetResult, dataset_labels
-from wsanalysis.reference.policy import ClientPolicy
+from wsanalysis.reference.fleet import FleetResult
+from wsanalysis.reference.fleet_core import (
+    PlannedSession,
+    ScrapeRecorder,
+    Truth,
+    client_policy,
+    session_plan,
+)
+from wsanalysis.reference.labels import dataset_labels
 from wsanalysis.reference.scenario import Event, Scenario, Variant
 from wsanalysis.reference.server import ChatServer, Faults, ServerMetrics
 from wsanalysis.reference.tokens import issue_token
-from wsanalysis.sources.schema import TIMESTAMP
+
+__all__ = ["SocketsFleet", "SocketsResult", "check_supported", "session_plan", "simulate_sockets"]
 
 #: Timeline kinds the loopback stack can act out.
 SUPPORTED_EVENTS = ("restart", "drain", "latency", "server_faults")
@@ -63,64 +65,11 @@ FAULT_FIELDS = (
     "internal_error_p", "ttfb_median", "ttfb_sigma", "ttfb_extra", "duplicate_p", "token_skew",
 )  # fmt: skip
 DEFAULT_SCALE = 60.0
-
-
-@dataclass(frozen=True)
-class PlannedSession:
-    """One user's visit: when they arrive (virtual s from time 0), where, until when."""
-
-    arrive: float
-    variant: str
-    leaves_at: float
-
-
-def session_plan(scenario: Scenario) -> list[PlannedSession]:
-    """The `simulated` engine's arrivals, replayed on their own random stream.
-
-    Mirrors `FleetSimulation.run/_arrival/_arrive/_pick_server`: a warm population
-    staggered over the first 5 minutes, then a thinned diurnal Poisson process; each
-    arrival draws its variant and its session length, in event order.
-    """
-    users = scenario.users
-    rng = random.Random(scenario.seed ^ 0x5EED)
-    origin = scenario.start.timestamp() - scenario.warmup
-    end = scenario.warmup + scenario.duration
-    peak = users.sessions_per_hour / 3600.0 * (1 + users.diurnal_amplitude)
-
-    def diurnal(t: float) -> float:
-        hour = ((origin + t) / 3600.0) % 24.0
-        return 1.0 + users.diurnal_amplitude * math.cos(2 * math.pi * (hour - users.peak_hour) / 24)
-
-    bounds, total = [], 0.0
-    for v in scenario.variants:
-        total += v.share
-        bounds.append((total, v.name))
-
-    def pick() -> str:
-        u = rng.random()
-        return next((name for bound, name in bounds if u < bound), bounds[-1][1])
-
-    queue: list[tuple[float, int, str]] = []
-    seq = 0
-    for _ in range(int(round(users.concurrent * diurnal(0.0)))):
-        seq += 1
-        queue.append((rng.uniform(0.0, 300.0), seq, "arrive"))
-    if peak > 0:
-        seq += 1
-        queue.append((rng.expovariate(peak), seq, "candidate"))
-    heapq.heapify(queue)
-    plan: list[PlannedSession] = []
-    while queue and queue[0][0] <= end:
-        now, _, kind = heapq.heappop(queue)
-        if kind == "candidate":
-            seq += 1
-            heapq.heappush(queue, (now + rng.expovariate(peak), seq, "candidate"))
-            if rng.random() * (1 + users.diurnal_amplitude) > diurnal(now):
-                continue
-        variant = pick()
-        leaves = now + users.session_median * math.exp(rng.gauss(0.0, users.session_sigma))
-        plan.append(PlannedSession(now, variant, leaves))
-    return plan
+#: Ground truth the sockets engine measures (labels.json `truth`, in this order).
+MEASURED_TRUTH = (
+    "sessions", "connections_opened", "closes", "reconnects_scheduled", "give_ups",
+    "manual_refreshes", "messages_sent", "messages_unsent", "replies",
+)  # fmt: skip
 
 
 def check_supported(scenario: Scenario) -> None:
@@ -152,10 +101,13 @@ class _MeteredClock(Timebase):
     """The fleet's clock, seen by one server: records how late every sleep wakes."""
 
     def __init__(self, clock: Timebase) -> None:
+        self.clock = clock
         self.scale = clock.scale
         self.epoch = clock.epoch
-        self._start = clock._start
         self.lags: list[float] = []
+
+    def now(self) -> float:
+        return self.clock.now()
 
     async def sleep(self, seconds: float) -> None:
         due = self.now() + max(0.0, seconds)
@@ -194,8 +146,7 @@ class _Variant:
     metrics: _RecordingMetrics
     faults: _ScenarioFaults
     drop_rate: float
-    truth: Counter[str] = field(default_factory=Counter)
-    closes: Counter[int] = field(default_factory=Counter)
+    truth: Truth = field(default_factory=Truth)
 
 
 @dataclass
@@ -257,8 +208,9 @@ class SocketsFleet:
         self.end_ms = int(round((self.origin + self.end) * 1000))
         self.exclude = frozenset(scenario.rum_exclude)
         self.beacons: list[dict[str, Any]] = []
-        self.rows: dict[str, list[Any]] = {c: [] for c in ("ts", "metric", "variant", "value")}
-        self.rows.update({c: [] for c in LABELS})
+        self.emitted = 0
+        self.visits: list[PlannedSession] = []
+        self.recorder = ScrapeRecorder()
         self.scrape_lag: list[float] = []
         self.event_spread: list[dict[str, Any]] = []
         self.variants: dict[str, _Variant] = {}
@@ -348,6 +300,7 @@ class SocketsFleet:
             return
         v = self.variants[planned.variant]
         users = self.scenario.users
+        self.visits.append(planned)
         self._users += 1
         user = f"user-{self._users}"
         while not self._stop.is_set():
@@ -359,7 +312,7 @@ class SocketsFleet:
                 return
             if self.clock.now() >= planned.leaves_at:
                 return
-            v.truth["manual_refreshes"] += 1
+            v.truth.manual_refreshes += 1
 
     async def _session(self, v: _Variant, user: str, leaves_at: float) -> bool:
         """One page load's client; True if its policy gave up before the user left."""
@@ -374,18 +327,8 @@ class SocketsFleet:
                 return issue_token(self.secret, user, self.clock.epoch_now(), users.token_ttl)
             return first_token
 
-        policy = ClientPolicy(
-            session_id=sid,
-            variant=v.variant.name,
-            user=user,
-            jitter=settings.jitter,
-            rng=self.rng,
-            base=settings.base,
-            cap=settings.cap,
-            max_attempts=settings.max_attempts,
-            stable_after=settings.stable_after,
-            dedup_size=200 if settings.dedup else 0,
-            summary_every=settings.summary_every,
+        policy = client_policy(
+            settings, session_id=sid, variant=v.variant.name, user=user, rng=self.rng
         )
         sampled = zlib.crc32(sid.encode()) % 10_000 < self.scenario.rum_sample * 10_000
         client = ReferenceClient(
@@ -396,7 +339,7 @@ class SocketsFleet:
             sink=_Sink(self, v, sampled),
             ping_interval=None,
         )
-        v.truth["sessions"] += 1
+        v.truth.sessions += 1
         await client.start()
         chat = asyncio.get_running_loop().create_task(self._chat(v, client, leaves_at))
         gave_up = asyncio.get_running_loop().create_task(client.wait_given_up())
@@ -413,7 +356,7 @@ class SocketsFleet:
             await asyncio.gather(chat, gave_up, stop, return_exceptions=True)
             await client.close()
         if client.error is not None:
-            v.truth["give_ups"] += 1
+            v.truth.give_ups += 1
             return True
         return False
 
@@ -427,12 +370,12 @@ class SocketsFleet:
             if self.clock.now() >= leaves_at or client.error is not None:
                 return
             if client.status != "open":
-                v.truth["messages_unsent"] += 1
+                v.truth.messages_unsent += 1
                 continue
             n += 1
             thread = f"t-{self.rng.randrange(users.threads) + 1}"
             await client.send(thread, f"message {n}", trace=f"{client.policy.session_id}.m{n}")
-            v.truth["messages_sent"] += 1
+            v.truth.messages_sent += 1
 
     # -- the timeline and server faults -----------------------------------------------
 
@@ -487,18 +430,13 @@ class SocketsFleet:
         """Abrupt drops (1006) at `drop_rate` per connection-hour: each open socket dies
         after an exponential time, i.e. the server loses one at random at the total rate."""
         while not self._stop.is_set():
-            conns = list(v.server._connections.values())
-            rate = v.drop_rate / 3600.0 * len(conns)
+            rate = v.drop_rate / 3600.0 * v.server.connection_count
             wait = self.rng.expovariate(rate) if rate > 0 else 1.0
             if not await self._until(self.clock.now() + min(wait, 60.0)):
                 return
             if rate <= 0 or wait > 60.0:
                 continue  # the population changed meanwhile: draw again (memoryless)
-            conns = [c for c in v.server._connections.values() if c.close_as is None]
-            if conns:
-                victim = self.rng.choice(conns)
-                victim.close_as = (1006, "abrupt_drop")
-                victim.ws.transport.abort()
+            v.server.drop(count=1)
 
     # -- Prometheus ----------------------------------------------------------------------
 
@@ -516,64 +454,31 @@ class SocketsFleet:
                     *(_get_metrics(v.server.port) for v in self.variants.values())
                 )
                 for name, text in zip(self.variants, texts, strict=True):
-                    self._store(ts, name, text)
+                    self.recorder.record_text(ts, name, text)
         finally:
             self._scrapes_done.set()
-
-    def _store(self, ts: int, variant: str, text: str) -> None:
-        rows = self.rows
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name.endswith("_created"):
-                    continue
-                rows["ts"].append(ts)
-                rows["metric"].append(sample.name)
-                rows["variant"].append(variant)
-                rows["value"].append(float(sample.value))
-                for label in LABELS:
-                    rows[label].append(sample.labels.get(label))
 
     # -- the result ----------------------------------------------------------------------
 
     def _freeze_truth(self) -> None:
         """Server counts at the window's end (the shutdown after it is not the scenario's)."""
         for v in self.variants.values():
-            closes: Counter[int] = Counter()
-            for (code, _reason), child in v.metrics._close_children.items():
-                closes[code] += int(child._value.get())
-            v.truth["connections_opened"] = int(v.metrics.opened_total._value.get())
-            v.closes = closes
+            v.truth.closes.update(v.metrics.closes_by_code())
+            v.truth.connections_opened = v.metrics.opened_count
+            v.truth.replies = len(v.metrics.ttfb_values)
 
     def _result(self, wall: float, cpu: float) -> SocketsResult:
-        frame = pl.DataFrame(
-            self.rows,
-            schema={"ts": pl.Int64, "metric": pl.Utf8, "variant": pl.Utf8, "value": pl.Float64}
-            | {label: pl.Utf8 for label in LABELS},
-        )
-        frame = frame.with_columns(pl.col("ts").cast(TIMESTAMP).alias("timestamp")).drop("ts")
-        frame = frame.drop([c for c in LABELS if frame[c].null_count() == frame.height])
-        truth = {}
-        for name, v in self.variants.items():
-            truth[name] = {
-                "sessions": v.truth["sessions"],
-                "connections_opened": v.truth["connections_opened"],
-                "closes": {str(k): n for k, n in sorted(v.closes.items())},
-                "reconnects_scheduled": v.truth["reconnects_scheduled"],
-                "give_ups": v.truth["give_ups"],
-                "manual_refreshes": v.truth["manual_refreshes"],
-                "messages_sent": v.truth["messages_sent"],
-                "messages_unsent": v.truth["messages_unsent"],
-                "replies": len(v.metrics.ttfb_values),
-            }
+        truth = {name: v.truth.to_json(MEASURED_TRUTH) for name, v in self.variants.items()}
         labels = dataset_labels(self.scenario, truth, engine="sockets")
         labels["clock_scale"] = self.scale
         result = SocketsResult(
             self.scenario,
-            frame,
+            self.recorder.frame(),
             sorted(self.beacons, key=lambda b: b["ts"]),
             labels,
-            events=sum(v.truth["beacons"] for v in self.variants.values()),
+            events=self.emitted,
             wall_seconds=wall,
+            visits=sorted(self.visits, key=lambda p: p.arrive),
             scale=self.scale,
             server_ttfb={
                 name: [
@@ -597,9 +502,10 @@ class _Sink:
 
     def emit(self, beacon: dict[str, Any]) -> None:
         fleet = self.fleet
-        self.v.truth["beacons"] += 1
-        if beacon["type"] == "ws.reconnect_scheduled" and beacon["ts"] <= fleet.end_ms:
-            self.v.truth["reconnects_scheduled"] += 1
+        if beacon["ts"] <= fleet.end_ms:
+            fleet.emitted += 1
+            if beacon["type"] == "ws.reconnect_scheduled":
+                self.v.truth.reconnects_scheduled += 1
         if (
             self.sampled
             and fleet.window_start_ms <= beacon["ts"] <= fleet.end_ms

@@ -408,9 +408,14 @@ class ChatServer:
     def undrain(self) -> None:
         self.draining = False
 
-    def drop(self, fraction: float = 1.0) -> int:
-        """Abort the transport of a fraction of sockets: no close frame, clients see 1006."""
-        victims = [c for c in self._connections.values() if self.rng.random() < fraction]
+    def drop(self, fraction: float = 1.0, *, count: int | None = None) -> int:
+        """Abort the transport of a fraction of sockets, or of `count` sockets drawn among
+        those not closing already: no close frame, clients see 1006."""
+        if count is not None:
+            live = [c for c in self._connections.values() if c.close_as is None]
+            victims = self.rng.sample(live, min(count, len(live)))
+        else:
+            victims = [c for c in self._connections.values() if self.rng.random() < fraction]
         for conn in victims:
             conn.close_as = (1006, "abrupt_drop")
             conn.ws.transport.abort()
