@@ -24,7 +24,6 @@ import math
 import random
 import time
 import zlib
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -51,6 +50,7 @@ from wsanalysis.reference.policy import (
 )
 from wsanalysis.reference.policy import CloseSocket as CloseSocketAction
 from wsanalysis.reference.protocol import AssistantMessage, ErrorFrame, ReconnectAdvice
+from wsanalysis.reference.replies import ReplyReader, ReplyStore
 from wsanalysis.reference.scenario import (
     Event,
     Scenario,
@@ -100,8 +100,8 @@ class _Session:
     browser_offline: bool = False
     flapping: bool = False
     messages: int = 0
-    seq: Counter[str] = field(default_factory=Counter)
-    pending: list[AssistantMessage] = field(default_factory=list)
+    #: What the server sent this session, per thread (the reply store's reader).
+    reader: ReplyReader = field(default_factory=ReplyReader)
 
 
 @dataclass
@@ -159,6 +159,8 @@ class FleetSimulation:
         self.visits: list[PlannedSession] = []
         self.live: dict[str, _Session] = {}
         self.recorder = ScrapeRecorder()
+        #: Replies per session and thread, unbounded: a reply waits for its session.
+        self.replies = ReplyStore(max_history=None)
         self._queue: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
         self._seq = 0
         self._conn_ids = 0
@@ -255,6 +257,7 @@ class FleetSimulation:
         self._apply(session, session.policy.shutdown(self.now))
         session.alive = False
         self.live.pop(session.id, None)
+        self.replies.forget(session.id)
 
     def _summary(self, session: _Session) -> None:
         if not session.alive:
@@ -272,6 +275,7 @@ class FleetSimulation:
             return
         session.alive = False
         self.live.pop(session.id, None)
+        self.replies.forget(session.id)
         self.truth[session.server.variant.name].manual_refreshes += 1
         self._arrive(session.user, session.server, leaves_at=session.leaves_at)
 
@@ -452,14 +456,16 @@ class FleetSimulation:
         server = session.server
         server.metrics.ttfb(self.now - received)
         self.truth[server.variant.name].replies += 1
-        session.seq[thread] += 1
-        frame = AssistantMessage(thread, session.seq[thread], trace, f"{trace}.a1")
         if not session.alive:
             return
-        if session.conn is None or session.net_down:
-            session.pending.append(frame)
-            return
-        self._deliver(session, frame)
+        self.replies.add(
+            session.id, thread, lambda seq: AssistantMessage(thread, seq, trace, f"{trace}.a1")
+        )
+        while session.conn is not None and not session.net_down:
+            reply = self.replies.take(session.reader, session.id, thread)
+            if reply is None:
+                return
+            self._deliver(session, reply.frame)
 
     def _deliver(self, session: _Session, frame: AssistantMessage) -> None:
         server = session.server
@@ -476,12 +482,11 @@ class FleetSimulation:
 
     def _replay(self, session: _Session) -> None:
         """After a resume the server sends what the client missed, once, in order."""
-        pending, session.pending = session.pending, []
-        for frame in pending:
+        for reply in self.replies.unsent(session.reader, session.id):
             if session.conn is None:
-                session.pending.append(frame)
-            else:
-                self._deliver(session, frame)
+                return
+            self.replies.sent(session.reader, reply)
+            self._deliver(session, reply.frame)
 
     # -- the timeline --------------------------------------------------------------------
 
