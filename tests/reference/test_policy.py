@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from wsanalysis.reference.policy import (
     JITTER_STRATEGIES,
+    TRANSITIONS,
     Backoff,
     Cancel,
     ClientMetrics,
@@ -20,7 +21,9 @@ from wsanalysis.reference.policy import (
     Drop,
     Emit,
     GiveUp,
+    PolicyError,
     SendResume,
+    State,
 )
 from wsanalysis.reference.protocol import AssistantMessage, ReconnectAdvice, Typing
 from wsanalysis.sources.schema import RUM_REQUIRED, RUM_TYPES
@@ -243,7 +246,34 @@ def test_shutdown_cancels_and_later_events_are_stale():
     assert beacons(actions)[-1]["type"] == "ws.summary"
     assert policy.next_deadline() is None
     assert policy.tick(1000.0) == []
-    assert policy.online(1000.0) == []
+    assert policy.online(1000.0) == []  # the browser still fires it: ignored
+    assert only(policy.closed(1000.0, sid, 1006), Drop)  # a socket's late event: stale
+
+
+def test_an_event_the_state_does_not_allow_raises():
+    policy, _ = open_policy()
+    with pytest.raises(PolicyError, match="start is not allowed when the client is open"):
+        policy.start(2.0)
+    policy.shutdown(3.0)
+    for event in (policy.shutdown, policy.start):
+        with pytest.raises(PolicyError, match="when the client is closed"):
+            event(4.0)
+    with pytest.raises(PolicyError, match="sent is not allowed"):
+        policy.sent(4.0, "t1", "m1")
+
+
+def test_the_transition_table_names_every_state_and_what_each_event_may_lead_to():
+    assert set(TRANSITIONS) == set(State)
+    for state, row in TRANSITIONS.items():
+        for event in ("opened", "closed", "message", "advice"):  # stale: state stays
+            assert state in row[event]
+        assert ("start" in row) == (state is State.IDLE)
+    assert TRANSITIONS[State.OPEN]["closed"] == {State.OPEN, State.RECONNECTING, State.FAILED}
+    policy, sid = open_policy()
+    assert policy.status == State.OPEN == "open"
+    policy.closed(1.0, sid, 4401)
+    assert policy.state is State.FAILED
+    assert policy.summary_beacon(2.0)["status"] == "failed"
 
 
 def test_summary_is_periodic_and_carries_the_tracker():

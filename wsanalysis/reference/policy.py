@@ -33,16 +33,26 @@ Decisions where the production brief is silent:
 - `offline` closes the current socket (recorded as 1006 "offline"), cancels timers and
   sets status `disconnected`; `online` resets backoff and connects at once (unless
   the policy gave up on a terminal code or was shut down).
+
+States are explicit, as in h11: `State` and the table `TRANSITIONS` (per state, the
+events it accepts and the states each may lead to). An event the table does not allow
+(`start` twice, `sent` or `shutdown` after `shutdown`) raises `PolicyError`: it is a bug
+in the driver, never silently ignored. Events from a socket (`opened`, `closed`,
+`message`, `advice`) are accepted in every state; one from a socket that is not the
+current one is dropped as stale (a `Drop` and a `ws.stale_drop` beacon).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import random
 from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, Concatenate, ParamSpec
 
 from wsanalysis.reference.protocol import (
     AssistantMessage,
@@ -65,6 +75,105 @@ TERMINAL_ERRORS = {
 }
 #: Code recorded for a socket the policy abandons itself (offline, shutdown).
 ABANDONED = 1006
+
+
+class State(StrEnum):
+    """Where a client is; `ws.summary` beacons carry the value."""
+
+    IDLE = "idle"  # not started
+    CONNECTING = "connecting"  # first attempt (or one after `online`) scheduled
+    RECONNECTING = "reconnecting"  # a retry is scheduled after a close
+    OPEN = "open"
+    DISCONNECTED = "disconnected"  # offline: no socket, no timer
+    FAILED = "failed"  # gave up (terminal code or attempts exhausted)
+    CLOSED = "closed"  # shut down by the application
+
+
+class PolicyError(RuntimeError):
+    """The driver fed an event the policy's state does not allow (a bug in the driver)."""
+
+
+_SOCKET_EVENTS = ("opened", "closed", "message", "advice")
+
+
+def _row(state: State, **events: tuple[State, ...]) -> dict[str, frozenset[State]]:
+    """One state's row: every socket event may be stale (the state stays), plus `events`."""
+    row = {event: frozenset({state}) for event in _SOCKET_EVENTS}
+    for event, targets in events.items():
+        row[event] = row.get(event, frozenset()) | frozenset(targets)
+    return row
+
+
+_S = State
+_RETRY = (_S.RECONNECTING, _S.FAILED)
+#: Per state, the events it accepts and the states each may lead to. Missing: illegal.
+TRANSITIONS: dict[State, dict[str, frozenset[State]]] = {
+    _S.IDLE: _row(
+        _S.IDLE, start=(_S.CONNECTING,), sent=(_S.IDLE,), online=(_S.IDLE,),
+        offline=(_S.IDLE,), tick=(_S.IDLE,), shutdown=(_S.CLOSED,),
+    ),
+    _S.CONNECTING: _row(
+        _S.CONNECTING, opened=(_S.OPEN,), closed=_RETRY, sent=(_S.CONNECTING,),
+        online=(_S.CONNECTING,), offline=(_S.DISCONNECTED,), tick=(_S.CONNECTING,),
+        shutdown=(_S.CLOSED,),
+    ),
+    _S.RECONNECTING: _row(
+        _S.RECONNECTING, opened=(_S.OPEN,), closed=_RETRY, sent=(_S.RECONNECTING,),
+        online=(_S.CONNECTING,), offline=(_S.DISCONNECTED,), tick=(_S.RECONNECTING,),
+        shutdown=(_S.CLOSED,),
+    ),
+    _S.OPEN: _row(
+        _S.OPEN, closed=_RETRY, sent=(_S.OPEN,), online=(_S.OPEN,),
+        offline=(_S.DISCONNECTED,), tick=(_S.OPEN,), shutdown=(_S.CLOSED,),
+    ),
+    _S.DISCONNECTED: _row(
+        _S.DISCONNECTED, sent=(_S.DISCONNECTED,), online=(_S.CONNECTING, _S.DISCONNECTED),
+        offline=(_S.DISCONNECTED,), tick=(_S.DISCONNECTED,), shutdown=(_S.CLOSED,),
+    ),
+    _S.FAILED: _row(
+        _S.FAILED, sent=(_S.FAILED,), online=(_S.CONNECTING, _S.FAILED),
+        offline=(_S.DISCONNECTED,), tick=(_S.FAILED,), shutdown=(_S.CLOSED,),
+    ),
+    # the browser's online/offline still fire after a shutdown; nothing else may happen
+    _S.CLOSED: _row(_S.CLOSED, online=(_S.CLOSED,), offline=(_S.CLOSED,), tick=(_S.CLOSED,)),
+}  # fmt: skip
+
+_P = ParamSpec("_P")
+
+
+def _event(
+    name: str,
+) -> Callable[
+    [Callable[Concatenate[ClientPolicy, float, _P], list[Action]]],
+    Callable[Concatenate[ClientPolicy, float, _P], list[Action]],
+]:
+    """Check an event against `TRANSITIONS`: refused before it runs if the state does not
+    accept it, and the state it leads to must be one the table names."""
+
+    def wrap(
+        method: Callable[Concatenate[ClientPolicy, float, _P], list[Action]],
+    ) -> Callable[Concatenate[ClientPolicy, float, _P], list[Action]]:
+        @functools.wraps(method)
+        def run(
+            self: ClientPolicy, now: float, *args: _P.args, **kwargs: _P.kwargs
+        ) -> list[Action]:
+            allowed = TRANSITIONS[self.state].get(name)
+            if allowed is None:
+                raise PolicyError(
+                    f"{name} is not allowed when the client is {self.state.value} "
+                    f"(session {self.session_id}); the driver must not send it"
+                )
+            actions = method(self, now, *args, **kwargs)
+            if self.state not in allowed:
+                raise PolicyError(
+                    f"{name} led from {allowed} to {self.state.value}, which TRANSITIONS "
+                    "does not allow: the table and the policy disagree"
+                )
+            return actions
+
+        return run
+
+    return wrap
 
 
 @dataclass(frozen=True)
@@ -265,7 +374,7 @@ class ClientPolicy:
         self.backoff = Backoff(self.jitter, rng=self.rng, base=self.base, cap=self.cap)
         self.metrics = ClientMetrics()
         self.counters = _Counters()
-        self.status = "idle"
+        self.state = State.IDLE
         self.current_socket: str | None = None
         self.pending: Connect | None = None
         self.attempts = 0
@@ -283,17 +392,22 @@ class ClientPolicy:
 
     # -- events ------------------------------------------------------------------
 
+    @property
+    def status(self) -> State:
+        """The state (a `str` enum: `policy.status == "open"` reads as it did)."""
+        return self.state
+
+    @_event("start")
     def start(self, now: float) -> list[Action]:
         """Connect for the first time (at once)."""
-        if self.status != "idle":
-            return []
         self._next_summary = now + self.summary_every
         return self._schedule(now, delay=0.0, attempt=0)
 
+    @_event("opened")
     def opened(self, now: float, socket_id: str) -> list[Action]:
         if self._stale(socket_id) or self._socket_open:
             return self._stale_drop(now, socket_id, "opened")
-        self.status = "open"
+        self.state = State.OPEN
         self.pending = None
         self._socket_open = True
         self._advice_floor, self._advice_why = 0.0, None
@@ -305,6 +419,7 @@ class ClientPolicy:
             actions.append(SendResume(socket_id, dict(self.last_seq)))
         return actions
 
+    @_event("closed")
     def closed(self, now: float, socket_id: str, code: int, reason: str = "") -> list[Action]:
         """The socket closed (or the attempt failed: pass 1006, as a browser would)."""
         if self._stale(socket_id):
@@ -326,6 +441,7 @@ class ClientPolicy:
         self.metrics.backoff(delay)
         return actions + self._schedule(now, delay=delay, attempt=attempt, code=code)
 
+    @_event("message")
     def message(self, now: float, socket_id: str, frame: Frame) -> list[Action]:
         if self._stale(socket_id):
             return self._stale_drop(now, socket_id, "message")
@@ -374,6 +490,7 @@ class ClientPolicy:
             )
         return actions
 
+    @_event("sent")
     def sent(self, now: float, thread_id: str, trace: str) -> list[Action]:
         """The application sent a user message: track the thread (for resume) and TTFB."""
         self.last_seq.setdefault(thread_id, 0)
@@ -382,6 +499,7 @@ class ClientPolicy:
             self._sent_at.popitem(last=False)
         return []
 
+    @_event("advice")
     def advice(
         self, now: float, socket_id: str, retry_after: float, why: str = "advice"
     ) -> list[Action]:
@@ -392,20 +510,22 @@ class ClientPolicy:
         self._advice_why = why
         return []
 
+    @_event("offline")
     def offline(self, now: float) -> list[Action]:
-        if self.status in ("closed", "disconnected"):
+        if self.state in (State.CLOSED, State.DISCONNECTED):
             return []
-        if self.status == "idle":  # not started: nothing to disconnect
+        if self.state == State.IDLE:  # not started: nothing to disconnect
             return [Emit(self._beacon(now, "ws.offline", online=False))]
         actions = self._abandon(now, "offline")
-        self.status = "disconnected"
+        self.state = State.DISCONNECTED
         return actions + [Emit(self._beacon(now, "ws.offline", online=False))]
 
+    @_event("online")
     def online(self, now: float) -> list[Action]:
-        if self.status == "closed" or (self.error and self.error.code in TERMINAL_CODES):
+        if self.state == State.CLOSED or (self.error and self.error.code in TERMINAL_CODES):
             return []
         actions: list[Action] = [Emit(self._beacon(now, "ws.online", online=True))]
-        if self.status in ("open", "idle"):  # connected already, or not started yet
+        if self.state in (State.OPEN, State.IDLE):  # connected already, or not started yet
             return actions
         self.attempts = 0
         self.backoff.reset()
@@ -414,27 +534,27 @@ class ClientPolicy:
         actions += self._abandon(now, "online")
         return actions + self._schedule(now, delay=0.0, attempt=0)
 
+    @_event("tick")
     def tick(self, now: float) -> list[Action]:
         """Time passed: emit a `ws.summary` when one is due."""
-        if self._next_summary is None or now < self._next_summary or self.status == "closed":
+        if self._next_summary is None or now < self._next_summary or self.state == State.CLOSED:
             return []
         while self._next_summary <= now:
             self._next_summary += self.summary_every
         return [Emit(self.summary_beacon(now))]
 
+    @_event("shutdown")
     def shutdown(self, now: float) -> list[Action]:
         """The application closes the client: cancel everything, one last summary."""
-        if self.status == "closed":
-            return []
         actions = self._abandon(now, "shutdown", code=1000)
-        self.status = "closed"
+        self.state = State.CLOSED
         return actions + [Emit(self.summary_beacon(now))]
 
     # -- queries -----------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
         """The earliest time the driver must act: a scheduled attempt or a summary."""
-        times = [t for t in (self._next_summary,) if t is not None and self.status != "closed"]
+        times = [t for t in (self._next_summary,) if t is not None and self.state != State.CLOSED]
         if self.pending is not None and not self._socket_open:
             times.append(self.pending.at)
         return min(times) if times else None
@@ -442,7 +562,7 @@ class ClientPolicy:
     @property
     def next_summary(self) -> float | None:
         """When the next `ws.summary` is due (None before start and after shutdown)."""
-        return None if self.status == "closed" else self._next_summary
+        return None if self.state == State.CLOSED else self._next_summary
 
     def is_current(self, socket_id: str) -> bool:
         return socket_id == self.current_socket
@@ -452,13 +572,13 @@ class ClientPolicy:
         beacon.update(self.metrics.summary(now))
         beacon["stale_drops"] = self.counters.stale_drops
         beacon["dedup_drops"] = self.counters.dedup_drops
-        beacon["status"] = self.status
+        beacon["status"] = self.state.value
         return beacon
 
     # -- internals ---------------------------------------------------------------
 
     def _stale(self, socket_id: str) -> bool:
-        return socket_id != self.current_socket or self.status == "closed"
+        return socket_id != self.current_socket or self.state == State.CLOSED
 
     def _stale_drop(self, now: float, socket_id: str, event: str) -> list[Action]:
         self.counters.stale_drops += 1
@@ -502,7 +622,7 @@ class ClientPolicy:
         socket_id = f"{self.session_id}-{self._sockets}"
         self.current_socket = socket_id
         self.attempts = attempt
-        self.status = "connecting" if attempt == 0 else "reconnecting"
+        self.state = State.CONNECTING if attempt == 0 else State.RECONNECTING
         self.pending = Connect(at=now + delay, socket_id=socket_id, attempt=attempt, backoff=delay)
         actions: list[Action] = [self.pending]
         if attempt > 0:
@@ -519,7 +639,7 @@ class ClientPolicy:
         return actions
 
     def _give_up(self, now: float, error: str, code: int | None) -> list[Action]:
-        self.status = "failed"
+        self.state = State.FAILED
         self.counters.gave_up += 1
         self.error = GiveUp(error, code, self.attempts)
         beacon = self._beacon(
