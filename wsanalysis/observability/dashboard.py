@@ -22,13 +22,14 @@ from typing import Any
 from wsanalysis.canary.gates import GateFile, Series, load_gate_file
 from wsanalysis.observability import promql, runbook
 from wsanalysis.observability.promql import CANARY, CONTROL, GateFigure, only, variant_matcher
+from wsanalysis.sources import metric_names as names
 
 SCHEMA_VERSION = 39
 UID = "wsanalysis-websocket-health"
 TITLE = "WebSocket Health"
 DATASOURCE_VARIABLE = "datasource"
 DATASOURCE = {"type": "prometheus", "uid": "${" + DATASOURCE_VARIABLE + "}"}
-VARIANT_QUERY = "label_values(ws_connections_total, variant)"
+VARIANT_QUERY = f"label_values({names.CONNECTIONS_TOTAL}, variant)"
 SELECTED = variant_matcher("$variant")  # panels follow the `variant` variable
 COLORS = {CANARY: "orange", CONTROL: "blue"}
 
@@ -96,10 +97,10 @@ def panels(gate_file: GateFile, *, inline: bool = False) -> list[tuple[str, list
 
     connections = Panel(
         "Active connections",
-        "Open WebSocket connections per variant (gauge `ws_connections_active`).",
+        f"Open WebSocket connections per variant (gauge `{names.CONNECTIONS_ACTIVE}`).",
         [
             Target(
-                f"sum by (variant) ({promql.selector('ws_connections_active', SELECTED)})",
+                f"sum by (variant) ({promql.selector(names.CONNECTIONS_ACTIVE, SELECTED)})",
                 "{{variant}}",
             )
         ],
@@ -107,18 +108,18 @@ def panels(gate_file: GateFile, *, inline: bool = False) -> list[tuple[str, list
     )
     opened = Panel(
         "Connections opened",
-        "New connections per second per variant (`ws_connections_total`, rate over 5m). "
+        f"New connections per second per variant (`{names.CONNECTIONS_TOTAL}`, rate over 5m). "
         "Canary against control shows the traffic split the canary share should match.",
-        [Target(rate("ws_connections_total", ("variant",)), "{{variant}}")],
+        [Target(rate(names.CONNECTIONS_TOTAL, ("variant",)), "{{variant}}")],
         unit="cps",
     )
     close_codes = Panel(
         "Close codes over time (stacked)",
         "Closes per second by WebSocket close code, for the selected variants, stacked "
-        "(`ws_closes_total`, rate over 5m). 1000/1001 are normal; 1006 abnormal (network), "
+        f"(`{names.CLOSES_TOTAL}`, rate over 5m). 1000/1001 are normal; 1006 abnormal (network), "
         "1011 internal error, 1012 service restart, 1013 try again later, 4401 "
         "unauthenticated.",
-        [Target(rate("ws_closes_total", ("code",)), "{{code}}")],
+        [Target(rate(names.CLOSES_TOTAL, ("code",)), "{{code}}")],
         unit="cps",
         stacked=True,
     )
@@ -164,7 +165,7 @@ def panels(gate_file: GateFile, *, inline: bool = False) -> list[tuple[str, list
         return Panel(
             title,
             f"{_gate_note(fig)} Here from the server histogram "
-            f"`ws_connection_duration_seconds` (closed connections, over {fig.window}); the "
+            f"`{names.CONNECTION_DURATION}` (closed connections, over {fig.window}); the "
             f"judge's Kaplan-Meier estimate also counts the open ones. Red below "
             f"{fig.bound / 3600:g} h.",
             [Target(fig.expr(SELECTED, inline=inline), "{{variant}}")],
@@ -193,9 +194,9 @@ def panels(gate_file: GateFile, *, inline: bool = False) -> list[tuple[str, list
     advice = Panel(
         "Reconnect advice sent",
         "Reconnect advice frames the server sent per second, by reason and variant "
-        "(`ws_reconnect_advice_total`, rate over 5m): a restart or drain announces itself "
+        f"(`{names.RECONNECT_ADVICE_TOTAL}`, rate over 5m): a restart or drain announces itself "
         "here before the reconnect wave.",
-        [Target(rate("ws_reconnect_advice_total", ("variant", "why")), "{{variant}} {{why}}")],
+        [Target(rate(names.RECONNECT_ADVICE_TOTAL, ("variant", "why")), "{{variant}} {{why}}")],
         unit="cps",
     )
     ttfb_targets = [Target(ttfb_p95.expr(SELECTED, inline=inline), "{{variant}}")]
@@ -206,7 +207,7 @@ def panels(gate_file: GateFile, *, inline: bool = False) -> list[tuple[str, list
     ttfb_panel = Panel(
         "p95 assistant time-to-first-byte",
         "95th percentile of the time from a user message to the first assistant frame "
-        "(`ws_assistant_ttfb_seconds`, over 5m), canary against control. Red above the "
+        f"(`{names.ASSISTANT_TTFB}`, over 5m), canary against control. Red above the "
         f"runbook's {runbook.TTFB_P95_TARGET_SECONDS:g} s target (alert "
         f"WebSocketAssistantTtfbP95High). {_gate_note(ttfb)}"
         + (" The dashed line is the canary's limit from control." if len(ttfb_targets) > 1 else ""),
@@ -217,9 +218,9 @@ def panels(gate_file: GateFile, *, inline: bool = False) -> list[tuple[str, list
     )
     frames = Panel(
         "Frames sent by event",
-        "Frames the server sent per second by event type (`ws_frames_sent_total`, rate "
+        f"Frames the server sent per second by event type (`{names.FRAMES_SENT_TOTAL}`, rate "
         "over 5m), for the selected variants.",
-        [Target(rate("ws_frames_sent_total", ("event",)), "{{event}}")],
+        [Target(rate(names.FRAMES_SENT_TOTAL, ("event",)), "{{event}}")],
         unit="cps",
     )
     return [

@@ -25,6 +25,7 @@ from typing import Literal
 
 from wsanalysis.canary.gates import Comparison, Gate, GateFile, Series
 from wsanalysis.errors import UsageError
+from wsanalysis.sources import metric_names as names
 from wsanalysis.sources.variants import Matcher
 
 VARIANT = "variant"  # the target label naming the variant (architecture contract)
@@ -34,17 +35,16 @@ DEFAULT_WINDOW = "5m"  # rate window of every non-spike figure (as in the gate f
 #: Counter rates recorded, per window: every counter at 5m; connections at 1h too (the
 #: reconnect-rate gate's bucket: its alert counts the connections behind the ratio).
 RECORDED: dict[str, tuple[str, ...]] = {
-    "5m": ("ws_connections_total", "ws_closes_total", "ws_frames_sent_total",
-           "ws_reconnect_advice_total"),
-    "1h": ("ws_connections_total",),
-}  # fmt: skip
+    "5m": names.COUNTERS,
+    "1h": (names.CONNECTIONS_TOTAL,),
+}
 
 #: Counters of the metric contract and the labels their recorded rates keep (besides variant).
 COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "ws_connections_total": ("ws_connections", ()),
-    "ws_closes_total": ("ws_closes", ("code",)),
-    "ws_frames_sent_total": ("ws_frames_sent", ("event",)),
-    "ws_reconnect_advice_total": ("ws_reconnect_advice", ("why",)),
+    names.CONNECTIONS_TOTAL: (names.CONNECTIONS_TOTAL.removesuffix("_total"), ()),
+    names.CLOSES_TOTAL: (names.CLOSES_TOTAL.removesuffix("_total"), ("code",)),
+    names.FRAMES_SENT_TOTAL: (names.FRAMES_SENT_TOTAL.removesuffix("_total"), ("event",)),
+    names.RECONNECT_ADVICE_TOTAL: (names.RECONNECT_ADVICE_TOTAL.removesuffix("_total"), ("why",)),
 }
 
 

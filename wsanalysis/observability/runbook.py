@@ -14,6 +14,7 @@ from datetime import timedelta
 from wsanalysis.canary.gates import Comparison, GateFile, MetricSource, Series
 from wsanalysis.observability import promql
 from wsanalysis.observability.promql import GateFigure
+from wsanalysis.sources import metric_names as names
 
 #: Runbook "assistant time-to-first-byte p95 target <= 2 s" (absolute, per variant). The
 #: gate file's `ttfb_p95` gate only compares the canary with control (+100 ms).
@@ -27,8 +28,8 @@ RECONNECT_BACKOFF_ALERT_SECONDS = 10.0
 #: per-bucket share the gate file sets for 4401 (`auth_spike_after_login`); judged like
 #: that gate (confidence bound beyond it, `min_events` connections, as `error_rate`).
 INTERNAL_ERROR_SPIKE_BOUND = 0.05
-INTERNAL_ERROR_EVENTS = (Series.parse('ws_closes_total{code="1011"}'),)
-CONNECTIONS = (Series.parse("ws_connections_total"),)
+INTERNAL_ERROR_EVENTS = (Series.parse(f'{names.CLOSES_TOTAL}{{code="1011"}}'),)
+CONNECTIONS = (Series.parse(names.CONNECTIONS_TOTAL),)
 
 
 @dataclass(frozen=True)
