@@ -255,7 +255,7 @@ class ReferenceClient:
             timeout = self._wait_time()
             try:
                 if not self._events.empty() or timeout is None or timeout > 0:
-                    kind, args = await asyncio.wait_for(self._events.get(), timeout)
+                    kind, args = await self.time.wait_for(self._events.get(), timeout)
                 else:
                     kind, args = "tick", ()
             except TimeoutError:
@@ -276,7 +276,7 @@ class ReferenceClient:
         times = [t for t in (self.policy.next_summary, scheduled) if t is not None]
         if not times:
             return None
-        return max(0.0, self.time.real(min(times) - self.time.now()))
+        return max(0.0, min(times) - self.time.now())  # virtual seconds
 
     def _feed(self, now: float, kind: str, args: tuple[Any, ...]) -> list[Action]:
         policy = self.policy

@@ -51,8 +51,9 @@ def validate_token(
 
     `skew` shifts the validator's clock (positive = the server runs ahead, so tokens
     expire early); `leeway` tolerates honest clock differences both ways. Verified
-    with `hmac` directly (a handshake pays for this, and it is ~10× cheaper than a
-    generic JWT library); tokens issued by `pyjwt` are the interoperability test.
+    with `hmac` directly (every handshake pays for this; against PyJWT in
+    benchmarks/RESULTS-internals.md); tokens issued by `pyjwt` are the interoperability
+    test.
     """
     if not token:
         raise TokenError("missing", "no token on the request")

@@ -68,7 +68,8 @@ logging.getLogger("papermill").addFilter(_KnownParameters())
 
 def _import_papermill():
     """papermill, without jsonschema's optional `rfc3987_syntax`, which builds a lark
-    grammar at import (about 3 s of every report); only an IRI format check is lost."""
+    grammar at import (its cost: benchmarks/RESULTS-internals.md); only an IRI format
+    check is lost."""
     if "jsonschema" not in sys.modules:
         sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
     import papermill

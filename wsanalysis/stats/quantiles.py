@@ -60,7 +60,8 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
 
 # Poisson(1) weights from 16 random bits: a 65536-entry table whose value frequencies
 # are the Poisson(1) probabilities rounded to 1/65536 (mean exactly 1, variance 0.99997).
-# Eight times faster than Generator.poisson, which dominated the bootstrap's time.
+# Cheaper than Generator.poisson, which dominated the bootstrap's time (measured in
+# benchmarks/RESULTS-internals.md).
 _POISSON1_TABLE = np.searchsorted(
     np.round(stats.poisson.cdf(np.arange(12), 1.0) * 65536), np.arange(65536), side="right"
 ).astype(np.float64)
