@@ -3,18 +3,20 @@
 A discrete-event simulation (one heap of timed events, no sockets, no sleeping) of
 users opening the chat, each with a real `policy.ClientPolicy` (backoff, jitter,
 close-code hygiene, dedup, stale-socket rejection, RUM beacons), talking to one
-server per variant whose telemetry is the real `server.ServerMetrics` registry.
-Prometheus is imitated by snapshotting each registry every scrape interval with the
-`variant` as a target label; beacons are what the clients emitted. The timeline's
-faults (restart, drain, outage, token rotation, latency, reconnect storm) act on the
-servers, the network and the clients exactly where the scenario says, and the ground
-truth goes to `labels.json`.
+server per variant whose telemetry is the real `server.ServerMetrics` and whose replies
+go through the real `replies.ReplyStore`. Prometheus is imitated by reading each server's
+`ServerMetrics.samples()` every scrape interval, with the `variant` as a target label;
+beacons are what the clients emitted. The timeline's faults (restart, drain, outage,
+token rotation, latency, reconnect storm) act on the servers, the network and the
+clients exactly where the scenario says, and the ground truth goes to `labels.json`.
+What the `sockets` engine shares with this one (arrivals, policy builder, ground truth,
+scrape recorder) is in `fleet_core`.
 
 Simplifications, on purpose: handshakes take no time; the token is checked by its
 issue time and expiry (no HMAC — `tokens.py` is the real validator); a reply is one
 `assistant_message` frame; the server notices a dead network after its keepalive
-(20–40 s). Everything random draws from one `random.Random(seed)` in event order, so a
-seed gives the same dataset byte for byte.
+(20–40 s). Everything random draws from `random.Random(seed)` (the arrivals from their
+own stream) in event order, so a seed gives the same dataset byte for byte.
 """
 
 from __future__ import annotations
