@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
+import polars as pl
+
 from wsanalysis.errors import DataError, UsageError
 from wsanalysis.sources.rum.beacon import EXAMPLES, BadLine, RumLoad, _beacon_row, _Rejects
 from wsanalysis.sources.rum.datadog import _read_datadog
@@ -81,8 +83,14 @@ def read_rum(
         raise UsageError(f"unknown RUM format {format!r}", "use auto, ndjson, parquet or datadog")
     keep = _columns(columns)
     if kind == "parquet":
-        frame = scan_rum_parquet(path, start=start, end=end, variants=variants)
-        frame = frame.select(keep).collect()
+        lazy = scan_rum_parquet(path, start=start, end=end, variants=variants)
+        try:
+            frame = lazy.select(keep).collect()
+        except (pl.exceptions.PolarsError, OSError) as error:
+            raise DataError(
+                f"{path} cannot be read as RUM Parquet: {str(error).splitlines()[0]}",
+                "check the file was copied whole, or re-export it with the RUM schema's types",
+            ) from error
         return RumLoad(frame=frame, source=str(path), format=kind, lines=frame.height)
     predicate, _, _ = _window(start, end, variants)
     rejects = _Rejects(Path(quarantine) if quarantine is not None else None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -124,8 +125,15 @@ def _json_type(value: Any) -> str:
     return "object"
 
 
+#: The beacon time's range (epoch ms, years 1-9999), and the Int64 column's.
+MAX_TS_MS = 253_402_300_799_999
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
 def _coerce(kind: str, value: Any) -> tuple[bool, Any]:
-    """The value as its column holds it, or (False, None) when it has the wrong type."""
+    """The value as its column holds it, or (False, None) when it has the wrong type
+    (or is a number the column cannot hold: an integer beyond Int64, a time beyond
+    year 9999, a float beyond float64, a non-finite time)."""
     number = isinstance(value, int | float) and not isinstance(value, bool)
     if kind == "string":
         if isinstance(value, str):
@@ -133,15 +141,22 @@ def _coerce(kind: str, value: Any) -> tuple[bool, Any]:
         # a numeric id or a flag written unquoted is kept as its JSON text
         return (True, json.dumps(value)) if number or isinstance(value, bool) else (False, None)
     if kind == "integer":
-        if isinstance(value, int) and not isinstance(value, bool):
-            return True, value
         if isinstance(value, float) and value.is_integer():
-            return True, int(value)
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return (True, value) if _INT64[0] <= value <= _INT64[1] else (False, None)
         return False, None
     if kind == "number":
-        return (True, float(value)) if number else (False, None)
+        if not number:
+            return False, None
+        try:
+            return True, float(value)
+        except OverflowError:
+            return False, None
     if kind == "timestamp":
-        return (True, int(value)) if number else (False, None)
+        if not number or not math.isfinite(value) or abs(value) > MAX_TS_MS:
+            return False, None
+        return True, int(value)
     if kind == "boolean":
         return (True, value) if isinstance(value, bool) else (False, None)
     raise AssertionError(kind)
@@ -173,6 +188,10 @@ def _beacon_row(obj: Any) -> tuple[dict[str, Any] | None, str]:
         ok, cell = _coerce(kind, value)
         if not ok:
             article = "an" if kind[0] in "aeiou" else "a"
+            whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+            numeric = kind in ("number", "timestamp") or (kind == "integer" and whole)
+            if _json_type(value) == "number" and numeric:
+                return None, f"out of range: {key} = {str(value)[:40]}"
             return None, f"wrong type: {key} should be {article} {kind}, not {_json_type(value)}"
         row[key] = cell
     row["extra"] = encode_extra(extra)
@@ -188,6 +207,8 @@ def _parse_line(raw: bytes) -> tuple[dict[str, Any] | None, str]:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         return None, f"not JSON: {exc.msg} at column {exc.colno}"
+    except RecursionError:
+        return None, "not JSON we read: nested too deeply"
     return _beacon_row(obj)
 
 

@@ -95,7 +95,7 @@ def _datadog_pages(data: bytes) -> list[Any]:
     text = data.decode("utf-8", errors="replace").strip()
     try:
         doc = json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return [json.loads(line) for line in text.splitlines() if line.strip()]
     return doc if isinstance(doc, list) else [doc]
 
@@ -107,6 +107,11 @@ def _read_datadog(paths: Sequence[Path], rejects: _Rejects) -> tuple[pl.DataFram
     for path in paths:
         try:
             pages = _datadog_pages(_read_bytes(path))
+        except RecursionError:
+            raise DataError(
+                f"{path} is not a Datadog RUM export we can read: JSON nested too deeply",
+                "pass the JSON pages returned by the RUM events API (GET /api/v2/rum/events)",
+            ) from None
         except json.JSONDecodeError as exc:
             raise DataError(
                 f"{path} is not a Datadog RUM export: {exc.msg} at line {exc.lineno}",

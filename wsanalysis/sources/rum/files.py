@@ -66,7 +66,10 @@ def _looks_like_datadog(head: bytes) -> bool:
     first = next((x for x in head.split(b"\n") if x.strip()), b"")
     try:
         doc = json.loads(first)
-    except ValueError:  # a long or pretty-printed page: look for `"data": [` early on
+    except (
+        ValueError,
+        RecursionError,
+    ):  # a long or pretty-printed page: look for `"data": [` early on
         hint = _DATADOG_HINT.search(head)
         return hint is not None and b'"v"' not in head[: hint.start()]
     if isinstance(doc, list) and doc and isinstance(doc[0], dict):

@@ -28,6 +28,7 @@ import polars as pl
 from wsanalysis.sources.rum.beacon import (
     _KIND,
     KNOWN,
+    MAX_TS_MS,
     _parse_line,
     _Rejects,
     _rows_frame,
@@ -87,12 +88,18 @@ def _bulk_frame(lines: pl.DataFrame, decoded: pl.Series) -> tuple[pl.DataFrame, 
             continue
         if name in RUM_REQUIRED:
             recheck = recheck | value.is_null()
+        # a number the column cannot hold (beyond Int64, a time past year 9999, NaN)
+        # casts to null here and gets the exact rules
         if kind == "timestamp":
-            value = value.cast(pl.Int64).cast(TIMESTAMP)
+            ms = value.cast(pl.Int64, strict=False)
+            recheck = recheck | (value.is_not_null() & (ms.abs() > MAX_TS_MS).fill_null(True))
+            value = ms.cast(TIMESTAMP)
         elif kind == "string" and fields[name] == pl.Boolean:
             value = pl.when(value).then(pl.lit("true")).when(~value).then(pl.lit("false"))
         else:
-            value = value.cast(target)
+            cast = value.cast(target, strict=False)
+            recheck = recheck | (value.is_not_null() & cast.is_null())
+            value = cast
         columns.append(value.alias(name))
     pieces: list[pl.Expr] = []
     for name, dtype in fields.items():
@@ -257,6 +264,7 @@ def _without_unknowns(typed: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """
     present = pl.sum_horizontal(pl.col(c).is_not_null().cast(pl.UInt32) for c in KNOWN)
     required = pl.all_horizontal(pl.col(c).is_not_null() for c in RUM_REQUIRED)
+    required = required & (pl.col("ts").abs() <= MAX_TS_MS).fill_null(False)
     flagged = typed.with_columns(
         required.alias("_sound"), present.alias("_present"), _tokens().alias("_tokens")
     )

@@ -88,7 +88,15 @@ def scan_rum_parquet(
         missing_columns="insert",
         extra_columns="ignore",
     )
-    names = lazy.collect_schema().names()
+    try:
+        schema = lazy.collect_schema()
+    except (pl.exceptions.PolarsError, OSError) as error:
+        raise DataError(
+            f"{path} cannot be read as Parquet: {str(error).splitlines()[0]}",
+            "check the file was copied whole, or re-export it",
+        ) from error
+    _check_types(schema, path)
+    names = schema.names()
     predicate, lo, hi = _window(start, end, variants)
     if "date" in names and "date" not in RUM_SCHEMA:
         # a date partition prunes whole folders before any file is opened
@@ -101,6 +109,34 @@ def scan_rum_parquet(
     if predicate is not None:
         lazy = lazy.filter(predicate)
     return _conform(lazy, exclude={"date"} if hive else set())
+
+
+def _fits(name: str, dtype: pl.DataType) -> bool:
+    """Whether a Parquet column of this type can become the RUM column without a guess."""
+    target = RUM_SCHEMA[name]
+    if dtype == pl.Null:
+        return True
+    if name == "ts":
+        return dtype == pl.Datetime or dtype.is_integer()
+    if target == pl.Utf8:
+        return dtype in (pl.Utf8, pl.Categorical, pl.Enum) or (
+            name != "extra" and (dtype.is_numeric() or dtype == pl.Boolean)
+        )
+    if target == pl.Int64:
+        return dtype.is_integer()
+    if target == pl.Float64:
+        return dtype.is_numeric()
+    return dtype == target
+
+
+def _check_types(schema: pl.Schema, path: Path) -> None:
+    wrong = {n: t for n, t in schema.items() if n in RUM_SCHEMA and not _fits(n, t)}
+    if wrong:
+        listed = ", ".join(f"{n} is {t}, not {RUM_SCHEMA[n]}" for n, t in wrong.items())
+        raise DataError(
+            f"{path}: RUM column(s) of the wrong type: {listed}",
+            "re-export with the RUM schema's types (ts as epoch ms or a datetime)",
+        )
 
 
 def _as_timestamp(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
