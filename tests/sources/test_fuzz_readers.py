@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,8 +25,9 @@ from wsanalysis.sources.openmetrics import MetricsLoad, load_openmetrics, read_o
 from wsanalysis.sources.rum import RumLoad, read_rum
 from wsanalysis.sources.schema import RUM_SCHEMA
 
+#: CI runs 40 examples per reader; `WSANALYSIS_FUZZ_EXAMPLES=2000` hunts longer locally.
 FUZZ = settings(
-    max_examples=40,
+    max_examples=int(os.environ.get("WSANALYSIS_FUZZ_EXAMPLES", "40")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
