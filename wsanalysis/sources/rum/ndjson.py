@@ -265,22 +265,35 @@ def _without_unknowns(typed: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     present = pl.sum_horizontal(pl.col(c).is_not_null().cast(pl.UInt32) for c in KNOWN)
     required = pl.all_horizontal(pl.col(c).is_not_null() for c in RUM_REQUIRED)
     required = required & (pl.col("ts").abs() <= MAX_TS_MS).fill_null(False)
-    flagged = typed.with_columns(
-        required.alias("_sound"), present.alias("_present"), _tokens().alias("_tokens")
+    flags = typed.select(
+        pl.int_range(pl.len()).alias("_row"),
+        required.alias("_sound"),
+        present.alias("_present"),
+        _tokens().alias("_tokens"),
     )
-    done = pl.col("_sound") & (pl.col("_tokens") == pl.col("_present") + 1)
-    finished = flagged.filter(done)
-    more = flagged.filter(~done & pl.col("_sound")).with_columns(_in_strings())
+    done = flags.select(
+        (pl.col("_sound") & (pl.col("_tokens") == pl.col("_present") + 1)).alias("done")
+    )["done"]
+    # Rows stay where they are (no filter, concat or sort of a million rows): lines
+    # with unknown fields only get their `extra`, and the few lines left for the
+    # exact rules are taken out.
+    frame = typed.select(*_FRAME_COLUMNS)
+    general = typed.head(0).select("_line", "line")
+    extra = pl.Series("extra", [None] * typed.height, dtype=pl.Utf8)
+    if done.all():
+        return frame.with_columns(extra), general
+    flagged = pl.concat([typed, flags], how="horizontal").filter(~done)
+    more = flagged.filter("_sound").with_columns(_in_strings())
     exact = (pl.col("_tokens") == pl.col("_present") + 1 + pl.col("_inner")).fill_null(False)
-    again, more = more.filter(exact), more.filter(~exact)
+    more = more.filter(~exact)  # the others are done: known strings held the tokens
     with_extra, general = _with_unknowns(more)
     general = pl.concat([general, flagged.filter(~pl.col("_sound")).select("_line", "line")])
-    parts = [
-        finished.select(*_FRAME_COLUMNS, pl.lit(None, dtype=pl.Utf8).alias("extra")),
-        again.select(*_FRAME_COLUMNS, pl.lit(None, dtype=pl.Utf8).alias("extra")),
-        with_extra,
-    ]
-    return pl.concat(parts), general
+    if with_extra.height:
+        extra = extra.scatter(with_extra["_row"], with_extra["extra"])
+    frame = frame.with_columns(extra)
+    if general.height:
+        frame = frame.filter(~pl.col("_line").is_in(general["_line"].implode()))
+    return frame, general
 
 
 def _in_strings() -> pl.Expr:
@@ -314,7 +327,7 @@ def _with_unknowns(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     An unknown field set to null (or missed by the inference) sends its line to
     the exact rules.
     """
-    empty = rows.head(0).select(*_FRAME_COLUMNS, pl.lit(None, dtype=pl.Utf8).alias("extra"))
+    empty = rows.head(0).select("_row", pl.lit(None, dtype=pl.Utf8).alias("extra"))
     if rows.is_empty():
         return empty, rows.select("_line", "line")
     text = rows.select(pl.col("line").str.join("\n"))["line"][0].encode("utf-8")
@@ -328,12 +341,10 @@ def _with_unknowns(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         return empty, rows.select("_line", "line")
     inferred = inferred.select(unknown).with_columns(rows["line"].alias("_text"))
     pieces, unsure = [], pl.lit(False)
-    for name in unknown:
+    # an unknown field set to null, or one the inference missed, leaves its colon out
+    # of `extra`: the token count below sends such a line to the exact rules
+    for number, name in enumerate(unknown):
         value = pl.col(name)
-        # set to null, or not seen by the inference: only `json` can tell
-        unsure = unsure | (
-            value.is_null() & pl.col("_text").str.contains(f'"{name}"', literal=True)
-        )
         if inferred.schema[name].is_nested():
             path = _json_path(name)
             if path is None:
@@ -353,9 +364,16 @@ def _with_unknowns(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
             encoded = (
                 pl.struct(value).struct.json_encode().str.strip_prefix("{").str.strip_suffix("}")
             )
-            if inferred.select((value.is_not_null() & ~whole).any()).item():
-                pieces.append(pl.when(value.is_not_null() & whole).then(encoded).otherwise(raw))
-            else:  # polars evaluates both branches: skip the slow one when it is not needed
+            need = inferred.select((value.is_not_null() & ~whole).alias("need"))["need"]
+            if need.any():  # the raw text only where it is needed (json_path_match is slow)
+                where = need.arg_true()
+                piece = inferred.select(
+                    pl.when(value.is_not_null() & whole).then(encoded).alias("piece")
+                )["piece"]
+                piece = piece.scatter(where, inferred[where].select(raw.alias("raw"))["raw"])
+                inferred = inferred.with_columns(piece.alias(f"__piece{number}"))
+                pieces.append(pl.col(f"__piece{number}"))
+            else:
                 pieces.append(pl.when(value.is_not_null()).then(encoded))
         else:
             encoded = pl.struct(value).struct.json_encode()
@@ -376,7 +394,7 @@ def _with_unknowns(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     exact = pl.col("_tokens") == pl.col("_present") + pl.col("_inner") + _tokens("extra")
     rows = rows.with_columns((exact.fill_null(False) & ~pl.col("_unsure")).alias("_exact"))
     return (
-        rows.filter("_exact").select(*_FRAME_COLUMNS, "extra"),
+        rows.filter("_exact").select("_row", "extra"),
         rows.filter(~pl.col("_exact")).select("_line", "line"),
     )
 
@@ -468,7 +486,7 @@ def _read_ndjson_bytes(data: bytes, rejects: _Rejects) -> tuple[pl.DataFrame, in
     if not frames:
         return empty_rum(), total
     order = ["_line", *RUM_SCHEMA]
-    frame = pl.concat([f.select(order) for f in frames], how="vertical")
+    frame = pl.concat([f.select(order) for f in frames], how="vertical", rechunk=False)
     if not frame["_line"].is_sorted():
         frame = frame.sort("_line")
     return frame.drop("_line"), total
