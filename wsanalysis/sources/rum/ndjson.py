@@ -424,10 +424,10 @@ def _parse_chunk(
     # a line must at least look like an object to be worth handing to polars;
     # blank lines are skipped later, with the other odd ones
     shaped = pl.col("line").str.starts_with("{") & pl.col("line").str.ends_with("}")
-    lines = lines.with_columns(shaped.alias("_shaped"))
-    suspects = lines.filter(~pl.col("_shaped"))["_line"].to_list()
+    is_shaped = lines.select(shaped.alias("shaped"))["shaped"]
+    suspects = [] if is_shaped.all() else lines.filter(~is_shaped)["_line"].to_list()
     raw = None if undecodable else _blank_out(chunk, suspects, first_line)
-    typed, general = _read_typed(lines.filter("_shaped").drop("_shaped"), raw)
+    typed, general = _read_typed(lines.filter(is_shaped) if suspects else lines, raw)
     frames: list[pl.DataFrame] = []
     for part in typed:
         finished, unknowns = _without_unknowns(part)
@@ -439,7 +439,10 @@ def _parse_chunk(
             frames.append(good)
         recheck.extend(again.to_list())
     slow = sorted(set(suspects) | set(recheck))
-    by_line = dict(lines.filter(pl.col("_line").is_in(slow)).select("_line", "line").iter_rows())
+    by_line = {}
+    if slow:
+        wanted = lines.filter(pl.col("_line").is_in(slow))
+        by_line = dict(wanted.select("_line", "line").iter_rows())
     leftovers = [(n, by_line[n].encode("utf-8")) for n in slow]
     leftovers = sorted(leftovers + list(undecodable.items()))
     return frames, leftovers, lines.height
