@@ -525,51 +525,68 @@ def check(
     families = families.with_columns(
         pl.col("name").str.slice(pl.col("family").str.len_chars()).alias("suffix")
     ).drop("name", "first")
-    parts = parts.join(families, on="run", how="left").join(table, on="code", how="left")
+    names = table.select("code", "label_names")
+    parts = parts.join(families, on="run", how="left")
+    parts = parts.join(table.drop("label_names"), on="code", how="left")
     parts = parts.filter(pl.col("type") != "")
-    _sample_rules(parts, format, found)
+    _sample_rules(parts, names, format, found)
     _exemplars(hashed.join(parts.select("line", "type", "suffix"), on="line"), format, found)
     _histograms(parts.filter(pl.col("type").is_in(["histogram", "gaugehistogram"])), found)
     return found.frame(), parts
 
 
-def _sample_rules(parts: pl.DataFrame, format: str, found: _Found) -> None:
+def _sample_rules(parts: pl.DataFrame, names: pl.DataFrame, format: str, found: _Found) -> None:
+    """Per-sample rules; a type's own rules run only when the file has that type."""
+    kinds = set(parts["type"].unique().to_list())
     number, kind, suffix = pl.col("number"), pl.col("type"), pl.col("suffix")
     quantile = (kind == "summary") & (suffix == "")
     q = pl.col("quantile").cast(pl.Float64, strict=False)
     counted = (kind == "summary") & suffix.is_in(["_count", "_sum"])
-    stateset = kind == "stateset"
     ts = pl.col("ts_number")
     scale = 1000.0 if format == "openmetrics" else 1.0
     stamped = ts.is_not_null() & ts.is_finite()
     step = pl.when(stamped).then(ts).diff().over("series")
     unstamped = pl.when(ts.is_null()).then(pl.col("series"))
-    checks = [
-        (
-            (kind == "counter") & suffix.is_in(["_total", ""]) & (number.is_nan() | (number < 0)),
-            "counter-value",
-            "",
-        ),
-        (
-            (kind == "histogram") & (suffix != "_bucket") & pl.col("le").is_not_null(),
-            "histogram-le",
-            "only _bucket samples have an le label",
-        ),
-        (quantile & (q.is_null() | q.is_nan() | (q < 0) | (q > 1)), "summary-quantile", ""),
-        (quantile & (number < 0), "summary-value", ""),
-        (
-            counted & ((number < 0) | ((suffix == "_count") & number.is_nan())),
-            "summary-value",
-            "",
-        ),
-        (
-            stateset & ~pl.col("label_names").list.contains(pl.col("family")),
-            "stateset-label",
-            "",
-        ),
-        (stateset & ~number.is_in([0.0, 1.0]), "stateset-value", ""),
-        ((kind == "info") & (number != 1.0), "info-value", ""),
-        # timestamps: finite, in range, not backwards within a series, one sample each
+    if "stateset" in kinds:
+        states = parts.filter(kind == "stateset").join(names, on="code", how="left")
+        found.many(
+            states,
+            [
+                (~pl.col("label_names").list.contains(pl.col("family")), "stateset-label", ""),
+                (~number.is_in([0.0, 1.0]), "stateset-value", ""),
+            ],
+        )
+    typed = {
+        "counter": [
+            (
+                (kind == "counter")
+                & suffix.is_in(["_total", ""])
+                & (number.is_nan() | (number < 0)),
+                "counter-value",
+                "",
+            )
+        ],
+        "histogram": [
+            (
+                (kind == "histogram") & (suffix != "_bucket") & pl.col("le").is_not_null(),
+                "histogram-le",
+                "only _bucket samples have an le label",
+            )
+        ],
+        "summary": [
+            (quantile & (q.is_null() | q.is_nan() | (q < 0) | (q > 1)), "summary-quantile", ""),
+            (quantile & (number < 0), "summary-value", ""),
+            (
+                counted & ((number < 0) | ((suffix == "_count") & number.is_nan())),
+                "summary-value",
+                "",
+            ),
+        ],
+        "info": [((kind == "info") & (number != 1.0), "info-value", "")],
+    }
+    checks = [check for name in sorted(kinds & set(typed)) for check in typed[name]]
+    # timestamps: finite, in range, not backwards within a series, one sample each
+    checks += [
         (
             ts.is_not_null() & (ts.is_nan() | ts.is_infinite() | ((ts * scale).abs() > MAX_MS)),
             "timestamp-finite",
@@ -577,10 +594,9 @@ def _sample_rules(parts: pl.DataFrame, format: str, found: _Found) -> None:
         ),
         (stamped & (step < 0), "timestamp-order", ""),
         (stamped & (step == 0), "duplicate-sample", ""),
-        (
-            unstamped.is_not_null() & ~unstamped.is_first_distinct(),
-            "duplicate-sample",
-            "",
-        ),
     ]
+    if parts["ts_number"].null_count():
+        checks.append(
+            (unstamped.is_not_null() & ~unstamped.is_first_distinct(), "duplicate-sample", "")
+        )
     found.many(parts, checks)
