@@ -179,8 +179,11 @@ def test_a_bundled_dataset_is_what_its_scenario_and_this_code_produce(tmp_path) 
     name = "before_after_after"
     bundled = DATA / name
     again = write_dataset(simulate(load_scenario(bundled / "scenario.yaml")), tmp_path / name)
-    for file in ("metrics.om.gz", "rum.ndjson.gz", "labels.json", "scenario.yaml"):
+    for file in ("rum.ndjson.gz", "labels.json", "scenario.yaml"):
         new, old = (again / file).read_bytes(), (bundled / file).read_bytes()
         if file.endswith(".gz"):  # the content, whatever compression level a writer picks
             new, old = gzip.decompress(new), gzip.decompress(old)
         assert new == old, file
+    # the same samples; the writer now puts histogram buckets in increasing `le` (the
+    # OpenMetrics order), so the bundled files' line order may differ from today's
+    assert Dataset.open(again).metrics().equals(Dataset.open(bundled).metrics())
