@@ -112,7 +112,7 @@ def _comparable(parts: pl.DataFrame) -> pl.DataFrame:
     return parts.select(columns).with_columns(pl.col("name", "labels").cast(pl.Utf8))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sample_lines())
 def test_split_readers_read_every_line_as_the_full_regex(lines: list[str]):
     samples = _numbered(lines)
@@ -196,7 +196,7 @@ def _outcome(text: str, **options) -> pl.DataFrame | tuple[str, str, str]:
         return match.group(1), match.group(2), more.group(1) if more else "0"
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sample_lines(), st.integers(min_value=1, max_value=3), st.booleans())
 def test_result_and_error_line_do_not_depend_on_the_reader(lines, every, strict):
     text = "\n".join(["# TYPE m gauge", *lines]) + ("\n# EOF\n" if strict else "\n")
