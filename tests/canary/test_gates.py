@@ -96,5 +96,6 @@ def test_missing_and_unparsable_files(tmp_path: Path):
 def test_parse_duration():
     assert parse_duration("90s") == timedelta(seconds=90)
     assert parse_duration("1h") == timedelta(hours=1)
-    with pytest.raises(ValueError, match="not a duration"):
-        parse_duration("1.5h")
+    assert parse_duration("1h30m") == parse_duration("1.5h") == timedelta(minutes=90)
+    with pytest.raises(ValueError, match="as a duration"):
+        parse_duration("1.5 hours")

@@ -12,7 +12,8 @@ Gzip members are compared after decompression: the bytes inside are the contract
 compressed stream depends on the zlib build, not on this code. `scenario.yaml` is compared
 as YAML, not as bytes: bundled ones were edited by hand after generation (a description
 rewrapped when an expectation was updated, commit 8b53f43), so their bytes are not what
-`Scenario.to_yaml` writes, while what they say is.
+`Scenario.to_yaml` writes, while what they say is. `metrics.om` is compared as samples:
+the writer now puts histogram buckets in increasing `le` (the OpenMetrics order).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 import yaml
 
 from wsanalysis.reference.fleet import simulate, write_dataset
+from wsanalysis.sources.dataset import Dataset
 from wsanalysis.reference.scenario import load_scenario
 
 from .conftest import DATA
@@ -40,6 +42,9 @@ def test_a_bundled_dataset_is_what_its_scenario_and_this_code_produce(name, tmp_
         new, old = (again / file).read_bytes(), (bundled / file).read_bytes()
         if file.endswith(".gz"):
             new, old = gzip.decompress(new), gzip.decompress(old)
+        if file == "metrics.om":  # the same samples; the writer orders buckets by `le` now
+            assert Dataset.open(again).metrics().equals(Dataset.open(bundled).metrics()), name
+            continue
         if file == "scenario.yaml":
             assert yaml.safe_load(new) == yaml.safe_load(old), f"{name}/{file}"
             continue

@@ -205,8 +205,19 @@ def test_bad_arguments_say_what_to_do(tmp_path: Path) -> None:
     path = write_lines(tmp_path / "b.ndjson", [dumps(beacon(0))])
     with pytest.raises(UsageError, match="before it starts"):
         read_rum(path, start="2026-11-25T01:00:00Z", end="2026-11-25T00:00:00Z")
-    with pytest.raises(UsageError, match="not a time"):
+    with pytest.raises(UsageError, match="cannot read 'yesterday' as a time"):
         read_rum(path, start="yesterday")
+
+
+def test_a_bare_number_bound_is_epoch_seconds(tmp_path: Path) -> None:
+    """One vocabulary for time: a bare number is epoch seconds, as everywhere else."""
+    path = write_lines(tmp_path / "b.ndjson", [dumps(beacon(i)) for i in range(10)])
+    first = read_rum(path).frame["ts"].min()
+    seconds = first.timestamp() + 5
+    assert read_rum(path, start=seconds).frame.height == 5
+    assert read_rum(path, start=str(seconds)).frame.height == 5
+    with pytest.raises(UsageError, match="epoch seconds out of range"):
+        read_rum(path, start=seconds * 1000)  # milliseconds are not taken for seconds
 
 
 def test_bulk_path_edge_cases_follow_the_rules(tmp_path: Path) -> None:

@@ -114,3 +114,21 @@ def test_cli_lists_every_command_and_rejects_unknown_ones(capsys):
     help_text = build_parser().format_help()
     assert all(name in help_text for name in command_names())
     assert main(["no-such-command"]) == 3
+
+
+def test_broken_metrics_are_an_error_unless_lenient_then_counted(tmp_path: Path):
+    text = (
+        "# TYPE ws_connections counter\n"
+        'ws_connections_total{variant="canary"} 5 1700000000\n'
+        'ws_connections_total{variant="canary"} -1 1700000060\n'  # a counter below zero
+        'ws_connections_total{variant="canary"} 9 1700000120\n'
+        "# EOF\n"
+    )
+    (tmp_path / "metrics.om").write_text(text)
+    dataset = Dataset.open(tmp_path)
+    with pytest.raises(DataError, match=r"line 3: .*\[rule counter-value\]"):
+        dataset.metrics()
+    load = dataset.metrics_load(lenient=True)
+    assert load.frame["value"].to_list() == [5.0, 9.0]
+    assert load.dropped == {"counter-value": 1}
+    assert dataset.metrics(lenient=True).equals(load.frame)

@@ -112,7 +112,7 @@ def _comparable(parts: pl.DataFrame) -> pl.DataFrame:
     return parts.select(columns).with_columns(pl.col("name", "labels").cast(pl.Utf8))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sample_lines())
 def test_split_readers_read_every_line_as_the_full_regex(lines: list[str]):
     samples = _numbered(lines)
@@ -172,13 +172,14 @@ def test_float_parser_reads_openmetrics_words_and_no_token_with_separators():
 
 
 def _with_comments(text: str, every: int) -> str:
-    """Every `every`-th line with a ` #` comment, which forces it through the full regex.
+    """Every `every`-th line ending in a tab, which forces it through the full regex.
 
-    The comment goes before any `\\r` ending, which the reader strips.
+    (A trailing ` #` comment used to do this; both formats now refuse it.) The tab
+    goes before any `\\r` ending, which the reader strips.
     """
     lines = text.split("\n")
     return "\n".join(
-        line.rstrip("\r") + " #" if i % every == 0 and line and not line.startswith("#") else line
+        line.rstrip("\r") + "\t" if i % every == 0 and line and not line.startswith("#") else line
         for i, line in enumerate(lines)
     )
 
@@ -191,11 +192,11 @@ def _outcome(text: str, **options) -> pl.DataFrame | tuple[str, str, str]:
         match = re.match(r"metrics text line (\d+): (.*?): ['\"]", error.problem)
         if match is None:  # an error about the whole text, e.g. a label clash
             return ("", error.problem, "")
-        more = re.search(r"\(and (\d+) more such lines\)$", error.problem)
+        more = re.search(r"\(and (\d+) more such lines\)", error.problem)
         return match.group(1), match.group(2), more.group(1) if more else "0"
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sample_lines(), st.integers(min_value=1, max_value=3), st.booleans())
 def test_result_and_error_line_do_not_depend_on_the_reader(lines, every, strict):
     text = "\n".join(["# TYPE m gauge", *lines]) + ("\n# EOF\n" if strict else "\n")
@@ -214,9 +215,10 @@ def test_result_and_error_line_do_not_depend_on_the_reader(lines, every, strict)
 SERIES_TEXT = """\
 # TYPE ws_closes counter
 ws_closes_total{code="1000",reason="going away",variant="canary"} 1 1700000000
-ws_closes_total{code="4401",reason="} \\"bad\\" {token}",variant="canary"} 2 1700000000
-ws_frames_total{variant="control"} 5 1700000000
 ws_closes_total{code="1000",reason="going away",variant="canary"} 3 1700000015
+ws_closes_total{code="4401",reason="} \\"bad\\" {token}",variant="canary"} 2 1700000000
+# TYPE ws_frames counter
+ws_frames_total{variant="control"} 5 1700000000
 ws_frames_total{variant="control"} 7 1700000015 # {trace_id="x"} 1.0 1700000010
 up 1 1700000015
 temp{variant="canary",path="C:\\\\tmp #1"} NaN 1700000015
@@ -249,7 +251,7 @@ def test_gzip_crlf_and_plain_text_read_the_same(tmp_path: Path):
 def test_prometheus_text_format_through_both_readers():
     text = (
         'up{job="a b"} 1 1700000000000\n'
-        'up{job="a b"} 0 1700000015000 # scraped late\n'
+        'up{job="a b"} 0 1700000015000 \n'
         'up{job="c"}\t1\t1700000030000\n'
     )
     frame = read_openmetrics(text)
@@ -263,15 +265,17 @@ def test_prometheus_text_format_through_both_readers():
 
 def test_missing_timestamps_take_the_scrape_time_in_either_reader():
     when = datetime(2026, 1, 1, tzinfo=UTC)
-    text = 'm{a="x y"} 1\nm{a="x y"} 2 # no time\nm 3\n'
+    text = 'm{a="x y"} 1\nm{a="x\tz"} 2\nm 3\n'
     frame = read_openmetrics(text, timestamp=when)
-    assert frame["value"].to_list() == [1.0, 2.0, 3.0]
+    assert sorted(frame["value"].to_list()) == [1.0, 2.0, 3.0]
     assert set(frame["timestamp"]) == {when}
 
 
 def test_blank_lines_of_unicode_spaces_and_indented_comments_are_skipped():
     text = '\u00a0\n\u3000 \n  # HELP m indented\nm{a="1"} 1 10\n\t\n# EOF\n'
-    assert read_openmetrics(text)["value"].to_list() == [1.0]
+    assert read_openmetrics(text, format="prometheus")["value"].to_list() == [1.0]
+    with pytest.raises(DataError, match=r"line 1: OpenMetrics text has no blank lines"):
+        read_openmetrics(text)  # OpenMetrics has neither blank lines nor indented comments
 
 
 @pytest.mark.parametrize(
@@ -282,12 +286,12 @@ def test_blank_lines_of_unicode_spaces_and_indented_comments_are_skipped():
         ("m 1 10 11", "line 5: not a sample line"),
         ('m{a="x} y} 1 10', "line 5: not a sample line"),
         ('m{a="x"} 1', "line 5: the sample has no timestamp"),
-        ('m{a="x"} Inf 1#comment\nm{a="x"} 1', "line 6: the sample has no timestamp"),
+        ('m{a="x"} Inf 1#comment\nm{a="x"} 1', "line 5: exemplars only on counter"),
     ],
 )
 def test_errors_name_the_first_bad_line_whichever_reader_took_it(bad, message):
-    good = 'm{a="x} y"} 1 10\nm 2 10 # {t="1"} 1 1\nm{a="x"} 3 10\n'
-    text = f"# TYPE m gauge\n{good}{bad}\n{good}{bad}\n# EOF\n"
+    good = 'm{a="x} y"} 1 %d\nm{a="t\tb"} 2 %d\nm{a="x"} 3 %d\n'
+    text = f"# TYPE m gauge\n{good % (10, 10, 10)}{bad}\n{good % (20, 20, 20)}{bad}\n# EOF\n"
     with pytest.raises(DataError) as raised:
         read_openmetrics(text)
     assert message in str(raised.value) and "(and 1 more such lines)" in str(raised.value)

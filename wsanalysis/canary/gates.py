@@ -21,6 +21,7 @@ import yaml
 
 from wsanalysis.errors import UsageError
 from wsanalysis.frames.selection import MetricSource, RumFilter, Series
+from wsanalysis.times import parse_duration
 
 DEFAULT_GATE_FILE = Path(__file__).with_name("default_gates.yaml")
 
@@ -28,16 +29,6 @@ Statistic = Literal["rate", "quantile", "survival_quantile", "spike", "share"]
 STATISTICS = ("rate", "quantile", "survival_quantile", "spike", "share")
 COUNT_STATISTICS = ("rate", "spike", "share")
 SAMPLE_STATISTICS = ("quantile", "survival_quantile")
-_DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> timedelta:
-    """`5m`, `1h`, `30s` (Prometheus style) as a timedelta."""
-    match = _DURATION.match(str(text).strip())
-    if not match:
-        raise ValueError(f"{text!r} is not a duration like 30s, 5m or 1h")
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
 
 
 @dataclass(frozen=True)

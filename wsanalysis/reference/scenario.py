@@ -25,13 +25,11 @@ from typing import Any
 
 import yaml
 
+from wsanalysis import times
 from wsanalysis.errors import UsageError
 from wsanalysis.reference.policy import JITTER_STRATEGIES
 
 BUNDLED_PACKAGE = "wsanalysis.reference.scenarios"
-_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 VERDICTS = ("GO", "NO_GO", "INCONCLUSIVE")
 DECISIONS = ("pass", "fail", "inconclusive", "no_data")
 
@@ -73,21 +71,15 @@ class ScenarioError(UsageError):
 
 
 def parse_duration(value: Any, where: str, *, allow_zero: bool = True) -> float:
-    """Seconds from `90s`, `15m`, `2h`, `250ms`, `1d` or a plain number."""
-    if isinstance(value, bool):
-        raise ScenarioError(where, f"{value!r} is not a duration", "write e.g. 90s, 15m or 2h")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        text = str(value).replace(" ", "")
-        if not _DURATION.match(text):
-            raise ScenarioError(
-                where, f"{value!r} is not a duration", "write e.g. 250ms, 90s, 15m, 2h30m or 1d"
-            )
-        seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION_PART.findall(text))
-    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
-        raise ScenarioError(where, f"{value!r} must be a {'' if allow_zero else 'non-zero '}"
-                            "positive duration")  # fmt: skip
+    """Seconds from the toolkit's duration grammar (`250ms`, `90s`, `2h30m`, `1d`, a number)."""
+    try:
+        seconds = times.duration_seconds(value)
+    except times.TimeError:
+        raise ScenarioError(
+            where, f"{value!r} is not a duration", "write e.g. 250ms, 90s, 15m, 2h30m or 1d"
+        ) from None
+    if seconds == 0 and not allow_zero:
+        raise ScenarioError(where, f"{value!r} must be a non-zero positive duration")
     return seconds
 
 

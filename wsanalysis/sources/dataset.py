@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from wsanalysis.errors import DataError
-from wsanalysis.sources.openmetrics import read_openmetrics
+from wsanalysis.sources.openmetrics import MetricsLoad, load_openmetrics
 from wsanalysis.sources.rum import RumLoad, read_rum
 from wsanalysis.sources.schema import empty_samples
 from wsanalysis.sources.variants import DEFAULT_VARIANTS, VariantMapping
@@ -87,12 +87,33 @@ class Dataset:
         metrics: list[str] | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
+        lenient: bool = False,
     ) -> pl.DataFrame:
         """The server metrics as a samples frame (empty when the folder has none)."""
+        return self.metrics_load(
+            variants=variants, metrics=metrics, start=start, end=end, lenient=lenient
+        ).frame
+
+    def metrics_load(
+        self,
+        *,
+        variants: VariantMapping = DEFAULT_VARIANTS,
+        metrics: list[str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        lenient: bool = False,
+    ) -> MetricsLoad:
+        """The server metrics with what was dropped, by rule (only `lenient` drops lines:
+        otherwise a line that breaks its format's rules is a DataError)."""
         if self.metrics_path is None:
-            return empty_samples()
-        return read_openmetrics(
-            self.metrics_path, variants=variants, metrics=metrics, start=start, end=end
+            return MetricsLoad(frame=empty_samples(), source=str(self.folder), format="none")
+        return load_openmetrics(
+            self.metrics_path,
+            variants=variants,
+            metrics=metrics,
+            start=start,
+            end=end,
+            lenient=lenient,
         )
 
     def rum(

@@ -17,15 +17,20 @@ are series, not samples).
 from __future__ import annotations
 
 import gzip
+import os
 import re
+import zlib
+from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 import polars as pl
 
-from wsanalysis.errors import DataError
+from wsanalysis.errors import DataError, UsageError
+from wsanalysis.sources import om_rules
 from wsanalysis.sources.schema import SAMPLES_FIXED, TIMESTAMP, empty_samples, normalize_samples
 from wsanalysis.sources.variants import DEFAULT_VARIANTS, VariantMapping
 
@@ -37,6 +42,8 @@ _SAMPLE = (
     rf"^(?P<name>{_NAME})(?:\{{(?P<labels>{_LABELS})\}})?[ \t]+(?P<value>[^ \t#]+)"
     r"(?:[ \t]+(?P<ts>[^ \t#]+))?[ \t]*(?:#.*)?$"
 )
+# The exemplar (or comment) after a sample: group 1, from the blank before its `#`.
+_SAMPLE_EXEMPLAR = rf"^{_NAME}(?:\{{{_LABELS}\}})?[ \t]+[^ \t#]+(?:[ \t]+[^ \t#]+)?([ \t]*#.*)$"
 # A series alone, as the start of `_SAMPLE` reads it.
 _SERIES = rf"^(?P<name>{_NAME})(?:\{{(?P<labels>{_LABELS})\}})?$"
 # Something other than white space, and not a `#`, first: `strip() != ""` and not
@@ -65,23 +72,43 @@ def _parse_labels(text: str) -> dict[str, str]:
     return labels
 
 
-def _read_text(source: str | Path) -> pl.Series:
-    """The text as a one-value polars Series (a file is decoded by polars, which is faster)."""
-    if isinstance(source, Path) or "\n" not in source:
+def _read_text(source: Path | str | bytes) -> pl.Series:
+    """The text as a one-value polars Series: a Path is a file, str or bytes the text itself.
+
+    Never a guess: a str is always text, so `""` is an empty exposition, not `.`.
+    A file is decoded by polars, which is faster.
+    """
+    if isinstance(source, os.PathLike):
         path = Path(source)
-        if not path.exists():
+        if not path.is_file():
             raise DataError(f"metrics file {path} does not exist", "check the dataset folder")
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
+        return _decoded(path.read_bytes(), str(path))
+    if isinstance(source, bytes):
+        return _decoded(source, "metrics text")
+    if isinstance(source, str):
+        return pl.Series([source], dtype=pl.Utf8)
+    raise UsageError(
+        f"cannot read metrics from a {type(source).__name__}",
+        "pass a pathlib.Path for a file, or the text itself as str or bytes",
+    )
+
+
+def _decoded(raw: bytes, origin: str) -> pl.Series:
+    if raw[:2] == b"\x1f\x8b":
         try:
-            return pl.Series([raw], dtype=pl.Binary).cast(pl.Utf8)
-        except pl.exceptions.PolarsError:  # not UTF-8: let Python find the bad byte
-            return pl.Series([_decode(raw, path)], dtype=pl.Utf8)
-    return pl.Series([source], dtype=pl.Utf8)
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as error:
+            raise DataError(
+                f"{origin} looks gzip-compressed but cannot be decompressed: {error}",
+                "check the file was copied whole (gzip -t FILE)",
+            ) from error
+    try:
+        return pl.Series([raw], dtype=pl.Binary).cast(pl.Utf8)
+    except pl.exceptions.PolarsError:  # not UTF-8: let Python find the bad byte
+        return pl.Series([_decode(raw, origin)], dtype=pl.Utf8)
 
 
-def _decode(raw: bytes, path: Path) -> str:
+def _decode(raw: bytes, path: str) -> str:
     """Python's decoding, for the position of the first bad byte in the error."""
     try:
         return raw.decode("utf-8")
@@ -235,8 +262,50 @@ def _bad_line(lines: pl.DataFrame, reason: str, origin: str) -> DataError:
     )
 
 
+def _broken(violations: pl.DataFrame, lines: pl.DataFrame, origin: str, format: str) -> DataError:
+    """The first broken rule as an error naming its line and the rule."""
+    line, rule, detail = violations.row(0)
+    same = violations.filter(pl.col("rule") == rule).height - 1
+    text = lines.filter(pl.col("line") == line)["text"]
+    shown = text[0][:120] if text.len() else ""
+    others = violations.height - 1 - same
+    return DataError(
+        f"{origin} line {line}: {detail}: {shown!r} [rule {rule}]"
+        + (f" (and {same} more such lines)" if same else "")
+        + (f" ({others} more lines break other rules)" if others else ""),
+        f"fix the exporter or the file ({format} text rules), or read it with lenient=True "
+        "to drop such lines and count them",
+    )
+
+
+@dataclass
+class MetricsLoad:
+    """A read of metrics text: the samples frame and what lenient mode dropped, by rule."""
+
+    frame: pl.DataFrame
+    source: str
+    format: str
+    dropped: Counter[str] = field(default_factory=Counter)
+    examples: list[str] = field(default_factory=list)
+
+    @property
+    def dropped_lines(self) -> int:
+        return sum(self.dropped.values())
+
+    def summary(self) -> str:
+        text = [
+            f"{self.source} ({self.format}): {self.frame.height:,} samples, "
+            f"{self.dropped_lines:,} lines dropped"
+        ]
+        text += [
+            f"  {n:,} × {rule}: {om_rules.RULES[rule]}" for rule, n in self.dropped.most_common()
+        ]
+        text += [f"  e.g. {example}" for example in self.examples]
+        return "\n".join(text)
+
+
 def read_openmetrics(
-    source: str | Path,
+    source: Path | str | bytes,
     *,
     variants: VariantMapping = DEFAULT_VARIANTS,
     metrics: Iterable[str] | None = None,
@@ -245,38 +314,86 @@ def read_openmetrics(
     format: Format | None = None,
     timestamp: datetime | None = None,
     keep_created: bool = False,
+    lenient: bool = False,
 ) -> pl.DataFrame:
-    """Read OpenMetrics or Prometheus text into the samples frame.
+    """Read OpenMetrics or Prometheus text into the samples frame (see `load_openmetrics`)."""
+    return load_openmetrics(
+        source,
+        variants=variants,
+        metrics=metrics,
+        start=start,
+        end=end,
+        format=format,
+        timestamp=timestamp,
+        keep_created=keep_created,
+        lenient=lenient,
+    ).frame
 
-    `source` is a path (plain or gzip) or the text itself. `format` defaults to
-    OpenMetrics when the text has an `# EOF` line (timestamps in seconds), else the
-    Prometheus text format (milliseconds). Samples without a timestamp take
-    `timestamp` (e.g. the scrape time) or are an error. `_created` samples are
-    dropped unless `keep_created` (they are start times, not observations).
-    `[start, end]` is inclusive at both ends, like a Prometheus range selector.
+
+def load_openmetrics(
+    source: Path | str | bytes,
+    *,
+    variants: VariantMapping = DEFAULT_VARIANTS,
+    metrics: Iterable[str] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    format: Format | None = None,
+    timestamp: datetime | None = None,
+    keep_created: bool = False,
+    lenient: bool = False,
+) -> MetricsLoad:
+    """Read OpenMetrics or Prometheus text, checked against its format's rules.
+
+    `source` is a `Path` (plain or gzip file) or the text itself (`str` or `bytes`):
+    a `str` is never taken for a file name. `format` defaults to OpenMetrics when the
+    text has an `# EOF` line (timestamps in seconds), else the Prometheus text format
+    (milliseconds). Every rule of the format (`om_rules.RULES`) is checked on every
+    line; the first broken one raises a DataError naming the line and the rule, unless
+    `lenient`, which drops the lines that break rules and counts them by rule in
+    `MetricsLoad.dropped`. Samples without a timestamp take `timestamp` (e.g. the
+    scrape time) or are an error. `_created` samples are dropped unless
+    `keep_created` (they are start times, not observations). `[start, end]` is
+    inclusive at both ends, like a Prometheus range selector.
     """
-    origin = str(source) if isinstance(source, Path) else "metrics text"
+    origin = str(source) if isinstance(source, os.PathLike) else "metrics text"
     lines = _lines(_read_text(source))
     samples, others = _partition(lines, pl.col("text").str.contains(_SAMPLE_START))
     eof = _eof_line(others)
     if format is None:
         format = "openmetrics" if eof is not None else "prometheus"
-    stripped = pl.col("text").str.strip_chars()
-    if format == "openmetrics" and eof is not None:
-        after_eof = lines.slice(eof)
-        if after_eof.filter(stripped != "").height:
-            raise _bad_line(after_eof, "text after # EOF", origin)
+    if format not in ("openmetrics", "prometheus"):
+        raise UsageError(f"unknown metrics format {format!r}", "use openmetrics or prometheus")
     parts = _parts(samples)
-    unreadable = parts.filter(pl.col("name").is_null())
-    if unreadable.height:
-        raise _bad_line(unreadable, "not a sample line", origin)
-    # numbers are checked on every line, so selecting `metrics` hides no bad line
-    bad_value = parts.filter(pl.col("number").is_null())
-    if bad_value.height:
-        raise _bad_line(bad_value, "the value is not a number", origin)
-    bad_ts = parts.filter(pl.col("ts").is_not_null() & pl.col("ts_number").is_null())
-    if bad_ts.height:
-        raise _bad_line(bad_ts, "the timestamp is not a number", origin)
+    violations, _ = om_rules.check(
+        lines, others, parts, format, eof, scrape_time=timestamp is not None
+    )
+    load = MetricsLoad(frame=empty_samples(), source=origin, format=format)
+    if violations.height:
+        if not lenient:
+            raise _broken(violations, lines, origin, format)
+        per_line = violations.unique("line", keep="first", maintain_order=True)
+        load.dropped = Counter(dict(per_line["rule"].value_counts().iter_rows()))
+        for line, rule, detail in per_line.head(5).iter_rows():
+            load.examples.append(f"line {line}: {detail} [rule {rule}]")
+        parts = parts.filter(~pl.col("line").is_in(per_line["line"].implode()))
+    load.frame = _frame(
+        parts, origin, format, variants, metrics, start, end, timestamp, keep_created
+    )
+    return load
+
+
+def _frame(
+    parts: pl.DataFrame,
+    origin: str,
+    format: str,
+    variants: VariantMapping,
+    metrics: Iterable[str] | None,
+    start: datetime | None,
+    end: datetime | None,
+    timestamp: datetime | None,
+    keep_created: bool,
+) -> pl.DataFrame:
+    """The samples frame from sample lines that keep every rule."""
     if metrics is not None:
         parts = _where(parts, pl.col("name").is_in(list(metrics)))
     if not keep_created:
@@ -410,7 +527,14 @@ def write_openmetrics(
         pl.col("metric").replace_strict({m: f for m, (f, _) in families.items()}).alias("__family"),
         _format_value("value").alias("__value"),
         (pl.col("timestamp").dt.epoch("ms") / 1000).alias("__ts"),
-    ).sort(["__family", "metric", "__labels", "timestamp"])
+    )
+    # buckets in increasing `le` (the specification's order), series otherwise by labels
+    rest = [p for c, p in zip(sorted(label_columns), pairs, strict=True) if c != "le"]
+    rest_text = pl.concat_str(rest, separator=",", ignore_nulls=True) if rest else pl.lit("")
+    le = pl.col("le").cast(pl.Float64, strict=False) if "le" in labels else pl.lit(None)
+    frame = frame.with_columns(rest_text.alias("__rest"), le.alias("__le")).sort(
+        ["__family", "metric", "__rest", "__le", "__labels", "timestamp"], nulls_last=True
+    )
     frame = frame.with_columns(
         pl.when(pl.col("__ts") == pl.col("__ts").floor())
         .then(pl.col("__ts").cast(pl.Int64).cast(pl.Utf8))

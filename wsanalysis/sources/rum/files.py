@@ -1,0 +1,77 @@
+"""Bytes of a RUM input and what format they hold (content decides, names can lie)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import zlib
+from pathlib import Path
+
+from wsanalysis.errors import DataError
+
+try:  # ISA-L inflates gzip about twice as fast as zlib; optional
+    from isal.igzip import decompress as _gunzip
+except ImportError:  # pragma: no cover - depends on the environment
+    _gunzip = gzip.decompress
+
+
+def _read_bytes(path: Path) -> bytes:
+    """A file's bytes, gunzipped when its first bytes say gzip (whatever its name)."""
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        try:
+            return _gunzip(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(
+                f"{path} looks gzip-compressed but cannot be decompressed: {exc}",
+                "check the file was copied whole (gzip -t FILE)",
+            ) from exc
+    return data
+
+
+def _sniff(path: Path) -> str:
+    """ndjson, parquet or datadog, from the content (names can lie)."""
+    if path.is_dir():
+        files = [p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")]
+        if any(p.suffix == ".parquet" for p in files):
+            return "parquet"
+        if any(p.suffix in (".json", ".gz") for p in files):
+            return "datadog"
+        raise DataError(
+            f"{path} holds no .parquet files nor Datadog export pages",
+            "pass an NDJSON file, a Parquet file or folder, or a Datadog RUM export",
+        )
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if head == b"PAR1":
+        return "parquet"
+    if head[:2] == b"\x1f\x8b":
+        with gzip.open(path, "rb") as handle:
+            try:
+                head = handle.read(4096)
+            except (OSError, EOFError, zlib.error):
+                return "ndjson"
+    else:
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+    return "datadog" if _looks_like_datadog(head) else "ndjson"
+
+
+_DATADOG_HINT = re.compile(rb'"data"\s*:\s*\[')
+
+
+def _looks_like_datadog(head: bytes) -> bool:
+    """A page of the RUM events API: an object whose `data` is a list of events."""
+    first = next((x for x in head.split(b"\n") if x.strip()), b"")
+    try:
+        doc = json.loads(first)
+    except (
+        ValueError,
+        RecursionError,
+    ):  # a long or pretty-printed page: look for `"data": [` early on
+        hint = _DATADOG_HINT.search(head)
+        return hint is not None and b'"v"' not in head[: hint.start()]
+    if isinstance(doc, list) and doc and isinstance(doc[0], dict):
+        doc = doc[0]
+    return isinstance(doc, dict) and isinstance(doc.get("data"), list)
