@@ -33,12 +33,14 @@ from wsanalysis.canary.evidence import (
     CONTROL,
     bucket_pvalues,
     flip,
+    gate_batches,
     one_sided_alpha,
 )
 from wsanalysis.canary.gates import Gate
 from wsanalysis.canary.verdict import GateEvidence
 from wsanalysis.frames import measures
 from wsanalysis.stats.multiplicity import holm
+from wsanalysis.stats.rates import compare_rates, rate_against_bound
 from wsanalysis.stats.sequential import (
     QuantileLooks,
     quantile_difference_pvalues,
@@ -69,6 +71,11 @@ def _minutes(plan: SequentialPlan) -> int:
     return int(plan.look.total_seconds() // 60)
 
 
+def _look_ends(per_look: pl.DataFrame, plan: SequentialPlan) -> list:
+    """The end of every look (the time up to which its data reach)."""
+    return [(t + plan.look).replace(tzinfo=None) for t in per_look["look"].to_list()]
+
+
 def _per_look(counts: measures.Counts, plan: SequentialPlan) -> dict[str, pl.DataFrame]:
     """Events and exposure per look and variant (increments, in look order)."""
     frame = counts.frame.with_columns(
@@ -80,6 +87,44 @@ def _per_look(counts: measures.Counts, plan: SequentialPlan) -> dict[str, pl.Dat
         .sort("look")
     )
     return {v: per_look.filter(pl.col("variant") == v) for v in (CANARY, CONTROL)}
+
+
+def running_dispersion(gate: Gate, counts: measures.Counts, look_starts: list) -> np.ndarray:
+    """φ for each look from the buckets up to that look only: within the first hour at
+    every look, after it at the end of the previous hour (so a verdict judged again on
+    more data keeps every earlier look's increment, and its decisions stay final)."""
+    canary, control = counts.variant(CANARY), counts.variant(CONTROL)
+    starts = canary["bucket"].to_numpy()
+    y, e = canary["events"].to_numpy(), canary["exposure"].to_numpy()
+    m, f = control["events"].to_numpy(), control["exposure"].to_numpy()
+    hour = np.timedelta64(3600, "s")
+    cache: dict[int, float] = {}
+
+    def phi(k: int) -> float:
+        if k not in cache:
+            cache[k] = 1.0
+            if k >= 3 and e[:k].sum() > 0:
+                if gate.compare.against == "bound":
+                    cache[k] = rate_against_bound(
+                        y[:k], e[:k], gate.compare.bound, batches=gate_batches(k)
+                    ).dispersion
+                elif f[:k].sum() > 0:
+                    cache[k] = compare_rates(
+                        y[:k], e[:k], m[:k], f[:k], batches=gate_batches(k)
+                    ).dispersion
+        return max(1.0, cache[k])
+
+    first = starts[0] if len(starts) else None
+    out = []
+    for start in look_starts:
+        end = np.datetime64(start, "ms") if not isinstance(start, np.datetime64) else start
+        if first is not None and end - first <= hour:
+            k = int(np.searchsorted(starts, end, side="left"))
+        else:
+            whole_hours = (end - first - 1) // hour if first is not None else 0
+            k = int(np.searchsorted(starts, first + whole_hours * hour, side="left"))
+        out.append(phi(k))
+    return np.asarray(out)
 
 
 def bonferroni_over_looks(found: GateEvidence, plan: SequentialPlan) -> GateEvidence:
@@ -116,7 +161,7 @@ def rate_evidence(
     parts = _per_look(counts, plan)
     canary, control = parts[CANARY], parts[CONTROL]
     alpha = one_sided_alpha(gate)
-    phi = max(1.0, float(fixed.details.get("dispersion", 1.0)))
+    phi = running_dispersion(gate, counts, _look_ends(canary, plan))
     y, e = canary["events"].to_numpy(), canary["exposure"].to_numpy()
     if gate.compare.against == "bound":
         harm = sequential_poisson_test(
@@ -147,7 +192,7 @@ def rate_evidence(
         p_harm=float(path_harm[-1]) if len(path_harm) else 1.0,
         p_safe=float(path_safe[-1]) if len(path_safe) else 1.0,
         method=f"{what} over {len(looks)} looks every {_minutes(plan)} min "
-        f"(anytime-valid; dispersion {phi:.2f})",
+        f"(anytime-valid; dispersion {phi[-1]:.2f} from the looks so far)",
         anytime=True,
         path_harm=tuple(path_harm),
         path_safe=tuple(path_safe),
@@ -186,7 +231,7 @@ def spike_evidence(
     path_harm = np.minimum.accumulate(path_harm) if len(path_harm) else np.ones(1)
     alpha = one_sided_alpha(gate)
     y, e = parts[CANARY]["events"].to_numpy(), parts[CANARY]["exposure"].to_numpy()
-    phi = max(1.0, float(fixed.details.get("dispersion", 1.0)))
+    phi = running_dispersion(gate, counts, _look_ends(parts[CANARY], plan))
     if gate.compare.against == "bound":
         safe = sequential_poisson_test(
             y, e, bound=gate.tolerance, worse=flip(gate.worse), alpha=alpha, dispersion=phi

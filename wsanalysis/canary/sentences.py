@@ -94,6 +94,15 @@ def _level_text(gate: Gate, e) -> str:
     return f"{gate.confidence:.0%}{' anytime-valid' if e.anytime else ''}"
 
 
+def _passed_on_excess(gate: Gate, e, near_value: float | None) -> bool:
+    """A spike gate that passed on its absolute excess, not on the ratio."""
+    return (
+        gate.tolerance_excess is not None
+        and e.details.get("excess_high") is not None
+        and not (near_value is not None and near_value <= gate.tolerance)
+    )
+
+
 def sentence(gate: Gate, result: GateResult, n_gates: int = 1) -> str:
     e = result.evidence
     if result.decision == "no_data":
@@ -164,6 +173,12 @@ def sentence(gate: Gate, result: GateResult, n_gates: int = 1) -> str:
                 f"is worse than {limit}: the {far} {lv} limit, {_on_scale(gate, far_value)}, is "
                 f"beyond it (p = {result.p_adjusted:.2g} after correction{correction})"
             )
+    elif result.decision == "pass" and _passed_on_excess(gate, e, near_value):
+        tail = (
+            f"passes: the canary's window-wide excess over control is at most "
+            f"{format_value(e.details['excess_high'], gate.unit, signed=True)} ({lv}), inside "
+            f"the {format_value(gate.tolerance_excess, gate.unit, signed=True)} excess tolerance"
+        )
     elif result.decision == "pass":
         tail = (
             f"passes: the {near}{window} {lv} limit, {_on_scale(gate, near_value)}, is inside "

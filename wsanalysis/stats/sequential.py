@@ -94,10 +94,19 @@ def _log_e_process(
 
         lp1, lq1 = log_p(thetas)
         lp0, lq0 = log_p(bound)
-    inc = (y[:, None] * (lp1 - lp0) + m[:, None] * (lq1 - lq0)) / dispersion
+    inc = (y[:, None] * (lp1 - lp0) + m[:, None] * (lq1 - lq0)) / _per_look(dispersion, len(y))
     usable = ((y + m) > 0) & (e > 0) & (f > 0)
     inc = np.where(usable[:, None], inc, 0.0)
     return logsumexp(np.cumsum(inc, axis=0), axis=1, b=weights)
+
+
+def _per_look(dispersion: float | np.ndarray, looks: int) -> np.ndarray:
+    """φ for every look as a column: one number, or one per look (each computed from the
+    data up to that look only, so later data never change an earlier increment)."""
+    phi = np.broadcast_to(np.asarray(dispersion, dtype=float), (looks,))
+    if np.any(phi < 1.0):
+        raise ValueError("dispersion is at least 1")
+    return phi[:, None]
 
 
 def sequential_rate_test(
@@ -123,8 +132,6 @@ def sequential_rate_test(
     y, e, m, f = _increments(events_canary, exposure_canary, events_control, exposure_control)
     if worse not in ("increase", "decrease"):
         raise ValueError("worse must be 'increase' or 'decrease'")
-    if dispersion < 1.0:
-        raise ValueError("dispersion is at least 1")
     log_e = _log_e_process(y, e, m, f, bound, worse, dispersion, grid_points, prior_scale)
     e_values = np.exp(np.minimum(log_e, 700.0))  # capped: beyond e^700 the answer is the same
     hit = np.nonzero(log_e >= math.log(1.0 / alpha))[0]
@@ -342,11 +349,11 @@ def sequential_poisson_test(
     y, e = _increments(events, exposure)
     if worse not in ("increase", "decrease"):
         raise ValueError("worse must be 'increase' or 'decrease'")
-    if dispersion < 1.0 or bound <= 0:
-        raise ValueError("dispersion is at least 1 and the bound positive")
+    if bound <= 0:
+        raise ValueError("the bound must be positive")
     ratios, weights = _grid(1.0, worse, grid_points, prior_scale)
     inc = np.multiply.outer(y, np.log(ratios)) - np.multiply.outer(bound * e, ratios - 1.0)
-    log_e = logsumexp(np.cumsum(inc / dispersion, axis=0), axis=1, b=weights)
+    log_e = logsumexp(np.cumsum(inc / _per_look(dispersion, len(y)), axis=0), axis=1, b=weights)
     hit = np.nonzero(log_e >= math.log(1.0 / alpha))[0]
     return SequentialResult(
         e_values=np.exp(np.minimum(log_e, 700.0)),
