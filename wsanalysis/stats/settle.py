@@ -27,6 +27,11 @@ def _half_width(k: float, se: float, z: float, anytime: bool, alpha: float) -> f
     return se * math.sqrt((k + 1.0) * (math.log(k + 1.0) + 2.0 * math.log(1.0 / alpha))) / k
 
 
+def half_width_ratio(k: float, *, anytime: bool, alpha: float) -> float:
+    """The interval's half-width with k times the data, relative to now (for charts)."""
+    return _half_width(k, 1.0, 1.0, anytime, alpha) / _half_width(1.0, 1.0, 1.0, anytime, alpha)
+
+
 def settle_factor(
     z_fail: float,
     z_pass: float,
