@@ -160,7 +160,11 @@ def _rate(values: list[bool]) -> str:
 
 
 def decisiveness(args: argparse.Namespace, pool: ProcessPoolExecutor) -> list[str]:
-    fixed_tasks = bench_decisiveness.fixed_tasks(args.base_runs, args.error_runs)
+    fixed_tasks = (
+        []
+        if args.sequential_only
+        else bench_decisiveness.fixed_tasks(args.base_runs, args.error_runs)
+    )
     aa_tasks, error_tasks = bench_decisiveness.sequential_tasks(
         args.seq_aa_runs, args.seq_error_runs
     )
@@ -189,7 +193,8 @@ def decisiveness(args: argparse.Namespace, pool: ProcessPoolExecutor) -> list[st
     command = (
         f"`.venv/bin/python benchmarks/bench_judge_accuracy.py --base-runs {args.base_runs} "
         f"--error-runs {args.error_runs} --seq-aa-runs {args.seq_aa_runs} "
-        f"--seq-error-runs {args.seq_error_runs} --workers {args.workers}`"
+        f"--seq-error-runs {args.seq_error_runs} --workers {args.workers}"
+        f"{' --sequential-only' if args.sequential_only else ''}`"
     )
     return [
         f"## Decisiveness: rule v1, rule v2 and Kayenta-parity ({datetime.now(UTC):%Y-%m-%d})",
@@ -209,6 +214,7 @@ def main() -> None:
     parser.add_argument("--seq-aa-runs", type=int, default=10)
     parser.add_argument("--seq-error-runs", type=int, default=30)
     parser.add_argument("--accuracy", action="store_true", help="also the 1 h accuracy section")
+    parser.add_argument("--sequential-only", action="store_true", help="skip the fixed windows")
     parser.add_argument("--aa", type=int, default=500)
     parser.add_argument("--ab", type=int, default=100)
     parser.add_argument("--traffic", type=float, default=100_000.0, help="connections per hour")

@@ -156,9 +156,9 @@ def _decide_all(
 
 
 def _first_looks(profile: Profile, found: list[GateEvidence]) -> dict:
-    """Sequential mode: the first look at which each gate's final decision held, and the
-    first look of GO (every gate passed) or NO_GO (a gate failed), from the p-values
-    after every look (a gate without them counts as decided from the first look)."""
+    """Sequential mode: the first look of GO (every gate passed) and of NO_GO (a gate
+    failed: any gate, as `overall` decides), from the p-values after every look (a gate
+    without them counts as decided from the first look)."""
     length = max((len(e.path_harm or ()) for e in found), default=0)
     if length == 0:
         return {}
@@ -178,9 +178,8 @@ def _first_looks(profile: Profile, found: list[GateEvidence]) -> dict:
         fail = np.where(np.isnan(h), False, h <= alphas)
         passed = np.where(np.isnan(s), False, s <= alphas) & ~fail
         per_look.append((fail, passed))
-    critical = np.array([g.critical for g in profile.gates])
     go = next((t for t, (f, p) in enumerate(per_look) if p.all()), None)
-    no_go = next((t for t, (f, p) in enumerate(per_look) if (f & critical).any()), None)
+    no_go = next((t for t, (f, p) in enumerate(per_look) if f.any()), None)
     return {"go_at_look": go, "no_go_at_look": no_go, "looks": length}
 
 
