@@ -149,7 +149,10 @@ def _worst_bucket(gate: dict[str, Any]) -> str:
         f"{details['worst_bucket_control_events']:g} in "
         f"{details['worst_bucket_control_exposure']:g}"
     )
-    return f"worst bucket {_ratio(details.get('worst_bucket_ratio'))} ({canary} vs {control})"
+    # rule v2 keeps the worst bucket's ratio in the details (the effect is window-wide);
+    # a verdict.json written before it had the worst bucket's ratio as the effect
+    ratio = details["worst_bucket_ratio"] if "worst_bucket_ratio" in details else e.get("effect")
+    return f"worst bucket {_ratio(ratio)} ({canary} vs {control})"
 
 
 def _threshold(gate: dict[str, Any], spec: Gate | None) -> str:
