@@ -126,12 +126,12 @@ def _first_pass_and_fail(found) -> tuple[bool, bool]:
 
 @pytest.mark.slow
 def test_sequential_error_rate_looked_at_every_5_minutes_stays_calibrated():
-    """72 looks over 6 h: ever passing at the tolerance, or ever failing at the margin,
-    stays near the one-sided 2.5% however many looks were taken."""
+    """72 looks over 6 h (the first hour a burn-in): ever passing at the tolerance, or ever
+    failing at the margin, stays near the one-sided 2.5% however many looks were taken."""
     gate = CANARY.gate("error_rate")
     plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
     passes = fails = 0
-    for multiplier, seeds in ((1.5, range(40)), (1.1, range(40))):
+    for multiplier, seeds in ((1.5, range(60)), (1.1, range(60))):
         for seed in seeds:
             scenario = Scenario(connections_per_hour=100_000, hours=6, error_multiplier=multiplier)
             samples, _ = simulate(scenario, seed, beacons=False)
@@ -140,7 +140,9 @@ def test_sequential_error_rate_looked_at_every_5_minutes_stays_calibrated():
             ever_pass, ever_fail = _first_pass_and_fail(found)
             passes += ever_pass and multiplier == 1.5
             fails += ever_fail and multiplier == 1.1
-    assert passes <= 4 and fails <= 4, (passes, fails)
+    # 120 canaries at a line: 2 decisions against the truth here (the mixture is
+    # conservative); with the one-sided alpha × 8, 10 (6 passes, 4 fails)
+    assert passes + fails <= 5, (passes, fails)
 
 
 def test_sequential_decisions_are_final():
