@@ -1,7 +1,13 @@
 """Accuracy of the canary judge: false NO_GO on A/A, power on A/B, three judges, same runs.
 
-    .venv/bin/python benchmarks/bench_judge_accuracy.py [--aa 500] [--ab 100] [--traffic 100000]
-        [--sequential-runs 200] [--workers 2] [--out benchmarks/RESULTS-judge.md]
+    .venv/bin/python benchmarks/bench_judge_accuracy.py [--workers 2]
+        [--base-runs 24] [--error-runs 60] [--seq-aa-runs 10] [--seq-error-runs 30]
+        [--accuracy] [--aa 500] [--ab 100] [--traffic 100000] [--sequential-runs 200]
+        [--out benchmarks/RESULTS-judge.md]
+
+By default it runs the decisiveness section (`bench_decisiveness.py`: decision rule v1,
+v2 and Kayenta-parity side by side over 1/3/6 h × 20k/100k/500k connections per hour,
+and sequential looks); `--accuracy` adds the earlier 1 h accuracy section.
 
 Every run is a synthetic canary (`wsanalysis.canary.synthetic`: diurnal load, shared load
 swings, overdispersed AR(1) error counts, session-clustered latencies, 10% canary
@@ -30,6 +36,9 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).parent))
+import bench_decisiveness  # noqa: E402
 
 from wsanalysis.canary.evidence import one_sided_alpha
 from wsanalysis.canary.gates import load_gate_file
@@ -150,8 +159,62 @@ def _rate(values: list[bool]) -> str:
     return f"{k / n:.1%} ({low:.1%}–{high:.1%})" if n else "n/a"
 
 
+def decisiveness(args: argparse.Namespace, pool: ProcessPoolExecutor) -> list[str]:
+    fixed_tasks = (
+        []
+        if args.sequential_only
+        else bench_decisiveness.fixed_tasks(args.base_runs, args.error_runs)
+    )
+    aa_tasks, error_tasks = bench_decisiveness.sequential_tasks(
+        args.seq_aa_runs, args.seq_error_runs
+    )
+    started = time.perf_counter()
+    # the heaviest runs first, so the two workers finish together
+    order = sorted(range(len(fixed_tasks)), key=lambda i: -fixed_tasks[i][1] * fixed_tasks[i][2])
+    done = list(
+        tqdm(
+            pool.map(bench_decisiveness.fixed_run, [fixed_tasks[i] for i in order]),
+            total=len(order),
+            desc="fixed windows",
+        )
+    )
+    aa = list(
+        tqdm(pool.map(bench_decisiveness.sequential_aa_run, aa_tasks), total=len(aa_tasks),
+             desc="sequential A/A")
+    )  # fmt: skip
+    errors = list(
+        tqdm(
+            pool.map(bench_decisiveness.sequential_error_run, error_tasks, chunksize=2),
+            total=len(error_tasks),
+            desc="sequential error rate",
+        )
+    )
+    minutes = (time.perf_counter() - started) / 60
+    command = (
+        f"`.venv/bin/python benchmarks/bench_judge_accuracy.py --base-runs {args.base_runs} "
+        f"--error-runs {args.error_runs} --seq-aa-runs {args.seq_aa_runs} "
+        f"--seq-error-runs {args.seq_error_runs} --workers {args.workers}"
+        f"{' --sequential-only' if args.sequential_only else ''}`"
+    )
+    return [
+        f"## Decisiveness: rule v1, rule v2 and Kayenta-parity ({datetime.now(UTC):%Y-%m-%d})",
+        "",
+        f"Command: {command} ({minutes:.1f} min on this shared 2-core machine). Shares with "
+        "95% Wilson intervals; synthetic canaries, 10% canary share, default `canary` profile.",
+        "",
+        *bench_decisiveness.tables(done, aa, errors, _rate),
+        "",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base-runs", type=int, default=24, help="heavy runs at 20k/h × 1 h")
+    parser.add_argument("--error-runs", type=int, default=60, help="error-rate runs per cell")
+    parser.add_argument("--seq-aa-runs", type=int, default=10)
+    parser.add_argument("--seq-error-runs", type=int, default=30)
+    parser.add_argument("--accuracy", action="store_true", help="also the 1 h accuracy section")
+    parser.add_argument("--sequential-only", action="store_true", help="skip the fixed windows")
     parser.add_argument("--aa", type=int, default=500)
     parser.add_argument("--ab", type=int, default=100)
     parser.add_argument("--traffic", type=float, default=100_000.0, help="connections per hour")
@@ -162,32 +225,39 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/RESULTS-judge.md"))
     args = parser.parse_args()
+    with ProcessPoolExecutor(args.workers) as pool:
+        text = "\n".join(["# Canary judge accuracy", "", *decisiveness(args, pool)])
+        if args.accuracy:
+            text += "\n" + accuracy(args, pool)
+    args.out.write_text(text + "\n")
+    sys.stdout.write(text + "\n")
 
+
+def accuracy(args: argparse.Namespace, pool: ProcessPoolExecutor) -> str:
     tasks = [("A/A", seed, args.traffic) for seed in range(args.aa)]
     for name in SCENARIOS:
         if name != "A/A":
             count = args.margin_runs if "at the margin" in name else args.ab
             tasks += [(name, 10_000 + seed, args.traffic) for seed in range(count)]
     started = time.perf_counter()
-    with ProcessPoolExecutor(args.workers) as pool:
-        runs = list(tqdm(pool.map(one_run, tasks, chunksize=4), total=len(tasks), desc="runs"))
-        seq_tasks = [
-            (m, 20_000 + s, args.traffic) for m in (1.0, 2.0) for s in range(args.sequential_runs)
-        ]
-        seq = list(
-            tqdm(
-                pool.map(sequential_run, seq_tasks, chunksize=4),
-                total=len(seq_tasks),
-                desc="48 h sequential",
-            )
+    runs = list(tqdm(pool.map(one_run, tasks, chunksize=4), total=len(tasks), desc="runs"))
+    seq_tasks = [
+        (m, 20_000 + s, args.traffic) for m in (1.0, 2.0) for s in range(args.sequential_runs)
+    ]
+    seq = list(
+        tqdm(
+            pool.map(sequential_run, seq_tasks, chunksize=4),
+            total=len(seq_tasks),
+            desc="48 h sequential",
         )
+    )
     elapsed = time.perf_counter() - started
 
     by = defaultdict(list)
     for run in runs:
         by[run["scenario"]].append(run)
     lines = [
-        f"# Canary judge accuracy ({datetime.now(UTC):%Y-%m-%d})",
+        f"## Accuracy at 1 h ({datetime.now(UTC):%Y-%m-%d})",
         "",
         f"Command: `.venv/bin/python benchmarks/bench_judge_accuracy.py --aa {args.aa} --ab {args.ab} "
         f"--traffic {args.traffic:.0f} --margin-runs {args.margin_runs} "
@@ -246,9 +316,7 @@ def main() -> None:
         f"Judge time per run (wsanalysis, 1 h at this traffic): median "
         f"{statistics.median(r['seconds'] for r in runs):.2f} s.",
     ]
-    text = "\n".join(lines) + "\n"
-    args.out.write_text(text)
-    sys.stdout.write(text)
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -73,6 +75,18 @@ display_html(banner_html(evaluation.verdict.overall, evaluation.verdict.reason),
 
 # %%
 display_html(table_html(canary.gate_rows(evaluation.document, evaluation.profile), "decision"))
+
+# %% [markdown]
+# ### How each gate settles
+#
+# Each gate's confidence interval as the window grew, on the gate's own scale, between
+# its two lines: the **bound** (where harm starts: a lower limit beyond it fails the
+# gate) and the **tolerance** (harm that must never pass: an upper limit inside it
+# passes the gate). The dotted band projects the interval at the observed traffic until
+# the gate would settle; `settle_in_s` in `verdict.json` is that wait.
+
+# %%
+figures.show(figures.settle_figure(canary.settle_paths(evaluation)))
 
 # %% [markdown]
 # ## Evidence

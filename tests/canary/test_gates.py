@@ -40,7 +40,15 @@ def test_default_gate_file_encodes_the_production_gates():
 
 def test_default_gate_file_comments_state_the_decision_rule():
     text = DEFAULT_GATE_FILE.read_text()
-    for word in ("fail", "pass", "inconclusive", "no_data", "Holm", "80% power"):
+    for word in (
+        "fail",
+        "pass",
+        "inconclusive",
+        "no_data",
+        "Holm",
+        "tolerance",
+        "upper confidence limit",
+    ):
         assert word in text
 
 
@@ -66,8 +74,11 @@ def _broken(tmp_path: Path, edit) -> Path:
         (lambda g: g[3].update(bucket="five minutes"), "gate 'auth_spike', field 'bucket'"),
         (lambda g: g[0]["compare"].update(against="baseline"), "compare, field 'against'"),
         (lambda g: g[0]["compare"].update(margin=-0.1), "field 'margin' must not be negative"),
-        (lambda g: g[0].update(detectable="big"), "field 'detectable' must be float"),
-        (lambda g: g[0].update(tolerance=0.2), "field 'tolerance' is not a known field"),
+        (lambda g: g[0].update(tolerance="big"), "field 'tolerance' must be float"),
+        (lambda g: g[0].update(detectable=1.5), "'detectable' is the old name of 'tolerance'"),
+        (lambda g: g[0].update(tolerance=1.05), "inside the bound 1.1"),
+        (lambda g: g[0].pop("tolerance"), "field 'tolerance' is missing"),
+        (lambda g: g[0].update(tolerance_excess=0.01), "field 'tolerance_excess' is for a spike"),
         (lambda g: g[0]["events"].update(prometheus=["1bad{"]), "has a bad selector"),
         (lambda g: g[0].pop("exposure"), "field 'exposure' is required for a rate"),
         (lambda g: g[1].pop("samples"), "field 'samples' is required"),
@@ -82,6 +93,14 @@ def test_invalid_gate_names_gate_and_field(tmp_path: Path, edit, expected):
     with pytest.raises(UsageError) as raised:
         load_gate_file(_broken(tmp_path, edit))
     assert expected in str(raised.value)
+
+
+def test_old_gate_files_map_detectable_to_tolerance(tmp_path: Path):
+    def rename(gates):
+        gates[0]["detectable"] = gates[0].pop("tolerance")
+
+    gate = load_gate_file(_broken(tmp_path, rename)).profile("canary").gate("error_rate")
+    assert gate.tolerance == 1.5 and gate.detectable == 1.5
 
 
 def test_missing_and_unparsable_files(tmp_path: Path):

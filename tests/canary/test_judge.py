@@ -75,7 +75,8 @@ def test_ttfb_shift_beyond_the_margin_fails_and_near_miss_does_not():
     near = run(Scenario(connections_per_hour=60_000, ttfb_shift_s=0.04), 1)
     assert decisions(near)["ttfb_p95"] == "pass"
     gate = next(g for g in near.gates if g.name == "ttfb_p95")
-    assert "within the 100 ms margin" in gate.sentence
+    assert "this passes: the upper 95% limit" in gate.sentence
+    assert "is inside the +150 ms tolerance" in gate.sentence
 
 
 def test_sample_ratio_mismatch_makes_an_aa_run_inconclusive():
@@ -103,19 +104,23 @@ def test_missing_variant_is_no_data():
     assert decisions(verdict)["ttfb_p95"] == "no_data"
 
 
-def test_rule_never_passes_without_power_or_interval():
+def test_rule_v2_passes_on_the_upper_limit_never_on_power():
     weak = GateEvidence(
         canary=0.01, control=0.01, effect=1.0, ci_low=0.5, ci_high=2.0, limit=1.1,
-        p_harm=0.6, power=0.3, sufficient=True, method="m", source="s",
+        p_harm=0.6, power=0.99, sufficient=True, method="m", source="s", p_safe=0.2,
+        tolerance=1.5, exposure=5000,
     )  # fmt: skip
-    assert decide(weak, 0.6, 0.025, 0.8) == "inconclusive"
-    powered = GateEvidence(**{**weak.__dict__, "power": 0.95})
-    assert decide(powered, 0.6, 0.025, 0.8) == "pass"
-    short = GateEvidence(**{**weak.__dict__, "power": 0.95, "sufficient": False})
-    assert decide(short, 0.6, 0.025, 0.8) == "inconclusive"
-    harmful = GateEvidence(**{**weak.__dict__, "p_harm": 0.001})
-    assert decide(harmful, 0.01, 0.025, 0.8) == "fail"
-    assert decide(GateEvidence.no_data(1.1, "x"), math.nan, 0.025, 0.8) == "no_data"
+    # high observed power, upper limit outside the tolerance: inconclusive
+    assert decide(weak, 0.6, 0.025, 0.2) == "inconclusive"
+    assert decide(weak, 0.6, 0.025, 0.02) == "pass"  # the upper limit inside the tolerance
+    assert decide(weak, 0.6, 0.025, 0.025) == "pass"  # the level itself
+    short = GateEvidence(**{**weak.__dict__, "sufficient": False})
+    assert decide(short, 0.6, 0.025, 0.001) == "inconclusive"
+    assert decide(weak, 0.01, 0.025, 0.001) == "fail"  # harm shown wins
+    # below the gate's minimum exposure nothing passes; harm still fails
+    assert decide(weak, 0.6, 0.025, 0.001, min_exposure=10_000) == "no_data"
+    assert decide(weak, 0.001, 0.025, 0.001, min_exposure=10_000) == "fail"
+    assert decide(GateEvidence.no_data(1.1, "x"), math.nan, 0.025, math.nan) == "no_data"
 
 
 def test_overall_rule():
@@ -191,17 +196,35 @@ def sequential_run(scenario: Scenario, seed: int, plan):
     return judge(CANARY, JudgeInput(samples, beacons, window, 0.1, sequential=plan))
 
 
-def test_sequential_mode_records_the_plan_and_never_goes_early():
+def test_sequential_mode_goes_before_the_horizon_on_a_healthy_canary():
     from wsanalysis.canary.judge import SequentialPlan
 
     plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
     verdict = sequential_run(Scenario(connections_per_hour=60_000, hours=2), 0, plan)
-    assert verdict.overall == "INCONCLUSIVE" and "keep watching" in verdict.reason
     record = verdict.metadata["sequential"]
     assert record["planned_looks"] == 576 and record["looks_so_far"] == 24
+    assert verdict.overall == "GO", verdict.reason
+    assert record["go_at_look"] is not None and record["go_at_look"] < 24
     gate = next(g for g in verdict.gates if g.name == "error_rate")
     assert gate.evidence.method.startswith("mixture SPRT over 24 looks")
-    assert gate.evidence.details["first_rejecting_look"] is None
+    assert gate.evidence.anytime and gate.evidence.details["first_rejecting_look"] is None
+    ttfb = next(g for g in verdict.gates if g.name == "ttfb_p95")
+    assert "quantile confidence sequences" in ttfb.evidence.method
+    # the anytime interval is wider than the fixed one on the same data
+    fixed = run(Scenario(connections_per_hour=60_000, hours=2), 0)
+    fixed_ttfb = next(g for g in fixed.gates if g.name == "ttfb_p95")
+    assert ttfb.evidence.ci_high - ttfb.evidence.ci_low > (
+        fixed_ttfb.evidence.ci_high - fixed_ttfb.evidence.ci_low
+    )
+
+
+def test_sequential_mode_keeps_watching_until_the_horizon():
+    from wsanalysis.canary.judge import SequentialPlan
+
+    plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
+    tiny = Scenario(connections_per_hour=3_000, hours=1)
+    verdict = sequential_run(tiny, 0, plan)
+    assert verdict.overall == "INCONCLUSIVE" and "keep watching" in verdict.reason
 
 
 def test_sequential_mode_stops_at_a_clear_failure():
@@ -214,7 +237,8 @@ def test_sequential_mode_stops_at_a_clear_failure():
     gate = next(g for g in verdict.gates if g.name == "error_rate")
     assert verdict.overall == "NO_GO" and gate.decision == "fail"
     first = gate.evidence.details["first_rejecting_look"]
-    assert first is not None and first < (Scenario().start + timedelta(hours=1)).isoformat()
+    # rate decisions wait for an hour of buckets (the burn-in), then come at the first look
+    assert first == (Scenario().start + timedelta(hours=1)).isoformat()
 
 
 def test_cli_sequential_flag(sample_dataset: Path, tmp_path: Path):
@@ -228,8 +252,9 @@ def test_cli_sequential_flag(sample_dataset: Path, tmp_path: Path):
                  "--out", str(out)]) == 3  # fmt: skip
 
 
-def test_spike_gate_passes_when_the_canary_has_no_event_at_all():
-    """A ×3 of a zero control rate cannot be powered, but zero 4401s is no spike."""
+def test_spike_gate_passes_on_exposure_when_no_variant_has_an_event():
+    """A ×3 of a zero control rate cannot be ruled out, but an excess of 1 per 100
+    connections can, from the canary's exposure alone (no zero-event shortcut)."""
     verdict = run(Scenario(connections_per_hour=20_000, auth_rate=0.0), 0)
     gate = next(g for g in verdict.gates if g.name == "auth_spike")
     assert gate.evidence.n_canary == 0 and gate.decision == "pass"

@@ -17,8 +17,8 @@ def test_page_renders_offline_with_every_chart(opened, name, word):
     assert load.dialogs == []
     if word is not None:
         assert facts["banner"].splitlines()[0].strip() == word
-    assert facts["plots"] == 5
-    assert facts["rendered"] == 5
+    assert facts["plots"] == 6  # five evidence charts and the settle chart
+    assert facts["rendered"] == 6
     assert all(n > 0 for n in facts["traces"]), facts["traces"]
     assert facts["empty_plots"] == 0
     assert facts["scripts_with_src"] == 0 and facts["links"] == 0

@@ -307,6 +307,12 @@ def test_spike_gate_rows_show_the_worst_bucket_counts():
     rows = gate_rows({"gates": [gate, bound]}).rows(named=True)
     assert rows[0]["difference (95% CI)"] == "worst bucket ×∞ (2 in 9 vs 0 in 63)"
     assert rows[1]["difference (95% CI)"] == "worst bucket 22.22% (2 in 9)"
+    # rule v2: the effect is window-wide, the worst bucket's ratio is in the details
+    v2 = {**gate, "evidence": {**gate["evidence"], "effect": 1.2,
+                               "details": {**details, "worst_bucket_ratio": "inf"}}}  # fmt: skip
+    assert gate_rows({"gates": [v2]}).rows(named=True)[0]["difference (95% CI)"] == (
+        "worst bucket ×∞ (2 in 9 vs 0 in 63)"
+    )
 
 
 def test_failures_map_to_exit_codes():

@@ -125,7 +125,7 @@ def test_html_is_self_contained_and_within_budget(reports):
         markup = re.sub(r"<script>.*?</script>", "", page, flags=re.S)  # plotly.js aside
         assert "require" not in markup and "MathJax" not in markup
         assert "http://" not in markup and "https://" not in markup
-        assert page.count('class="plotly-figure"') == 5
+        assert page.count('class="plotly-figure"') == 6  # with the settle chart
 
 
 def test_hostile_strings_are_escaped(reports):

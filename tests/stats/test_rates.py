@@ -3,6 +3,8 @@ autocorrelation (small A/A and A/B simulations)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -227,3 +229,28 @@ def test_spike_pvalues_are_exact_binomial_without_dispersion() -> None:
         stats.binomtest(9, 30, 0.1, alternative="greater").pvalue, rel=1e-9
     )
     assert r.adjusted[1] == pytest.approx(min(1.0, 2 * r.pvalues[1]))
+
+
+def test_garwood_interval_is_scipy_exact_poisson():
+    from wsanalysis.stats.rates import garwood_interval
+
+    low, high = garwood_interval(7, 1000.0, 0.95)
+    assert low == pytest.approx(stats.chi2.ppf(0.025, 14) / 2 / 1000)
+    assert high == pytest.approx(stats.chi2.ppf(0.975, 16) / 2 / 1000)
+    assert garwood_interval(0, 1000.0, 0.95) == (0.0, pytest.approx(-math.log(0.025) / 1000))
+
+
+def test_rate_excess_pvalue_rules_out_an_excess_from_exposure_alone():
+    from wsanalysis.stats.rates import rate_excess_pvalue
+
+    # no event anywhere: 6,000 canary connections rule out +1 per 100, 24 do not
+    assert rate_excess_pvalue(0, 6000, 0, 54000, 0.01) < 1e-6
+    assert rate_excess_pvalue(0, 24, 0, 216, 0.01) > 0.5
+    # at exactly the tolerance the claim is shown at most alpha of the time
+    rng = np.random.default_rng(1)
+    shown = sum(
+        rate_excess_pvalue(rng.poisson(0.012 * 2000), 2000, rng.poisson(0.002 * 18000), 18000, 0.01)
+        <= 0.025
+        for _ in range(400)
+    )
+    assert shown <= 400 * 0.025 + 6

@@ -86,3 +86,52 @@ def test_confidence_sequence_covers_the_true_ratio_at_every_look() -> None:
     assert misses / runs <= 0.05
     lo, hi = cs.at(47)
     assert lo < 1.5 < hi and hi / lo < 2.0
+
+
+# -- decision rule v2 in sequential mode: pass claims, one rate, quantiles ---------------
+
+
+def test_poisson_sprt_against_a_bound_is_anytime_valid_and_powerful():
+    from wsanalysis.stats.sequential import running_pvalues, sequential_poisson_test
+
+    rng = np.random.default_rng(3)
+    false_alarms = 0
+    for _ in range(300):  # the rate exactly at the bound: rejecting at any look is an error
+        y = rng.poisson(0.05 * 200, 100)
+        result = sequential_poisson_test(y, np.full(100, 200.0), bound=0.05, alpha=0.05)
+        false_alarms += result.rejected
+    assert false_alarms <= 300 * 0.05 + 8  # Ville: at most alpha over all 100 looks
+    below = sequential_poisson_test(
+        rng.poisson(0.02 * 200, 100), np.full(100, 200.0), bound=0.05, worse="decrease",
+        alpha=0.025,
+    )  # fmt: skip
+    assert below.rejected  # a rate at 40% of the bound is shown below it
+    path = running_pvalues(below)
+    assert np.all(np.diff(path) <= 0) and path[-1] <= 0.025
+
+
+def test_rate_sequence_bounds_cover_the_true_ratio_and_tighten():
+    from wsanalysis.stats.sequential import rate_sequence_bounds
+
+    rng = np.random.default_rng(5)
+    e, f = np.full(60, 100.0), np.full(60, 900.0)
+    y, m = rng.poisson(0.02 * e), rng.poisson(0.02 * f)
+    low, high = rate_sequence_bounds(y, e, m, f, alpha=0.025)
+    assert low < 1.0 < high
+    short_low, short_high = rate_sequence_bounds(y[:10], e[:10], m[:10], f[:10], alpha=0.025)
+    assert high - low < short_high - short_low
+
+
+def test_quantile_difference_pvalues_only_fall_and_find_a_shift():
+    from wsanalysis.stats.sequential import QuantileLooks, quantile_difference_pvalues
+
+    rng = np.random.default_rng(7)
+    looks = np.repeat(np.arange(20), 500)
+    canary = QuantileLooks(rng.lognormal(0, 0.4, 10_000) + 0.5, looks, 20)
+    control = QuantileLooks(rng.lognormal(0, 0.4, 10_000), looks, 20)
+    harm = quantile_difference_pvalues(canary, control, 0.95, 0.1, "above")
+    safe = quantile_difference_pvalues(canary, control, 0.95, 0.15, "below")
+    assert np.all(np.diff(harm) <= 0) and harm[-1] < 1e-3  # +0.5 is beyond a 0.1 margin
+    assert safe[-1] == 1.0  # and never inside a 0.15 tolerance
+    with pytest.raises(ValueError, match="side"):
+        quantile_difference_pvalues(canary, control, 0.95, 0.1, "up")

@@ -2,8 +2,9 @@
 
 A gate file (YAML) holds profiles (`canary`, `staging`, ...) of gates; each gate names
 a metric (server series and/or RUM beacons), a statistic, a comparison (against
-control with a margin, or an absolute bound), the direction that is bad, a
-detectable effect and whether it is critical. The decision rule is written in the
+control with a margin, or an absolute bound: where harm starts), the direction that is
+bad, a tolerance (the smallest harm that must never be waved through), a minimum
+exposure and whether it is critical. The decision rule is written in the
 default file's comments (`default_gates.yaml`) and in docs/architecture.md.
 
 Every validation error names the file, the gate and the field.
@@ -59,10 +60,12 @@ class Gate:
     statistic: Statistic
     compare: Comparison
     worse: Literal["increase", "decrease"]
-    detectable: float
+    tolerance: float
     confidence: float
-    power: float
+    power: float  # planning information only: no decision uses it
     min_events: int
+    min_exposure: float = 0.0
+    tolerance_excess: float | None = None  # spike against control: excess per unit exposure
     unit: str = ""
     quantile: float | None = None
     bucket: timedelta | None = None
@@ -71,6 +74,24 @@ class Gate:
     samples: MetricSource | None = None
     prefer: Literal["prometheus", "rum"] | None = None
     promql: str | None = None
+
+    @property
+    def detectable(self) -> float:
+        """The tolerance's name before decision rule v2 (read-only alias)."""
+        return self.tolerance
+
+    @property
+    def relative(self) -> bool:
+        """A ratio to control (the effect, bound and tolerance are ratios)."""
+        return self.compare.against == "control" and self.compare.margin_type == "relative"
+
+    @property
+    def bound_line(self) -> float:
+        """Where harm starts, on the effect's scale (ratio, difference or the figure)."""
+        if self.compare.against == "bound":
+            assert self.compare.bound is not None
+            return self.compare.bound
+        return self.compare.limit(1.0) if self.relative else self.compare.margin
 
 
 @dataclass(frozen=True)
@@ -175,7 +196,8 @@ def _gate(path: Path, index: int, data: Any, defaults: dict[str, Any]) -> Gate:
         {
             "name", "title", "description", "critical", "statistic", "quantile", "bucket",
             "unit", "events", "exposure", "samples", "prefer", "promql", "compare", "worse",
-            "detectable", "confidence", "power", "min_events",
+            "tolerance", "detectable", "confidence", "power", "min_events", "min_exposure",
+            "tolerance_excess",
         }
     )  # fmt: skip
     name = reader.get("name", str)
@@ -219,7 +241,21 @@ def _gate(path: Path, index: int, data: Any, defaults: dict[str, Any]) -> Gate:
     for field_name, value in (("confidence", confidence), ("power", power)):
         if not 0.5 <= value < 1:
             reader.fail(field_name, f"is {value}; it must lie in [0.5, 1)")
-    detectable = reader.get("detectable", float)
+    tolerance = _tolerance(reader, compare, statistic)
+    worse = reader.get("worse", str, choices=("increase", "decrease"))
+    _check_tolerance(reader, compare, worse, tolerance)
+    tolerance_excess = reader.get("tolerance_excess", float, None)
+    if tolerance_excess is not None and not (
+        statistic == "spike" and compare.against == "control" and tolerance_excess > 0
+    ):
+        reader.fail(
+            "tolerance_excess",
+            "is for a spike gate against control, and must be positive",
+            "give it as events per unit exposure (e.g. 0.005: half a percent of connections)",
+        )
+    min_exposure = reader.get("min_exposure", float, float(defaults.get("min_exposure", 0.0)))
+    if min_exposure < 0:
+        reader.fail("min_exposure", "must not be negative")
     return Gate(
         name=name,
         title=reader.get("title", str, name.replace("_", " ")),
@@ -227,11 +263,13 @@ def _gate(path: Path, index: int, data: Any, defaults: dict[str, Any]) -> Gate:
         critical=reader.get("critical", bool, False),
         statistic=statistic,
         compare=compare,
-        worse=reader.get("worse", str, choices=("increase", "decrease")),
-        detectable=detectable,
+        worse=worse,
+        tolerance=tolerance,
         confidence=confidence,
         power=power,
         min_events=reader.get("min_events", int, defaults.get("min_events", 20)),
+        min_exposure=min_exposure,
+        tolerance_excess=tolerance_excess,
         unit=reader.get("unit", str, ""),
         quantile=quantile,
         bucket=bucket,
@@ -241,6 +279,52 @@ def _gate(path: Path, index: int, data: Any, defaults: dict[str, Any]) -> Gate:
         prefer=reader.get("prefer", str, None, ("prometheus", "rum")),
         promql=" ".join(reader.get("promql", str, "").split()) or None,
     )
+
+
+def _tolerance(reader: _Reader, compare: Comparison, statistic: str) -> float:
+    """`tolerance`, or `detectable` from a gate file written before decision rule v2.
+
+    The old name is mapped (same figure, same scale): it was "the harm a pass must have
+    been able to see"; it is now "the harm a pass must rule out", a stricter reading of
+    the same line.
+    """
+    if "tolerance" in reader.data and "detectable" in reader.data:
+        reader.fail(
+            "detectable",
+            "and 'tolerance' are both given; 'detectable' is the old name of 'tolerance'",
+            "keep only 'tolerance' (decision rule v2)",
+        )
+    name = "tolerance" if "tolerance" in reader.data else "detectable"
+    if name not in reader.data:
+        reader.fail(
+            "tolerance",
+            "is missing: the smallest harm that must never be waved through, on the "
+            "gate's scale (e.g. 1.5 for a rate ratio, 0.150 for +150 ms)",
+        )
+    return reader.get(name, float)
+
+
+def _check_tolerance(reader: _Reader, compare: Comparison, worse: str, tolerance: float) -> None:
+    """The tolerance lies at or beyond the bound, on the bad side: harm starts at the
+    bound, and the tolerance is harm that must never pass."""
+    bound = (
+        compare.bound
+        if compare.against == "bound"
+        else (compare.limit(1.0) if compare.margin_type == "relative" else compare.margin)
+    )
+    assert bound is not None
+    if compare.against == "control" and compare.margin_type == "relative" and tolerance <= 0:
+        reader.fail("tolerance", f"is {tolerance}; a ratio to control must be positive")
+    beyond = tolerance >= bound if worse == "increase" else tolerance <= bound
+    if compare.against == "control" and compare.margin_type == "absolute":
+        beyond = tolerance >= bound  # a difference: `margin` and `tolerance` are magnitudes
+    if not beyond:
+        side = "at or above" if worse == "increase" else "at or below"
+        reader.fail(
+            "tolerance",
+            f"is {tolerance:g}, inside the bound {bound:g}; it must lie {side} the bound "
+            "(harm starts at the bound; the tolerance is harm that must never pass)",
+        )
 
 
 def load_gate_file(path: str | Path | None = None) -> GateFile:

@@ -1,9 +1,11 @@
 """The judge: every gate of a profile evaluated on the data, then the verdict.
 
 Per gate, `measures` turns the frames into the statistic's input and a function of
-`wsanalysis.stats` computes the evidence (estimate, interval, one-sided p-value of
-harm, power at the gate's detectable effect). Holm across the profile's gates
-controls false NO_GOs; `verdict.decide` applies the rule. Nothing here reads files:
+`wsanalysis.stats` computes the evidence (estimate, interval, one-sided p-values of
+harm beyond the bound and of harm at the tolerance). Holm across the profile's gates
+on each of the two, then `verdict.decide` applies decision rule v2, and every
+unsettled gate gets a projection of how much longer would settle it. With a
+`SequentialPlan` the evidence is anytime-valid (`looks`). Nothing here reads files:
 the CLI and the notebooks hand it frames.
 """
 
@@ -14,39 +16,26 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
+import numpy as np
 import polars as pl
+from scipy import stats
 
-from wsanalysis.canary import evidence
+from wsanalysis.canary import evidence, looks
 from wsanalysis.canary.gates import Gate, Profile
+from wsanalysis.canary.looks import SequentialPlan
 from wsanalysis.canary.sentences import sentence
 from wsanalysis.canary.verdict import GateEvidence, GateResult, Verdict, decide, overall
 from wsanalysis.frames import measures
 from wsanalysis.frames.counters import total_increase
 from wsanalysis.frames.measures import Window
 from wsanalysis.stats.multiplicity import holm
+from wsanalysis.stats.settle import settle_factor, z_beyond
 from wsanalysis.stats.srm import sample_ratio_mismatch
+
+__all__ = ["JudgeInput", "SequentialPlan", "evaluate_gate", "judge"]
 
 CANARY, CONTROL = evidence.CANARY, evidence.CONTROL
 GATE_WORKERS = 4  # gates evaluated at once; more gain nothing on a few cores
-
-
-@dataclass(frozen=True)
-class SequentialPlan:
-    """Looks every `look` through a canary of `horizon`: how a pipeline asks repeatedly.
-
-    Rate gates against control use a mixture SPRT (anytime-valid: looking more often
-    costs no false alarms). Other gates split their alpha over the planned looks
-    (Bonferroni), which stays valid however many of the planned looks are taken.
-    Before the horizon the verdict is NO_GO or INCONCLUSIVE ("keep watching"); GO is
-    only given once the horizon is reached.
-    """
-
-    look: timedelta = timedelta(minutes=5)
-    horizon: timedelta = timedelta(hours=48)
-
-    @property
-    def planned_looks(self) -> int:
-        return max(1, math.ceil(self.horizon / self.look))
 
 
 @dataclass(frozen=True)
@@ -69,44 +58,129 @@ class JudgeInput:
 
 def evaluate_gate(gate: Gate, data: JudgeInput, window: Window) -> GateEvidence:
     """Evidence for one gate, or `no_data` evidence saying what was missing."""
-    limit = gate.compare.bound if gate.compare.against == "bound" else gate.compare.limit(1.0)
+    plan = data.sequential
     if gate.statistic in ("rate", "share", "spike"):
         bucket = gate.bucket or measures.RATE_BUCKET
         counts = measures.counts(
             gate.events, gate.exposure, data.samples, data.beacons, window, bucket, gate.prefer
         )
         if counts is None:
-            return GateEvidence.no_data(limit, "events or exposure missing for a variant")
+            return GateEvidence.no_data(gate.bound_line, "events or exposure missing for a variant")
         if gate.statistic == "spike":
-            return _per_look(evidence.spike_evidence(gate, counts), data.sequential)
+            fixed = evidence.spike_evidence(gate, counts)
+            return looks.spike_evidence(gate, counts, plan, fixed) if plan else fixed
         fixed = evidence.rate_evidence(gate, counts)
-        relative = gate.compare.against == "control" and gate.compare.margin_type == "relative"
-        if data.sequential is not None and relative and not fixed.missing:
-            return evidence.sequential_rate_evidence(gate, counts, data.sequential.look, fixed)
-        return _per_look(fixed, data.sequential)
+        if plan is None:
+            return fixed
+        if gate.relative or gate.compare.against == "bound":
+            return looks.rate_evidence(gate, counts, plan, fixed)
+        return looks.bonferroni_over_looks(fixed, plan)
     source = gate.samples
     if gate.statistic == "survival_quantile":
         durations = (
             measures.connection_durations(source.rum, data.beacons, window) if source.rum else None
         )
-        return evidence.survival_evidence(gate, durations)
+        fixed = evidence.survival_evidence(gate, durations)
+        return looks.fixed_horizon(fixed) if plan else fixed
     samples = measures.rum_samples(source.rum, data.beacons) if source.rum else None
     histogram = (
         measures.histogram_counts(source.histogram, data.samples) if source.histogram else None
     )
     if gate.prefer == "prometheus" and histogram is not None:
         samples = None
-    return _per_look(evidence.quantile_evidence(gate, samples, histogram), data.sequential)
+    fixed = evidence.quantile_evidence(gate, samples, histogram)
+    return looks.quantile_evidence(gate, samples, window, plan, fixed) if plan else fixed
 
 
-def _per_look(found: GateEvidence, plan: SequentialPlan | None) -> GateEvidence:
-    """Bonferroni over the planned looks, for gates without an anytime-valid test."""
-    if plan is None or found.missing or math.isnan(found.p_harm):
-        return found
-    p = min(1.0, found.p_harm * plan.planned_looks)
-    return replace(
-        found, p_harm=p, method=f"{found.method}; alpha split over {plan.planned_looks} looks"
-    )
+def _holm_levels(pvalues: list[float], alpha: float) -> list[float]:
+    """The one-sided level each gate is held to by Holm's step-down at `alpha`: the
+    k-th smallest p-value at alpha / (m - k + 1), once every smaller one has cleared
+    its own; a gate the procedure never reaches is held to the level of the first
+    one that stopped it (the best it could get with more data)."""
+    finite = [(p, i) for i, p in enumerate(pvalues) if not math.isnan(p)]
+    levels = [alpha] * len(pvalues)
+    m = len(finite)
+    stopped = None
+    for k, (p, i) in enumerate(sorted(finite)):
+        level = alpha / (m - k)
+        if stopped is None and p > level:
+            stopped = level
+        levels[i] = level if stopped is None else stopped
+    return levels
+
+
+def _z_now(p: float, fallback: float) -> float:
+    """The z a one-sided p-value stands for (the test's own: exact, bootstrap, t)."""
+    if math.isfinite(p) and 0 < p < 0.5:
+        return float(stats.norm.isf(p))
+    return fallback
+
+
+def _settle_seconds(
+    gate: Gate, found: GateEvidence, elapsed: timedelta, alpha_fail: float, alpha_pass: float
+) -> float | None:
+    """Seconds more at the observed traffic that would settle an unsettled gate."""
+    if found.missing or found.effect is None or elapsed.total_seconds() <= 0:
+        return None
+    effect = float(found.effect)
+    kw = {"worse": gate.worse, "log_scale": found.log_scale}
+    z_fail = z_beyond(effect, found.limit, found.se, **kw)
+    z_pass = -z_beyond(effect, found.tolerance, found.se, **kw)
+    if not found.anytime:  # the tests' own p-values, where they have them
+        z_fail = _z_now(found.p_harm, z_fail) if not z_fail <= 0 else z_fail
+        z_pass = _z_now(found.p_safe, z_pass) if not z_pass <= 0 else z_pass
+    factor = settle_factor(
+        z_fail, z_pass, alpha_fail=alpha_fail, alpha_pass=alpha_pass, anytime=found.anytime,
+        df=found.df,
+    )  # fmt: skip
+    if factor is None:
+        return None
+    needed = elapsed.total_seconds() * (factor - 1.0)
+    if gate.min_exposure > 0 and 0 < found.exposure < gate.min_exposure:
+        needed = max(needed, elapsed.total_seconds() * (gate.min_exposure / found.exposure - 1))
+    # a gate that is not settled needs at least one more look's worth of data
+    return max(needed, 60.0)
+
+
+def _decide_all(
+    profile: Profile, found: list[GateEvidence]
+) -> tuple[list[float], list[float], list[str]]:
+    """Holm across gates on both claims, then the rule per gate."""
+    harm = holm([e.p_harm for e in found]).tolist()
+    safe = holm([e.p_safe for e in found]).tolist()
+    decisions = [
+        decide(e, p, evidence.one_sided_alpha(g), s, g.min_exposure)
+        for g, e, p, s in zip(profile.gates, found, harm, safe, strict=True)
+    ]
+    return harm, safe, decisions
+
+
+def _first_looks(profile: Profile, found: list[GateEvidence]) -> dict:
+    """Sequential mode: the first look of GO (every gate passed) and of NO_GO (a gate
+    failed: any gate, as `overall` decides), from the p-values after every look (a gate
+    without them counts as decided from the first look)."""
+    length = max((len(e.path_harm or ()) for e in found), default=0)
+    if length == 0:
+        return {}
+
+    def path(values: tuple[float, ...] | None, final: float) -> np.ndarray:
+        if not values:
+            return np.full(length, final)
+        a = np.asarray(values, dtype=float)
+        return np.concatenate([a, np.full(length - len(a), a[-1])]) if len(a) < length else a
+
+    harm = np.array([path(e.path_harm, e.p_harm) for e in found])
+    safe = np.array([path(e.path_safe, e.p_safe) for e in found])
+    alphas = np.array([evidence.one_sided_alpha(g) for g in profile.gates])
+    per_look = []
+    for t in range(length):
+        h, s = holm(harm[:, t]), holm(safe[:, t])
+        fail = np.where(np.isnan(h), False, h <= alphas)
+        passed = np.where(np.isnan(s), False, s <= alphas) & ~fail
+        per_look.append((fail, passed))
+    go = next((t for t, (f, p) in enumerate(per_look) if p.all()), None)
+    no_go = next((t for t, (f, p) in enumerate(per_look) if f.any()), None)
+    return {"go_at_look": go, "no_go_at_look": no_go, "looks": length}
 
 
 def judge(profile: Profile, data: JudgeInput) -> Verdict:
@@ -114,7 +188,8 @@ def judge(profile: Profile, data: JudgeInput) -> Verdict:
 
     The gates and the sample-ratio check are independent and spend their time in
     polars and numpy with the GIL released, so they run side by side: one gate's
-    single-threaded sort overlaps another's scan.
+    single-threaded sort overlaps another's scan. With `data.sequential` set, call it
+    on the data accumulated so far at every look: decisions only firm up.
     """
     window = data.resolved_window()
     if window is None:
@@ -125,9 +200,22 @@ def judge(profile: Profile, data: JudgeInput) -> Verdict:
             split = pool.submit(_sample_ratio_problem, profile, data)
             found = list(pool.map(lambda gate: evaluate_gate(gate, data, window), profile.gates))
             srm_problem = split.result()
-    adjusted = holm([e.p_harm for e in found]).tolist()
+    harm, safe, decisions = _decide_all(profile, found)
+    elapsed = window.duration if window is not None else timedelta(0)
+    unsettled = [i for i, d in enumerate(decisions) if d in ("inconclusive", "no_data")]
+    fail_levels = _holm_levels(
+        [e.p_harm for e in found], evidence.one_sided_alpha(profile.gates[0])
+    )
+    pass_levels = _holm_levels(
+        [e.p_safe for e in found], evidence.one_sided_alpha(profile.gates[0])
+    )
     results = []
-    for gate, gate_evidence, p in zip(profile.gates, found, adjusted, strict=True):
+    for i, (gate, gate_evidence) in enumerate(zip(profile.gates, found, strict=True)):
+        settle = (
+            _settle_seconds(gate, gate_evidence, elapsed, fail_levels[i], pass_levels[i])
+            if i in unsettled
+            else None
+        )
         result = GateResult(
             name=gate.name,
             title=gate.title,
@@ -137,30 +225,36 @@ def judge(profile: Profile, data: JudgeInput) -> Verdict:
             comparison=gate.compare.against,
             worse=gate.worse,
             evidence=gate_evidence,
-            p_adjusted=p,
-            decision=decide(gate_evidence, p, evidence.one_sided_alpha(gate), gate.power),
+            p_adjusted=harm[i],
+            decision=decisions[i],
             sentence="",
+            p_safe_adjusted=safe[i],
+            settle_in_s=settle,
         )
-        results.append(replace(result, sentence=sentence(gate, result)))
+        results.append(replace(result, sentence=sentence(gate, result, len(found))))
     verdict, reason = overall(results, srm_problem)
     metadata = {**data.metadata, "window": _window_json(window), "srm": srm_problem}
     if data.sequential is not None:
         plan = data.sequential
-        elapsed = window.duration if window is not None else timedelta(0)
-        metadata["sequential"] = {
+        record = {
             "look_minutes": plan.look.total_seconds() / 60,
             "horizon_hours": plan.horizon.total_seconds() / 3600,
             "planned_looks": plan.planned_looks,
             "looks_so_far": min(plan.planned_looks, math.ceil(elapsed / plan.look)),
             "elapsed_hours": elapsed.total_seconds() / 3600,
+            "fixed_horizon_gates": [
+                g.name for g, e in zip(profile.gates, found, strict=True) if not e.anytime
+            ],
+            **_first_looks(profile, found),
         }
-        if verdict != "NO_GO" and elapsed < plan.horizon:
-            progress = (
-                f"{elapsed.total_seconds() / 3600:.1f} h of the "
-                f"{plan.horizon.total_seconds() / 3600:.0f} h canary"
-            )
-            settled = "No gate has failed" if verdict == "GO" else reason.rstrip(".")
-            verdict, reason = "INCONCLUSIVE", f"{settled} after {progress}; keep watching."
+        metadata["sequential"] = record
+        if verdict == "INCONCLUSIVE":
+            hours = elapsed.total_seconds() / 3600
+            horizon = plan.horizon.total_seconds() / 3600
+            if elapsed < plan.horizon:
+                reason = f"{reason.rstrip('.')} after {hours:.1f} h of the {horizon:.0f} h canary; keep watching."
+            else:
+                reason = f"{reason.rstrip('.')} at the {horizon:.0f} h horizon: the canary did not settle."
     return Verdict(verdict, reason, tuple(results), profile.name, "wsanalysis", metadata)
 
 

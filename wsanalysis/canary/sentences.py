@@ -1,7 +1,7 @@
 """One plain sentence per gate, for the manager who reads only the banner and the table.
 
-Example: "p95 assistant time-to-first-byte is 1.21 s on canary vs 1.18 s on control;
-the difference, +30 ms (95% CI -5 to +62 ms), is within the 100 ms margin."
+Example: "Error rate is 1.02% on canary vs 1.00% on control; the ratio, ×1.02 (95% CI
+×0.86 to ×1.22); this passes: the upper 95% limit, ×1.22, is inside the ×1.50 tolerance."
 """
 
 from __future__ import annotations
@@ -47,18 +47,72 @@ def _limit_text(gate: Gate) -> str:
     return f"the {format_value(compare.margin, gate.unit)} margin"
 
 
-def _detectable_text(gate: Gate) -> str:
-    relative = gate.compare.against == "control" and gate.compare.margin_type == "relative"
-    if relative:
-        return _ratio(gate.detectable)
-    return format_value(gate.detectable, gate.unit, signed=gate.compare.against == "control")
+def _tolerance_text(gate: Gate) -> str:
+    if gate.relative:
+        return _ratio(gate.tolerance)
+    return format_value(gate.tolerance, gate.unit, signed=gate.compare.against == "control")
 
 
-def sentence(gate: Gate, result: GateResult) -> str:
+def _on_scale(gate: Gate, value: float | None) -> str:
+    """A limit on the gate's effect scale: ×ratio, signed difference, or the figure."""
+    if gate.relative or (gate.statistic == "spike" and gate.compare.against == "control"):
+        return _ratio(value)
+    return format_value(value, gate.unit, signed=gate.compare.against == "control")
+
+
+def format_duration(seconds: float) -> str:
+    """`about 1 h 40 min`: a wait a person reads, rounded to what a projection is worth."""
+    minutes = max(1, round(seconds / 60))
+    if minutes < 60:
+        return f"about {minutes} min"
+    hours, rest = divmod(minutes, 60)
+    if hours < 24:
+        rest = 10 * round(rest / 10)
+        if rest == 60:
+            hours, rest = hours + 1, 0
+        return f"about {hours} h" + (f" {rest} min" if rest else "")
+    days, hours = divmod(round(minutes / 60), 24)
+    return f"about {days} d" + (f" {hours} h" if hours else "")
+
+
+def verdict_line(verdict) -> str:
+    """The one line the judge prints first: the verdict, and for INCONCLUSIVE how much
+    longer at this traffic would settle it (the pipeline's "retry after")."""
+    if verdict.overall != "INCONCLUSIVE" or verdict.settle_in_s is None:
+        return f"{verdict.overall}: {verdict.reason}"
+    unsettled = [g for g in verdict.gates if g.decision in ("inconclusive", "no_data")]
+    slowest = max(unsettled, key=lambda g: g.settle_in_s)
+    others = [g.name for g in unsettled if g is not slowest]
+    tail = f" (and sooner: {', '.join(others)})" if others else ""
+    return (
+        f"INCONCLUSIVE: {format_duration(verdict.settle_in_s)} more at this traffic would "
+        f"settle {slowest.name}{tail}"
+    )
+
+
+def _level_text(gate: Gate, e) -> str:
+    return f"{gate.confidence:.0%}{' anytime-valid' if e.anytime else ''}"
+
+
+def _passed_on_excess(gate: Gate, e, near_value: float | None) -> bool:
+    """A spike gate that passed on its absolute excess, not on the ratio."""
+    return (
+        gate.tolerance_excess is not None
+        and e.details.get("excess_high") is not None
+        and not (near_value is not None and near_value <= gate.tolerance)
+    )
+
+
+def sentence(gate: Gate, result: GateResult, n_gates: int = 1) -> str:
     e = result.evidence
     if result.decision == "no_data":
+        if not e.missing and gate.min_exposure > 0 and e.exposure < gate.min_exposure:
+            return (
+                f"{gate.title}: not judged, the canary's exposure ({e.exposure:,.0f}) is below "
+                f"the gate's minimum of {gate.min_exposure:,.0f}; nothing failed."
+            )
         return f"{gate.title}: no data ({e.reason or 'the metric is missing'})."
-    relative = gate.compare.against == "control" and gate.compare.margin_type == "relative"
+    relative = gate.relative
     level = f"{gate.confidence:.0%} CI"
     if gate.statistic == "spike":
         details = e.details
@@ -67,18 +121,14 @@ def sentence(gate: Gate, result: GateResult) -> str:
             f"{details.get('worst_bucket_events', 0):.0f} in "
             f"{details.get('worst_bucket_exposure', 0):.0f}"
         )
-        if relative:
+        if gate.compare.against == "control":
             where = (
                 f"the worst bucket ({when}) had {canary_part} on canary against "
                 f"{details.get('worst_bucket_control_events', 0):.0f} in "
                 f"{details.get('worst_bucket_control_exposure', 0):.0f} on control"
             )
         else:
-            where = (
-                f"the worst bucket ({when}) had {canary_part} "
-                f"({format_value(e.effect, gate.unit)}, {level} "
-                f"{format_value(e.ci_low, gate.unit)} to {format_value(e.ci_high, gate.unit)})"
-            )
+            where = f"the worst bucket ({when}) had {canary_part}"
         head = (
             f"{gate.title}: {format_value(e.canary, gate.unit)} overall on canary vs "
             f"{format_value(e.control, gate.unit)} on control; {where}, "
@@ -104,28 +154,57 @@ def sentence(gate: Gate, result: GateResult) -> str:
             f"{format_value(e.control, gate.unit)} on control; {effect}"
         )
     limit = _limit_text(gate)
+    increase = gate.worse == "increase"
+    near, far = ("upper", "lower") if increase else ("lower", "upper")
+    near_value = e.ci_high if increase else e.ci_low
+    far_value = e.ci_low if increase else e.ci_high
+    window = " window-wide" if gate.statistic == "spike" else ""
+    tolerance = f"the {_tolerance_text(gate)} tolerance"
+    lv = _level_text(gate, e)
+    correction = f" across {n_gates} gates" if n_gates > 1 else ""
     if result.decision == "fail":
-        tail = f"is worse than {limit} (p = {result.p_adjusted:.2g} after correction)"
+        if gate.statistic == "spike":
+            tail = (
+                f"is a spike worse than {limit} (p = {result.p_adjusted:.2g} after correction "
+                f"over buckets{correction})"
+            )
+        else:
+            tail = (
+                f"is worse than {limit}: the {far} {lv} limit, {_on_scale(gate, far_value)}, is "
+                f"beyond it (p = {result.p_adjusted:.2g} after correction{correction})"
+            )
+    elif result.decision == "pass" and _passed_on_excess(gate, e, near_value):
+        tail = (
+            f"passes: the canary's window-wide excess over control is at most "
+            f"{format_value(e.details['excess_high'], gate.unit, signed=True)} ({lv}), inside "
+            f"the {format_value(gate.tolerance_excess, gate.unit, signed=True)} excess tolerance"
+        )
     elif result.decision == "pass":
-        inside = e.ci_high is not None and (
-            e.ci_high <= e.limit if gate.worse == "increase" else e.ci_low >= e.limit
-        )
-        within = "meets the bound:" if gate.compare.against == "bound" else "is within"
         tail = (
-            f"{within} {limit}"
-            if inside
-            else f"shows no breach of {limit}, and {_detectable_text(gate)}"
-            f"{' across the window' if gate.statistic == 'spike' else ''} would have been "
-            f"detected with {e.power:.0%} power"
-        )
-    elif not e.sufficient:
-        tail = (
-            f"rests on too little data to judge against {limit} ({e.reason or 'below the minimum'})"
+            f"passes: the {near}{window} {lv} limit, {_on_scale(gate, near_value)}, is inside "
+            f"{tolerance}"
         )
     else:
-        power = "" if math.isnan(e.power) else f" (power {e.power:.0%})"
-        tail = (
-            f"shows no breach of {limit}, but too little data to rule out "
-            f"{_detectable_text(gate)}{power}"
+        inside = near_value is not None and (
+            near_value <= gate.tolerance if increase else near_value >= gate.tolerance
         )
+        if not e.sufficient:
+            why = f"rests on too little data ({e.reason or 'below the method minimum'})"
+        elif inside:
+            why = (
+                f"is not settled: the {near}{window} {lv} limit, {_on_scale(gate, near_value)}, "
+                f"is inside {tolerance} but not after the correction{correction} "
+                f"(p = {result.p_safe_adjusted:.2g})"
+            )
+        else:
+            why = (
+                f"is not settled: the {near}{window} {lv} limit, {_on_scale(gate, near_value)}, "
+                f"is not inside {tolerance}, and nothing shows it worse than {limit}"
+            )
+        wait = (
+            f"; {format_duration(result.settle_in_s)} more at this traffic would settle it"
+            if result.settle_in_s is not None
+            else ""
+        )
+        tail = why + wait
     return f"{head}; this {tail}."

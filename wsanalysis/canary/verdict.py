@@ -1,11 +1,15 @@
-"""Gate results and the verdict: the decision rule, its sentences, its JSON.
+"""Gate results and the verdict: the decision rule, its JSON.
 
-The rule (docs/architecture.md, default_gates.yaml): `fail` when the data show the
-canary worse than its bound after Holm across gates; `pass` when not, and the data
-were sufficient (interval inside the bound, or the detectable effect would have been
-seen with the gate's power); `inconclusive` otherwise; `no_data` when a variant's
-metric is missing. GO needs every gate to pass; any fail is NO_GO; anything else,
-or a sample-ratio mismatch, is INCONCLUSIVE. Missing data is never a GO.
+Decision rule v2 (docs/architecture.md, default_gates.yaml). Each gate has two lines,
+the bound (where harm starts) and the tolerance (harm that must never be waved
+through). `fail` when the lower confidence limit is beyond the bound (Holm across
+gates); `pass` when the upper confidence limit is inside the tolerance (same level,
+Holm across gates), so a canary exactly at the tolerance passes with probability at
+most alpha / 2 at any volume; `inconclusive` otherwise, with how much longer at this
+traffic would settle it (`settle_in_s`); `no_data` when a variant's metric is missing,
+or the canary's exposure is below the gate's minimum and nothing failed. GO needs
+every gate to pass; any fail is NO_GO; anything else, or a sample-ratio mismatch, is
+INCONCLUSIVE. Missing data is never a GO. No observed-power figure decides anything.
 """
 
 from __future__ import annotations
@@ -32,11 +36,14 @@ class ExitCode(IntEnum):
 class GateEvidence:
     """What a statistic found for one gate, before the decision across gates.
 
-    `effect`, `ci_low`, `ci_high` and `limit` are on the same scale (a ratio, a
-    difference, or the canary's own figure for an absolute bound). `p_harm` is the
-    one-sided p-value of "the canary is no worse than the limit": small means harm.
-    `power` is the chance the gate's detectable effect would have been caught at the
-    observed volume (nan when the method cannot say).
+    `effect`, `ci_low`, `ci_high`, `limit` (the bound) and `tolerance` are on the same
+    scale (a ratio, a difference, or the canary's own figure for an absolute bound).
+    `p_harm` is the one-sided p-value of "the canary is no worse than the bound": small
+    means harm. `p_safe` is the one-sided p-value of "the canary is at least as bad as
+    the tolerance": small means it is shown not to be. `se` is the standard error on
+    the test's scale (log for a ratio, `log_scale`), with `df` degrees of freedom, for
+    the settle projection; `exposure` the canary's (connections, or samples).
+    `power` at the tolerance is planning information only (nan when not computed).
     """
 
     canary: float | None
@@ -55,6 +62,16 @@ class GateEvidence:
     reason: str = ""
     worse: str = "increase"
     details: dict[str, Any] = field(default_factory=dict)
+    p_safe: float = math.nan
+    tolerance: float = math.nan
+    se: float = math.nan
+    df: float = math.inf
+    log_scale: bool = False
+    exposure: float = math.nan
+    anytime: bool = False
+    # sequential mode: the p-values after every look (not written to verdict.json)
+    path_harm: tuple[float, ...] | None = None
+    path_safe: tuple[float, ...] | None = None
 
     @classmethod
     def no_data(cls, limit: float, reason: str) -> GateEvidence:
@@ -81,11 +98,19 @@ class GateResult:
     p_adjusted: float
     decision: Decision
     sentence: str
+    p_safe_adjusted: float = math.nan
+    settle_in_s: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data["evidence"] = {k: _json_number(v) for k, v in data["evidence"].items()}
+        data["evidence"] = {
+            k: _json_number(v)
+            for k, v in data["evidence"].items()
+            if k not in ("path_harm", "path_safe")
+        }
         data["p_adjusted"] = _json_number(self.p_adjusted)
+        data["p_safe_adjusted"] = _json_number(self.p_safe_adjusted)
+        data["settle_in_s"] = _json_number(self.settle_in_s)
         return data
 
 
@@ -102,10 +127,23 @@ class Verdict:
     def exit_code(self) -> ExitCode:
         return ExitCode[self.overall]
 
+    @property
+    def settle_in_s(self) -> float | None:
+        """How much longer at this traffic would settle every unsettled gate (the
+        largest of theirs): a pipeline's "retry after". None when the verdict is
+        settled (GO, NO_GO) or when some unsettled gate cannot say."""
+        if self.overall != "INCONCLUSIVE":
+            return None
+        unsettled = [g for g in self.gates if g.decision in ("inconclusive", "no_data")]
+        if not unsettled or any(g.settle_in_s is None for g in unsettled):
+            return None
+        return max(g.settle_in_s for g in unsettled)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "verdict": self.overall,
             "reason": self.reason,
+            "settle_in_s": _json_number(self.settle_in_s),
             "exit_code": int(self.exit_code),
             "profile": self.profile,
             "judge": self.judge,
@@ -129,21 +167,26 @@ def _json_number(value: Any) -> Any:
 
 
 def decide(
-    evidence: GateEvidence, p_adjusted: float, alpha: float, power_target: float
+    evidence: GateEvidence,
+    p_adjusted: float,
+    alpha: float,
+    p_safe_adjusted: float = math.nan,
+    min_exposure: float = 0.0,
 ) -> Decision:
-    """The per-gate rule; `alpha` is one-sided, `p_adjusted` already Holm-corrected."""
+    """Decision rule v2 for one gate; `alpha` is one-sided, both p-values Holm-adjusted.
+
+    Harm shown is harm at any volume (`fail`); below `min_exposure` nothing else is
+    decided (`no_data`); a pass needs the method's own minimum (`sufficient`) too.
+    """
     if evidence.missing:
         return "no_data"
     if not math.isnan(p_adjusted) and p_adjusted <= alpha:
         return "fail"
-    if not evidence.sufficient or evidence.ci_low is None or evidence.ci_high is None:
+    if min_exposure > 0 and not (evidence.exposure >= min_exposure):
+        return "no_data"
+    if not evidence.sufficient or math.isnan(p_safe_adjusted):
         return "inconclusive"
-    if evidence.worse == "increase":
-        inside = evidence.ci_high <= evidence.limit
-    else:
-        inside = evidence.ci_low >= evidence.limit
-    powered = not math.isnan(evidence.power) and evidence.power >= power_target
-    return "pass" if inside or powered else "inconclusive"
+    return "pass" if p_safe_adjusted <= alpha else "inconclusive"
 
 
 def overall(results: list[GateResult], srm_problem: str | None = None) -> tuple[Overall, str]:

@@ -21,6 +21,7 @@ from wsanalysis.canary.gates import Profile, load_gate_file
 from wsanalysis.canary.inputs import gate_metric_names, gate_rum_columns, load_judge_input
 from wsanalysis.canary.judge import JudgeInput, judge
 from wsanalysis.canary.kayenta_gates import kayenta_verdict
+from wsanalysis.canary.sentences import verdict_line
 from wsanalysis.canary.verdict import ExitCode
 from wsanalysis.sources.dataset import file_fingerprint
 
@@ -119,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
     document["run"] = run_info
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(document, indent=2, default=str) + "\n")
-    print(f"{document['verdict']}: {document['reason']}")
+    kayenta_line = f"{document['verdict']}: {document['reason']}"
+    print(verdict_line(verdict) if args.judge == "wsanalysis" else kayenta_line)
     for gate in document["gates"]:
         print(f"  [{gate['decision']:>12}] {gate['sentence']}")
     print(f"verdict written to {args.out}", file=sys.stderr)

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from wsanalysis.canary.evidence import one_sided_alpha
 from wsanalysis.canary.gates import Gate, Profile, load_gate_file
 from wsanalysis.canary.inputs import load_judge_input
-from wsanalysis.canary.judge import JudgeInput, judge
+from wsanalysis.canary.judge import JudgeInput, evaluate_gate, judge
 from wsanalysis.canary.sentences import format_value
 from wsanalysis.canary.verdict import Verdict
 from wsanalysis.frames.measures import Window
 from wsanalysis.sources.dataset import file_fingerprint
+from wsanalysis.stats.settle import half_width_ratio
 
 VERDICT_FILE = "verdict.json"
 
@@ -140,13 +142,17 @@ def _worst_bucket(gate: dict[str, Any]) -> str:
         return "n/a"
     canary = f"{details['worst_bucket_events']:g} in {details['worst_bucket_exposure']:g}"
     if gate["comparison"] != "control":
-        rate = format_value(_number(e.get("effect")), gate["unit"])
-        return f"worst bucket {rate} ({canary})"
+        exposure = details["worst_bucket_exposure"]
+        worst = details["worst_bucket_events"] / exposure if exposure else None
+        return f"worst bucket {format_value(worst, gate['unit'])} ({canary})"
     control = (
         f"{details['worst_bucket_control_events']:g} in "
         f"{details['worst_bucket_control_exposure']:g}"
     )
-    return f"worst bucket {_ratio(e.get('effect'))} ({canary} vs {control})"
+    # rule v2 keeps the worst bucket's ratio in the details (the effect is window-wide);
+    # a verdict.json written before it had the worst bucket's ratio as the effect
+    ratio = details["worst_bucket_ratio"] if "worst_bucket_ratio" in details else e.get("effect")
+    return f"worst bucket {_ratio(ratio)} ({canary} vs {control})"
 
 
 def _threshold(gate: dict[str, Any], spec: Gate | None) -> str:
@@ -209,3 +215,91 @@ def input_rows(document: dict[str, Any]) -> pl.DataFrame:
     if gate_file:
         rows.append({"input": "gate file", "value": f"{gate_file['path']} ({gate_file['sha256']})"})
     return pl.DataFrame(rows, schema={"input": pl.Utf8, "value": pl.Utf8})
+
+
+SETTLE_SCHEMA = {
+    "gate": pl.Utf8,
+    "hours": pl.Float64,
+    "low": pl.Float64,
+    "high": pl.Float64,
+    "estimate": pl.Float64,
+    "bound": pl.Float64,
+    "tolerance": pl.Float64,
+    "kind": pl.Utf8,  # "observed" or "projection"
+}
+
+
+def settle_paths(evaluation: CanaryEvaluation, points: int = 6) -> pl.DataFrame:
+    """Each gate's interval over the window (judged again on its first 1/points, 2/points,
+    ... of the data), and its projection at the observed traffic until it would settle
+    (or to twice the window when it has): what the settle chart draws.
+
+    On a gate's effect scale (ratio, difference or the figure), beside its two lines.
+    """
+    window = evaluation.window
+    rows: list[dict[str, Any]] = []
+    if window is None or window.duration.total_seconds() <= 0:
+        return pl.DataFrame(schema=SETTLE_SCHEMA)
+    data = evaluation.data
+    results = {g.name: g for g in evaluation.verdict.gates}
+    total = window.duration.total_seconds() / 3600
+    for k in range(1, points + 1):
+        end = window.start + window.duration * (k / points)
+        part = Window(window.start, end)
+        cut = replace(
+            data,
+            samples=data.samples.filter(pl.col("timestamp") <= end),
+            beacons=None if data.beacons is None else data.beacons.filter(pl.col("ts") <= end),
+            window=part,
+        )
+        for gate in evaluation.profile.gates:
+            found = evaluate_gate(gate, cut, part)
+            if found.missing or found.ci_low is None or found.ci_high is None:
+                continue
+            rows.append(_settle_row(gate, found, total * k / points, "observed"))
+    for gate in evaluation.profile.gates:
+        result = results.get(gate.name)
+        if result is None or result.evidence.missing or result.evidence.effect is None:
+            continue
+        rows += _projection(gate, result, total)
+    return pl.DataFrame(rows, schema=SETTLE_SCHEMA)
+
+
+def _settle_row(gate: Gate, found, hours: float, kind: str, low=None, high=None, estimate=None):
+    return {
+        "gate": gate.name,
+        "hours": hours,
+        "low": _finite(found.ci_low if low is None else low),
+        "high": _finite(found.ci_high if high is None else high),
+        "estimate": _finite(found.effect if estimate is None else estimate),
+        "bound": float(gate.bound_line),
+        "tolerance": float(gate.tolerance),
+        "kind": kind,
+    }
+
+
+def _finite(value: Any) -> float | None:
+    value = _number(value)
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _projection(gate: Gate, result, hours: float) -> list[dict[str, Any]]:
+    """The interval narrowing around today's estimate, as more of the same traffic comes."""
+    e = result.evidence
+    low, high, effect = _finite(e.ci_low), _finite(e.ci_high), _finite(e.effect)
+    if low is None or high is None or effect is None:
+        return []
+    until = hours + (result.settle_in_s or 0) / 3600
+    until = max(until, 2 * hours)
+    log = e.log_scale and low > 0 and effect > 0
+    out = []
+    for step in range(0, 13):
+        at = hours + (until - hours) * step / 12
+        shrink = half_width_ratio(at / hours, anytime=e.anytime, alpha=one_sided_alpha(gate))
+        if log:
+            lo = effect * (low / effect) ** shrink
+            hi = effect * (high / effect) ** shrink
+        else:
+            lo, hi = effect - (effect - low) * shrink, effect + (high - effect) * shrink
+        out.append(_settle_row(gate, e, at, "projection", lo, hi, effect))
+    return out

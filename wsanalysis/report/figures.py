@@ -419,3 +419,55 @@ def _jsonable(value):
     from plotly.utils import PlotlyJSONEncoder
 
     return json.loads(json.dumps(value, cls=PlotlyJSONEncoder))
+
+
+# -- the judge: each gate's interval settling toward its two lines ----------------------
+
+
+def settle_figure(paths: pl.DataFrame) -> go.Figure:
+    """One panel per gate: its confidence interval as the window grew (solid band), the
+    projection at the observed traffic (dotted), the bound (where harm starts) and the
+    tolerance (harm that must never pass). A gate settles when the band's lower edge
+    crosses the bound (fail) or its upper edge the tolerance (pass)."""
+    gates = list(dict.fromkeys(paths["gate"].to_list())) if paths.height else []
+    figure = make_subplots(
+        rows=max(1, len(gates)), cols=1, subplot_titles=[html.escape(g) for g in gates],
+        vertical_spacing=0.08,
+    )  # fmt: skip
+    for row, gate in enumerate(gates, start=1):
+        part = paths.filter(pl.col("gate") == gate).sort("hours")
+        for kind, dash, opacity in (("observed", "solid", 0.35), ("projection", "dot", 0.15)):
+            piece = part.filter(pl.col("kind") == kind)
+            if not piece.height:
+                continue
+            hours = piece["hours"].to_list()
+            figure.add_scatter(
+                x=hours + hours[::-1],
+                y=piece["high"].to_list() + piece["low"].to_list()[::-1],
+                fill="toself", fillcolor=f"rgba(31,119,180,{opacity})",
+                line={"color": "rgba(31,119,180,0.8)", "dash": dash},
+                name=f"interval ({kind})", legendgroup=kind, showlegend=row == 1,
+                row=row, col=1,
+            )  # fmt: skip
+            figure.add_scatter(
+                x=hours, y=piece["estimate"].to_list(), mode="lines",
+                line={"color": "rgb(31,119,180)", "dash": dash}, name=f"estimate ({kind})",
+                legendgroup=kind, showlegend=False, row=row, col=1,
+            )  # fmt: skip
+        span = [part["hours"].min(), part["hours"].max()]
+        for column, color, label in (
+            ("bound", "crimson", "bound"),
+            ("tolerance", "orange", "tolerance"),
+        ):
+            value = part[column][0]
+            figure.add_scatter(
+                x=span, y=[value, value], mode="lines", line={"color": color, "dash": "dash"},
+                name=label, legendgroup=label, showlegend=row == 1, row=row, col=1,
+            )  # fmt: skip
+    figure.update_xaxes(title_text="hours since the window's start", row=max(1, len(gates)))
+    figure.update_layout(
+        title="How each gate settles: interval, bound and tolerance",
+        height=max(320, 240 * len(gates)),
+        margin={"t": 70, "b": 40, "l": 60, "r": 20},
+    )
+    return figure

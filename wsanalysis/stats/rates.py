@@ -108,6 +108,20 @@ def _prob_at_most(y: float, n: float, p: float) -> float:
     return float(special.betainc(n - y, y + 1.0, 1.0 - p))
 
 
+def garwood_interval(events: float, exposure: float, level: float = 0.95) -> tuple[float, float]:
+    """Exact (Garwood) two-sided interval for a Poisson rate: events per unit exposure.
+
+    Each side holds with probability at least (1 + level) / 2; zero events give a lower
+    limit of 0 and an upper limit of -log((1 - level) / 2) / exposure.
+    """
+    if exposure <= 0:
+        return math.nan, math.nan
+    a = (1.0 - level) / 2.0
+    low = float(stats.gamma.ppf(a, events)) / exposure if events > 0 else 0.0
+    high = float(stats.gamma.ppf(1.0 - a, events + 1.0)) / exposure
+    return low, high
+
+
 def _clopper_pearson(y: float, n: float, level: float) -> tuple[float, float]:
     a = (1.0 - level) / 2.0
     low = 0.0 if y <= 0 else float(stats.beta.ppf(a, y, n - y + 1.0))
@@ -355,8 +369,7 @@ def rate_against_bound(
         low, high = rate * math.exp(-half), rate * math.exp(half)
         p_above = float(stats.t.cdf(math.log(rate / bound) / se, df)) if bound > 0 else 1.0
     else:
-        low = 0.0 if y <= 0 else float(stats.gamma.ppf(a, y)) / e
-        high = float(stats.gamma.ppf(1 - a, y + 1)) / e
+        low, high = garwood_interval(y, e, level)
         # P(Y <= y | rate = bound), Y ~ Poisson(bound * E)
         p_above = float(special.gammaincc(y + 1.0, bound * e)) if bound > 0 else 1.0
     return RateBound(
@@ -441,3 +454,41 @@ def spike_test(
         alpha=alpha,
         buckets_tested=int(finite.sum()),
     )
+
+
+def rate_excess_pvalue(
+    events_canary: float,
+    exposure_canary: float,
+    events_control: float,
+    exposure_control: float,
+    excess: float,
+) -> float:
+    """One-sided p-value of "the canary's rate is at least control's plus `excess`"
+    (events per unit exposure): small shows the canary's excess is below it.
+
+    Exact and conservative: the claim holds at level a when the canary's upper Garwood
+    limit at a / 2 minus control's lower limit at a / 2 is below `excess` (each
+    variant's one-sided error a / 2). Valid with no event at all: then the canary's
+    exposure alone bounds its rate. The p-value is the smallest such a (bisection).
+    """
+    if exposure_canary <= 0 or exposure_control <= 0:
+        return math.nan
+
+    def shown(a: float) -> bool:
+        high = float(stats.gamma.ppf(1 - a / 2, events_canary + 1)) / exposure_canary
+        low = (
+            float(stats.gamma.ppf(a / 2, events_control)) / exposure_control
+            if events_control > 0
+            else 0.0
+        )
+        return high - low < excess
+
+    if not shown(1.0 - 1e-12):
+        return 1.0
+    low, high = -15.0, 0.0  # log10 of a
+    if shown(10.0**low):
+        return 10.0**low
+    for _ in range(50):
+        mid = (low + high) / 2
+        low, high = (low, mid) if shown(10.0**mid) else (mid, high)
+    return 10.0**high
