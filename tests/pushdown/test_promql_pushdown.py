@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 
 import polars as pl
@@ -16,14 +17,16 @@ from tests.prometheus.fixtures import (
 )
 from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.canary.inputs import gate_metric_names, load_judge_input
-from wsanalysis.canary.judge import judge
+from wsanalysis.canary.judge import JudgeInput, judge
 from wsanalysis.frames import measures
 from wsanalysis.pushdown.promql import counter_queries, increase_expr, step_for
 from wsanalysis.sources.local_prometheus import LocalPrometheus, backfill, tsdb_window
+from wsanalysis.sources.local_victoriametrics import LocalVictoriaMetrics
 from wsanalysis.sources.openmetrics import write_openmetrics
 
 #: resets (restart), a spike gate's bursts, a histogram shift, and the A/A baseline
 DATASETS = ["deploy_restart", "auth_spike_token_change", "ttfb_p95_plus150", "sample"]
+VM_DATASETS = {"deploy_restart", "ttfb_p95_plus150"}  # VictoriaMetrics too
 PROFILE = load_gate_file(None).profile("canary")
 
 
@@ -62,71 +65,86 @@ def test_the_step_divides_every_bucket_and_the_query_reads_resets():
     assert "x offset 1ms - x offset 15001ms" in text and "< 0" in text
 
 
+def require_victoriametrics() -> None:
+    if shutil.which("victoria-metrics") is None:
+        pytest.skip("victoria-metrics not installed: run `apt-get install -y victoria-metrics`")
+
+
 @pytest.mark.prometheus
 def test_counter_resets_and_off_grid_scrapes_give_the_raw_gate_inputs(tmp_path):
-    require_prometheus()
     frame = _restarted(synthetic_samples())
     resets = frame.sort("timestamp").filter(
         pl.col("value") < pl.col("value").shift(1).over("metric", "variant", "code", "le", "event")
     )
     assert resets.height > 5  # the data does reset
     write_openmetrics(frame, tmp_path / "metrics.om")
-    _compare_paths(tmp_path, files=False)
+    # samples from March 2024: months old for both engines' retention
+    _compare_paths(tmp_path, tmp_path, files=False, victoriametrics=True)
 
 
 @pytest.mark.prometheus
 @pytest.mark.parametrize("name", DATASETS)
 def test_pushdown_gives_the_raw_gate_inputs_and_verdict(name, tmp_path):
-    _compare_paths(REPO / "data" / name, tmp_path)
+    _compare_paths(REPO / "data" / name, tmp_path, victoriametrics=name in VM_DATASETS)
 
 
-def _compare_paths(folder, tmp_path=None, files: bool = True) -> None:
+def _load(url: str, start: str, end: str, raw: bool) -> JudgeInput:
+    names = gate_metric_names(PROFILE)
+    return load_judge_input(
+        PROFILE, prometheus=url, start=start, end=end, raw=raw, metric_names=names
+    )
+
+
+def _gate_inputs(data: JudgeInput, window) -> dict[str, pl.DataFrame | None]:
+    """Every gate's input from the server's series: Counts and HistogramCounts frames."""
+    found: dict[str, pl.DataFrame | None] = {}
+    for gate in PROFILE.gates:
+        if gate.events is not None:
+            bucket = gate.bucket or measures.RATE_BUCKET
+            counts = measures.counts(gate.events, gate.exposure, data.samples, None, window, bucket)
+            found[gate.name] = counts.frame if counts is not None else None
+        if gate.samples is not None and gate.samples.histogram:
+            histogram = measures.histogram_counts(gate.samples.histogram, data.samples)
+            found[gate.name] = histogram.frame if histogram is not None else None
+    return found
+
+
+def _compare_paths(folder, tmp_path, files: bool = True, victoriametrics: bool = False) -> None:
     require_prometheus()
-    tmp_path = tmp_path if tmp_path is not None else folder
     backfill(folder, tmp_path / "tsdb")
     window = tsdb_window(tmp_path / "tsdb")
     assert window is not None
     start, end = _iso(window[0]), _iso(window[1])
-    names = gate_metric_names(PROFILE)
     with LocalPrometheus(tmp_path / "tsdb") as prometheus:
         loaded = {
-            raw: load_judge_input(
-                PROFILE,
-                prometheus=prometheus.url,
-                start=start,
-                end=end,
-                raw=raw,
-                metric_names=names,
-            )
-            for raw in (True, False)
+            f"prometheus raw={raw}": _load(prometheus.url, start, end, raw) for raw in (True, False)
         }
-    raw, pushed = loaded[True], loaded[False]
-    assert pushed.samples.height <= raw.samples.height  # what crossed the network
+    if victoriametrics:
+        require_victoriametrics()
+        with LocalVictoriaMetrics(tmp_path / "vm") as vm:
+            vm.import_dataset(folder)
+            for raw in (True, False):
+                loaded[f"victoriametrics raw={raw}"] = _load(vm.url, start, end, raw)
+    raw = loaded["prometheus raw=True"]
+    assert loaded["prometheus raw=False"].samples.height <= raw.samples.height
     win = raw.resolved_window()
-    for gate in PROFILE.gates:
-        if gate.events is not None:
-            bucket = gate.bucket or measures.RATE_BUCKET
-            a, b = (
-                measures.counts(gate.events, gate.exposure, d.samples, None, win, bucket)
-                for d in (raw, pushed)
-            )
-            assert (a is None) == (b is None), gate.name
-            if a is not None:
-                assert a.frame.equals(b.frame), gate.name
-        if gate.samples is not None and gate.samples.histogram:
-            a, b = (
-                measures.histogram_counts(gate.samples.histogram, d.samples) for d in (raw, pushed)
-            )
-            assert a is not None and b is not None
-            assert a.frame.equals(b.frame), gate.name
-    by_raw, by_push = judge(PROFILE, raw), judge(PROFILE, pushed)
-    decisions = [[g.decision for g in v.gates] for v in (by_raw, by_push)]
-    assert decisions[0] == decisions[1]
-    assert by_raw.overall == by_push.overall
+    reference = _gate_inputs(raw, win)
+    assert any(frame is not None for frame in reference.values())
+    verdict = judge(PROFILE, raw)
+    for name, data in loaded.items():
+        inputs = _gate_inputs(data, win)
+        assert inputs.keys() == reference.keys()
+        for gate, frame in reference.items():
+            other = inputs[gate]
+            assert (frame is None) == (other is None), (name, gate)
+            assert frame is None or frame.equals(other), (name, gate)
+        other = judge(PROFILE, data)
+        assert [g.decision for g in other.gates] == [g.decision for g in verdict.gates], name
+        assert other.overall == verdict.overall, name
     if not files:
         return
     from_files = judge(PROFILE, load_judge_input(PROFILE, data=folder, start=start, end=end))
     server_gates = {g.name for g in PROFILE.gates if g.prefer != "rum"}
     on_file = {g.name: g.decision for g in from_files.gates if g.name in server_gates}
-    pushed_decisions = {g.name: g.decision for g in by_push.gates if g.name in on_file}
-    assert pushed_decisions == on_file
+    on_server = {g.name: g.decision for g in verdict.gates if g.name in on_file}
+    assert on_server == on_file

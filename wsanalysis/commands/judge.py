@@ -66,6 +66,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--look", default="5m", help="sequential: time between looks (5m)")
     parser.add_argument("--horizon", default="48h", help="sequential: planned canary length (48h)")
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="read every raw sample from the server instead of the gates' sums (audits)",
+    )
     parser.add_argument("--judge", choices=("wsanalysis", "kayenta"), default="wsanalysis")
     parser.add_argument("--out", type=Path, default=Path("verdict.json"), help="verdict file")
     parser.set_defaults(func=run)
@@ -88,6 +93,7 @@ def load_input(args: argparse.Namespace, profile: Profile) -> JudgeInput:
         horizon=args.horizon,
         rum_columns=gate_rum_columns(profile, args.variant_label),
         metric_names=gate_metric_names(profile),
+        raw=args.raw or args.judge == "kayenta",  # Kayenta reads the series themselves
     )
 
 
