@@ -23,6 +23,7 @@ from wsanalysis.canary.verdict import GateEvidence, GateResult, Verdict, decide,
 from wsanalysis.frames import measures
 from wsanalysis.frames.counters import total_increase
 from wsanalysis.frames.measures import Window
+from wsanalysis.pushdown.partial import inconclusive_on_warnings
 from wsanalysis.stats.multiplicity import holm
 from wsanalysis.stats.srm import sample_ratio_mismatch
 
@@ -142,6 +143,8 @@ def judge(profile: Profile, data: JudgeInput) -> Verdict:
             sentence="",
         )
         results.append(replace(result, sentence=sentence(gate, result)))
+    # a server's warnings (partial data) make the gates they touch inconclusive
+    results = inconclusive_on_warnings(profile, results, data.metadata)
     verdict, reason = overall(results, srm_problem)
     metadata = {**data.metadata, "window": _window_json(window), "srm": srm_problem}
     if data.sequential is not None:

@@ -12,12 +12,10 @@ from datetime import datetime
 import polars as pl
 
 from wsanalysis.canary.gates import Profile
+from wsanalysis.pushdown.partial import SOURCE_WARNINGS
 from wsanalysis.pushdown.promql import pushed_samples
 from wsanalysis.sources.prometheus import PrometheusSource, PrometheusWarning
 from wsanalysis.sources.variants import VariantMapping
-
-#: JudgeInput.metadata key: the server's warnings per metric family ("*": every family)
-SOURCE_WARNINGS = "source_warnings"
 
 
 def server_samples(

@@ -29,6 +29,8 @@ ENV_PASSWORD = "WSANALYSIS_PROM_PASSWORD"
 class PrometheusSettings:
     """Where and how to connect; holds no secrets (see the module docstring).
 
+    `partial_response=False` is sent with every query (Thanos then refuses to answer
+    when a store is down; Prometheus and Mimir ignore it).
     `verify` is True, False, or the path of a CA bundle. `compress=None` asks for
     gzip except on loopback hosts. `chunk` is the span of one raw-samples request;
     it bounds what one answer holds (2 h is 480 points per series at a 15 s scrape,
@@ -42,6 +44,7 @@ class PrometheusSettings:
     verify: bool | str = True
     chunk: timedelta = timedelta(hours=2)
     compress: bool | None = None
+    partial_response: bool = False  # Thanos: fail rather than answer without a store
 
     @classmethod
     def from_env(cls, **overrides: Any) -> PrometheusSettings:

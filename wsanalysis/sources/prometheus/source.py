@@ -9,6 +9,9 @@ traps (seen on Prometheus 2.x):
   chunk to a half-open interval, so every sample comes back exactly once on 2.x and 3.x;
 - the response's `warnings` (Thanos and remote read report partial data that way) are
   dropped: we raise them as `PrometheusWarning` and keep them in `last_warnings`;
+- Thanos answers a query without its unreachable stores unless told not to: we send
+  `partial_response=false`; a range query refused for a per-query limit ("too many
+  samples", Mimir's max chunks / series) is split in halves and retried;
 - `get_metric_range_data`'s default start/end are frozen at import: we take no
   defaults, every read names its window;
 - gzip on loopback costs more CPU than it saves: we send `Accept-Encoding: identity`
@@ -65,6 +68,15 @@ MAX_POINTS_PER_SERIES = 11_000
 
 _RETRY_ON_STATUS = (408, 429, 500, 502, 503, 504)
 _SELECTOR = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)?\s*(?:\{(.*)\})?\s*$", re.DOTALL)
+
+
+#: a per-query limit (Prometheus/Thanos --query.max-samples, Mimir's max chunks or series)
+_LIMIT_HIT = re.compile(
+    r"too many samples|max.?samples|maximum number of (chunks|series)|"
+    r"max number of (chunks|series)|exceeded the limit|limit exceeded",
+    re.IGNORECASE,
+)
+MAX_SPLITS = 12  # a range split into up to 4096 parts before giving up
 
 
 class PrometheusWarning(UserWarning):
@@ -280,7 +292,8 @@ class PrometheusSource:
                 "end": _seconds(upper),
                 "step": f"{step_ms / 1000:.3f}",
             }
-            series.add(self._keep_warnings(self._get_matrix("query_range", params)), lower - 1)
+            for matrix in self._range_in_parts(params, lower, upper, step_ms):
+                series.add(self._keep_warnings(matrix), lower - 1)
             lower = upper + step_ms
         self._emit_warnings()
         raw = series.frame()
@@ -295,6 +308,23 @@ class PrometheusSource:
         return raw.select(
             pl.col("timestamp_ms").cast(TIMESTAMP).alias("timestamp"), "value", *labels
         ).sort([*labels, "timestamp"], nulls_last=True)
+
+    def _range_in_parts(
+        self, params: dict[str, str], lower: int, upper: int, step_ms: int, depth: int = 0
+    ) -> list[_Matrix]:
+        """One range query, split in halves (at a step) while the server says it is too big."""
+        try:
+            return [self._get_matrix("query_range", params)]
+        except PrometheusError as error:
+            steps = (upper - lower) // step_ms
+            if not _LIMIT_HIT.search(str(error)) or steps < 1 or depth >= MAX_SPLITS:
+                raise
+        middle = lower + (steps // 2) * step_ms
+        parts = []
+        for low, high in ((lower, middle), (middle + step_ms, upper)):
+            half = params | {"start": _seconds(low), "end": _seconds(high)}
+            parts += self._range_in_parts(half, low, high, step_ms, depth + 1)
+        return parts
 
     # -- HTTP -----------------------------------------------------------------------------
 
@@ -325,6 +355,8 @@ class PrometheusSource:
     def _get_matrix(self, endpoint: str, params: dict[str, str]) -> _Matrix:
         """One API call answered by a matrix; keeps warnings, turns failures into our errors."""
         url = f"{self.url}/api/v1/{endpoint}"
+        if not self.settings.partial_response:
+            params = params | {"partial_response": "false"}
         attempts = self.settings.retries + 1
         try:
             response = self.session.request(
