@@ -13,6 +13,7 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from typing import Any
 
 import polars as pl
 
@@ -21,6 +22,7 @@ from wsanalysis.canary.gates import Gate, Profile
 from wsanalysis.canary.sentences import sentence
 from wsanalysis.canary.verdict import GateEvidence, GateResult, Verdict, decide, overall
 from wsanalysis.frames import measures
+from wsanalysis.frames import measures as frame_measures
 from wsanalysis.frames.counters import total_increase
 from wsanalysis.frames.measures import Window
 from wsanalysis.pushdown.partial import inconclusive_on_warnings
@@ -60,6 +62,9 @@ class JudgeInput:
     canary_share: float | None = None
     metadata: dict = field(default_factory=dict)
     sequential: SequentialPlan | None = None
+    # push-down: RUM gate inputs from an engine (wsanalysis.pushdown.rum.EngineMeasures),
+    # asked as `frames.measures` is; None reads them from `beacons`
+    measures: Any = None
 
     def resolved_window(self) -> Window | None:
         return self.window or Window.of(self.samples, self.beacons)
@@ -70,6 +75,7 @@ class JudgeInput:
 
 def evaluate_gate(gate: Gate, data: JudgeInput, window: Window) -> GateEvidence:
     """Evidence for one gate, or `no_data` evidence saying what was missing."""
+    measures = data.measures or frame_measures  # push-down or the frames
     limit = gate.compare.bound if gate.compare.against == "bound" else gate.compare.limit(1.0)
     if gate.statistic in ("rate", "share", "spike"):
         bucket = gate.bucket or measures.RATE_BUCKET
