@@ -136,7 +136,8 @@ def write_metrics(pods: int, hours: float, path: Path) -> int:
             base = f'pod="p{pod}",variant="{variant}"'
             series = [("ws_connections_total", "", 20.0)]
             series += [
-                ("ws_closes_total", f'code="{c}",', r) for c, r in zip(CODES, (15, 3, 0.5, 0.3), strict=True)
+                ("ws_closes_total", f'code="{c}",', r)
+                for c, r in zip(CODES, (15, 3, 0.5, 0.3), strict=True)
             ]
             series += [("ws_frames_sent_total", 'event="error",', 0.2)]
             series += [
@@ -151,7 +152,9 @@ def write_metrics(pods: int, hours: float, path: Path) -> int:
             for name, labels, rate in series:
                 values = np.cumsum(rng.poisson(rate, steps))
                 key = f"{name}{{{labels}{base}}}"
-                lines.extend(f"{key} {v} {t}" for v, t in zip(values.tolist(), stamps.tolist(), strict=True))
+                lines.extend(
+                    f"{key} {v} {t}" for v, t in zip(values.tolist(), stamps.tolist(), strict=True)
+                )
                 samples += steps
             out.write("\n".join(lines) + "\n")
         out.write("# EOF\n")

@@ -89,7 +89,6 @@ def test_duckdb_gives_the_polars_verdicts(name, layout, tmp_path):
 
 def test_rate_counts_leave_the_engine_as_buckets_not_beacons(tmp_path):
 
-
     folder = _dataset("sample", tmp_path / "s", "parquet")
     engine = DuckDBEngine(folder / "rum.parquet")
     beacons = read_rum(folder / "rum.parquet").frame

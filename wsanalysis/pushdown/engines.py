@@ -6,6 +6,7 @@ timestamp's epoch milliseconds (`ts` is epoch ms in NDJSON, a timestamp in Parqu
 
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
 from pathlib import Path
@@ -78,12 +79,15 @@ class DuckDBEngine:
         self._spill.cleanup()
 
 
+#: a cluster's master URL (spark://..., yarn, k8s://...); local mode on 2 cores if unset
+SPARK_MASTER_ENV = "WSANALYSIS_SPARK_MASTER"
 _SPARK = None
 _SPARK_LOCK = threading.Lock()
 
 
 def spark_session():
-    """One local SparkSession per process (the JVM takes seconds to start)."""
+    """One SparkSession per process (the JVM takes seconds to start): local mode, or the
+    cluster named by `$WSANALYSIS_SPARK_MASTER`."""
     global _SPARK
     with _SPARK_LOCK:
         if _SPARK is None:
@@ -94,18 +98,22 @@ def spark_session():
                     "the spark engine needs pyspark and Java 17",
                     "pip install 'wsanalysis[spark]' and apt-get install openjdk-17-jre-headless",
                 ) from None
-            _SPARK = (
-                SparkSession.builder.master("local[2]")
+            master = os.environ.get(SPARK_MASTER_ENV, "local[2]")
+            builder = (
+                SparkSession.builder.master(master)
                 .appName("wsanalysis")
-                .config("spark.ui.enabled", "false")
                 .config("spark.ui.showConsoleProgress", "false")
                 .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-                .config("spark.sql.shuffle.partitions", "4")
                 .config("spark.sql.session.timeZone", "UTC")
-                .config("spark.driver.bindAddress", "127.0.0.1")
-                .config("spark.driver.host", "127.0.0.1")
-                .getOrCreate()
             )
+            if master.startswith("local"):  # loopback only, few partitions, no web UI
+                builder = (
+                    builder.config("spark.ui.enabled", "false")
+                    .config("spark.sql.shuffle.partitions", "4")
+                    .config("spark.driver.bindAddress", "127.0.0.1")
+                    .config("spark.driver.host", "127.0.0.1")
+                )
+            _SPARK = builder.getOrCreate()
             _SPARK.sparkContext.setLogLevel("ERROR")
         return _SPARK
 
