@@ -148,3 +148,26 @@ def _compare_paths(folder, tmp_path, files: bool = True, victoriametrics: bool =
     on_file = {g.name: g.decision for g in from_files.gates if g.name in server_gates}
     on_server = {g.name: g.decision for g in verdict.gates if g.name in on_file}
     assert on_server == on_file
+
+
+@pytest.mark.prometheus
+def test_variants_by_selectors_push_down_as_well(synthetic_prometheus):
+    loaded = [
+        load_judge_input(
+            PROFILE,
+            prometheus=synthetic_prometheus.url,
+            start=SYNTHETIC_START.isoformat(),
+            end=SYNTHETIC_END.isoformat(),
+            canary_selector='track="canary"',
+            control_selector='track="stable"',
+            raw=raw,
+            metric_names=gate_metric_names(PROFILE),
+        )
+        for raw in (True, False)
+    ]
+    window = loaded[0].resolved_window()
+    raw, pushed = (_gate_inputs(data, window) for data in loaded)
+    assert any(frame is not None for frame in raw.values())
+    for gate, frame in raw.items():
+        assert (frame is None) == (pushed[gate] is None), gate
+        assert frame is None or frame.equals(pushed[gate]), gate
