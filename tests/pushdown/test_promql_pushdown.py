@@ -23,6 +23,8 @@ from wsanalysis.pushdown.promql import counter_queries, increase_expr, step_for
 from wsanalysis.sources.local_prometheus import LocalPrometheus, backfill, tsdb_window
 from wsanalysis.sources.local_victoriametrics import LocalVictoriaMetrics
 from wsanalysis.sources.openmetrics import write_openmetrics
+from wsanalysis.sources.prometheus.export import export_samples
+from wsanalysis.sources.variants import DEFAULT_VARIANTS
 
 #: resets (restart), a spike gate's bursts, a histogram shift, and the A/A baseline
 DATASETS = ["deploy_restart", "auth_spike_token_change", "ttfb_p95_plus150", "sample"]
@@ -125,6 +127,12 @@ def _compare_paths(folder, tmp_path, files: bool = True, victoriametrics: bool =
             vm.import_dataset(folder)
             for raw in (True, False):
                 loaded[f"victoriametrics raw={raw}"] = _load(vm.url, start, end, raw)
+            selector = '{__name__=~"' + "|".join(gate_metric_names(PROFILE)) + '"}'
+            with vm.source() as source:  # the raw path used /api/v1/export: same frame
+                exported = export_samples(source, selector, start, end, DEFAULT_VARIANTS)
+                queried = source.read_samples(selector, start, end)
+            assert exported is not None and exported.height > 0
+            assert exported.equals(queried)
     raw = loaded["prometheus raw=True"]
     assert loaded["prometheus raw=False"].samples.height <= raw.samples.height
     win = raw.resolved_window()

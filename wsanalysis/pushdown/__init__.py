@@ -15,6 +15,7 @@ from wsanalysis.canary.gates import Profile
 from wsanalysis.pushdown.partial import SOURCE_WARNINGS
 from wsanalysis.pushdown.promql import pushed_samples
 from wsanalysis.sources.prometheus import PrometheusSource, PrometheusWarning
+from wsanalysis.sources.prometheus.export import export_samples
 from wsanalysis.sources.variants import VariantMapping
 
 
@@ -30,12 +31,16 @@ def server_samples(
 ) -> tuple[pl.DataFrame, dict[str, list[str]]]:
     """The judge's samples frame and the server's warnings per metric family.
 
-    `raw=True` reads every sample (for audits and small data); otherwise the server
-    sums the increases the gates need (`promql`).
+    `raw=True` reads every sample (for audits and small data; through VictoriaMetrics'
+    export API when the server has it); otherwise the server sums the increases the
+    gates need (`promql`).
     """
     if raw:
         selector = '{__name__=~"' + "|".join(metric_names or []) + '"}'
-        frame = server.read_samples(selector, start, end, variants=variants)
+        server.last_warnings = []
+        frame = export_samples(server, selector, start, end, variants)  # VictoriaMetrics
+        if frame is None:
+            frame = server.read_samples(selector, start, end, variants=variants)
         warned = list(dict.fromkeys(server.last_warnings))
         return frame, ({"*": warned} if warned else {})
     with warnings.catch_warnings():
