@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 START = datetime(2026, 9, 1, tzinfo=UTC)
 
 CHILD = r"""
-import json, sys, time
+import json, os, sys, time
 from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.canary.inputs import gate_metric_names, gate_rum_columns, load_judge_input
 from wsanalysis.canary.judge import judge
@@ -52,13 +52,35 @@ data = load_judge_input(
     **args,
 )
 verdict = judge(profile, data)
-print(json.dumps({"seconds": time.perf_counter() - t, "verdict": verdict.overall,
+seconds = time.perf_counter() - t
+def hwm(pid):  # peak RSS of one process (its own mm: reset at exec, unlike ru_maxrss)
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+def children(pid):  # e.g. Spark's JVM, still alive here
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return found
+me = os.getpid()
+peak = hwm(me) + sum(hwm(k) for k in children(me))
+print(json.dumps({"seconds": seconds, "verdict": verdict.overall, "peak_mib": peak,
                   "decisions": [g.decision for g in verdict.gates]}))
 """
 
 
 def run_child(args: dict) -> dict:
-    """One judge in a fresh interpreter: wall time inside it, its own peak RSS."""
+    """One judge in a fresh interpreter: wall time inside it, its own peak RSS (VmHWM of
+    the interpreter plus its child processes, e.g. Spark's JVM)."""
     with tempfile.TemporaryFile() as out:
         process = subprocess.Popen(
             [sys.executable, "-c", CHILD, json.dumps(args)], stdout=out, stderr=subprocess.DEVNULL
@@ -66,11 +88,9 @@ def run_child(args: dict) -> dict:
         _, status, usage = os.wait4(process.pid, 0)
         out.seek(0)
         text = out.read().decode()
-    if status != 0:
+    if status != 0:  # e.g. out of memory: report how far it got
         return {"seconds": float("nan"), "peak_mib": usage.ru_maxrss / 1024, "verdict": "crashed"}
-    found = json.loads(text.strip().splitlines()[-1])
-    found["peak_mib"] = usage.ru_maxrss / 1024  # KiB on Linux
-    return found
+    return json.loads(text.strip().splitlines()[-1])  # peak: VmHWM, Python plus any JVM
 
 
 # -- RUM ------------------------------------------------------------------------------

@@ -160,7 +160,8 @@ def pushed_samples(
     parts: list[pl.DataFrame] = []
     warned: dict[str, list[str]] = {}
     queries = 0
-    for query in counter_queries(profile):
+    families = counter_queries(profile)
+    for query in families:
         per_variant = (
             [(name, list(matchers)) for name, matchers in variants.matchers().items()]
             if variants.selectors
@@ -194,7 +195,7 @@ def pushed_samples(
             for answer in answers:
                 if answer.height:
                     parts.append(_tidy(answer, query, variant, variants))
-    columns = sorted({c for q in counter_queries(profile) for c in q.by})
+    columns = sorted({c for q in families for c in q.by})
     frame = _as_counters(parts, columns, start)
     return PushedSamples(frame, warned, queries, step)
 
@@ -209,9 +210,8 @@ def _tidy(
     answer: pl.DataFrame, query: CounterQuery, variant: str | None, variants: VariantMapping
 ) -> pl.DataFrame:
     labels = [c for c in answer.columns if c not in ("timestamp", "value")]
-    named = variant if variant is not None else None
-    if named is not None:
-        frame = answer.with_columns(variant=pl.lit(named))
+    if variant is not None:  # one query per variant (mapping by selectors)
+        frame = answer.with_columns(variant=pl.lit(variant))
     else:
         frame = answer.with_columns(variant=variants.variant_expr(labels))
         if variants.label != "variant" and variants.label in frame.columns:
