@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -61,6 +62,7 @@ from wsanalysis.sources.schema import TIMESTAMP, empty_samples, samples_schema
 from wsanalysis.sources.variants import Matcher, VariantMapping
 
 DEFAULT_RESOLUTION = timedelta(seconds=15)
+QUERY_WORKERS = 4  # families queried at once
 SRM_COUNTER = "ws_connections_total"  # the sample-ratio check's unit from the server
 
 
@@ -157,44 +159,49 @@ def pushed_samples(
     start_ms, end_ms = to_epoch_ms(start), to_epoch_ms(end)
     full_steps = (end_ms - start_ms) // step_ms
     tail_from = start_ms + full_steps * step_ms
-    parts: list[pl.DataFrame] = []
-    warned: dict[str, list[str]] = {}
-    queries = 0
     families = counter_queries(profile)
-    for query in families:
-        per_variant = (
-            [(name, list(matchers)) for name, matchers in variants.matchers().items()]
-            if variants.selectors
-            else [(None, [])]
-        )
-        for variant, extra in per_variant:
+    per_variant = (
+        [(name, list(matchers)) for name, matchers in variants.matchers().items()]
+        if variants.selectors
+        else [(None, [])]
+    )
+    jobs = [(query, variant, extra) for query in families for variant, extra in per_variant]
+
+    def run(job: tuple[CounterQuery, str | None, list[Matcher]]) -> tuple[list, list[str], int]:
+        query, variant, extra = job
+        # one connection per job: `last_warnings` belongs to one query at a time
+        with PrometheusSource(source.settings) as own:
             by = list(query.by) if variant is not None else [variants.label, *query.by]
             selector = query.selector(extra)
-            answers = []
+            answers, warned_now = [], []
             if full_steps:
                 promql = increase_expr(selector, by, 1, step_ms + 1)
                 first = (start_ms + step_ms) / 1000
-                frame = source.query_range(promql, first, tail_from / 1000, step)
-                warned_now = list(source.last_warnings)
+                frame = own.query_range(promql, first, tail_from / 1000, step)
+                warned_now += own.last_warnings
                 # the step ending at t holds samples in [t - S, t): stamp it inside
                 answers.append(_shifted(frame, -1))
-                queries += 1
-            else:
-                warned_now = []
             promql = increase_expr(selector, by, 0, end_ms - tail_from + 1)
-            answers.append(source.query_range(promql, end_ms / 1000, end_ms / 1000, step))
-            warned_now += source.last_warnings
+            answers.append(own.query_range(promql, end_ms / 1000, end_ms / 1000, step))
+            warned_now += own.last_warnings
             # every series group once, with no increase: a histogram bucket that stayed
             # empty is still a bucket (the raw path has it too)
             promql = presence_expr(selector, by, end_ms - start_ms)
-            answers.append(source.query_range(promql, end_ms / 1000, end_ms / 1000, step))
-            queries += 2
-            warned_now += source.last_warnings
+            answers.append(own.query_range(promql, end_ms / 1000, end_ms / 1000, step))
+            warned_now += own.last_warnings
+        tidy = [_tidy(a, query, variant, variants) for a in answers if a.height]
+        return tidy, warned_now, 2 + bool(full_steps)
+
+    parts: list[pl.DataFrame] = []
+    warned: dict[str, list[str]] = {}
+    queries = 0
+    # the server evaluates several families at once (a query frontend spreads them)
+    with ThreadPoolExecutor(QUERY_WORKERS) as pool:
+        for (query, _, _), (tidy, warned_now, count) in zip(jobs, pool.map(run, jobs), strict=True):
+            parts += tidy
+            queries += count
             if warned_now:
                 warned.setdefault(query.metric, []).extend(dict.fromkeys(warned_now))
-            for answer in answers:
-                if answer.height:
-                    parts.append(_tidy(answer, query, variant, variants))
     columns = sorted({c for q in families for c in q.by})
     frame = _as_counters(parts, columns, start)
     return PushedSamples(frame, warned, queries, step)

@@ -35,6 +35,8 @@ def export_samples(
     samples, tables = [], []
     for variant, query in _variant_queries(name, inner, variants):
         params = {"match[]": query, "start": _seconds(start_ms), "end": _seconds(end_ms)}
+        if not source.settings.partial_response:
+            params["partial_response"] = "false"
         try:
             response = source.session.get(
                 f"{source.url}/api/v1/export",
