@@ -63,6 +63,7 @@ from wsanalysis.sources.variants import Matcher, VariantMapping
 
 DEFAULT_RESOLUTION = timedelta(seconds=15)
 QUERY_WORKERS = 4  # families queried at once
+STEPS_PER_REQUEST = 240  # one hour at 15 s per range request
 SRM_COUNTER = "ws_connections_total"  # the sample-ratio check's unit from the server
 
 
@@ -174,10 +175,9 @@ def pushed_samples(
             by = list(query.by) if variant is not None else [variants.label, *query.by]
             selector = query.selector(extra)
             answers, warned_now = [], []
-            if full_steps:
-                promql = increase_expr(selector, by, 1, step_ms + 1)
-                first = (start_ms + step_ms) / 1000
-                frame = own.query_range(promql, first, tail_from / 1000, step)
+            promql = increase_expr(selector, by, 1, step_ms + 1)
+            for first, last in _spans(start_ms + step_ms, tail_from, step_ms):
+                frame = own.query_range(promql, first / 1000, last / 1000, step)
                 warned_now += own.last_warnings
                 # the step ending at t holds samples in [t - S, t): stamp it inside
                 answers.append(_shifted(frame, -1))
@@ -190,7 +190,7 @@ def pushed_samples(
             answers.append(own.query_range(promql, end_ms / 1000, end_ms / 1000, step))
             warned_now += own.last_warnings
         tidy = [_tidy(a, query, variant, variants) for a in answers if a.height]
-        return tidy, warned_now, 2 + bool(full_steps)
+        return tidy, warned_now, len(answers)
 
     parts: list[pl.DataFrame] = []
     warned: dict[str, list[str]] = {}
@@ -205,6 +205,17 @@ def pushed_samples(
     columns = sorted({c for q in families for c in q.by})
     frame = _as_counters(parts, columns, start)
     return PushedSamples(frame, warned, queries, step)
+
+
+def _spans(first_ms: int, last_ms: int, step_ms: int) -> list[tuple[int, int]]:
+    """[first, last] in requests of at most STEPS_PER_REQUEST steps: each answer stays
+    short in time and memory on the server, whatever the window's length."""
+    spans, lower = [], first_ms
+    while lower <= last_ms:
+        upper = min(last_ms, lower + (STEPS_PER_REQUEST - 1) * step_ms)
+        spans.append((lower, upper))
+        lower = upper + step_ms
+    return spans
 
 
 def _shifted(frame: pl.DataFrame, ms: int) -> pl.DataFrame:

@@ -73,7 +73,7 @@ _SELECTOR = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)?\s*(?:\{(.*)\})?\s*$", r
 #: a per-query limit (Prometheus/Thanos --query.max-samples, Mimir's max chunks or series)
 _LIMIT_HIT = re.compile(
     r"too many samples|max.?samples|maximum number of (chunks|series)|"
-    r"max number of (chunks|series)|exceeded the limit|limit exceeded",
+    r"max number of (chunks|series)|exceeded the limit|limit exceeded|timed out running",
     re.IGNORECASE,
 )
 MAX_SPLITS = 12  # a range split into up to 4096 parts before giving up
