@@ -132,7 +132,10 @@ def write_rum_set(n: int, folder: Path, hours: float) -> Path:
     chunk = 5_000_000
     for part, first in enumerate(range(0, n, chunk)):
         frame = make_beacons(min(chunk, n - first), hours, seed=part + 1)
-        frame.write_parquet(folder / "rum.parquet", partition_by="variant")
+        for (variant,), rows in frame.partition_by("variant", as_dict=True).items():
+            hive = folder / "rum.parquet" / f"variant={variant}"
+            hive.mkdir(parents=True, exist_ok=True)  # one file per chunk: none overwritten
+            rows.drop("variant").write_parquet(hive / f"part-{part:04d}.parquet")
         del frame
     return folder
 
