@@ -283,7 +283,7 @@ def table(rows: list[dict], command: str) -> str:
         f"Command: `{command}`",
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores shared "
-        "with other sessions (load average above 5 during the run), 24 GiB; "
+        "with other sessions (load average 2 to 30 during the runs), 24 GiB; "
         f"{datetime.now(UTC):%Y-%m-%d}. Each figure is one run in a fresh interpreter "
         "(noisy: compare rows of the same run).",
         "",
