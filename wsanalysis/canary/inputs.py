@@ -79,7 +79,8 @@ def load_judge_input(
     `metric_names=gate_metric_names(profile)` keep only what the gates read (a
     report's charts read more). From a server, each gate's sums are computed by the
     server (`wsanalysis.pushdown`) unless `raw=True` asks for every sample; with
-    `engine="duckdb"` or `"spark"` the RUM gates' sums are computed by that engine. A metrics file is still checked whole: a line that is
+    `engine="duckdb"` or `"spark"` the RUM gates' sums are computed by that engine.
+    A metrics file is still checked whole: a line that is
     not a sample, or whose value or timestamp is not a number, is an error even in a
     series no gate reads.
     """
@@ -96,13 +97,13 @@ def load_judge_input(
     fingerprints: dict[str, str] = {}
     server_warnings: dict[str, list[str]] = {}
     if data is not None:
-        dataset = Dataset.open(data)
+        dataset = whole = Dataset.open(data)
         rum_path = dataset.rum_path if engine != "polars" else None
         if rum_path is not None:  # push-down: the engine reads the beacons, not polars
             dataset = replace(dataset, rum_path=None)
         # hashing and parsing release the GIL: the three run side by side
         with ThreadPoolExecutor(2) as pool:
-            hashing = pool.submit(dataset.fingerprints)
+            hashing = pool.submit(whole.fingerprints)
             reading = pool.submit(dataset.rum, start=start_at, end=end_at, columns=rum_columns)
             samples = dataset.metrics(
                 variants=variants, metrics=metric_names, start=start_at, end=end_at
