@@ -11,12 +11,13 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
 	touch $@
 
 install: $(STAMP)
 
-# Debian's prometheus (prometheus + promtool) and chromium; installed when missing.
+# Debian's prometheus (prometheus + promtool), victoria-metrics, Java 17 (Spark) and
+# chromium; installed when missing.
 system-deps:
 	@bash scripts/ensure_system_deps.sh
 

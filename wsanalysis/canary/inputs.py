@@ -7,6 +7,7 @@ the pipeline read the same data the same way and name the same inputs.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -16,6 +17,8 @@ from wsanalysis.canary.judge import JudgeInput, SequentialPlan
 from wsanalysis.errors import UsageError
 from wsanalysis.frames.measures import Window
 from wsanalysis.frames.selection import variant_mapping
+from wsanalysis.pushdown import SOURCE_WARNINGS, server_samples
+from wsanalysis.pushdown.rum import engine_input, with_engine_window
 from wsanalysis.sources.dataset import Dataset, file_fingerprint
 from wsanalysis.sources.prometheus import PrometheusSource
 from wsanalysis.sources.rum import read_rum
@@ -67,12 +70,17 @@ def load_judge_input(
     horizon: str = "48h",
     rum_columns: list[str] | None = None,
     metric_names: list[str] | None = None,
+    raw: bool = False,
+    engine: str = "polars",
 ) -> JudgeInput:
     """The frames and the provenance a verdict names, from a folder or a server.
 
     For a verdict alone, `rum_columns=gate_rum_columns(profile)` and
     `metric_names=gate_metric_names(profile)` keep only what the gates read (a
-    report's charts read more). A metrics file is still checked whole: a line that is
+    report's charts read more). From a server, each gate's sums are computed by the
+    server (`wsanalysis.pushdown`) unless `raw=True` asks for every sample; with
+    `engine="duckdb"` or `"spark"` the RUM gates' sums are computed by that engine.
+    A metrics file is still checked whole: a line that is
     not a sample, or whose value or timestamp is not a number, is an error even in a
     series no gate reads.
     """
@@ -87,11 +95,15 @@ def load_judge_input(
     variants = variant_mapping(variant_label, canary_selector, control_selector)
     start_at, end_at = parse_moment(start, "start"), parse_moment(end, "end")
     fingerprints: dict[str, str] = {}
+    server_warnings: dict[str, list[str]] = {}
     if data is not None:
-        dataset = Dataset.open(data)
+        dataset = whole = Dataset.open(data)
+        rum_path = dataset.rum_path if engine != "polars" else None
+        if rum_path is not None:  # push-down: the engine reads the beacons, not polars
+            dataset = replace(dataset, rum_path=None)
         # hashing and parsing release the GIL: the three run side by side
         with ThreadPoolExecutor(2) as pool:
-            hashing = pool.submit(dataset.fingerprints)
+            hashing = pool.submit(whole.fingerprints)
             reading = pool.submit(dataset.rum, start=start_at, end=end_at, columns=rum_columns)
             samples = dataset.metrics(
                 variants=variants, metrics=metric_names, start=start_at, end=end_at
@@ -104,9 +116,13 @@ def load_judge_input(
                 "a Prometheus source needs a start and an end", "give the canary's window"
             )
         with PrometheusSource(prometheus) as server:
-            selector = '{__name__=~"' + "|".join(gate_metric_names(profile)) + '"}'
-            samples = server.read_samples(selector, start_at, end_at, variants=variants)
-        load = read_rum(rum, start=start_at, end=end_at, columns=rum_columns) if rum else None
+            names = gate_metric_names(profile)
+            samples, server_warnings = server_samples(
+                server, profile, start_at, end_at, variants, raw=raw, metric_names=names
+            )
+        rum_path = Path(rum) if rum and engine != "polars" else None
+        wanted = rum and rum_path is None
+        load = read_rum(rum, start=start_at, end=end_at, columns=rum_columns) if wanted else None
         if rum:
             fingerprints[Path(rum).name] = file_fingerprint(Path(rum))
         origin = {"prometheus": prometheus, "selectors": variants.selectors or None}
@@ -120,7 +136,15 @@ def load_judge_input(
             **origin,
             "fingerprints": fingerprints,
             "rum_bad_lines": load.bad_lines if load is not None else None,
-        }
+        },
+        SOURCE_WARNINGS: server_warnings,
     }
     window = Window(start_at, end_at) if start_at and end_at else None
-    return JudgeInput(samples, beacons, window, canary_share, metadata, plan)
+    if rum_path is None:
+        return JudgeInput(samples, beacons, window, canary_share, metadata, plan)
+    pushed = engine_input(engine, rum_path, start_at, end_at)  # type: ignore[arg-type]
+    metadata["inputs"]["rum_engine"] = engine
+    window = with_engine_window(window, samples, pushed)
+    return JudgeInput(
+        samples, pushed.sessions, window, canary_share, metadata, plan, pushed.measures
+    )

@@ -15,6 +15,7 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -26,8 +27,10 @@ from wsanalysis.canary.looks import SequentialPlan
 from wsanalysis.canary.sentences import sentence
 from wsanalysis.canary.verdict import GateEvidence, GateResult, Verdict, decide, overall
 from wsanalysis.frames import measures
+from wsanalysis.frames import measures as frame_measures
 from wsanalysis.frames.counters import total_increase
 from wsanalysis.frames.measures import Window
+from wsanalysis.pushdown.partial import inconclusive_on_warnings
 from wsanalysis.stats.multiplicity import holm
 from wsanalysis.stats.settle import settle_factor, z_beyond
 from wsanalysis.stats.srm import sample_ratio_mismatch
@@ -48,6 +51,9 @@ class JudgeInput:
     canary_share: float | None = None
     metadata: dict = field(default_factory=dict)
     sequential: SequentialPlan | None = None
+    # push-down: RUM gate inputs from an engine (wsanalysis.pushdown.rum.EngineMeasures),
+    # asked as `frames.measures` is; None reads them from `beacons`
+    measures: Any = None
 
     def resolved_window(self) -> Window | None:
         return self.window or Window.of(self.samples, self.beacons)
@@ -59,6 +65,7 @@ class JudgeInput:
 def evaluate_gate(gate: Gate, data: JudgeInput, window: Window) -> GateEvidence:
     """Evidence for one gate, or `no_data` evidence saying what was missing."""
     plan = data.sequential
+    measures = data.measures or frame_measures  # push-down or the frames
     if gate.statistic in ("rate", "share", "spike"):
         bucket = gate.bucket or measures.RATE_BUCKET
         counts = measures.counts(
@@ -232,6 +239,8 @@ def judge(profile: Profile, data: JudgeInput) -> Verdict:
             settle_in_s=settle,
         )
         results.append(replace(result, sentence=sentence(gate, result, len(found))))
+    # a server's warnings (partial data) make the gates they touch inconclusive
+    results = inconclusive_on_warnings(profile, results, data.metadata)
     verdict, reason = overall(results, srm_problem)
     metadata = {**data.metadata, "window": _window_json(window), "srm": srm_problem}
     if data.sequential is not None:

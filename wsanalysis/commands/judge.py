@@ -67,6 +67,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--look", default="5m", help="sequential: time between looks (5m)")
     parser.add_argument("--horizon", default="48h", help="sequential: planned canary length (48h)")
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="read every raw sample from the server instead of the gates' sums (audits)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("polars", "duckdb", "spark"),
+        default="polars",
+        help="where the RUM gates' sums are computed: polars in memory (default), DuckDB "
+        "(files larger than memory) or Spark (local, or the master in WSANALYSIS_SPARK_MASTER)",
+    )
     parser.add_argument("--judge", choices=("wsanalysis", "kayenta"), default="wsanalysis")
     parser.add_argument("--out", type=Path, default=Path("verdict.json"), help="verdict file")
     parser.set_defaults(func=run)
@@ -89,6 +101,8 @@ def load_input(args: argparse.Namespace, profile: Profile) -> JudgeInput:
         horizon=args.horizon,
         rum_columns=gate_rum_columns(profile, args.variant_label),
         metric_names=gate_metric_names(profile),
+        raw=args.raw or args.judge == "kayenta",  # Kayenta reads the series themselves
+        engine="polars" if args.judge == "kayenta" else args.engine,
     )
 
 

@@ -1,11 +1,14 @@
 """`wsanalysis prom`: explore a dataset with PromQL in a local Prometheus.
 
     wsanalysis prom load DATASET --tsdb DIR [--replace]
-    wsanalysis prom up DATASET [--tsdb DIR] [--port N]
+    wsanalysis prom up DATASET [--tsdb DIR] [--port N] [--engine prometheus|victoriametrics]
 
 `load` backfills the dataset's metrics.om into a TSDB directory with promtool;
 `up` serves it (backfilling into DIR, or a temporary directory, when DIR holds no
-blocks yet) on a loopback port until Ctrl-C.
+blocks yet) on a loopback port until Ctrl-C. `--engine victoriametrics` serves it from
+a real VictoriaMetrics instead (imported through /api/v1/import; DIR is then its
+storage directory): the same query API, so `wsanalysis judge --prometheus URL` works
+on either.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from wsanalysis.sources.local_prometheus import (
     prometheus_for_dataset,
     tsdb_window,
 )
+from wsanalysis.sources.local_victoriametrics import victoriametrics_for_dataset
 
 _BUNDLED = Path(__file__).resolve().parents[2] / "data"
 
@@ -51,6 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("dataset", help="dataset folder (or metrics.om, or a name under data/)")
     up.add_argument("--tsdb", type=Path, help="TSDB directory (default: a temporary one)")
     up.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
+    up.add_argument(
+        "--engine",
+        choices=("prometheus", "victoriametrics"),
+        default="prometheus",
+        help="the server to run (default: prometheus)",
+    )
     up.set_defaults(func=run_up)
 
 
@@ -88,6 +98,8 @@ def run_load(args: argparse.Namespace) -> int:
 def run_up(args: argparse.Namespace) -> int:
     dataset = resolve_dataset(args.dataset)
     stop = _stop_on_signals()
+    if args.engine == "victoriametrics":
+        return _run_victoriametrics(dataset, args, stop)
     print(f"starting prometheus over {metrics_file(dataset)} ...", flush=True)
     with prometheus_for_dataset(dataset, tsdb=args.tsdb, port=args.port) as prometheus:
         print(f"Prometheus for {dataset} is up at {prometheus.url}", flush=True)
@@ -110,6 +122,21 @@ def run_up(args: argparse.Namespace) -> int:
             time.sleep(0.2)
         if prometheus.process and prometheus.process.poll() not in (None, 0):
             print(f"prometheus exited with code {prometheus.process.returncode}", file=sys.stderr)
+            return 3
+    print("stopped", flush=True)
+    return 0
+
+
+def _run_victoriametrics(dataset: Path, args: argparse.Namespace, stop) -> int:
+    print(f"starting victoria-metrics over {metrics_file(dataset)} ...", flush=True)
+    with victoriametrics_for_dataset(dataset, storage=args.tsdb, port=args.port) as server:
+        print(f"VictoriaMetrics for {dataset} is up at {server.url}", flush=True)
+        print(f"  query UI: {server.url}/vmui", flush=True)
+        print("press Ctrl-C to stop", flush=True)
+        while not stop() and server.process and server.process.poll() is None:
+            time.sleep(0.2)
+        if server.process and server.process.poll() not in (None, 0):
+            print(f"victoria-metrics exited with code {server.process.returncode}", file=sys.stderr)
             return 3
     print("stopped", flush=True)
     return 0

@@ -9,6 +9,9 @@ traps (seen on Prometheus 2.x):
   chunk to a half-open interval, so every sample comes back exactly once on 2.x and 3.x;
 - the response's `warnings` (Thanos and remote read report partial data that way) are
   dropped: we raise them as `PrometheusWarning` and keep them in `last_warnings`;
+- Thanos answers a query without its unreachable stores unless told not to: we send
+  `partial_response=false`; a range query refused for a per-query limit ("too many
+  samples", Mimir's max chunks / series) is split in halves and retried;
 - `get_metric_range_data`'s default start/end are frozen at import: we take no
   defaults, every read names its window;
 - gzip on loopback costs more CPU than it saves: we send `Accept-Encoding: identity`
@@ -20,28 +23,18 @@ Answers are decoded in bulk: label sets through the JSON decoder, sample values 
 text per answer split and cast by polars, never one Python object per sample; the next
 chunk is fetched while the previous one is parsed.
 
-Credentials come from the environment only, never from arguments (arguments end up
-in executed notebooks and HTML reports):
-
-- `WSANALYSIS_PROM_BEARER_TOKEN` — sent as `Authorization: Bearer <token>`;
-- `WSANALYSIS_PROM_USER` and `WSANALYSIS_PROM_PASSWORD` — HTTP basic auth;
-- `WSANALYSIS_PROM_URL` — the default server URL (not a secret, also an argument).
+Credentials: see `settings`.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import json
-import os
 import re
 import warnings
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlparse
 
 import numpy as np
 import polars as pl
@@ -49,7 +42,6 @@ import requests
 from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
 
-from wsanalysis import times
 from wsanalysis.errors import (
     PrometheusAuthError,
     PrometheusError,
@@ -57,13 +49,19 @@ from wsanalysis.errors import (
     PromQLError,
     UsageError,
 )
+from wsanalysis.sources.prometheus.decoding import _json_or_none, _Matrix, _Series, decode_matrix
+from wsanalysis.sources.prometheus.settings import (
+    ENV_BEARER_TOKEN,
+    ENV_PASSWORD,
+    ENV_URL,
+    ENV_USER,
+    PrometheusSettings,
+    _credentials_from_env,
+    _is_loopback,
+)
+from wsanalysis.sources.prometheus.timing import _iso, _seconds, _to_ms_span, to_epoch_ms
 from wsanalysis.sources.schema import SAMPLES_FIXED, TIMESTAMP, empty_samples, samples_schema
 from wsanalysis.sources.variants import DEFAULT_VARIANTS, VariantMapping, parse_matchers
-
-ENV_URL = "WSANALYSIS_PROM_URL"
-ENV_BEARER_TOKEN = "WSANALYSIS_PROM_BEARER_TOKEN"
-ENV_USER = "WSANALYSIS_PROM_USER"
-ENV_PASSWORD = "WSANALYSIS_PROM_PASSWORD"
 
 #: Prometheus refuses a range query whose result would exceed this many points per series.
 MAX_POINTS_PER_SERIES = 11_000
@@ -72,219 +70,17 @@ _RETRY_ON_STATUS = (408, 429, 500, 502, 503, 504)
 _SELECTOR = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)?\s*(?:\{(.*)\})?\s*$", re.DOTALL)
 
 
+#: a per-query limit (Prometheus/Thanos --query.max-samples, Mimir's max chunks or series)
+_LIMIT_HIT = re.compile(
+    r"too many samples|max.?samples|maximum number of (chunks|series)|"
+    r"max number of (chunks|series)|exceeded the limit|limit exceeded|timed out running",
+    re.IGNORECASE,
+)
+MAX_SPLITS = 12  # a range split into up to 4096 parts before giving up
+
+
 class PrometheusWarning(UserWarning):
     """The server answered but warned (e.g. partial data from a remote store)."""
-
-
-@dataclass(frozen=True)
-class PrometheusSettings:
-    """Where and how to connect; holds no secrets (see the module docstring).
-
-    `verify` is True, False, or the path of a CA bundle. `compress=None` asks for
-    gzip except on loopback hosts. `chunk` is the span of one raw-samples request;
-    it bounds what one answer holds (2 h is 480 points per series at a 15 s scrape,
-    7,200 at 1 s), well below the server's `--query.max-samples` for most selectors.
-    """
-
-    url: str = "http://127.0.0.1:9090"
-    timeout: float = 30.0
-    retries: int = 3
-    backoff: float = 0.5
-    verify: bool | str = True
-    chunk: timedelta = timedelta(hours=2)
-    compress: bool | None = None
-
-    @classmethod
-    def from_env(cls, **overrides: Any) -> PrometheusSettings:
-        """Settings whose URL defaults to `$WSANALYSIS_PROM_URL` when set."""
-        if "url" not in overrides and os.environ.get(ENV_URL):
-            overrides["url"] = os.environ[ENV_URL]
-        return cls(**overrides)
-
-
-@dataclass(frozen=True)
-class _Credentials:
-    kind: str  # "none", "bearer token" or "basic auth"
-    headers: dict[str, str] = field(default_factory=dict, repr=False)
-    auth: tuple[str, str] | None = field(default=None, repr=False)
-
-
-def _credentials_from_env() -> _Credentials:
-    token = os.environ.get(ENV_BEARER_TOKEN, "")
-    user = os.environ.get(ENV_USER, "")
-    password = os.environ.get(ENV_PASSWORD)
-    if token and user:
-        raise UsageError(
-            f"both {ENV_BEARER_TOKEN} and {ENV_USER} are set",
-            "set only one kind of Prometheus credentials in the environment",
-        )
-    if token:
-        return _Credentials("bearer token", headers={"Authorization": f"Bearer {token}"})
-    if user:
-        if password is None:
-            raise UsageError(
-                f"{ENV_USER} is set but {ENV_PASSWORD} is not",
-                f"export {ENV_PASSWORD} too (an empty password is allowed)",
-            )
-        return _Credentials("basic auth", auth=(user, password))
-    return _Credentials("none")
-
-
-def _is_loopback(url: str) -> bool:
-    host = urlparse(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def to_epoch_ms(moment: datetime | str | float | int) -> int:
-    """Milliseconds since the epoch; naive datetimes and ISO strings without zone are UTC."""
-    return times.epoch_ms(moment)
-
-
-def _to_ms_span(value: timedelta | str | float | int) -> int:
-    """A duration in ms from a timedelta, seconds, or a Prometheus duration ('15s', '1h30m')."""
-    return times.duration_ms(value)
-
-
-def _seconds(ms: int) -> str:
-    return f"{ms / 1000:.3f}"
-
-
-@dataclass
-class _Matrix:
-    """One matrix answer, decoded: each series' labels and its values as JSON text.
-
-    `values[i]` is the inside of series i's `values` array (`[t,"v"],[t,"v"]`): the
-    numbers are parsed later, all at once, by polars rather than one by one.
-    """
-
-    labels: list[dict[str, str]]
-    values: list[str]
-    warnings: list[str]
-    skipped_histograms: int = 0
-
-
-_DECODER = json.JSONDecoder()
-_MATRIX_HEAD = '{"status":"success","data":{"resultType":"matrix","result":['
-
-
-def decode_matrix(text: str) -> _Matrix | None:
-    """Decode a successful matrix answer; None when it is anything else.
-
-    Fast path for Prometheus's own compact encoding: labels go through the JSON
-    decoder (they may hold any text), values are cut out as text. Anything that does
-    not look exactly like that takes the plain `json.loads` path.
-    """
-    if not text.startswith(_MATRIX_HEAD):
-        return _decode_matrix_slowly(text)
-    labels, values, i = [], [], len(_MATRIX_HEAD)
-    while text.startswith('{"metric":', i):
-        metric, i = _DECODER.raw_decode(text, i + len('{"metric":'))
-        if not text.startswith(',"values":[', i):
-            return _decode_matrix_slowly(text)
-        start = i + len(',"values":[')
-        end = text.find("]]", start)
-        if text.startswith("]}", start):  # no samples
-            end, segment = start - 1, ""
-        elif end < 0:
-            return _decode_matrix_slowly(text)
-        else:
-            segment = text[start : end + 1]
-        i = end + 1
-        if not text.startswith("]}", i):
-            return _decode_matrix_slowly(text)
-        i += 2
-        labels.append(metric)
-        values.append(segment)
-        if text.startswith(",", i):
-            i += 1
-    if not text.startswith("]}", i):
-        return _decode_matrix_slowly(text)
-    try:
-        tail = json.loads('{"_":0' + text[i + 2 :])
-    except ValueError:
-        return _decode_matrix_slowly(text)
-    return _Matrix(labels, values, [*tail.get("warnings", []), *tail.get("infos", [])])
-
-
-def _decode_matrix_slowly(text: str) -> _Matrix | None:
-    body = _json_or_none(text)
-    if not body or body.get("status") != "success":
-        return None
-    data = body.get("data") or {}
-    if data.get("resultType") != "matrix":
-        return None
-    labels, values, histograms = [], [], 0
-    for series in data.get("result") or []:
-        histograms += bool(series.get("histograms"))
-        labels.append(series.get("metric") or {})
-        text = json.dumps(series.get("values") or [], separators=(",", ":"))
-        values.append(text[1:-1])
-    warnings_ = [*(body.get("warnings") or []), *(body.get("infos") or [])]
-    return _Matrix(labels, values, warnings_, histograms)
-
-
-_NOT_NUMBERS = str.maketrans("", "", '[]"')
-
-
-@dataclass
-class _Series:
-    """Raw samples of many series gathered chunk by chunk, then made into one frame."""
-
-    labels: list[dict[str, str]] = field(default_factory=list)
-    index: dict[tuple[tuple[str, str], ...], int] = field(default_factory=dict)
-    chunks: list[pl.DataFrame] = field(default_factory=list)
-
-    def add(self, matrix: _Matrix, lower_exclusive_ms: int) -> None:
-        """Add one answer's samples, keeping only those after `lower_exclusive_ms`."""
-        ids, lengths, segments = [], [], []
-        for metric, segment in zip(matrix.labels, matrix.values, strict=True):
-            if not segment:
-                continue
-            key = tuple(sorted(metric.items()))
-            if key not in self.index:
-                self.index[key] = len(self.labels)
-                self.labels.append(metric)
-            ids.append(self.index[key])
-            lengths.append(segment.count("],[") + 1)
-            segments.append(segment)
-        if not ids:
-            return
-        text = ",".join(segments).translate(_NOT_NUMBERS)  # t,v,t,v,...
-        numbers = pl.Series([text]).str.split(",").explode()
-        chunk = pl.DataFrame(
-            {
-                "series": np.repeat(np.asarray(ids, dtype=np.int64), lengths),
-                "timestamp_ms": (numbers.gather_every(2).cast(pl.Float64) * 1000).round(),
-                "value": numbers.gather_every(2, offset=1).cast(pl.Float64),
-            }
-        ).with_columns(pl.col("timestamp_ms").cast(pl.Int64))
-        self.chunks.append(chunk.filter(pl.col("timestamp_ms") > lower_exclusive_ms))
-
-    def samples(self, first_id: int = 0) -> pl.DataFrame:
-        """series (id from `first_id`), timestamp_ms, value: each sample once."""
-        if not self.chunks:
-            schema = {"series": pl.Int64, "timestamp_ms": pl.Int64, "value": pl.Float64}
-            return pl.DataFrame(schema=schema)
-        return pl.concat(self.chunks).with_columns(pl.col("series") + first_id)
-
-    def table(self, first_id: int = 0) -> pl.DataFrame:
-        """One row per series: its id and one Utf8 column per label (`__name__` included)."""
-        names = dict.fromkeys(name for labels in self.labels for name in labels)
-        table = pl.DataFrame(self.labels, schema=dict.fromkeys(names, pl.Utf8))
-        return table.with_columns(series=pl.int_range(len(self.labels), dtype=pl.Int64) + first_id)
-
-    def frame(self) -> pl.DataFrame:
-        """timestamp_ms, value and the series' labels on every row."""
-        if not self.chunks:
-            return pl.DataFrame()
-        samples = self.samples()
-        labels = self.table().drop("series")[samples["series"].to_numpy()]
-        return pl.concat([samples.drop("series"), labels], how="horizontal")
 
 
 class PrometheusSource:
@@ -318,6 +114,10 @@ class PrometheusSource:
             allowed_methods=frozenset({"GET", "POST"}),
             raise_on_status=False,  # hand back the last answer; we explain it
         )
+        #: our own session (retries mounted by prometheus-api-client on it): every
+        #: request goes through it, with our headers, auth and `verify`
+        self.session = session
+        self.headers = headers
         self.client = PrometheusConnect(
             url=self.url,
             headers=headers,
@@ -492,7 +292,8 @@ class PrometheusSource:
                 "end": _seconds(upper),
                 "step": f"{step_ms / 1000:.3f}",
             }
-            series.add(self._keep_warnings(self._get_matrix("query_range", params)), lower - 1)
+            for matrix in self._range_in_parts(params, lower, upper, step_ms):
+                series.add(self._keep_warnings(matrix), lower - 1)
             lower = upper + step_ms
         self._emit_warnings()
         raw = series.frame()
@@ -507,6 +308,23 @@ class PrometheusSource:
         return raw.select(
             pl.col("timestamp_ms").cast(TIMESTAMP).alias("timestamp"), "value", *labels
         ).sort([*labels, "timestamp"], nulls_last=True)
+
+    def _range_in_parts(
+        self, params: dict[str, str], lower: int, upper: int, step_ms: int, depth: int = 0
+    ) -> list[_Matrix]:
+        """One range query, split in halves (at a step) while the server says it is too big."""
+        try:
+            return [self._get_matrix("query_range", params)]
+        except PrometheusError as error:
+            steps = (upper - lower) // step_ms
+            if not _LIMIT_HIT.search(str(error)) or steps < 1 or depth >= MAX_SPLITS:
+                raise
+        middle = lower + (steps // 2) * step_ms
+        parts = []
+        for low, high in ((lower, middle), (middle + step_ms, upper)):
+            half = params | {"start": _seconds(low), "end": _seconds(high)}
+            parts += self._range_in_parts(half, low, high, step_ms, depth + 1)
+        return parts
 
     # -- HTTP -----------------------------------------------------------------------------
 
@@ -537,14 +355,16 @@ class PrometheusSource:
     def _get_matrix(self, endpoint: str, params: dict[str, str]) -> _Matrix:
         """One API call answered by a matrix; keeps warnings, turns failures into our errors."""
         url = f"{self.url}/api/v1/{endpoint}"
+        if not self.settings.partial_response:
+            params = params | {"partial_response": "false"}
         attempts = self.settings.retries + 1
         try:
-            response = self.client._session.request(
+            response = self.session.request(
                 "GET",
                 url,
                 params=params,
-                headers=self.client.headers,
-                auth=self.client.auth,
+                headers=self.headers,
+                auth=self.credentials.auth,
                 timeout=self.settings.timeout,
                 # per request: requests lets $REQUESTS_CA_BUNDLE override session.verify
                 verify=self.settings.verify,
@@ -722,24 +542,12 @@ class _Progress:
             self.bar.update(n)
 
 
-def _json_or_none(content: bytes | str) -> dict[str, Any] | None:
-    try:
-        body = json.loads(content)
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
-
-
 def _reason(error: Exception) -> str:
     text = str(error)
     for marker in ("Connection refused", "timed out", "Name or service not known"):
         if marker in text:
             return marker.lower()
     return type(error).__name__ + (f": {text[:200]}" if text else "")
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _describe(variants: VariantMapping) -> str:

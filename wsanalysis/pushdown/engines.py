@@ -1,0 +1,162 @@
+"""The engines RUM push-down runs on: DuckDB (embedded, out-of-core) and Spark.
+
+Each exposes the beacons as a relation named `beacons` and says how to get a
+timestamp's epoch milliseconds (`ts` is epoch ms in NDJSON, a timestamp in Parquet).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+import polars as pl
+
+from wsanalysis.errors import UsageError
+from wsanalysis.pushdown.rum import rum_files
+from wsanalysis.sources.schema import RUM_SCHEMA
+
+#: The beacon fields the gates can read, typed as the RUM contract types them (`ts` is
+#: epoch ms in NDJSON); other fields are not read.
+_JSON_COLUMNS = {
+    name: {pl.Utf8: "VARCHAR", pl.Int64: "BIGINT", pl.Float64: "DOUBLE", pl.Boolean: "BOOLEAN"}[
+        type(dtype) if not isinstance(dtype, pl.Datetime) else pl.Int64
+    ]
+    for name, dtype in RUM_SCHEMA.items()
+    if name != "extra"
+}
+
+#: DuckDB spills to disk beyond this: files larger than memory still aggregate.
+DUCKDB_MEMORY_LIMIT = "2GB"
+
+
+class DuckDBEngine:
+    name = "duckdb"
+
+    def __init__(self, path: Path, memory_limit: str = DUCKDB_MEMORY_LIMIT) -> None:
+        try:
+            import duckdb
+        except ImportError:
+            raise UsageError(
+                "the duckdb engine needs the duckdb package", "pip install duckdb"
+            ) from None
+        kind, files = rum_files(Path(path))
+        self._spill = tempfile.TemporaryDirectory(prefix="wsanalysis-duckdb-")
+        self.connection = duckdb.connect(
+            config={"memory_limit": memory_limit, "temp_directory": self._spill.name}
+        )
+        listed = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+        if kind == "parquet":  # scanned per query: only the columns and row groups it needs
+            source = f"read_parquet({listed}, hive_partitioning = true, union_by_name = true)"
+            self.connection.execute(f"CREATE VIEW beacons AS SELECT * FROM {source}")
+        else:  # text is parsed once, into a columnar table that spills to disk past the limit
+            columns = ", ".join(
+                f"'{name}': '{sql_type}'" for name, sql_type in _JSON_COLUMNS.items()
+            )
+            source = (
+                f"read_json({listed}, format = 'newline_delimited', ignore_errors = true, "
+                f"columns = {{{columns}}})"
+            )
+            self.connection.execute(f"CREATE TABLE beacons AS SELECT * FROM {source}")
+        described = self.connection.execute("DESCRIBE beacons").fetchall()
+        self._types = {row[0]: str(row[1]).upper() for row in described}
+        self._lock = threading.Lock()  # one DuckDB connection: one query at a time
+
+    def columns(self) -> set[str]:
+        return set(self._types)
+
+    def ts_ms(self) -> str:
+        kind = self._types.get("ts", "")
+        return "epoch_ms(ts)" if "TIMESTAMP" in kind else "CAST(ts AS BIGINT)"
+
+    def query(self, sql: str) -> pl.DataFrame:
+        with self._lock:
+            return pl.from_arrow(self.connection.sql(sql).to_arrow_table())  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self.connection.close()
+        self._spill.cleanup()
+
+
+#: a cluster's master URL (spark://..., yarn, k8s://...); local mode on 2 cores if unset
+SPARK_MASTER_ENV = "WSANALYSIS_SPARK_MASTER"
+_SPARK = None
+_SPARK_LOCK = threading.Lock()
+
+
+def spark_session():
+    """One SparkSession per process (the JVM takes seconds to start): local mode, or the
+    cluster named by `$WSANALYSIS_SPARK_MASTER`."""
+    global _SPARK
+    with _SPARK_LOCK:
+        if _SPARK is None:
+            try:
+                from pyspark.sql import SparkSession
+            except ImportError:
+                raise UsageError(
+                    "the spark engine needs pyspark and Java 17",
+                    "pip install 'wsanalysis[spark]' and apt-get install openjdk-17-jre-headless",
+                ) from None
+            master = os.environ.get(SPARK_MASTER_ENV, "local[2]")
+            builder = (
+                SparkSession.builder.master(master)
+                .appName("wsanalysis")
+                .config("spark.ui.showConsoleProgress", "false")
+                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+                .config("spark.sql.session.timeZone", "UTC")
+            )
+            if master.startswith("local"):  # loopback only, few partitions, no web UI
+                builder = (
+                    builder.config("spark.ui.enabled", "false")
+                    .config("spark.sql.shuffle.partitions", "4")
+                    .config("spark.driver.bindAddress", "127.0.0.1")
+                    .config("spark.driver.host", "127.0.0.1")
+                )
+            _SPARK = builder.getOrCreate()
+            _SPARK.sparkContext.setLogLevel("ERROR")
+        return _SPARK
+
+
+class SparkEngine:
+    name = "spark"
+
+    def __init__(self, path: Path) -> None:
+        kind, files = rum_files(Path(path))
+        self.spark = spark_session()
+        if kind == "parquet":
+            root = Path(path)
+            frame = self.spark.read.option("mergeSchema", "true").parquet(
+                str(root) if root.is_dir() else files[0]
+            )
+        else:  # the contract's fields, typed: no inference pass over the text
+            frame = self.spark.read.schema(_spark_schema()).json(files)
+        frame = frame.cache()  # every gate's query reads it: parse or scan once
+        self.frame = frame
+        self.view = f"beacons_{id(self)}"
+        frame.createOrReplaceTempView(self.view)
+        self._types = {f.name: f.dataType.simpleString().upper() for f in frame.schema.fields}
+        self._lock = threading.Lock()
+
+    def columns(self) -> set[str]:
+        return set(self._types)
+
+    def ts_ms(self) -> str:
+        kind = self._types.get("ts", "")
+        return "unix_millis(ts)" if "TIMESTAMP" in kind else "CAST(ts AS BIGINT)"
+
+    def query(self, sql: str) -> pl.DataFrame:
+        text = sql.replace("FROM beacons", f"FROM {self.view}")
+        with self._lock:
+            result = self.spark.sql(text)
+            return pl.from_arrow(result.toArrow())  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self.spark.catalog.dropTempView(self.view)
+        self.frame.unpersist()
+
+
+def _spark_schema() -> str:
+    """The NDJSON fields as a Spark DDL schema (`ts` as epoch ms)."""
+    spark = {"VARCHAR": "STRING"}
+    return ", ".join(f"`{n}` {spark.get(t, t)}" for n, t in _JSON_COLUMNS.items())

@@ -1,0 +1,59 @@
+"""A server's warnings (Thanos/Mimir partial responses) turn the gates they touch inconclusive.
+
+A Thanos querier that could not reach a store, or a Mimir that dropped part of a
+query, still answers `success` with `warnings`: the figures may be short. A gate
+computed from such an answer must not pass (nor fail) silently; it becomes
+`inconclusive`, and its sentence quotes the warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from wsanalysis.canary.gates import Gate, Profile
+from wsanalysis.canary.verdict import GateResult
+
+SOURCE_WARNINGS = "source_warnings"  # JudgeInput.metadata key: family -> warnings
+SERVER_SOURCES = ("prometheus", "histogram")  # evidence sources read from the server
+
+
+def gate_families(gate: Gate) -> set[str]:
+    """The metric families a gate reads from the server."""
+    names = set()
+    for source in (gate.events, gate.exposure, gate.samples):
+        if source is None:
+            continue
+        names.update(series.metric for series in source.prometheus)
+        if source.histogram:
+            names.add(f"{source.histogram}_bucket")
+    return names
+
+
+def inconclusive_on_warnings(
+    profile: Profile, results: list[GateResult], metadata: dict
+) -> list[GateResult]:
+    """Each result whose server figures came with a warning, made inconclusive."""
+    warned: dict[str, list[str]] = metadata.get(SOURCE_WARNINGS) or {}
+    if not warned:
+        return results
+    changed = []
+    for gate, result in zip(profile.gates, results, strict=True):
+        texts = list(warned.get("*", []))
+        for family in sorted(gate_families(gate)):
+            texts += warned.get(family, [])
+        texts = list(dict.fromkeys(texts))
+        if (
+            not texts
+            or result.evidence.source not in SERVER_SOURCES
+            or result.decision == "no_data"
+        ):
+            changed.append(result)
+            continue
+        quoted = "; ".join(f'"{t}"' for t in texts[:3])
+        more = f" (and {len(texts) - 3} more)" if len(texts) > 3 else ""
+        sentence = (
+            f"{result.sentence.rstrip('.')}. Not decided: the metrics server warned that its "
+            f"answer may be partial: {quoted}{more}."
+        )
+        changed.append(replace(result, decision="inconclusive", sentence=sentence))
+    return changed
