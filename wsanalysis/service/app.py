@@ -94,26 +94,36 @@ def create_app(
     metrics = Metrics()
     expected = f"Bearer {token}".encode() if token else None
 
-    def authorized(request: Request) -> bool:
+    def authorized(request: Request, body: object = None) -> bool:
+        """`Authorization: Bearer <token>`; for Flagger, whose webhooks send no headers,
+        also `metadata.token` in the payload (Flagger's own convention)."""
         if expected is None:
             return True
         given = request.headers.get("authorization", "").encode()
-        return hmac.compare_digest(given, expected)
+        if hmac.compare_digest(given, expected):
+            return True
+        metadata = body.get("metadata") if isinstance(body, dict) else None
+        token = metadata.get("token") if isinstance(metadata, dict) else None
+        return isinstance(token, str) and hmac.compare_digest(f"Bearer {token}".encode(), expected)
 
-    async def answer(request: Request, endpoint: str, parse) -> tuple[Answer | None, Response]:
-        if not authorized(request):
+    async def answer(
+        request: Request, endpoint: str, parse, token_in_metadata: bool = False
+    ) -> tuple[Answer | None, Response]:
+        began = time.perf_counter()
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not authorized(request, body if token_in_metadata else None):
             metrics.errors.labels("unauthorized").inc()
             return None, JSONResponse(
                 {"error": "missing or wrong bearer token", "verdict": None},
                 status_code=401,
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        began = time.perf_counter()
         try:
-            try:
-                body = await request.json()
-            except ValueError:
-                raise UsageError("the body is not JSON", "send a JSON object") from None
+            if body is None:
+                raise UsageError("the body is not JSON", "send a JSON object")
             look = parse(body)
             result = await run_in_threadpool(judge.look, look)
         except PrometheusError as error:
@@ -143,6 +153,7 @@ def create_app(
             request,
             f"flagger/{hook}",
             lambda body: parse_flagger(hook, body, files_root=files_root),
+            token_in_metadata=True,
         )
         if result is None:
             return response

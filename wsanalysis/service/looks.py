@@ -51,9 +51,12 @@ def _at(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-def _number(value: Any) -> float | None:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+def _number(value: Any) -> float | str | None:
+    """A JSON number; NaN is null and infinities are "inf" / "-inf", as in verdict.json."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
     return float(value)
 
 
@@ -103,7 +106,8 @@ class Judge:
                 "keep its start, or give the new canary a new id",
             )
         if canary.final is not None:
-            return Answer({**canary.final, "looks": canary.looks + 1}, 0, cached=True)
+            document = {**canary.final, "looks": canary.looks + 1, "fetched_samples": 0}
+            return Answer(document, 0, cached=True)
         end_ms = max(_ms(look.end), canary.start_ms)
         if canary.fetched_ms is not None and end_ms < canary.fetched_ms:
             raise UsageError(
@@ -145,6 +149,7 @@ class Judge:
             document = self._document(look.id, judge(profile, data), canary.looks + 1, start, end)
         final = document["verdict"] in FINAL
         document["final"] = final
+        document["fetched_samples"] = new.height
         self.store.append(canary, new, end_ms, document, final, samples if parts else None)
         return Answer(document, new.height, cached=False)
 

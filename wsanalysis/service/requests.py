@@ -176,7 +176,7 @@ def parse_flagger(
     metadata = payload.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise UsageError("field 'metadata' is not an object", "give the look's fields there")
-    fields = dict(metadata)
+    fields = {k: v for k, v in metadata.items() if k != "token"}  # the token authenticates
     if not fields.get("id"):
         name = f"{payload.get('namespace') or 'default'}/{payload['name']}"
         checksum = payload.get("checksum")
