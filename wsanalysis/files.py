@@ -8,11 +8,12 @@ is flushed to disk, then renamed over it (atomic on POSIX within one file system
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
 
-from wsanalysis.errors import DataError
+from wsanalysis.errors import DataError, UsageError
 
 
 def write_text_atomic(path: str | Path, text: str, *, what: str = "the result") -> Path:
@@ -43,3 +44,12 @@ def write_text_atomic(path: str | Path, text: str, *, what: str = "the result") 
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def clear_stale(path: str | Path, option: str = "--out") -> None:
+    """Remove a previous run's result first: if this run fails, none is left to misread."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{option} {path} is a folder", "give the result file's path")
+    with contextlib.suppress(OSError):  # an unwritable place: the write says so, at the end
+        path.unlink(missing_ok=True)

@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from wsanalysis.commands import options
-from wsanalysis.files import write_text_atomic
+from wsanalysis.files import clear_stale, write_text_atomic
 from wsanalysis.incident.analyze import analyze
 from wsanalysis.incident.findings import dumps
 from wsanalysis.incident.inputs import load_dataset, load_prometheus
@@ -37,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    clear_stale(args.out)
     if args.data is not None:
         data = load_dataset(args.data, start=args.start, end=args.end, **_variants(args))
     else:

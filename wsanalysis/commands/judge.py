@@ -24,7 +24,7 @@ from wsanalysis.canary.judge import JudgeInput, judge
 from wsanalysis.canary.kayenta_gates import kayenta_verdict
 from wsanalysis.canary.verdict import ExitCode
 from wsanalysis.commands import options
-from wsanalysis.files import write_text_atomic
+from wsanalysis.files import clear_stale, write_text_atomic
 from wsanalysis.sources.dataset import file_fingerprint
 
 
@@ -135,6 +135,7 @@ def print_verdict(document: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    clear_stale(args.out)
     document = verdict_document(args)
     write_text_atomic(args.out, json.dumps(document, indent=2, default=str) + "\n", what="verdict")
     print_verdict(document)
