@@ -140,12 +140,12 @@ def test_the_flagger_hooks_go_where_their_semantics_are():
                    "checksum": "85d557f47b", "metadata": metadata}  # fmt: skip
         look = parse_flagger(hook["type"], payload)
         assert look.id == "shop/checkout@85d557f47b" and look.canary_share == 0.1
-    assert FLAGGER_OK == {
+    assert {
         "confirm-promotion": {"GO"},
         "rollout": {"GO", "INCONCLUSIVE"},
         "pre-rollout": {"GO", "INCONCLUSIVE"},
         "rollback": {"NO_GO"},
-    }
+    } == FLAGGER_OK
 
 
 def test_the_job_runs_a_judge_command_line_that_parses(tmp_path: Path):
