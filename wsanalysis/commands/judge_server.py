@@ -76,6 +76,9 @@ def check(args: argparse.Namespace) -> None:
         )
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port} is not a port", "give 1-65535")
+    from wsanalysis.sources.prometheus import PrometheusSource
+
+    PrometheusSource(args.prometheus).close()  # the WSANALYSIS_PROM_* credentials make sense
     if args.files_root is not None and not args.files_root.is_dir():
         raise UsageError(f"--files-root {args.files_root} does not exist", "give a folder")
 
