@@ -25,7 +25,7 @@ from wsanalysis.service.requests import Look
 from wsanalysis.service.state import StateStore
 from wsanalysis.sources.prometheus import PrometheusSource
 from wsanalysis.sources.rum import read_rum
-from wsanalysis.sources.schema import empty_samples, normalize_samples
+from wsanalysis.sources.schema import SAMPLES_FIXED, empty_samples
 
 FINAL = ("GO", "NO_GO")
 
@@ -71,6 +71,18 @@ def gate_json(result: Any) -> dict[str, Any]:
         "sentence": result.sentence,
         "settle_in_s": _number(getattr(result, "settle_in_s", None)),
     }
+
+
+def _appended(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """The samples so far plus the new ones, columns in the contract's order.
+
+    Not re-sorted: every use of a series orders it by time itself (`increase()` runs
+    `over(..., order_by="timestamp")`), and sorting a 48 h frame on each look would cost
+    more than judging it.
+    """
+    frame = parts[0] if len(parts) == 1 else pl.concat(parts, how="diagonal_relaxed")
+    labels = sorted(c for c in frame.columns if c not in SAMPLES_FIXED)
+    return frame.select(*SAMPLES_FIXED, *labels)
 
 
 class Judge:
@@ -126,7 +138,7 @@ class Judge:
             with PrometheusSource(self.prometheus) as server:
                 new = server.read_samples(selector, _at(lower_ms), _at(end_ms), variants=variants)
         parts = [f for f in (before, new) if f is not None and not f.is_empty()]
-        samples = normalize_samples(pl.concat(parts, how="diagonal_relaxed")) if parts else new
+        samples = _appended(parts) if parts else new
         start, end = _at(canary.start_ms), _at(end_ms)
         beacons = None
         if look.rum:
