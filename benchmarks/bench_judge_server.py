@@ -174,7 +174,8 @@ def main() -> None:
     text = f"""# judge-server look latency (48 h canary)
 
 Command: `.venv/bin/python benchmarks/bench_judge_server.py --rounds {args.rounds} --scrape {args.scrape}`
-({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, shared 2-core machine, other jobs running).
+({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, shared 2-core machine, load average
+{os.getloadavg()[0]:.1f} at the end of the run: other jobs were running).
 
 Data: `aa_baseline` tiled to 48 h, {samples:,} samples at a {args.scrape} s scrape,
 {per_hour:,.0f} connections opened per hour (control + canary), in a real Prometheus on
