@@ -15,7 +15,9 @@ in worker threads; looks at one canary are serialised, different canaries run at
 from __future__ import annotations
 
 import hmac
+import logging
 import time
+import traceback
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -32,6 +34,7 @@ from wsanalysis.service.looks import Answer, Judge
 from wsanalysis.service.requests import parse_flagger, parse_look
 from wsanalysis.service.state import StateStore
 
+log = logging.getLogger("wsanalysis.judge_server")
 REFUSED = 409  # Flagger: any status above 202 is a failed check; 409 says "not in this state"
 #: Flagger hook → the verdicts that answer 200 (everything else answers REFUSED).
 FLAGGER_OK = {
@@ -134,6 +137,7 @@ def create_app(
             return None, _error(400, error)
         except Exception as error:  # noqa: BLE001 — a crash is an error, never a verdict
             metrics.errors.labels("internal").inc()
+            log.error("look failed: %s", redact(traceback.format_exc()))
             return None, _error(500, WsAnalysisError(f"internal error: {type(error).__name__}: "
                                                      f"{error}", "see the server's log"))  # fmt: skip
         metrics.latency.observe(time.perf_counter() - began)
