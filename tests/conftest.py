@@ -1,4 +1,8 @@
-"""Shared fixtures; area-specific fixtures live in plugins named below."""
+"""Shared fixtures; area-specific fixtures live in plugins named below.
+
+`tests.strict_ci`: under CI=true a skip for a missing prometheus, promtool or chromium
+fails the test instead.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.prometheus.fixtures"]
+pytest_plugins = ["tests.prometheus.fixtures", "tests.strict_ci", "pytester"]
 
 REPO = Path(__file__).resolve().parent.parent
 

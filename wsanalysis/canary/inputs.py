@@ -19,11 +19,12 @@ from wsanalysis.frames.measures import Window
 from wsanalysis.frames.selection import variant_mapping
 from wsanalysis.pushdown import SOURCE_WARNINGS, server_samples
 from wsanalysis.pushdown.rum import engine_input, with_engine_window
+from wsanalysis.secrets import checked_url
 from wsanalysis.sources.dataset import Dataset, file_fingerprint
 from wsanalysis.sources.prometheus import PrometheusSource
 from wsanalysis.sources.rum import read_rum
 from wsanalysis.sources.schema import RUM_SCHEMA
-from wsanalysis.times import parse_moment
+from wsanalysis.windows import checked_window
 
 
 def gate_metric_names(profile: Profile) -> list[str]:
@@ -93,7 +94,10 @@ def load_judge_input(
         except ValueError as error:
             raise UsageError(f"look/horizon: {error}", "use durations like 5m and 48h") from None
     variants = variant_mapping(variant_label, canary_selector, control_selector)
-    start_at, end_at = parse_moment(start, "start"), parse_moment(end, "end")
+    checked_url(prometheus, "prometheus")
+    start_at, end_at = checked_window(
+        start, end, required=prometheus is not None, needs="a Prometheus source"
+    )
     fingerprints: dict[str, str] = {}
     server_warnings: dict[str, list[str]] = {}
     if data is not None:
@@ -111,10 +115,6 @@ def load_judge_input(
             load, fingerprints = reading.result(), hashing.result()
         origin: dict = {"data": str(data)}
     else:
-        if start_at is None or end_at is None:
-            raise UsageError(
-                "a Prometheus source needs a start and an end", "give the canary's window"
-            )
         with PrometheusSource(prometheus) as server:
             names = gate_metric_names(profile)
             samples, server_warnings = server_samples(

@@ -2,8 +2,8 @@
 
     wsanalysis canary --param data=DIR --param canary_share=0.1 [--out DIR]
 
-Same parameters, outputs and exit codes (0 GO, 1 NO_GO, 2 INCONCLUSIVE, 3 error or
-failed cell, 4 kernel died).
+Same parameters, outputs and exit codes (0 GO, 1 NO_GO, 2 INCONCLUSIVE, 3 any error:
+bad parameters, data error, failed cell, timeout, dead kernel).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from wsanalysis.report.kinds import CANARY
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "canary",
-        help="canary report for a pipeline: same as `report canary`, exit code 0/1/2/3/4",
+        help="canary report for a pipeline: same as `report canary`, exit code 0/1/2/3",
         description=__doc__.split("\n\n")[0],
         epilog=parameters_epilog(CANARY),
         formatter_class=argparse.RawDescriptionHelpFormatter,

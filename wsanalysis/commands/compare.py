@@ -14,9 +14,12 @@ import argparse
 import json
 from pathlib import Path
 
-from wsanalysis.errors import DataError
+from wsanalysis.commands import options
+from wsanalysis.errors import DataError, UsageError
+from wsanalysis.files import write_text_atomic
 from wsanalysis.incident.before_after import before_after, render
 from wsanalysis.incident.inputs import load_dataset
+from wsanalysis.windows import checked_window
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,10 +31,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("before", type=Path, help="dataset folder before the change")
     parser.add_argument("after", type=Path, help="dataset folder after the change")
     for side in ("before", "after"):
-        parser.add_argument(f"--{side}-start", help=f"{side} window start (RFC 3339)")
-        parser.add_argument(f"--{side}-end", help=f"{side} window end (RFC 3339)")
+        parser.add_argument(
+            f"--{side}-start", type=options.moment, help=f"{side} window start (RFC 3339)"
+        )
+        parser.add_argument(
+            f"--{side}-end", type=options.moment, help=f"{side} window end (RFC 3339)"
+        )
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, check=check)
+
+
+def check(args: argparse.Namespace) -> None:
+    """Both windows in order, both folders present (before anything is read)."""
+    for side in ("before", "after"):
+        checked_window(
+            getattr(args, f"{side}_start"),
+            getattr(args, f"{side}_end"),
+            names=(f"--{side}-start", f"--{side}-end"),
+        )
+        folder = getattr(args, side)
+        if not folder.is_dir():
+            raise UsageError(f"{side} folder {folder} does not exist", "give a dataset folder")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,5 +63,6 @@ def run(args: argparse.Namespace) -> int:
     rows = before_after(before, after)
     print(render(rows))
     if args.json:
-        args.json.write_text(json.dumps([r.to_json() for r in rows], indent=2) + "\n")
+        text = json.dumps([r.to_json() for r in rows], indent=2) + "\n"
+        write_text_atomic(args.json, text, what="the before/after table")
     return 0

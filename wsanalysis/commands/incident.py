@@ -5,7 +5,7 @@
 
 Runs every detector the data allows (storms, thundering herds, close-code spikes,
 outages, restarts, delivery, survival, TTFB); the ones that cannot run say why in
-`not_run`. Exit code 0 when the analysis ran (whatever it found), 3 on bad input.
+`not_run`. Exit code 0 when the analysis ran (whatever it found), 3 on any error.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from wsanalysis.commands import options
+from wsanalysis.files import clear_stale, write_text_atomic
 from wsanalysis.incident.analyze import analyze
 from wsanalysis.incident.findings import dumps
 from wsanalysis.incident.inputs import load_dataset, load_prometheus
@@ -24,39 +26,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="find reconnect storms, herds, close-code spikes, outages: findings.json",
         description=__doc__.split("\n\n")[0],
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", type=Path, help="dataset folder (metrics.om and/or RUM)")
-    source.add_argument("--prometheus", metavar="URL", help="Prometheus base URL")
-    parser.add_argument("--start", help="window start (RFC 3339 or epoch seconds)")
-    parser.add_argument("--end", help="window end (RFC 3339 or epoch seconds)")
-    parser.add_argument("--rum", type=Path, help="RUM beacons (with --prometheus)")
+    options.add_source_arguments(parser, what="incident")
     parser.add_argument(
-        "--rum-sample", type=float, default=1.0,
+        "--rum-sample", type=options.rum_share, default=1.0,
         help="share of sessions the RUM export keeps (with --prometheus; default 1.0)",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("findings.json"), help="findings file")
     parser.add_argument("--plot", type=Path, help="also write the timeline as an HTML page")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, check=options.check_source_arguments)
 
 
 def run(args: argparse.Namespace) -> int:
+    clear_stale(args.out)
     if args.data is not None:
-        data = load_dataset(args.data, start=args.start, end=args.end)
+        data = load_dataset(args.data, start=args.start, end=args.end, **_variants(args))
     else:
         data = load_prometheus(
-            args.prometheus, args.start, args.end, rum=args.rum, rum_sample=args.rum_sample
+            args.prometheus,
+            args.start,
+            args.end,
+            rum=args.rum,
+            rum_sample=args.rum_sample,
+            **_variants(args),
         )
     result = analyze(data)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(dumps(result.findings, result.not_run, data.metadata()))
+    document = dumps(result.findings, result.not_run, data.metadata())
+    write_text_atomic(args.out, document, what="findings")
     if args.plot:
         from wsanalysis.incident.timeline import figure, timeline
 
-        args.plot.parent.mkdir(parents=True, exist_ok=True)
-        figure(timeline(data, result.findings)).write_html(args.plot, include_plotlyjs=True)
+        page = figure(timeline(data, result.findings)).to_html(include_plotlyjs=True)
+        write_text_atomic(args.plot, page, what="timeline page")
     for finding in result.findings:
         print(f"[{finding.severity:6}] {finding.kind}: {finding.sentence}")
     for skipped in result.not_run:
         print(f"[not run] {skipped.detector}: {skipped.reason}")
     print(f"{len(result.findings)} findings written to {args.out}")
     return 0
+
+
+def _variants(args: argparse.Namespace) -> dict:
+    return {
+        "variant_label": args.variant_label,
+        "canary_selector": args.canary_selector,
+        "control_selector": args.control_selector,
+    }

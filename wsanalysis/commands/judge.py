@@ -4,12 +4,14 @@
                      [--canary-share 0.1] [--judge wsanalysis|kayenta] --out verdict.json
     wsanalysis judge --prometheus URL --start T --end T [--rum PATH] ...
 
-Exit codes: 0 GO, 1 NO_GO, 2 INCONCLUSIVE, 3 usage or data error.
+Exit codes: 0 GO, 1 NO_GO, 2 INCONCLUSIVE (or --inconclusive-exit), 3 any error.
+verdict.json is written atomically; if it cannot be written the exit code is 3.
 """
 
 from __future__ import annotations
 
 import argparse
+from types import SimpleNamespace
 import json
 import sys
 import uuid
@@ -23,6 +25,8 @@ from wsanalysis.canary.judge import JudgeInput, judge
 from wsanalysis.canary.kayenta_gates import kayenta_verdict
 from wsanalysis.canary.sentences import verdict_line
 from wsanalysis.canary.verdict import ExitCode
+from wsanalysis.commands import options
+from wsanalysis.files import clear_stale, write_text_atomic
 from wsanalysis.sources.dataset import file_fingerprint
 
 
@@ -32,41 +36,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="judge a canary against control: verdict.json and exit code 0/1/2/3",
         description=__doc__.split("\n\n")[0],
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", type=Path, help="dataset folder (metrics.om and/or RUM)")
-    source.add_argument(
-        "--prometheus",
-        metavar="URL",
-        help="Prometheus base URL (credentials "
-        "from WSANALYSIS_PROM_BEARER_TOKEN or WSANALYSIS_PROM_USER/_PASSWORD)",
-    )
-    parser.add_argument("--start", help="window start (RFC 3339 or epoch seconds)")
-    parser.add_argument("--end", help="window end (RFC 3339 or epoch seconds)")
-    parser.add_argument(
-        "--rum", type=Path, help="RUM beacons (NDJSON[.gz], Parquet, Datadog export)"
-    )
+    options.add_source_arguments(parser)
     parser.add_argument("--gates", type=Path, help="gate file (default: the production gates)")
     parser.add_argument("--profile", default="canary", help="gate profile (default: canary)")
     parser.add_argument(
         "--canary-share",
-        type=float,
-        help="declared canary share, e.g. 0.1, for the sample-ratio check",
+        type=options.share,
+        help="declared canary share in (0, 1), e.g. 0.1, for the sample-ratio check",
     )
-    parser.add_argument(
-        "--variant-label",
-        default="variant",
-        help="label / RUM field naming the variant (default: variant)",
-    )
-    parser.add_argument("--canary-selector", help='series of the canary, e.g. track="canary"')
-    parser.add_argument("--control-selector", help='series of control, e.g. track="stable"')
     parser.add_argument(
         "--sequential",
         action="store_true",
         help="anytime-valid mode for a "
         "pipeline that asks every few minutes (see --look and --horizon)",
     )
-    parser.add_argument("--look", default="5m", help="sequential: time between looks (5m)")
-    parser.add_argument("--horizon", default="48h", help="sequential: planned canary length (48h)")
+    parser.add_argument(
+        "--look", type=options.duration, default="5m", help="sequential: time between looks (5m)"
+    )
+    parser.add_argument(
+        "--horizon",
+        type=options.duration,
+        default="48h",
+        help="sequential: planned canary length (48h)",
+    )
     parser.add_argument(
         "--raw",
         action="store_true",
@@ -80,8 +72,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(files larger than memory) or Spark (local, or the master in WSANALYSIS_SPARK_MASTER)",
     )
     parser.add_argument("--judge", choices=("wsanalysis", "kayenta"), default="wsanalysis")
+    parser.add_argument(
+        "--inconclusive-exit",
+        type=int,
+        choices=(0, 1, 2),
+        default=2,
+        help="exit code for INCONCLUSIVE (default 2). Argo's job provider reads only "
+        "success or failure: use 1 there so an unsettled canary is never promoted",
+    )
     parser.add_argument("--out", type=Path, default=Path("verdict.json"), help="verdict file")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, check=options.check_source_arguments)
 
 
 def load_input(args: argparse.Namespace, profile: Profile) -> JudgeInput:
@@ -106,7 +106,8 @@ def load_input(args: argparse.Namespace, profile: Profile) -> JudgeInput:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def verdict_document(args: argparse.Namespace) -> dict:
+    """The verdict.json document for these arguments (no file written yet)."""
     gate_file = load_gate_file(args.gates)
     profile = gate_file.profile(args.profile)
     data = load_input(args, profile)
@@ -132,14 +133,43 @@ def run(args: argparse.Namespace) -> int:
             else "Kayenta had no metric with data"
         )
     document["run"] = run_info
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(document, indent=2, default=str) + "\n")
-    kayenta_line = f"{document['verdict']}: {document['reason']}"
-    print(verdict_line(verdict) if args.judge == "wsanalysis" else kayenta_line)
+    return document
+
+
+def exit_code(document: dict, inconclusive_exit: int = 2) -> int:
+    """The verdict's exit code; INCONCLUSIVE as the caller asked (see --inconclusive-exit)."""
+    if document["verdict"] == "INCONCLUSIVE":
+        return inconclusive_exit
+    return int(ExitCode[document["verdict"]])
+
+
+def headline(document: dict) -> str:
+    """The first line: the verdict, and for INCONCLUSIVE how long would settle it."""
+    keys = ("name", "decision", "settle_in_s")
+    gates = [SimpleNamespace(**{k: g.get(k) for k in keys}) for g in document["gates"]]
+    verdict = SimpleNamespace(
+        overall=document["verdict"],
+        reason=document["reason"],
+        settle_in_s=document.get("settle_in_s"),
+        gates=gates,
+    )
+    return verdict_line(verdict)
+
+
+def print_verdict(document: dict) -> None:
+    """The verdict, its reason and one line per gate, for the pipeline's log."""
+    print(headline(document))
     for gate in document["gates"]:
         print(f"  [{gate['decision']:>12}] {gate['sentence']}")
+
+
+def run(args: argparse.Namespace) -> int:
+    clear_stale(args.out)
+    document = verdict_document(args)
+    write_text_atomic(args.out, json.dumps(document, indent=2, default=str) + "\n", what="verdict")
+    print_verdict(document)
     print(f"verdict written to {args.out}", file=sys.stderr)
-    return int(document["exit_code"])
+    return exit_code(document, args.inconclusive_exit)
 
 
 def _kayenta_json(result, skipped: list[str]) -> dict:

@@ -3,8 +3,8 @@
     wsanalysis report canary [--param k=v ...] [--params FILE.yaml] [--out DIR]
                              [--timeout S] [--prepare-only]
 
-Exit codes: 0 GO, 1 NO_GO, 2 INCONCLUSIVE, 3 bad parameters, data error or a failed
-cell, 4 the kernel died. Prometheus credentials come from WSANALYSIS_PROM_* variables,
+Exit codes: 0 GO, 1 NO_GO, 2 INCONCLUSIVE, 3 any error (bad parameters, data error, a
+failed cell, a timeout, a dead kernel). Prometheus credentials come from WSANALYSIS_PROM_* variables,
 never from parameters (parameters are published in the notebook and the HTML).
 """
 
@@ -55,8 +55,8 @@ def parameters_epilog(report: ReportKind) -> str:
         listing = f"  (cannot read {report.notebook}: {error})"
     return (
         f"parameters of the {report.name} notebook (--param NAME=VALUE):\n{listing}\n\n"
-        "exit codes: 0 GO, 1 NO_GO, 2 INCONCLUSIVE, 3 bad parameters, data error or failed "
-        "cell, 4 kernel died"
+        "exit codes: 0 GO, 1 NO_GO, 2 INCONCLUSIVE, 3 any error (bad parameters, data error, "
+        "failed cell, timeout, dead kernel)"
     )
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import polars as pl
 
+from wsanalysis.errors import UsageError
 from wsanalysis.overview import metrics_overview, rum_overview
 from wsanalysis.sources.dataset import Dataset
 
@@ -17,8 +19,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Load a dataset folder's server metrics and RUM beacons and print, per "
         "variant, connections, closes by code, active connections, sessions and TTFB.",
     )
-    parser.add_argument("--data", required=True, help="dataset folder (e.g. data/sample)")
-    parser.set_defaults(func=run)
+    parser.add_argument(
+        "--data", required=True, type=Path, help="dataset folder (e.g. data/sample)"
+    )
+    parser.set_defaults(func=run, check=check)
+
+
+def check(args: argparse.Namespace) -> None:
+    if not args.data.is_dir():
+        raise UsageError(f"--data {args.data} does not exist", "give a dataset folder")
 
 
 def _by_variant(overview: pl.DataFrame) -> pl.DataFrame:

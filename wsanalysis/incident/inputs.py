@@ -15,14 +15,15 @@ from typing import Any
 import polars as pl
 
 from wsanalysis import __version__
-from wsanalysis.errors import DataError, UsageError
+from wsanalysis.errors import DataError
 from wsanalysis.frames.measures import Window
 from wsanalysis.frames.selection import variant_mapping
+from wsanalysis.secrets import checked_url
 from wsanalysis.sources.dataset import Dataset
 from wsanalysis.sources.prometheus import PrometheusSource
 from wsanalysis.sources.rum import read_rum
 from wsanalysis.sources.schema import RUM_SCHEMA, empty_samples
-from wsanalysis.times import parse_moment
+from wsanalysis.windows import checked_window
 
 #: Server series the detectors read (everything else is left on the server).
 SERVER_METRICS = (
@@ -122,19 +123,35 @@ def from_frames(
     return IncidentData(samples, beacons, window, rum_sample, origin or {})
 
 
+def _rum_variant(beacons: pl.DataFrame | None, label: str) -> pl.DataFrame | None:
+    """Beacons whose variant is read from another field (`--variant-label`)."""
+    if beacons is None or label == "variant" or label not in beacons.columns:
+        return beacons
+    return beacons.with_columns(pl.col(label).alias("variant"))
+
+
 def load_dataset(
-    folder: str | Path, *, start: str | None = None, end: str | None = None
+    folder: str | Path,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    variant_label: str = "variant",
+    canary_selector: str | None = None,
+    control_selector: str | None = None,
 ) -> IncidentData:
     """A dataset folder (metrics and/or RUM); the RUM sampling rate from labels.json."""
+    start_at, end_at = checked_window(start, end)
+    variants = variant_mapping(variant_label, canary_selector, control_selector)
     dataset = Dataset.open(folder)
-    start_at, end_at = parse_moment(start, "start"), parse_moment(end, "end")
-    samples = dataset.metrics(metrics=list(SERVER_METRICS), start=start_at, end=end_at)
+    samples = dataset.metrics(
+        variants=variants, metrics=list(SERVER_METRICS), start=start_at, end=end_at
+    )
     load = dataset.rum(start=start_at, end=end_at)
     labels = dataset.labels or {}
     rate = float((labels.get("rum") or {}).get("session_sample") or 1.0)
     return from_frames(
         samples,
-        load.frame if load is not None else None,
+        _rum_variant(load.frame if load is not None else None, variant_label),
         start=start_at,
         end=end_at,
         rum_sample=rate,
@@ -150,21 +167,22 @@ def load_prometheus(
     rum: str | Path | None = None,
     rum_sample: float = 1.0,
     variant_label: str = "variant",
+    canary_selector: str | None = None,
+    control_selector: str | None = None,
 ) -> IncidentData:
     """Server series from a live Prometheus over [start, end], plus optional RUM export."""
-    start_at, end_at = parse_moment(start, "start"), parse_moment(end, "end")
-    if start_at is None or end_at is None:
-        raise UsageError("a Prometheus source needs --start and --end", "give the incident window")
-    if end_at <= start_at:
-        raise UsageError("--end is not after --start", "give a window that has a length")
-    variants = variant_mapping(variant_label)
+    checked_url(url, "prometheus")
+    start_at, end_at = checked_window(start, end, required=True, needs="a Prometheus source")
+    variants = variant_mapping(variant_label, canary_selector, control_selector)
     with PrometheusSource(url) as server:
         selector = '{__name__=~"' + "|".join(SERVER_METRICS) + '"}'
         samples = server.read_samples(selector, start_at, end_at, variants=variants)
     beacons = read_rum(rum, start=start_at, end=end_at).frame if rum else None
     data = from_frames(
-        samples, beacons, start=start_at, end=end_at, rum_sample=rum_sample,
-        origin={"prometheus": url, "rum": str(rum) if rum else None},
+        samples, _rum_variant(beacons, variant_label), start=start_at, end=end_at,
+        rum_sample=rum_sample,
+        origin={"prometheus": url, "rum": str(rum) if rum else None,
+                "selectors": variants.selectors or None},
     )  # fmt: skip
     if not data.has_server and not data.has_rum:
         raise DataError(

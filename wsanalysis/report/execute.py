@@ -4,8 +4,9 @@ Papermill runs in this process with an explicit kernel (the `python3` kernel of 
 interpreter running us: jupyter_client maps its `python` to `sys.executable`, so a
 fresh venv in CI needs only ipykernel installed), the output folder as working
 directory, and a per-cell timeout. The exit code is the pipeline's: the verdict's
-0/1/2, 3 for bad parameters or a failed cell (or a timeout), `EXIT_KERNEL_DIED` when
-the kernel died, because a crash is an infrastructure problem a pipeline may retry.
+0/1/2, and 3 for anything else: bad parameters, a failed cell, a timeout, a dead
+kernel (the failure's kind, in the result file and on stderr, tells them apart). The
+result file is written atomically, so a pipeline never reads half of one.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from typing import Any
 
 from wsanalysis import __version__
 from wsanalysis.errors import UsageError
+from wsanalysis.files import write_text_atomic
 from wsanalysis.report.html import SIZE_BUDGET, Failure, render_page
 from wsanalysis.report.kinds import OUTPUT_PARAMETER, ReportKind
 
 EXIT_FAILED = 3
-EXIT_KERNEL_DIED = 4
+EXIT_KERNEL_DIED = 3  # was 4: the contract has one code for every failure
 KERNEL_NAME = "python3"
 NOTEBOOK_FILE = "report.ipynb"
 HTML_FILE = "report.html"
@@ -193,7 +195,7 @@ def execute(
         "kernel": KERNEL_NAME,
         "notebook": str(kind.notebook),
     }
-    result_path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    write_text_atomic(result_path, json.dumps(document, indent=2, default=str) + "\n")
     render(kind, out, document, failure)
     return ReportRun(run_id, out, int(exit_code), document, failure, seconds)
 

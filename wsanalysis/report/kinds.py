@@ -9,23 +9,33 @@ notebook under `notebooks/` and one more `ReportKind` in `KINDS`.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from wsanalysis.canary.gates import load_gate_file, parse_duration
 from wsanalysis.errors import DataError, UsageError
 from wsanalysis.report.parameters import ParameterSpec, read_spec
-from wsanalysis.sources.prometheus import to_epoch_ms
+from wsanalysis.secrets import CREDENTIALS_FIX, secret_values, url_has_credentials
+from wsanalysis.windows import checked_window
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 SECRET_ENV_PREFIX = "WSANALYSIS_PROM_"
-SECRET_WORDS = ("TOKEN", "PASSWORD", "SECRET", "KEY")  # not _URL or _USER: not secret
 OUTPUT_PARAMETER = "output_dir"
+
+
+def notebooks_folder() -> Path:
+    """Where the report notebooks are, in a checkout and in an installed wheel alike.
+
+    `wsanalysis/notebooks` is a symlink to the top-level `notebooks/` folder (where
+    analysts open them); a wheel build follows it, so the wheel holds real copies at
+    `site-packages/wsanalysis/notebooks/`. One path serves both.
+    """
+    return Path(__file__).resolve().parents[1] / "notebooks"
+
+
+NOTEBOOKS = notebooks_folder()
 
 
 def _missing(value: Any) -> bool:
@@ -51,7 +61,7 @@ class ReportKind:
         if not self.notebook.exists():
             raise UsageError(
                 f"the {self.name} notebook {self.notebook} is missing",
-                "run from a source checkout (pip install -e .), where notebooks/ lives",
+                "reinstall wsanalysis: the wheel ships the notebooks inside the package",
             )
         return read_spec(self.notebook)
 
@@ -87,13 +97,7 @@ def check_secrets(params: dict[str, Any]) -> None:
     Parameters are written into the executed notebook and the HTML, so a token there
     would be published with the report.
     """
-    secrets = [
-        value
-        for key, value in os.environ.items()
-        if key.startswith(SECRET_ENV_PREFIX)
-        and any(word in key for word in SECRET_WORDS)
-        and len(value) >= 4
-    ]
+    secrets = secret_values()
     for name, value in params.items():
         if not isinstance(value, str):
             continue
@@ -102,11 +106,29 @@ def check_secrets(params: dict[str, Any]) -> None:
                 f"parameter {name!r} contains a credential from a {SECRET_ENV_PREFIX}* variable",
                 "credentials stay in the environment; parameters are published with the report",
             )
-        if value.startswith(("http://", "https://")) and urlsplit(value).password:
+        if value.startswith(("http://", "https://")) and url_has_credentials(value):
             raise UsageError(
-                f"parameter {name!r} has a password in its URL",
-                f"remove it and set {SECRET_ENV_PREFIX}USER and {SECRET_ENV_PREFIX}PASSWORD",
+                f"parameter {name!r} has a user name or password in its URL", CREDENTIALS_FIX
             )
+
+
+def _window(params: dict[str, Any]) -> None:
+    """start/end as RFC 3339 (epoch seconds converted), checked once for both kinds."""
+    for name in ("start", "end"):
+        if not _missing(params[name]):
+            params[name] = _rfc3339(params[name])
+    try:
+        checked_window(
+            params["start"] or None,
+            params["end"] or None,
+            required=bool(params["prometheus"]),
+            names=("parameter 'start'", "parameter 'end'"),
+            needs="parameter 'prometheus'",
+        )
+    except UsageError as error:
+        raise UsageError(
+            error.problem, f"{error.fix} (RFC 3339 such as 2026-11-02T06:00:00Z, or epoch s)"
+        ) from None
 
 
 def _rfc3339(text: str) -> str:
@@ -121,26 +143,12 @@ def _rfc3339(text: str) -> str:
 
 
 def _check_canary(params: dict[str, Any]) -> None:
-    if params["prometheus"] and (_missing(params["start"]) or _missing(params["end"])):
-        name = "start" if _missing(params["start"]) else "end"
-        raise UsageError(
-            f"parameter {name!r} is required with prometheus", "give the canary's window"
-        )
     if params["data"] and params["rum"]:
         raise UsageError(
             "parameter 'rum' goes with prometheus; a dataset folder holds its own RUM",
             "drop rum, or use prometheus instead of data",
         )
-    for name in ("start", "end"):
-        if not _missing(params[name]):
-            params[name] = _rfc3339(params[name])
-            try:
-                to_epoch_ms(params[name])
-            except (ValueError, UsageError):
-                raise UsageError(
-                    f"parameter {name!r}: {params[name]!r} is not a time",
-                    "use RFC 3339 (2026-11-02T06:00:00Z) or epoch seconds",
-                ) from None
+    _window(params)
     for name in ("look", "horizon", "bucket"):
         try:
             if parse_duration(params[name]).total_seconds() <= 0:
@@ -174,32 +182,12 @@ CANARY = ReportKind(
 
 
 def _check_incident(params: dict[str, Any]) -> None:
-    if params["prometheus"] and (_missing(params["start"]) or _missing(params["end"])):
-        name = "start" if _missing(params["start"]) else "end"
-        raise UsageError(
-            f"parameter {name!r} is required with prometheus", "give the incident's window"
-        )
     if params["data"] and params["rum"]:
         raise UsageError(
             "parameter 'rum' goes with prometheus; a dataset folder holds its own RUM",
             "drop rum, or use prometheus instead of data",
         )
-    moments = {}
-    for name in ("start", "end"):
-        if not _missing(params[name]):
-            params[name] = _rfc3339(params[name])
-            try:
-                moments[name] = to_epoch_ms(params[name])
-            except (ValueError, UsageError):
-                raise UsageError(
-                    f"parameter {name!r}: {params[name]!r} is not a time",
-                    "use RFC 3339 (2026-11-02T09:00:00Z) or epoch seconds",
-                ) from None
-    if len(moments) == 2 and moments["end"] <= moments["start"]:
-        raise UsageError(
-            f"parameter 'end': {params['end']} is not after start {params['start']}",
-            "give a window that has a length",
-        )
+    _window(params)
     if not 0 < params["rum_sample"] <= 1:
         raise UsageError(
             f"parameter 'rum_sample': {params['rum_sample']} is not in (0, 1]",
