@@ -48,15 +48,17 @@ def run(args: argparse.Namespace) -> int:
         )
     result = analyze(data)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(dumps(result.findings, result.not_run, data.metadata()))
+    args.out.write_text(dumps(result.findings, result.not_run, data.metadata(), result.episodes))
     if args.plot:
         from wsanalysis.incident.timeline import figure, timeline
 
         args.plot.parent.mkdir(parents=True, exist_ok=True)
         figure(timeline(data, result.findings)).write_html(args.plot, include_plotlyjs=True)
-    for finding in result.findings:
-        print(f"[{finding.severity:6}] {finding.kind}: {finding.sentence}")
+    for episode in result.episodes:  # issue 18: episodes first, their findings beneath
+        print(f"[{episode.severity:6}] episode ({episode.scope}): {episode.sentence}")
+        for finding in episode.findings:
+            print(f"    [{finding.severity:6}] {finding.kind}: {finding.sentence}")
     for skipped in result.not_run:
         print(f"[not run] {skipped.detector}: {skipped.reason}")
-    print(f"{len(result.findings)} findings written to {args.out}")
+    print(f"{len(result.episodes)} episodes, {len(result.findings)} findings written to {args.out}")
     return 0
