@@ -691,6 +691,7 @@ def dataset_labels(scenario: Scenario, truth: dict[str, Any], engine: str) -> di
             "faults": faults,
         }
     incidents = []
+    names = [v.name for v in scenario.variants]  # issue 18: the incidents' scope
     for event in scenario.timeline:
         end = event.end
         if event.kind == "restart":
@@ -698,7 +699,8 @@ def dataset_labels(scenario: Scenario, truth: dict[str, Any], engine: str) -> di
         for name in event.variants:
             incidents.append(
                 {"kind": INCIDENT_OF[event.kind], "variant": name,
-                 "start": at(event.start), "end": at(end)}
+                 "start": at(event.start), "end": at(end),
+                 "scope": incident_scope(event.variants, names)}
             )  # fmt: skip
     for incident in scenario.expect.get("incidents", []):
         incidents.append(
@@ -707,6 +709,7 @@ def dataset_labels(scenario: Scenario, truth: dict[str, Any], engine: str) -> di
                 "start": at(parse_duration(incident["start"], "expect.incidents.start")),
                 "end": at(parse_duration(incident["end"], "expect.incidents.end")),
             }
+            | {"scope": incident.get("scope") or incident_scope([incident["variant"]], names)}
         )
     expect = {k: v for k, v in scenario.expect.items() if k != "incidents"}
     return {
@@ -727,6 +730,15 @@ def dataset_labels(scenario: Scenario, truth: dict[str, Any], engine: str) -> di
         "expect": expect,
         "truth": truth,
     }
+
+
+# -- issue 18: which variants an injected incident hit -----------------------------------
+def incident_scope(hit: list[str] | tuple[str, ...], variants: list[str]) -> str:
+    """`fleet` when the incident hit every variant of the run (or the run has one), else
+    the one variant it hit: the scope an incident episode is scored against."""
+    if set(variants) <= set(hit) or len(set(hit)) != 1:
+        return "fleet"
+    return next(iter(hit))
 
 
 def _snapshot(metrics: ServerMetrics) -> list[tuple[str, dict[str, str], float]]:
