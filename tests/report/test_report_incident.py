@@ -147,6 +147,15 @@ def test_report_from_prometheus_finds_what_the_incident_command_finds(
     assert recorded["verdict"] in run.html
 
 
+def test_report_run_is_quiet_about_the_kernel_transport(incidents):
+    """The kernel listens on Unix sockets (report.execute), so ipykernel has no
+    "running over TCP without encryption" to warn about; other warnings stay visible."""
+    run = incidents["outage"]
+    assert run.exit_code == 0, run.stderr
+    assert "without encryption" not in run.stderr
+    assert "WARNING" not in run.stderr.upper(), run.stderr
+
+
 def test_outage_document_has_banner_counts_and_run_metadata(incidents):
     run = incidents["outage"]
     document = run.findings
