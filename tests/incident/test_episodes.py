@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tests.incident.conftest import analysed
+from tests.incident.conftest import DATA, analysed
 from wsanalysis.incident import episodes as ep
 from wsanalysis.incident.findings import Finding, dumps
 from wsanalysis.incident.inputs import from_frames
@@ -160,3 +160,26 @@ def test_one_variant_incidents_are_attributed_to_it():
     rng = np.random.default_rng(20)
     assert [scope_of(fleet(rng, 0.3, 0.0)) for _ in range(20)] == ["canary"] * 20
     assert [scope_of(fleet(rng, 0.0, 0.3)) for _ in range(20)] == ["control"] * 20
+
+
+# -- the labels episodes are scored against -----------------------------------------------
+def test_incident_scope_is_fleet_when_every_variant_was_hit():
+    from wsanalysis.reference.fleet import incident_scope
+
+    assert incident_scope(("canary", "control"), ["control", "canary"]) == "fleet"
+    assert incident_scope(("canary",), ["control", "canary"]) == "canary"
+    assert incident_scope(("after",), ["after"]) == "fleet"
+
+
+def test_bundled_labels_carry_the_scope_the_fleet_writer_gives():
+    from wsanalysis.reference.fleet import dataset_labels
+    from wsanalysis.reference.scenario import load_scenario
+
+    folders = sorted(p.parent for p in DATA.glob("*/scenario.yaml"))
+    assert len(folders) >= 10
+    for folder in folders:
+        stored = json.loads((folder / "labels.json").read_text())
+        written = dataset_labels(load_scenario(folder / "scenario.yaml"), stored["truth"],
+                                 engine=stored["engine"])  # fmt: skip
+        assert written["incidents"] == stored["incidents"], folder.name
+        assert all(i["scope"] in ("fleet", "canary", "control") for i in stored["incidents"])
