@@ -50,3 +50,17 @@ def test_default_data_exists_and_validates(kind: str):
     given = {"prometheus": "http://127.0.0.1:9", "start": "2026-11-02T06:00:00Z",
              "end": "2026-11-02T07:00:00Z"}  # fmt: skip
     assert report.validate(given)["data"] is None
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_jupytext_twins_in_step(notebook: Path):
+    """The .py twin and the .ipynb hold the same cells; the .ipynb is stored without outputs."""
+    import jupytext
+
+    def cells(nb):
+        return [(c["cell_type"], "".join(c["source"]).strip(),
+                 sorted(c["metadata"].get("tags", []))) for c in nb["cells"]]  # fmt: skip
+
+    stored = json.loads(notebook.read_text())
+    assert cells(jupytext.read(notebook.with_suffix(".py"))) == cells(stored)
+    assert all(not c.get("outputs") for c in stored["cells"] if c["cell_type"] == "code")
