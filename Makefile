@@ -1,10 +1,10 @@
-# The two set-up commands (README): `make demo` and `make test`.
+# The set-up commands (README): `make demo`, `make lab` and `make test`.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test install system-deps lint unit bench sample-data clean
+.PHONY: demo test install system-deps lint unit bench sample-data clean lab
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ demo: install
 	@echo "overview:        reports/demo/summary.txt"
 	@echo "canary report:   reports/demo/canary/report.html (verdict.json, report.ipynb beside it)"
 	@echo "incident report: reports/demo/incident/report.html (findings.json, report.ipynb beside it)"
+
+# JupyterLab on the project's venv, rooted at the repository (URL with its token printed
+# first; news prompt and update check off). LAB_PORT=8890 make lab for another port.
+lab: install
+	$(BIN)/python scripts/lab.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -83,6 +83,46 @@ def fault_labels(labels: dict) -> list[dict]:
     return out
 
 
+def label_episodes(labels: dict) -> list[dict]:
+    """labels.json incidents grouped as the analysis groups findings (overlap in time, 2
+    minutes of slack); an episode is `fleet` when any of its incidents hit the whole fleet,
+    else the one variant its incidents hit."""
+    names = list(labels.get("variants", {}))
+    groups: list[dict] = []
+    for incident in sorted(labels["incidents"], key=lambda i: i["start"]):
+        scope = incident.get("scope") or ("fleet" if len(names) == 1 else incident["variant"])
+        start, end = _t(incident["start"]), _t(incident["end"])
+        if groups and start <= groups[-1]["end"] + SLACK:
+            groups[-1]["end"] = max(groups[-1]["end"], end)
+            groups[-1]["scopes"].add(scope)
+        else:
+            groups.append({"start": start, "end": end, "scopes": {scope}})
+    for g in groups:
+        scopes = g.pop("scopes")
+        g["scope"] = "fleet" if "fleet" in scopes or len(scopes) > 1 else scopes.pop()
+    return groups
+
+
+def same_release(labels: dict) -> bool:
+    """Canary and control run the same client and server (an A/A fleet, whatever happens)."""
+    variants = labels.get("variants", {})
+    if not {"canary", "control"} <= variants.keys():
+        return False
+    a, b = variants["canary"], variants["control"]
+    return a.get("client") == b.get("client") and a.get("server") == b.get("server")
+
+
+def score_scope(labels: dict, result) -> list[dict]:
+    rows = []
+    for label in label_episodes(labels):
+        start, end = label["start"] - SLACK, label["end"] + SLACK
+        hits = [e for e in result.episodes if e.start <= end and start <= e.end]
+        got = hits[0].scope if hits else None  # episodes come ranked
+        rows.append({"scope": label["scope"], "got": got, "right": got == label["scope"],
+                     "aa": same_release(labels), "where": f"{label['start']:%H:%M}"})  # fmt: skip
+    return rows
+
+
 def score_one(folder: str) -> dict:
     labels = json.loads((Path(folder) / "labels.json").read_text())
     started = time.perf_counter()
@@ -118,6 +158,7 @@ def score_one(folder: str) -> dict:
         )
     worst = max((SEVERITY_ORDER[f.severity] for f in result.findings), default=-1)
     return {"dataset": folder, "labels": rows, "findings": findings, "worst": worst,
+            "scopes": score_scope(labels, result),
             "seconds": seconds, "aa": not labels["incidents"] and not fault_labels(labels)
             and all(not v.get("faults") for v in labels["variants"].values())}  # fmt: skip
 
@@ -165,6 +206,7 @@ def accuracy(seeds: int, fresh: bool, root: str) -> tuple[str, list[dict]]:
         f"Datasets scored: {len(results)} ({len(folders) - len(jobs)} bundled, "
         f"{len(jobs)} fresh: seeds {9000}..{9000 + seeds - 1} of {', '.join(FRESH)})."
     )
+    lines += ["", scope_table(results), ""]
     misses = [f"{Path(r['dataset']).name}: {f['kind']} {f['where']}" for r in results
               for f in r["findings"] if not f["matched"]]  # fmt: skip
     missed = [f"{Path(r['dataset']).name}: {x['kind']}" for r in results for x in r["labels"]
@@ -172,6 +214,40 @@ def accuracy(seeds: int, fresh: bool, root: str) -> tuple[str, list[dict]]:
     lines.append("Unmatched findings: " + ("; ".join(misses) or "none") + ".")
     lines.append("Missed labels: " + ("; ".join(missed) or "none") + ".")
     return "\n".join(lines), results
+
+
+def scope_table(results: list[dict]) -> str:
+    """Episode scope against the labels: per labelled scope, how often it was called right."""
+    lines = [
+        "| labelled scope | labelled episodes | found | scope right | share right | called |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    rows = [s | {"dataset": Path(r["dataset"]).name} for r in results for s in r["scopes"]]
+    for scope in ("fleet", "canary", "control"):
+        mine = [s for s in rows if s["scope"] == scope]
+        if not mine:
+            continue
+        found = [s for s in mine if s["got"]]
+        right = [s for s in mine if s["right"]]
+        called = ", ".join(
+            f"{g} {sum(1 for s in found if s['got'] == g)}" for g in ("fleet", "canary", "control")
+        )
+        lines.append(f"| {scope} | {len(mine)} | {len(found)} | {len(right)} | "
+                     f"{len(right) / len(mine):.0%} | {called} |")  # fmt: skip
+    right = [s for s in rows if s["right"]]
+    aa_fleet = [s for s in rows if s["aa"] and s["scope"] == "fleet"]
+    aa_wrong = [s for s in aa_fleet if s["got"] == "canary"]
+    wrong = [f"{s['dataset']} {s['where']} ({s['scope']} called {s['got']})" for s in rows
+             if not s["right"]]  # fmt: skip
+    lines += [
+        "",
+        f"Scope right in {len(right)} of {len(rows)} labelled episodes "
+        f"({len(right) / max(len(rows), 1):.0%}; target >= 95%). Fleet-wide episodes on A/A "
+        f"fleets (canary and control run the same release): {len(aa_fleet)}, called "
+        f"canary-only: {len(aa_wrong)} (target 0).",
+        "Wrong scopes: " + ("; ".join(wrong) or "none") + ".",
+    ]
+    return "\n".join(lines)
 
 
 def speed(repeat: int = 9) -> str:

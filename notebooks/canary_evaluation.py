@@ -30,7 +30,7 @@ from wsanalysis.report import canary, figures
 from wsanalysis.report.html import banner_html, display_html, table_html
 
 # %% tags=["parameters"]
-data: str | None = None  # dataset folder with metrics.om and/or rum.ndjson.gz (or: prometheus)
+data: str | None = "../data/sample"  # dataset folder with metrics.om and/or RUM (or: prometheus)
 prometheus: str | None = None  # Prometheus URL; credentials only from WSANALYSIS_PROM_* env
 start: str | None = None  # window start, RFC 3339 or epoch seconds (None: the data's own)
 end: str | None = None  # window end, RFC 3339 or epoch seconds (None: the data's own)

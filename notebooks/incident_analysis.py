@@ -33,7 +33,7 @@ from wsanalysis.report import figures, incident
 from wsanalysis.report.html import banner_html, display_html, table_html
 
 # %% tags=["parameters"]
-data: str | None = None  # dataset folder with metrics.om and/or rum.ndjson.gz (or: prometheus)
+data: str | None = "../data/network_outage"  # dataset folder with metrics.om and/or RUM (or: prometheus)
 prometheus: str | None = None  # Prometheus URL; credentials only from WSANALYSIS_PROM_* env
 start: str | None = None  # window start, RFC 3339 or epoch seconds (None: the data's own)
 end: str | None = None  # window end, RFC 3339 or epoch seconds (None: the data's own)
@@ -59,9 +59,20 @@ chart_bucket = parse_duration(bucket)
 display_html(banner_html(report.document["verdict"], report.document["reason"]), role="banner")
 
 # %% [markdown]
+# ## Episodes
+#
+# Findings that overlap in time, on any variant, are one episode. `scope` says who it hit:
+# `canary` or `control` when one variant was hit beyond the other, `fleet` when both were
+# hit alike (excess events per connection, canary against control, with the judge's rate
+# statistics). Most severe first; at equal severity a canary-only episode comes first.
+
+# %%
+display_html(table_html(incident.episode_rows(report.episodes)))
+
+# %% [markdown]
 # ## Findings
 #
-# Most severe first. `minutes` is how long the episode lasted; the sentence says what
+# The evidence inside the episodes, one per detector and variant. Most severe first. `minutes` is how long the episode lasted; the sentence says what
 # happened, to whom, and how bad it was.
 
 # %%

@@ -284,6 +284,7 @@ def main() -> None:
                 "variant": "canary",
                 "start": _iso(RESTART_AT_S),
                 "end": _iso(RESTART_AT_S + 60),
+                "scope": "canary",  # only the canary restarted
             }
         ],
     }

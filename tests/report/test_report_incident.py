@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
@@ -146,13 +147,27 @@ def test_report_from_prometheus_finds_what_the_incident_command_finds(
     assert recorded["verdict"] in run.html
 
 
+def test_report_run_is_quiet_about_the_kernel_transport(incidents):
+    """The kernel listens on Unix sockets (report.execute), so ipykernel has no
+    "running over TCP without encryption" to warn about; other warnings stay visible."""
+    run = incidents["outage"]
+    assert run.exit_code == 0, run.stderr
+    assert "without encryption" not in run.stderr
+    assert "WARNING" not in run.stderr.upper(), run.stderr
+
+
 def test_outage_document_has_banner_counts_and_run_metadata(incidents):
     run = incidents["outage"]
     document = run.findings
     counts = document["severity_counts"]
     assert sum(counts.values()) == len(document["findings"]) > 0
-    assert document["verdict"] == f"{len(document['findings'])} FINDINGS"
-    assert document["reason"].startswith(f"{counts['high']} high, {counts['medium']} medium")
+    assert document["verdict"] == "1 EPISODE"  # the 09:00 outage, on both variants
+    assert document["reason"].startswith("1 high, 0 medium, 0 low")
+    (episode,) = document["episodes"]
+    assert episode["scope"] == "fleet"
+    assert "not the release" in episode["sentence"]
+    assert document["reason"].endswith(episode["sentence"])
+    assert len(episode["findings"]) == len(document["findings"])
     assert document["exit_code"] == 0
     assert document["run"]["report"] == "incident"
     assert document["run"]["parameters"]["data"] == str(OUTAGE)
@@ -225,15 +240,26 @@ def test_window_without_data_fails_visibly(incidents):
     assert "REPORT FAILED" in run.html
 
 
-def test_headline_counts_and_worst_sentence():
+def test_headline_counts_episodes_and_names_the_first():
     report = investigate(data=str(OUTAGE))
-    word, reason = headline(report.findings)
+    word, reason = headline(report.episodes)
     counts = severity_counts(report.findings)
-    assert word == f"{len(report.findings)} FINDINGS"
+    assert word == "1 EPISODE"
     high = [f for f in report.findings if f.severity == "high"]
     assert counts["high"] == len(high)
-    assert min(high, key=lambda f: f.start).sentence in reason
+    assert f"({len(report.findings)} findings)" in reason
+    assert report.episodes[0].sentence in reason
     assert headline([]) == ("NO FINDINGS", "No detector found an incident in this window.")
+
+
+def test_headline_puts_canary_only_above_fleet_wide_of_equal_severity():
+    report = investigate(data=str(OUTAGE))
+    (fleet,) = report.episodes
+    canary = replace(fleet, scope="canary", sentence="canary only", start=fleet.end)
+    for order in ([fleet, canary], [canary, fleet]):
+        assert headline(order)[1].endswith("First (high, canary): canary only")
+    quieter = replace(canary, severity="medium")
+    assert headline([quieter, fleet])[1].endswith(fleet.sentence)
 
 
 # -- the page, in headless Chromium with networking closed ------------------------------------
@@ -245,7 +271,7 @@ def test_page_shows_banner_and_renders_every_chart_offline(incidents, chromium):
     facts = load.facts
     assert load.requests == [] and load.console_errors == [] and load.dialogs == []
     assert facts["banner"].splitlines()[0].strip() == run.findings["verdict"]
-    assert "Worst" in facts["banner"]
+    assert "First (high, fleet)" in facts["banner"]
     assert facts["plots"] == 3 and facts["rendered"] == 3  # timeline, close codes, backoff
     assert all(n > 0 for n in facts["traces"]), facts["traces"]
     assert facts["empty_plots"] == 0

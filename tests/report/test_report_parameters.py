@@ -109,7 +109,7 @@ def test_notebook_pair_is_in_sync():
 @pytest.mark.parametrize(
     ("values", "named"),
     [
-        ({}, "data, prometheus"),
+        ({"data": ""}, "data, prometheus"),  # {} now runs on the notebook's default data
         ({"data": "data/sample", "prometheus": "http://127.0.0.1:9090"}, "data, prometheus"),
         ({"data": "no/such/folder"}, "'data'"),
         ({"prometheus": "http://127.0.0.1:9090", "start": "2026-11-02T06:00:00Z"}, "'end'"),

@@ -84,6 +84,22 @@ class GateEvidence:
     def missing(self) -> bool:
         return self.method == ""
 
+    # -- rich display in notebooks (issue 18; rendering lives in wsanalysis.display) ----
+    def __repr__(self) -> str:
+        from wsanalysis.display import evidence_text
+
+        return evidence_text(self)
+
+    def _repr_html_(self) -> str:
+        from wsanalysis.display import evidence_html
+
+        return evidence_html(self)
+
+    def to_polars(self):
+        from wsanalysis.display import evidence_frame
+
+        return evidence_frame([self])
+
 
 @dataclass(frozen=True)
 class GateResult:
@@ -100,6 +116,22 @@ class GateResult:
     sentence: str
     p_safe_adjusted: float = math.nan
     settle_in_s: float | None = None
+
+    # -- rich display in notebooks (issue 18; rendering lives in wsanalysis.display) ----
+    def __repr__(self) -> str:
+        from wsanalysis.display import gate_text
+
+        return gate_text(self)
+
+    def _repr_html_(self) -> str:
+        from wsanalysis.display import gate_html
+
+        return gate_html(self)
+
+    def to_polars(self):
+        from wsanalysis.display import evidence_frame
+
+        return evidence_frame([self])
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -138,6 +170,23 @@ class Verdict:
         if not unsettled or any(g.settle_in_s is None for g in unsettled):
             return None
         return max(g.settle_in_s for g in unsettled)
+
+    # -- rich display in notebooks (issue 18; rendering lives in wsanalysis.display) ----
+    def __repr__(self) -> str:
+        from wsanalysis.display import verdict_text
+
+        return verdict_text(self)
+
+    def _repr_html_(self) -> str:
+        from wsanalysis.display import verdict_html
+
+        return verdict_html(self)
+
+    def evidence_frame(self):
+        """Every gate's evidence as one polars row per gate."""
+        from wsanalysis.display import evidence_frame
+
+        return evidence_frame(self.gates)
 
     def to_json(self) -> dict[str, Any]:
         return {

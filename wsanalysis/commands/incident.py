@@ -50,18 +50,20 @@ def run(args: argparse.Namespace) -> int:
             **_variants(args),
         )
     result = analyze(data)
-    document = dumps(result.findings, result.not_run, data.metadata())
+    document = dumps(result.findings, result.not_run, data.metadata(), result.episodes)
     write_text_atomic(args.out, document, what="findings")
     if args.plot:
         from wsanalysis.incident.timeline import figure, timeline
 
         page = figure(timeline(data, result.findings)).to_html(include_plotlyjs=True)
         write_text_atomic(args.plot, page, what="timeline page")
-    for finding in result.findings:
-        print(f"[{finding.severity:6}] {finding.kind}: {finding.sentence}")
+    for episode in result.episodes:  # episodes first, their findings beneath
+        print(f"[{episode.severity:6}] episode ({episode.scope}): {episode.sentence}")
+        for finding in episode.findings:
+            print(f"    [{finding.severity:6}] {finding.kind}: {finding.sentence}")
     for skipped in result.not_run:
         print(f"[not run] {skipped.detector}: {skipped.reason}")
-    print(f"{len(result.findings)} findings written to {args.out}")
+    print(f"{len(result.episodes)} episodes, {len(result.findings)} findings written to {args.out}")
     return 0
 
 

@@ -23,6 +23,7 @@ from wsanalysis.incident import (
     survival,
     ttfb,
 )
+from wsanalysis.incident.episodes import Episode, episodes
 from wsanalysis.incident.findings import Finding, NotRun
 from wsanalysis.incident.inputs import IncidentData
 
@@ -33,6 +34,7 @@ DETECTOR_WORKERS = 3  # the detectors with no dependency, run beside the chain
 class Analysis:
     findings: list[Finding]
     not_run: list[NotRun] = field(default_factory=list)
+    episodes: list[Episode] = field(default_factory=list)  # the findings grouped, ranked
 
     def of_kind(self, kind: str) -> list[Finding]:
         return [f for f in self.findings if f.kind == kind]
@@ -66,4 +68,4 @@ def analyze(data: IncidentData) -> Analysis:
         take(survival.detect(data, restart + outage + auth + storm))
         take(ttfb_run.result())
     findings.sort(key=lambda f: (f.start, f.variant, f.kind))
-    return Analysis(findings, not_run)
+    return Analysis(findings, not_run, episodes(data, findings))

@@ -7,6 +7,7 @@ the numbers behind it and one plain sentence an analyst can paste into a postmor
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -30,6 +31,22 @@ class Finding:
 
     def overlaps(self, start: datetime, end: datetime) -> bool:
         return self.start <= end and start <= self.end
+
+    # -- rich display in notebooks (rendering lives in wsanalysis.display) --------------
+    def __repr__(self) -> str:
+        from wsanalysis.display import finding_text
+
+        return finding_text(self)
+
+    def _repr_html_(self) -> str:
+        from wsanalysis.display import finding_html
+
+        return finding_html(self)
+
+    def to_polars(self):
+        from wsanalysis.display import findings_frame
+
+        return findings_frame([self])
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,10 +91,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def dumps(findings: list[Finding], not_run: list[NotRun], meta: dict[str, Any]) -> str:
-    """findings.json: the findings, in time order, and the detectors that did not run."""
+def dumps(
+    findings: list[Finding],
+    not_run: list[NotRun],
+    meta: dict[str, Any],
+    episodes: Sequence[Any] = (),
+) -> str:
+    """findings.json: the episodes (ranked, each with its findings and scope), the
+    findings in time order, and the detectors that did not run."""
     document = {
         **meta,
+        "episodes": [e.to_json() for e in episodes],
         "findings": [f.to_json() for f in sorted(findings, key=lambda f: (f.start, f.kind))],
         "not_run": [n.to_json() for n in not_run],
     }

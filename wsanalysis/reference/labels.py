@@ -42,6 +42,7 @@ def dataset_labels(scenario: Scenario, truth: dict[str, Any], engine: str) -> di
             "faults": faults,
         }
     incidents = []
+    names = [v.name for v in scenario.variants]
     for event in scenario.timeline:
         end = event.end
         if event.kind == "restart":
@@ -49,7 +50,8 @@ def dataset_labels(scenario: Scenario, truth: dict[str, Any], engine: str) -> di
         for name in event.variants:
             incidents.append(
                 {"kind": INCIDENT_OF[event.kind], "variant": name,
-                 "start": at(event.start), "end": at(end)}
+                 "start": at(event.start), "end": at(end),
+                 "scope": incident_scope(event.variants, names)}
             )  # fmt: skip
     for incident in scenario.expect.get("incidents", []):
         incidents.append(
@@ -58,6 +60,7 @@ def dataset_labels(scenario: Scenario, truth: dict[str, Any], engine: str) -> di
                 "start": at(parse_duration(incident["start"], "expect.incidents.start")),
                 "end": at(parse_duration(incident["end"], "expect.incidents.end")),
             }
+            | {"scope": incident.get("scope") or incident_scope([incident["variant"]], names)}
         )
     expect = {k: v for k, v in scenario.expect.items() if k != "incidents"}
     return {
@@ -85,3 +88,11 @@ def _event_json(event: Event, at: Callable[[float], str]) -> dict[str, Any]:
     if "set" in event.params:
         params["set"] = {n: getattr(event.params["set"], n) for n in event.params["set_fields"]}
     return {"kind": event.kind, "start": at(event.start), "end": at(event.end)} | params
+
+
+def incident_scope(hit: list[str] | tuple[str, ...], variants: list[str]) -> str:
+    """`fleet` when the incident hit every variant of the run (or the run has one), else
+    the one variant it hit: the scope an incident episode is scored against."""
+    if set(variants) <= set(hit) or len(set(hit)) != 1:
+        return "fleet"
+    return next(iter(hit))

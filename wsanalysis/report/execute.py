@@ -68,6 +68,30 @@ class _KnownParameters(logging.Filter):
 logging.getLogger("papermill").addFilter(_KnownParameters())
 
 
+# -- issue 18: the kernel talks over Unix sockets, not TCP ---------------------------------
+def _kernel_manager_class():
+    """A kernel manager whose kernel listens on Unix domain sockets in Jupyter's runtime
+    folder (owner-only) instead of loopback TCP: nothing to eavesdrop on, and ipykernel's
+    "running over TCP without encryption" warning has no cause. TCP where there is no IPC."""
+    import os
+
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    if os.name != "posix":
+        return AsyncKernelManager
+
+    class UnixSocketKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            kwargs.setdefault("transport", "ipc")
+            super().__init__(**kwargs)
+
+        def _ip_default(self) -> str:
+            return str(Path(jupyter_runtime_dir()) / f"kernel-{uuid.uuid4().hex[:12]}-ipc")
+
+    return UnixSocketKernelManager
+
+
 def _import_papermill():
     """papermill, without jsonschema's optional `rfc3987_syntax`, which builds a lark
     grammar at import (its cost: benchmarks/RESULTS-internals.md); only an IRI format
@@ -166,6 +190,7 @@ def execute(
             execution_timeout=timeout,
             progress_bar=False,
             request_save_on_cell_execute=False,
+            kernel_manager_class=_kernel_manager_class(),
         )
     except Exception as error:  # noqa: BLE001 — classified, or re-raised by _failure
         failure, exit_code = _failure(error)

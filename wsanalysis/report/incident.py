@@ -18,6 +18,7 @@ import polars as pl
 
 from wsanalysis.errors import DataError
 from wsanalysis.incident.analyze import Analysis, analyze
+from wsanalysis.incident.episodes import Episode, rank
 from wsanalysis.incident.findings import SEVERITY_ORDER, Finding, dumps
 from wsanalysis.incident.inputs import IncidentData, load_dataset, load_prometheus
 
@@ -36,6 +37,10 @@ class IncidentReport:
     @property
     def findings(self) -> list[Finding]:
         return self.analysis.findings
+
+    @property
+    def episodes(self) -> list[Episode]:
+        return self.analysis.episodes
 
 
 def load(
@@ -74,31 +79,38 @@ def worst(findings: list[Finding]) -> Finding | None:
     )
 
 
-def severity_counts(findings: list[Finding]) -> dict[str, int]:
-    """Findings per severity, high first (every level present, zeros included)."""
+def severity_counts(items: list[Finding] | list[Episode]) -> dict[str, int]:
+    """Findings (or episodes) per severity, high first (every level present, zeros included)."""
     counts = {level: 0 for level in sorted(SEVERITY_ORDER, key=SEVERITY_ORDER.get, reverse=True)}
-    for finding in findings:
-        counts[finding.severity] += 1
+    for item in items:
+        counts[item.severity] += 1
     return counts
 
 
-def headline(findings: list[Finding]) -> tuple[str, str]:
-    """The banner: its word (how many findings) and its sentence (by severity, the worst)."""
-    if not findings:
+def headline(episodes: list[Episode]) -> tuple[str, str]:
+    """The banner: its word (how many episodes) and its sentence (by severity, then the
+    first-ranked episode: a canary-only one before a fleet-wide one of the same severity)."""
+    if not episodes:
         return NO_FINDINGS, "No detector found an incident in this window."
-    counts = severity_counts(findings)
-    word = f"{len(findings)} FINDING{'S' if len(findings) > 1 else ''}"
-    tally = ", ".join(f"{n} {level}" for level, n in counts.items())
-    top = worst(findings)
-    return word, f"{tally}. Worst ({top.severity}, {top.kind}): {top.sentence}"
+    n_findings = sum(len(e.findings) for e in episodes)
+    word = f"{len(episodes)} EPISODE{'S' if len(episodes) > 1 else ''}"
+    tally = ", ".join(f"{n} {level}" for level, n in severity_counts(episodes).items())
+    top = rank(episodes)[0]
+    plural = "s" if n_findings > 1 else ""
+    return word, (
+        f"{tally} ({n_findings} finding{plural}). First ({top.severity}, {top.scope}): "
+        f"{top.sentence}"
+    )
 
 
 def investigate(**inputs: Any) -> IncidentReport:
     """Load (see `load`), run every detector, and build findings.json's document."""
     data = load(**inputs)
     analysis = analyze(data)
-    document = json.loads(dumps(analysis.findings, analysis.not_run, data.metadata()))
-    word, reason = headline(analysis.findings)
+    document = json.loads(
+        dumps(analysis.findings, analysis.not_run, data.metadata(), analysis.episodes)
+    )
+    word, reason = headline(analysis.episodes)
     document["verdict"] = word
     document["reason"] = reason
     document["severity_counts"] = severity_counts(analysis.findings)
@@ -138,6 +150,24 @@ def finding_rows(findings: list[Finding]) -> pl.DataFrame:
         for f in ordered
     ]
     schema = ["severity", "kind", "variant", "start", "end", "minutes", "sentence"]
+    return pl.DataFrame(rows, schema={c: pl.Utf8 for c in schema})
+
+
+def episode_rows(episodes: list[Episode]) -> pl.DataFrame:
+    """The episodes table, ranked (most severe first; canary-only first among equals)."""
+    rows = [
+        {
+            "severity": e.severity,
+            "scope": e.scope,
+            "start": _clock(e.start),
+            "end": _clock(e.end),
+            "minutes": f"{(e.end - e.start).total_seconds() / 60:g}",
+            "findings": str(len(e.findings)),
+            "sentence": e.sentence,
+        }
+        for e in rank(episodes)
+    ]
+    schema = ["severity", "scope", "start", "end", "minutes", "findings", "sentence"]
     return pl.DataFrame(rows, schema={c: pl.Utf8 for c in schema})
 
 

@@ -68,6 +68,15 @@ class ReportKind:
     def validate(self, values: dict[str, Any]) -> dict[str, Any]:
         """Typed, complete parameters, with paths made absolute; raises naming the culprit."""
         params = self.spec().validate(values)
+        # The notebook's defaults serve an analyst who opens it (issue 18): a source the
+        # caller names replaces the default source, and a default path is relative to
+        # the notebook's folder, wherever the command runs.
+        for group in self.one_of:
+            if any(name in values for name in group):
+                params.update({name: None for name in group if name not in values})
+        for name in self.files:
+            if name not in values and not _missing(params[name]):
+                params[name] = str((self.notebook.parent / params[name]).resolve())
         for group in self.one_of:
             given = [n for n in group if not _missing(params[n])]
             if len(given) != 1:

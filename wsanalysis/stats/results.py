@@ -112,6 +112,22 @@ class Comparison:
             shift = -shift
         return self._cdf(shift - self._quantile(1.0 - alpha))
 
+    # -- rich display in notebooks (issue 18; rendering lives in wsanalysis.display) ----
+    def __repr__(self) -> str:
+        from wsanalysis.display import comparison_text
+
+        return comparison_text(self)
+
+    def _repr_html_(self) -> str:
+        from wsanalysis.display import comparison_html
+
+        return comparison_html(self)
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        # keeps the readable repr: @dataclass does not replace a __repr__ already set
+        super().__init_subclass__(**kwargs)
+        cls.__repr__ = Comparison.__repr__
+
 
 def two_sided_pvalue(z: float, df: float = math.inf) -> float:
     """Two-sided p-value of a z (or t) statistic."""
