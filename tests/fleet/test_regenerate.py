@@ -24,8 +24,8 @@ import pytest
 import yaml
 
 from wsanalysis.reference.fleet import simulate, write_dataset
-from wsanalysis.sources.dataset import Dataset
 from wsanalysis.reference.scenario import load_scenario
+from wsanalysis.sources.dataset import Dataset
 
 from .conftest import DATA
 

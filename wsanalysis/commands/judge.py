@@ -11,12 +11,12 @@ verdict.json is written atomically; if it cannot be written the exit code is 3.
 from __future__ import annotations
 
 import argparse
-from types import SimpleNamespace
 import json
 import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 from wsanalysis import __version__
 from wsanalysis.canary.gates import Profile, load_gate_file

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from wsanalysis import times
 
+
 def to_epoch_ms(moment: datetime | str | float | int) -> int:
     """Milliseconds since the epoch; naive datetimes and ISO strings without zone are UTC."""
     return times.epoch_ms(moment)
