@@ -9,14 +9,15 @@ from __future__ import annotations
 import polars as pl
 
 from wsanalysis.frames.counters import total_increase
+from wsanalysis.sources.metric_names import CLOSES_TOTAL, CONNECTIONS_ACTIVE, CONNECTIONS_TOTAL
 
 
 def metrics_overview(samples: pl.DataFrame) -> pl.DataFrame:
     """Per variant: connections opened, closes by kind, mean active connections."""
     if samples.is_empty():
         return pl.DataFrame(schema={"variant": pl.Utf8})
-    opened = total_increase(samples.filter(pl.col("metric") == "ws_connections_total"))
-    closes = samples.filter(pl.col("metric") == "ws_closes_total")
+    opened = total_increase(samples.filter(pl.col("metric") == CONNECTIONS_TOTAL))
+    closes = samples.filter(pl.col("metric") == CLOSES_TOTAL)
     by_code = total_increase(closes, by=["variant", "code"]) if "code" in closes.columns else None
     overview = opened.select("variant", pl.col("increase").alias("connections"))
     if by_code is not None and by_code.height:
@@ -30,7 +31,7 @@ def metrics_overview(samples: pl.DataFrame) -> pl.DataFrame:
                 (pl.col("closes_1011") / pl.col("connections")).alias("internal_error_rate")
             )
     active = (
-        samples.filter(pl.col("metric") == "ws_connections_active")
+        samples.filter(pl.col("metric") == CONNECTIONS_ACTIVE)
         .group_by("variant")
         .agg(pl.col("value").mean().alias("active_mean"))
     )

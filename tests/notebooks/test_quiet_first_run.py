@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import tomllib
 from importlib import metadata
 
@@ -23,3 +24,30 @@ def test_report_kernels_listen_on_unix_sockets():
     manager = _kernel_manager_class()(kernel_name="python3")
     assert manager.transport == "ipc"
     assert manager.ip.endswith("-ipc") and manager.ip.startswith(jupyter_runtime_dir())
+
+
+def test_a_report_kernel_starts_on_a_machine_without_a_jupyter_runtime_folder(
+    tmp_path, monkeypatch
+):
+    """zmq does not create the socket's folder: the first report on a fresh machine died
+    with "Kernel died before replying to kernel_info" until the manager made it."""
+    from wsanalysis.report.execute import _kernel_manager_class
+
+    runtime = tmp_path / "fresh" / "runtime"
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
+
+    async def run() -> str:
+        manager = _kernel_manager_class()(kernel_name="python3")
+        await manager.start_kernel()
+        client = manager.client()
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=120)
+            reply = await client.execute_interactive("print(6 * 7)", timeout=60)
+            return reply["content"]["status"]
+        finally:
+            client.stop_channels()
+            await manager.shutdown_kernel(now=True)
+
+    assert asyncio.run(run()) == "ok"
+    assert runtime.is_dir() and runtime.stat().st_mode & 0o777 == 0o700

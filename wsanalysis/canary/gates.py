@@ -86,6 +86,18 @@ class Gate:
         return self.compare.against == "control" and self.compare.margin_type == "relative"
 
     @property
+    def server_series(self) -> frozenset[str]:
+        """The server series the gate reads (a histogram by its `_bucket` series)."""
+        names: set[str] = set()
+        for source in (self.events, self.exposure, self.samples):
+            if source is None:
+                continue
+            names.update(series.metric for series in source.prometheus)
+            if source.histogram:
+                names.add(f"{source.histogram}_bucket")
+        return frozenset(names)
+
+    @property
     def bound_line(self) -> float:
         """Where harm starts, on the effect's scale (ratio, difference or the figure)."""
         if self.compare.against == "bound":

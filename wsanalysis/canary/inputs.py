@@ -21,6 +21,7 @@ from wsanalysis.pushdown import SOURCE_WARNINGS, server_samples
 from wsanalysis.pushdown.rum import engine_input, with_engine_window
 from wsanalysis.secrets import checked_url
 from wsanalysis.sources.dataset import Dataset, file_fingerprint
+from wsanalysis.sources.metric_names import CONNECTIONS_TOTAL
 from wsanalysis.sources.prometheus import PrometheusSource
 from wsanalysis.sources.rum import read_rum
 from wsanalysis.sources.schema import RUM_SCHEMA
@@ -29,14 +30,9 @@ from wsanalysis.windows import checked_window
 
 def gate_metric_names(profile: Profile) -> list[str]:
     """The server series a profile's gates read (what to fetch from Prometheus)."""
-    names = {"ws_connections_total"}
+    names = {CONNECTIONS_TOTAL}
     for gate in profile.gates:
-        for source in (gate.events, gate.exposure, gate.samples):
-            if source is None:
-                continue
-            names.update(series.metric for series in source.prometheus)
-            if source.histogram:
-                names.add(f"{source.histogram}_bucket")
+        names.update(gate.server_series)
     return sorted(names)
 
 

@@ -31,6 +31,7 @@ from wsanalysis.frames import measures as frame_measures
 from wsanalysis.frames.counters import total_increase
 from wsanalysis.frames.measures import Window
 from wsanalysis.pushdown.partial import inconclusive_on_warnings
+from wsanalysis.sources.metric_names import CONNECTIONS_TOTAL
 from wsanalysis.stats.multiplicity import holm
 from wsanalysis.stats.settle import settle_factor, z_beyond
 from wsanalysis.stats.srm import sample_ratio_mismatch
@@ -298,7 +299,7 @@ def _split_units(profile: Profile, data: JudgeInput) -> tuple[str, int, int] | N
         counts = measures.sessions_per_variant(data.beacons, (CANARY, CONTROL))
         units = "sessions"
     else:
-        opened = data.samples.filter(pl.col("metric") == "ws_connections_total")
+        opened = data.samples.filter(pl.col("metric") == CONNECTIONS_TOTAL)
         if opened.is_empty():
             return None
         per = total_increase(opened)

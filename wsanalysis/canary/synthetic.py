@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 
+from wsanalysis.sources.metric_names import CLOSES_TOTAL, CONNECTIONS_TOTAL, FRAMES_SENT_TOTAL
 from wsanalysis.sources.schema import RUM_SCHEMA, TIMESTAMP, normalize_samples
 
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
@@ -117,10 +118,10 @@ def _counters(
 
     return pl.concat(
         [
-            series("ws_connections_total", opened),
-            series("ws_frames_sent_total", error_frames, event="error"),
-            series("ws_closes_total", internal, code="1011"),
-            series("ws_closes_total", auth, code="4401"),
+            series(CONNECTIONS_TOTAL, opened),
+            series(FRAMES_SENT_TOTAL, error_frames, event="error"),
+            series(CLOSES_TOTAL, internal, code="1011"),
+            series(CLOSES_TOTAL, auth, code="4401"),
         ],
         how="diagonal",
     )

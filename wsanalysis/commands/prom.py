@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 import signal
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ from wsanalysis.sources.local_prometheus import (
     tsdb_window,
 )
 from wsanalysis.sources.local_victoriametrics import victoriametrics_for_dataset
+from wsanalysis.sources.metric_names import CLOSES_TOTAL
 
 _BUNDLED = Path(__file__).resolve().parents[2] / "data"
 
@@ -110,21 +112,14 @@ def run_up(args: argparse.Namespace) -> int:
             hours = max(1, math.ceil((window[1] - 1 - window[0]) / 3_600_000))
             query = urlencode(
                 {
-                    "g0.expr": "sum by (variant) (rate(ws_closes_total[5m]))",
+                    "g0.expr": f"sum by (variant) (rate({CLOSES_TOTAL}[5m]))",
                     "g0.tab": "0",
                     "g0.range_input": f"{hours}h",
                     "g0.end_input": f"{end:%Y-%m-%d %H:%M:%S}",
                 }
             )
             print(f"  graph: {prometheus.url}/graph?{query}")
-        print("press Ctrl-C to stop", flush=True)
-        while not stop() and prometheus.process and prometheus.process.poll() is None:
-            time.sleep(0.2)
-        if prometheus.process and prometheus.process.poll() not in (None, 0):
-            print(f"prometheus exited with code {prometheus.process.returncode}", file=sys.stderr)
-            return 3
-    print("stopped", flush=True)
-    return 0
+        return _serve_until_stopped(prometheus.process, "prometheus", stop)
 
 
 def _run_victoriametrics(dataset: Path, args: argparse.Namespace, stop) -> int:
@@ -132,12 +127,18 @@ def _run_victoriametrics(dataset: Path, args: argparse.Namespace, stop) -> int:
     with victoriametrics_for_dataset(dataset, storage=args.tsdb, port=args.port) as server:
         print(f"VictoriaMetrics for {dataset} is up at {server.url}", flush=True)
         print(f"  query UI: {server.url}/vmui", flush=True)
-        print("press Ctrl-C to stop", flush=True)
-        while not stop() and server.process and server.process.poll() is None:
-            time.sleep(0.2)
-        if server.process and server.process.poll() not in (None, 0):
-            print(f"victoria-metrics exited with code {server.process.returncode}", file=sys.stderr)
-            return 3
+        return _serve_until_stopped(server.process, "victoria-metrics", stop)
+
+
+def _serve_until_stopped(process: subprocess.Popen | None, name: str, stop) -> int:
+    """Wait for Ctrl-C or SIGTERM; a server that dies on its own is a failure (exit 3).
+    The caller's context manager then stops the server and removes temporary data."""
+    print("press Ctrl-C to stop", flush=True)
+    while not stop() and process and process.poll() is None:
+        time.sleep(0.2)
+    if process and process.poll() not in (None, 0):
+        print(f"{name} exited with code {process.returncode}", file=sys.stderr)
+        return 3
     print("stopped", flush=True)
     return 0
 

@@ -25,6 +25,7 @@ from wsanalysis.incident.close_codes import AUTH_CODES
 from wsanalysis.incident.delivery import delivery_counts
 from wsanalysis.incident.inputs import IncidentData
 from wsanalysis.incident.survival import durations
+from wsanalysis.sources.metric_names import CLOSES_TOTAL
 from wsanalysis.stats.rates import compare_rates
 from wsanalysis.stats.survival import compare_duration_quantiles, kaplan_meier
 
@@ -69,7 +70,7 @@ def _events(data: IncidentData, kind: str) -> tuple[np.ndarray, str]:
     """Hourly counts of one measure (scaled to all users) and where they came from."""
     if kind == "auth":
         if data.has_server and "code" in data.samples.columns:
-            all_closes = data.samples.filter(pl.col("metric") == "ws_closes_total")
+            all_closes = data.samples.filter(pl.col("metric") == CLOSES_TOTAL)
             closes = all_closes.filter(pl.col("code").is_in([str(c) for c in AUTH_CODES]))
             if all_closes.height:  # the server counts closes: no auth series means none
                 steps = increases(closes).filter(pl.col("increase") > 0)

@@ -19,6 +19,7 @@ from wsanalysis.incident.signals import (
     unusual,
     with_baseline,
 )
+from wsanalysis.sources.metric_names import CLOSES_TOTAL
 
 AUTH_CODES = (4401, 4403, 403)
 #: Sessions seen this long before an episode count as live during it (the denominator).
@@ -38,7 +39,7 @@ def codes_seen(data: IncidentData) -> tuple[set[str], set[int]]:
     """Close codes with a server series, and close codes in RUM beacons (one scan each)."""
     server: set[str] = set()
     if data.has_server and "code" in data.samples.columns:
-        closes = data.samples.filter(pl.col("metric") == "ws_closes_total")
+        closes = data.samples.filter(pl.col("metric") == CLOSES_TOTAL)
         server = set(closes["code"].drop_nulls().unique().to_list())
     rum: set[int] = set()
     if data.has_rum:
@@ -53,7 +54,7 @@ def code_counts(
     """Closes of one code per minute: server counter first, RUM beacons second."""
     server_codes, rum_codes = seen if seen is not None else codes_seen(data)
     if str(code) in server_codes:
-        counts = server_counts(data, "ws_closes_total", pl.col("code") == str(code))
+        counts = server_counts(data, CLOSES_TOTAL, pl.col("code") == str(code))
         if counts is not None and counts["n"].sum() > 0:
             return counts, "server"
     if code in rum_codes:

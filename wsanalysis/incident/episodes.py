@@ -36,6 +36,7 @@ from wsanalysis.incident.close_codes import code_counts
 from wsanalysis.incident.findings import SEVERITY_ORDER, Finding, Severity
 from wsanalysis.incident.inputs import IncidentData
 from wsanalysis.incident.signals import rum_counts, server_counts, with_baseline
+from wsanalysis.sources.metric_names import CONNECTIONS_TOTAL
 from wsanalysis.stats.rates import RateComparison, compare_rates
 
 Scope = Literal["fleet", "canary", "control"]
@@ -195,7 +196,7 @@ def exposure(data: IncidentData, source: str) -> dict[str, float]:
     """Connections opened per variant over the window, counted by `source` (the same
     source as the events, so RUM sampling cancels in the ratio)."""
     counts = (
-        server_counts(data, "ws_connections_total")
+        server_counts(data, CONNECTIONS_TOTAL)
         if source == "server"
         else rum_counts(data, "ws.open")
     )

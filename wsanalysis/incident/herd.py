@@ -17,6 +17,7 @@ import polars as pl
 
 from wsanalysis.incident.findings import Finding, NotRun
 from wsanalysis.incident.inputs import IncidentData
+from wsanalysis.sources.metric_names import CLOSES_TOTAL, RECONNECT_ADVICE_TOTAL
 
 BIN = "100ms"
 AFTER = timedelta(seconds=60)
@@ -54,11 +55,11 @@ def _pushback(data: IncidentData, variant: str, start, end) -> dict[str, float]:
         & (pl.col("timestamp") >= start)
         & (pl.col("timestamp") <= end + timedelta(minutes=1))
     )
-    advice = s.filter(pl.col("metric") == "ws_reconnect_advice_total")
+    advice = s.filter(pl.col("metric") == RECONNECT_ADVICE_TOTAL)
     if advice.height:
         out["reconnect_advice"] = float(advice["value"].max() - advice["value"].min())
     if "code" in s.columns:
-        closes = s.filter((pl.col("metric") == "ws_closes_total") & (pl.col("code") == "1013"))
+        closes = s.filter((pl.col("metric") == CLOSES_TOTAL) & (pl.col("code") == "1013"))
         if closes.height:
             out["closes_1013"] = float(closes["value"].max() - closes["value"].min())
     return out

@@ -20,6 +20,15 @@ from wsanalysis.frames.measures import Window
 from wsanalysis.frames.selection import variant_mapping
 from wsanalysis.secrets import checked_url
 from wsanalysis.sources.dataset import Dataset
+from wsanalysis.sources.metric_names import (
+    ASSISTANT_TTFB,
+    CLOSES_TOTAL,
+    CONNECTION_DURATION,
+    CONNECTIONS_ACTIVE,
+    CONNECTIONS_TOTAL,
+    FRAMES_SENT_TOTAL,
+    RECONNECT_ADVICE_TOTAL,
+)
 from wsanalysis.sources.prometheus import PrometheusSource
 from wsanalysis.sources.rum import read_rum
 from wsanalysis.sources.schema import RUM_SCHEMA, empty_samples
@@ -27,13 +36,13 @@ from wsanalysis.windows import checked_window
 
 #: Server series the detectors read (everything else is left on the server).
 SERVER_METRICS = (
-    "ws_connections_total",
-    "ws_connections_active",
-    "ws_closes_total",
-    "ws_reconnect_advice_total",
-    "ws_connection_duration_seconds_bucket",
-    "ws_assistant_ttfb_seconds_bucket",
-    "ws_frames_sent_total",
+    CONNECTIONS_TOTAL,
+    CONNECTIONS_ACTIVE,
+    CLOSES_TOTAL,
+    RECONNECT_ADVICE_TOTAL,
+    f"{CONNECTION_DURATION}_bucket",
+    f"{ASSISTANT_TTFB}_bucket",
+    FRAMES_SENT_TOTAL,
 )
 
 

@@ -20,6 +20,7 @@ from wsanalysis.incident.signals import (
     unusual,
     with_baseline,
 )
+from wsanalysis.sources.metric_names import CONNECTIONS_ACTIVE, CONNECTIONS_TOTAL
 
 FAILURE_SHARE = 0.6
 MAX_OUTAGE = timedelta(hours=3)
@@ -30,7 +31,7 @@ def _return_surge(data: IncidentData, variant: str, after: datetime) -> datetime
     """Start of the first unusual burst of opens after `after` (the users coming back)."""
     sources = [
         rum_counts(data, "ws.open") if data.has_rum else None,
-        server_counts(data, "ws_connections_total"),
+        server_counts(data, CONNECTIONS_TOTAL),
     ]
     for counts in sources:
         if counts is None:
@@ -83,7 +84,7 @@ def _from_rum(data: IncidentData, restarts: list[Finding]) -> list[Finding]:
 
 
 def _from_server(data: IncidentData, restarts: list[Finding]) -> list[Finding]:
-    active = data.samples.filter(pl.col("metric") == "ws_connections_active")
+    active = data.samples.filter(pl.col("metric") == CONNECTIONS_ACTIVE)
     if active.is_empty():
         return []
     per_minute = (

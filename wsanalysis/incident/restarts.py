@@ -18,6 +18,7 @@ from wsanalysis.incident.signals import (
     unusual,
     with_baseline,
 )
+from wsanalysis.sources.metric_names import CLOSES_TOTAL, CONNECTIONS_TOTAL
 
 RESTART_CODES = ("1012", "1001")
 
@@ -26,7 +27,7 @@ def counter_resets(data: IncidentData) -> list[tuple[str, datetime]]:
     """(variant, time) where ws_connections_total went down: the process restarted."""
     if not data.has_server:
         return []
-    opened = data.samples.filter(pl.col("metric") == "ws_connections_total")
+    opened = data.samples.filter(pl.col("metric") == CONNECTIONS_TOTAL)
     if opened.is_empty():
         return []
     step = scrape_interval(opened)
@@ -42,7 +43,7 @@ def counter_resets(data: IncidentData) -> list[tuple[str, datetime]]:
 def _code_bursts(data: IncidentData) -> list[tuple[str, datetime, float]]:
     found = []
     sources = [
-        server_counts(data, "ws_closes_total", pl.col("code").is_in(RESTART_CODES))
+        server_counts(data, CLOSES_TOTAL, pl.col("code").is_in(RESTART_CODES))
         if "code" in data.samples.columns
         else None,
         rum_counts(data, "ws.close", pl.col("code").is_in([1012, 1001])),

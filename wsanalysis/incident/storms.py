@@ -19,6 +19,7 @@ from wsanalysis.incident.signals import (
     unusual,
     with_baseline,
 )
+from wsanalysis.sources.metric_names import CONNECTIONS_TOTAL
 
 MIN_MINUTES = 5
 
@@ -27,7 +28,7 @@ def _storm_episodes(data: IncidentData) -> list[tuple[Episode, str]]:
     found: list[tuple[Episode, str]] = []
     sources = [
         ("rum", rum_counts(data, "ws.reconnect_scheduled")),
-        ("server", server_counts(data, "ws_connections_total")),
+        ("server", server_counts(data, CONNECTIONS_TOTAL)),
     ]
     for source, counts in sources:
         if counts is None:

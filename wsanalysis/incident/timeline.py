@@ -9,6 +9,7 @@ import polars as pl
 from wsanalysis.incident.findings import Finding
 from wsanalysis.incident.inputs import IncidentData
 from wsanalysis.incident.signals import rum_counts, server_counts
+from wsanalysis.sources.metric_names import CLOSES_TOTAL
 from wsanalysis.sources.schema import TIMESTAMP
 
 SCHEMA = {
@@ -40,10 +41,10 @@ def timeline(data: IncidentData, findings: list[Finding]) -> pl.DataFrame:
     """Long frame (time, end, variant, source, event, count, detail), in time order."""
     parts: list[pl.DataFrame] = []
     if data.has_server and "code" in data.samples.columns:
-        codes = data.samples.filter(pl.col("metric") == "ws_closes_total")["code"].unique()
+        codes = data.samples.filter(pl.col("metric") == CLOSES_TOTAL)["code"].unique()
         for code in codes.drop_nulls().sort().to_list():
             part = _counts(
-                server_counts(data, "ws_closes_total", pl.col("code") == code),
+                server_counts(data, CLOSES_TOTAL, pl.col("code") == code),
                 "server", f"close {code}",
             )  # fmt: skip
             parts.append(part)

@@ -19,14 +19,7 @@ SERVER_SOURCES = ("prometheus", "histogram")  # evidence sources read from the s
 
 def gate_families(gate: Gate) -> set[str]:
     """The metric families a gate reads from the server."""
-    names = set()
-    for source in (gate.events, gate.exposure, gate.samples):
-        if source is None:
-            continue
-        names.update(series.metric for series in source.prometheus)
-        if source.histogram:
-            names.add(f"{source.histogram}_bucket")
-    return names
+    return set(gate.server_series)
 
 
 def inconclusive_on_warnings(

@@ -77,6 +77,7 @@ def _kernel_manager_class():
 
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.paths import jupyter_runtime_dir
+    from jupyter_core.utils import ensure_dir_exists
 
     if os.name != "posix":
         return AsyncKernelManager
@@ -87,7 +88,10 @@ def _kernel_manager_class():
             super().__init__(**kwargs)
 
         def _ip_default(self) -> str:
-            return str(Path(jupyter_runtime_dir()) / f"kernel-{uuid.uuid4().hex[:12]}-ipc")
+            # a fresh machine has no runtime folder yet, and zmq does not create it
+            runtime = Path(jupyter_runtime_dir())
+            ensure_dir_exists(runtime, mode=0o700)
+            return str(runtime / f"kernel-{uuid.uuid4().hex[:12]}-ipc")
 
     return UnixSocketKernelManager
 

@@ -24,6 +24,12 @@ from wsanalysis.frames.counters import increases
 from wsanalysis.frames.measures import Window, bucket_of, connection_durations, histogram_counts
 from wsanalysis.frames.selection import RumFilter
 from wsanalysis.report.html import PLOTLY_MIMETYPE
+from wsanalysis.sources.metric_names import (
+    ASSISTANT_TTFB,
+    CLOSES_TOTAL,
+    CONNECTION_DURATION,
+    FRAMES_SENT_TOTAL,
+)
 from wsanalysis.stats.quantiles import histogram_quantile
 from wsanalysis.stats.survival import kaplan_meier
 
@@ -64,8 +70,8 @@ def close_codes_over_time(
         "code": pl.Utf8,
         "closes": pl.Float64,
     }
-    if "code" in samples.columns and samples.filter(pl.col("metric") == "ws_closes_total").height:
-        frame = _per_bucket_increase(samples, "ws_closes_total", window, bucket, ["code"])
+    if "code" in samples.columns and samples.filter(pl.col("metric") == CLOSES_TOTAL).height:
+        frame = _per_bucket_increase(samples, CLOSES_TOTAL, window, bucket, ["code"])
         return frame.rename({"value": "closes"}).select(list(schema))
     if beacons is None or "code" not in beacons.columns:
         return _empty(schema)
@@ -158,7 +164,7 @@ def close_codes_figure(frame: pl.DataFrame) -> go.Figure:
 def duration_distribution(samples: pl.DataFrame) -> pl.DataFrame:
     """Share of connections per duration bucket (server histogram), per variant."""
     schema = {"variant": pl.Utf8, "le": pl.Float64, "share": pl.Float64}
-    counts = histogram_counts("ws_connection_duration_seconds", samples)
+    counts = histogram_counts(CONNECTION_DURATION, samples)
     if counts is None:
         return _empty(schema)
     frame = counts.frame.sort("variant", "le")
@@ -321,9 +327,7 @@ def ttfb_p95_over_time(
         "p95_seconds": pl.Float64,
         "source": pl.Utf8,
     }
-    buckets = _per_bucket_increase(
-        samples, "ws_assistant_ttfb_seconds_bucket", window, bucket, ["le"]
-    )
+    buckets = _per_bucket_increase(samples, f"{ASSISTANT_TTFB}_bucket", window, bucket, ["le"])
     if buckets.height and "le" in buckets.columns:
         wide = (
             buckets.with_columns(pl.col("le").str.replace(r"^\+Inf$", "inf").cast(pl.Float64))
@@ -361,7 +365,7 @@ def frames_by_event(samples: pl.DataFrame, window: Window, bucket: timedelta) ->
     }
     if "event" not in samples.columns:
         return _empty(schema)
-    frame = _per_bucket_increase(samples, "ws_frames_sent_total", window, bucket, ["event"])
+    frame = _per_bucket_increase(samples, FRAMES_SENT_TOTAL, window, bucket, ["event"])
     if frame.is_empty():
         return _empty(schema)
     return frame.with_columns(

@@ -151,13 +151,18 @@ def _rfc3339(text: str) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
-def _check_canary(params: dict[str, Any]) -> None:
+def _sources_and_window(params: dict[str, Any]) -> None:
+    """What both kinds check first: where the data come from, and the window."""
     if params["data"] and params["rum"]:
         raise UsageError(
             "parameter 'rum' goes with prometheus; a dataset folder holds its own RUM",
             "drop rum, or use prometheus instead of data",
         )
     _window(params)
+
+
+def _check_canary(params: dict[str, Any]) -> None:
+    _sources_and_window(params)
     for name in ("look", "horizon", "bucket"):
         try:
             if parse_duration(params[name]).total_seconds() <= 0:
@@ -191,12 +196,7 @@ CANARY = ReportKind(
 
 
 def _check_incident(params: dict[str, Any]) -> None:
-    if params["data"] and params["rum"]:
-        raise UsageError(
-            "parameter 'rum' goes with prometheus; a dataset folder holds its own RUM",
-            "drop rum, or use prometheus instead of data",
-        )
-    _window(params)
+    _sources_and_window(params)
     if not 0 < params["rum_sample"] <= 1:
         raise UsageError(
             f"parameter 'rum_sample': {params['rum_sample']} is not in (0, 1]",
