@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypedDict, Unpack
 
 import polars as pl
 
@@ -304,30 +304,22 @@ class MetricsLoad:
         return "\n".join(text)
 
 
-def read_openmetrics(
-    source: Path | str | bytes,
-    *,
-    variants: VariantMapping = DEFAULT_VARIANTS,
-    metrics: Iterable[str] | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
-    format: Format | None = None,
-    timestamp: datetime | None = None,
-    keep_created: bool = False,
-    lenient: bool = False,
-) -> pl.DataFrame:
+class ReadOptions(TypedDict, total=False):
+    """What a read of metrics text may be told, besides the text (see `load_openmetrics`)."""
+
+    variants: VariantMapping
+    metrics: Iterable[str] | None
+    start: datetime | None
+    end: datetime | None
+    format: Format | None
+    timestamp: datetime | None
+    keep_created: bool
+    lenient: bool
+
+
+def read_openmetrics(source: Path | str | bytes, **options: Unpack[ReadOptions]) -> pl.DataFrame:
     """Read OpenMetrics or Prometheus text into the samples frame (see `load_openmetrics`)."""
-    return load_openmetrics(
-        source,
-        variants=variants,
-        metrics=metrics,
-        start=start,
-        end=end,
-        format=format,
-        timestamp=timestamp,
-        keep_created=keep_created,
-        lenient=lenient,
-    ).frame
+    return load_openmetrics(source, **options).frame
 
 
 def load_openmetrics(
