@@ -68,6 +68,14 @@ def test_a_lenient_verdict_counts_the_dropped_lines_and_decides_nothing_on_them(
     assert "ws_closes_total" in document["source_warnings"]
 
 
+def test_a_kayenta_score_on_dropped_lines_is_no_go_ahead(broken_sample: Path, tmp_path: Path):
+    code, clean = _judge(REPO / "data" / "sample", tmp_path / "clean.json", "--judge", "kayenta")
+    assert clean["verdict"] == "GO"
+    code, document = _judge(broken_sample, tmp_path / "v.json", "--judge", "kayenta", "--lenient")
+    assert document["verdict"] == "INCONCLUSIVE" and code == 2
+    assert "Read leniently" in document["reason"]
+
+
 def test_summary_prints_the_dropped_counts_by_rule(
     broken_sample: Path, capsys: pytest.CaptureFixture[str]
 ):
