@@ -178,6 +178,52 @@ def test_truncated_gzip_is_a_clear_data_error(tmp_path: Path) -> None:
         read_rum(path)
 
 
+def test_unknown_values_polars_would_alter_are_kept_exactly(tmp_path: Path) -> None:
+    """Found by the property test: a 16-digit float in a nested unknown value (polars'
+    nested reader rounds its last digit) and an empty object (a struct of no fields)."""
+    rows = [beacon(0, x=[0.9999899864196777]), beacon(1, x={}), beacon(2, y=0.1234567890123456)]
+    load = read_rum(write_lines(tmp_path / "b.ndjson", [dumps(r) for r in rows]))
+    assert [json.loads(e) for e in load.frame["extra"]] == [
+        {"x": [0.9999899864196777]},
+        {"x": {}},
+        {"y": 0.1234567890123456},
+    ]
+
+
+def test_a_gzip_damaged_half_way_leaves_no_half_quarantine(tmp_path: Path) -> None:
+    """The file is inflated while it is parsed: bad lines already found are not left
+    behind in a quarantine file when the rest of the file turns out to be damaged."""
+    lines = [BAD[0], *(dumps(beacon(i)) for i in range(20_000))]
+    data = gzip.compress("\n".join(lines).encode(), compresslevel=1)
+    path = tmp_path / "cut.ndjson.gz"
+    path.write_bytes(data[: len(data) * 3 // 4])
+    quarantine = tmp_path / "bad.ndjson"
+    with pytest.raises(DataError, match="gzip"):
+        read_rum(path, quarantine=quarantine)
+    assert not quarantine.exists()
+
+
+def test_streamed_slices_and_gzip_members_give_the_same_frame(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tiny inflate blocks and slices (lines cut across blocks, slices of one line) and a
+    file of two gzip members (`cat a.gz b.gz`) read as the whole text does."""
+    from wsanalysis.sources.rum import files, ndjson
+
+    lines = [dumps(beacon(i, type="ws.summary", n={"a": i})) for i in range(300)]
+    lines[17] = BAD[0]
+    whole = read_rum(write_lines(tmp_path / "b.ndjson", lines))
+    text = "\n".join(lines).encode() + b"\n"
+    two = tmp_path / "two.ndjson.gz"
+    two.write_bytes(gzip.compress(text[:5000]) + gzip.compress(text[5000:]))
+    monkeypatch.setattr(files, "STREAM_BLOCK", 97)
+    monkeypatch.setattr(ndjson, "CHUNK_BYTES", 200)
+    for path in (two, write_lines(tmp_path / "b2.ndjson", lines)):
+        load = read_rum(path)
+        assert load.frame.equals(whole.frame) and load.lines == 300
+        assert [e.line for e in load.examples] == [e.line for e in whole.examples] == [18]
+
+
 def test_quarantine_holds_each_bad_line_and_its_reason(tmp_path: Path) -> None:
     lines = [dumps(beacon(0)), *BAD[:3], dumps(beacon(1))]
     quarantine = tmp_path / "out" / "bad.ndjson"

@@ -42,6 +42,40 @@ h_sum 2.5
 # EOF
 """
 
+SUMMARY_POINTS = """\
+# TYPE foo_seconds summary
+# UNIT foo_seconds seconds
+foo_seconds_count{a="bb"} 0 123
+foo_seconds_sum{a="bb"} 0 123
+foo_seconds_count{a="bb"} 0 456
+foo_seconds_sum{a="bb"} 0 456
+foo_seconds_count{a="ccc"} 0 123
+foo_seconds_sum{a="ccc"} 0 123
+foo_seconds_count{a="ccc"} 0 456
+foo_seconds_sum{a="ccc"} 0 456
+# EOF
+"""
+SUMMARY_POINTS_INTERLEAVED = """\
+# TYPE foo_seconds summary
+# UNIT foo_seconds seconds
+foo_seconds_count{a="bb"} 0 123
+foo_seconds_count{a="ccc"} 0 123
+foo_seconds_count{a="bb"} 0 456
+foo_seconds_count{a="ccc"} 0 456
+# EOF
+"""
+# each series forward in time, the Metric's points not: 456 then 123 (line 4)
+SUMMARY_POINTS_BACKWARDS = """\
+# TYPE foo_seconds summary
+foo_seconds_count{a="bb"} 0 123
+foo_seconds_count{a="bb"} 0 456
+foo_seconds_sum{a="bb"} 0 123
+foo_seconds_sum{a="bb"} 0 456
+foo_seconds_count{a="bb"} 0 789
+foo_seconds_sum{a="bb"} 0 789
+# EOF
+"""
+
 # rule -> (valid text, broken text, line of the broken case)
 OPENMETRICS_CASES: dict[str, tuple[str, str, int]] = {
     "families-contiguous": (
@@ -153,6 +187,9 @@ OPENMETRICS_CASES: dict[str, tuple[str, str, int]] = {
     ),
     "timestamp-finite": ("a 1 1700000000.5\n# EOF\n", "a 1 NaN\n# EOF\n", 1),
     "timestamp-order": ("a 1 10\na 2 20\n# EOF\n", "a 1 20\na 2 10\n# EOF\n", 2),
+    # om[metric.nointerleave]: the specification's correct and incorrect examples
+    "metric-interleaved": (SUMMARY_POINTS, SUMMARY_POINTS_INTERLEAVED, 5),
+    "metricpoint-order": (SUMMARY_POINTS, SUMMARY_POINTS_BACKWARDS, 4),
     "duplicate-sample": (
         'a{x="1"} 1 10\na{x="2"} 2 10\n# EOF\n',
         'a{x="1"} 1 10\na{x="1"} 2 10\n# EOF\n',
@@ -230,6 +267,40 @@ h_sum 3 20
 """
     assert _read(good).height == 8
     _broken(good.replace('le="1.0"} 5 20', 'le="1.0"} 7 20'), "histogram-cumulative", 3)
+
+
+def test_interleaved_scrapes_of_a_counter_are_refused_and_dropped_when_lenient() -> None:
+    """Two scrapes concatenated: each Metric's second point comes after the other Metric's."""
+    text = (
+        "# TYPE a counter\n"
+        'a_total{v="1"} 1 10\n'
+        'a_total{v="2"} 5 10\n'
+        'a_total{v="1"} 2 20\n'
+        'a_total{v="2"} 6 20\n'
+        "# EOF\n"
+    )
+    _broken(text, "metric-interleaved", 4)
+    load = load_openmetrics(text, lenient=True)
+    assert load.dropped == {"metric-interleaved": 2}
+    assert load.frame["value"].to_list() == [1.0, 5.0]
+    # the same samples series by series (the backfill layout) read whole
+    ordered = "".join(sorted(text.splitlines(keepends=True)[1:5], key=lambda t: t[:12]))
+    assert _read("# TYPE a counter\n" + ordered + "# EOF\n").height == 4
+
+
+def test_the_spec_example_of_interleaved_points_is_the_backfill_layout_and_reads() -> None:
+    """The allowance, on purpose: `_count` t1, `_count` t2, `_sum` t1, `_sum` t2."""
+    text = SUMMARY_POINTS_BACKWARDS.rsplit("foo_seconds_count", 1)[0] + "# EOF\n"
+    assert _read(text).height == 4
+
+
+DATASETS = sorted((Path(__file__).parents[2] / "data").glob("*/metrics.om*"))
+
+
+@pytest.mark.parametrize("path", DATASETS, ids=lambda p: p.parent.name)
+def test_every_bundled_dataset_keeps_every_rule(path: Path) -> None:
+    load = load_openmetrics(path)
+    assert load.frame.height > 0 and not load.dropped
 
 
 PROMETHEUS_CASES: dict[str, tuple[str, str, int]] = {

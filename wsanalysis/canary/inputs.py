@@ -69,6 +69,7 @@ def load_judge_input(
     metric_names: list[str] | None = None,
     raw: bool = False,
     engine: str = "polars",
+    lenient: bool = False,
 ) -> JudgeInput:
     """The frames and the provenance a verdict names, from a folder or a server.
 
@@ -77,9 +78,10 @@ def load_judge_input(
     report's charts read more). From a server, each gate's sums are computed by the
     server (`wsanalysis.pushdown`) unless `raw=True` asks for every sample; with
     `engine="duckdb"` or `"spark"` the RUM gates' sums are computed by that engine.
-    A metrics file is still checked whole: a line that is
-    not a sample, or whose value or timestamp is not a number, is an error even in a
-    series no gate reads.
+    A metrics file is still checked whole: a line that breaks its format's rules is an
+    error even in a series no gate reads, unless `lenient`, which drops such lines,
+    records them under `inputs.dropped_lines` (file -> rule -> count) and makes every
+    gate reading a series with dropped lines inconclusive (as a partial server answer).
     """
     if (data is None) == (prometheus is None):
         raise UsageError("give exactly one data source", "a dataset folder or a Prometheus URL")
@@ -96,6 +98,7 @@ def load_judge_input(
     )
     fingerprints: dict[str, str] = {}
     server_warnings: dict[str, list[str]] = {}
+    dropped: dict[str, dict[str, int]] = {}
     if data is not None:
         dataset = whole = Dataset.open(data)
         rum_path = dataset.rum_path if engine != "polars" else None
@@ -105,10 +108,13 @@ def load_judge_input(
         with ThreadPoolExecutor(2) as pool:
             hashing = pool.submit(whole.fingerprints)
             reading = pool.submit(dataset.rum, start=start_at, end=end_at, columns=rum_columns)
-            samples = dataset.metrics(
-                variants=variants, metrics=metric_names, start=start_at, end=end_at
+            metrics = dataset.metrics_load(
+                variants=variants, metrics=metric_names, start=start_at, end=end_at, lenient=lenient
             )
             load, fingerprints = reading.result(), hashing.result()
+        samples, server_warnings = metrics.frame, metrics.warnings()
+        if metrics.dropped and dataset.metrics_path is not None:
+            dropped[dataset.metrics_path.name] = dict(sorted(metrics.dropped.items()))
         origin: dict = {"data": str(data)}
     else:
         with PrometheusSource(prometheus) as server:
@@ -132,6 +138,8 @@ def load_judge_input(
             **origin,
             "fingerprints": fingerprints,
             "rum_bad_lines": load.bad_lines if load is not None else None,
+            "lenient": lenient,
+            "dropped_lines": dropped,
         },
         SOURCE_WARNINGS: server_warnings,
     }

@@ -27,6 +27,7 @@ from wsanalysis.canary.sentences import verdict_line
 from wsanalysis.canary.verdict import ExitCode
 from wsanalysis.commands import options
 from wsanalysis.files import clear_stale, write_text_atomic
+from wsanalysis.pushdown import SOURCE_WARNINGS
 from wsanalysis.sources.dataset import file_fingerprint
 
 
@@ -71,6 +72,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="where the RUM gates' sums are computed: polars in memory (default), DuckDB "
         "(files larger than memory) or Spark (local, or the master in WSANALYSIS_SPARK_MASTER)",
     )
+    parser.add_argument(
+        "--lenient",
+        action="store_true",
+        help="drop metrics-file lines that break their format's rules instead of failing "
+        "(exit 3); verdict.json counts them per file and rule, and every gate that reads a "
+        "series with dropped lines is inconclusive",
+    )
     parser.add_argument("--judge", choices=("wsanalysis", "kayenta"), default="wsanalysis")
     parser.add_argument(
         "--inconclusive-exit",
@@ -103,6 +111,7 @@ def load_input(args: argparse.Namespace, profile: Profile) -> JudgeInput:
         metric_names=gate_metric_names(profile),
         raw=args.raw or args.judge == "kayenta",  # Kayenta reads the series themselves
         engine="polars" if args.judge == "kayenta" else args.engine,
+        lenient=args.lenient,
     )
 
 
@@ -123,6 +132,9 @@ def verdict_document(args: argparse.Namespace) -> dict:
     document = verdict.to_json()
     if args.judge == "kayenta":
         overall, result, skipped = kayenta_verdict(profile, data)
+        warned = set(data.metadata.get(SOURCE_WARNINGS) or {})
+        if overall == "GO" and warned & {"*", *gate_metric_names(profile)}:
+            overall = "INCONCLUSIVE"  # a score on series with dropped lines is no GO
         document["judge"] = "kayenta"
         document["verdict"] = overall
         document["exit_code"] = int(ExitCode[overall])
@@ -133,7 +145,23 @@ def verdict_document(args: argparse.Namespace) -> dict:
             else "Kayenta had no metric with data"
         )
     document["run"] = run_info
+    dropped = dropped_lines_sentence(document)
+    if dropped:
+        document["reason"] = f"{document['reason']} {dropped}"
     return document
+
+
+def dropped_lines_sentence(document: dict) -> str:
+    """What a lenient read dropped, in one sentence ("" when nothing was dropped)."""
+    dropped = (document.get("inputs") or {}).get("dropped_lines") or {}
+    if not dropped:
+        return ""
+    files = "; ".join(
+        f"{sum(rules.values()):,} lines of {name} "
+        f"({', '.join(f'{rule} {n:,}' for rule, n in rules.items())})"
+        for name, rules in dropped.items()
+    )
+    return f"Read leniently: {files} were dropped, and the gates reading them are not decided."
 
 
 def exit_code(document: dict, inconclusive_exit: int = 2) -> int:
@@ -153,7 +181,9 @@ def headline(document: dict) -> str:
         settle_in_s=document.get("settle_in_s"),
         gates=gates,
     )
-    return verdict_line(verdict)
+    line = verdict_line(verdict)
+    dropped = dropped_lines_sentence(document)
+    return line if not dropped or dropped in line else f"{line} {dropped}"
 
 
 def print_verdict(document: dict) -> None:

@@ -22,6 +22,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--data", required=True, type=Path, help="dataset folder (e.g. data/sample)"
     )
+    parser.add_argument(
+        "--lenient",
+        action="store_true",
+        help="drop metrics-file lines that break their format's rules (and count them by "
+        "rule) instead of failing",
+    )
     parser.set_defaults(func=run, check=check)
 
 
@@ -55,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
         float_precision=3,
         tbl_hide_column_data_types=True,
     ):
-        samples = dataset.metrics()
+        metrics = dataset.metrics_load(lenient=args.lenient)
+        samples = metrics.frame
         if samples.is_empty():
             print("server metrics: none in this folder")
         else:
@@ -65,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
                 f"{samples['timestamp'].min():%Y-%m-%d %H:%M} to "
                 f"{samples['timestamp'].max():%Y-%m-%d %H:%M} UTC"
             )
+        if metrics.dropped:
+            print(f"read leniently: {metrics.summary()}")
+        if not samples.is_empty():
             print(_by_variant(metrics_overview(samples)))
         load = dataset.rum()
         if load is None:

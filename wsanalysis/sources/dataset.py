@@ -13,15 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import polars as pl
 
 from wsanalysis.errors import DataError
-from wsanalysis.sources.openmetrics import MetricsLoad, load_openmetrics
+from wsanalysis.sources.openmetrics import MetricsLoad, ReadOptions, load_openmetrics
 from wsanalysis.sources.rum import RumLoad, read_rum
 from wsanalysis.sources.schema import empty_samples
-from wsanalysis.sources.variants import DEFAULT_VARIANTS, VariantMapping
 
 METRICS_NAMES = ("metrics.om", "metrics.om.gz")
 RUM_NAMES = ("rum.ndjson.gz", "rum.ndjson", "rum.parquet")
@@ -80,41 +79,16 @@ class Dataset:
     def name(self) -> str:
         return self.folder.name
 
-    def metrics(
-        self,
-        *,
-        variants: VariantMapping = DEFAULT_VARIANTS,
-        metrics: list[str] | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        lenient: bool = False,
-    ) -> pl.DataFrame:
+    def metrics(self, **options: Unpack[ReadOptions]) -> pl.DataFrame:
         """The server metrics as a samples frame (empty when the folder has none)."""
-        return self.metrics_load(
-            variants=variants, metrics=metrics, start=start, end=end, lenient=lenient
-        ).frame
+        return self.metrics_load(**options).frame
 
-    def metrics_load(
-        self,
-        *,
-        variants: VariantMapping = DEFAULT_VARIANTS,
-        metrics: list[str] | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        lenient: bool = False,
-    ) -> MetricsLoad:
-        """The server metrics with what was dropped, by rule (only `lenient` drops lines:
-        otherwise a line that breaks its format's rules is a DataError)."""
+    def metrics_load(self, **options: Unpack[ReadOptions]) -> MetricsLoad:
+        """The server metrics with what was dropped, by rule (only `lenient=True` drops
+        lines: otherwise a line that breaks its format's rules is a DataError)."""
         if self.metrics_path is None:
             return MetricsLoad(frame=empty_samples(), source=str(self.folder), format="none")
-        return load_openmetrics(
-            self.metrics_path,
-            variants=variants,
-            metrics=metrics,
-            start=start,
-            end=end,
-            lenient=lenient,
-        )
+        return load_openmetrics(self.metrics_path, **options)
 
     def rum(
         self, *, start: datetime | None = None, end: datetime | None = None, **options: Any

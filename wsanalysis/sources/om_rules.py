@@ -15,7 +15,13 @@ exposition format 0.0.4. One deliberate allowance: a file may hold each series'
 samples together in time order (what `promtool tsdb create-blocks-from openmetrics`
 backfills and what `write_openmetrics` writes) instead of one MetricPoint after the
 other; the MetricPoint rules are checked per point wherever its lines are, and the
-line order of `le` only where a point's buckets are written together.
+line order of `le` only where a point's buckets are written together. So a family is
+written either Metric by Metric, each Metric's points in time order (the
+specification's layout), or series by series (the backfill layout); a family that is
+neither interleaves its Metrics (om[metric.nointerleave]), which is what concatenated
+scrapes look like, and is refused. The specification's own "MetricPoints interleaved"
+example (`_count` t1, `_count` t2, `_sum` t1, `_sum` t2) is the backfill layout, and
+is read.
 """
 
 from __future__ import annotations
@@ -62,6 +68,9 @@ RULES: dict[str, str] = {
     "timestamp-missing": "the sample has no timestamp (pass `timestamp=` for a scrape)",
     "timestamp-finite": "a timestamp is a finite number within the years 1-9999",
     "timestamp-order": "timestamps do not go backwards within a series",
+    "metric-interleaved": "a Metric's MetricPoints are written together, not interleaved with "
+    "another Metric's of the same family",
+    "metricpoint-order": "a Metric's MetricPoints are in increasing timestamp order",
     "duplicate-sample": "a series has one sample per timestamp",
     "after-eof": "text after # EOF (nothing may follow it)",
     "eof-missing": "OpenMetrics text ends with # EOF",
@@ -532,7 +541,50 @@ def check(
     _sample_rules(parts, names, format, found)
     _exemplars(hashed.join(parts.select("line", "type", "suffix"), on="line"), format, found)
     _histograms(parts.filter(pl.col("type").is_in(["histogram", "gaugehistogram"])), found)
+    if format == "openmetrics":
+        _interleaving(parts, found)
     return found.frame(), parts
+
+
+def _interleaving(parts: pl.DataFrame, found: _Found) -> None:
+    """om[metric.nointerleave] and the MetricPoints' time order, with the backfill allowance.
+
+    A Metric is the family and its labels but `le` and `quantile`. A family passes when
+    each of its Metrics is one run of lines (then its points go forward in time), or
+    else each of its series is one run (the backfill layout). In a family that is
+    neither, every line after a Metric's first run breaks the rule. Stateset and info
+    families are left out: their Metric is not their labels but some of them.
+    """
+    rows = parts.filter(~pl.col("type").is_in(["stateset", "info"])).select(
+        "line",
+        "family_code",
+        "series",
+        (pl.col("family_code") * (1 << 32) + pl.col("rest")).alias("metric"),
+        "ts_number",
+    )
+    if rows.height < 2:
+        return
+    rows = rows.sort("line").with_columns(
+        pl.col("series").rle_id().alias("series_run"), pl.col("metric").rle_id().alias("metric_run")
+    )
+    rows = rows.with_columns(
+        (pl.col("series_run").n_unique().over("series") > 1).alias("series_split"),
+        (pl.col("metric_run").n_unique().over("metric") > 1).alias("metric_split"),
+    )
+    rows = rows.with_columns(
+        pl.col("series_split").any().over("family_code").alias("family_series_split"),
+        pl.col("metric_split").any().over("family_code").alias("family_metric_split"),
+    )
+    interleaved = (
+        pl.col("family_series_split")
+        & pl.col("metric_split")
+        & (pl.col("metric_run") != pl.col("metric_run").min().over("metric"))
+    )
+    by_metric = pl.col("family_series_split") & ~pl.col("family_metric_split")
+    backwards = by_metric & (pl.col("ts_number").diff().over("metric") < 0)
+    found.many(
+        rows, [(interleaved, "metric-interleaved", ""), (backwards, "metricpoint-order", "")]
+    )
 
 
 def _sample_rules(parts: pl.DataFrame, names: pl.DataFrame, format: str, found: _Found) -> None:

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypedDict, Unpack
 
 import polars as pl
 
@@ -273,8 +273,8 @@ def _broken(violations: pl.DataFrame, lines: pl.DataFrame, origin: str, format: 
         f"{origin} line {line}: {detail}: {shown!r} [rule {rule}]"
         + (f" (and {same} more such lines)" if same else "")
         + (f" ({others} more lines break other rules)" if others else ""),
-        f"fix the exporter or the file ({format} text rules), or read it with lenient=True "
-        "to drop such lines and count them",
+        f"fix the exporter or the file ({format} text rules), or read it leniently "
+        "(--lenient, or lenient=True) to drop such lines and count them",
     )
 
 
@@ -287,10 +287,27 @@ class MetricsLoad:
     format: str
     dropped: Counter[str] = field(default_factory=Counter)
     examples: list[str] = field(default_factory=list)
+    #: sample name -> rule -> lines dropped; "*" for sample lines whose name cannot be
+    #: read (they could have been any series). Metadata lines name no series.
+    dropped_series: dict[str, Counter[str]] = field(default_factory=dict)
 
     @property
     def dropped_lines(self) -> int:
         return sum(self.dropped.values())
+
+    def warnings(self) -> dict[str, list[str]]:
+        """Per sample name, why its samples are incomplete: the judge makes the gates
+        reading it inconclusive (`wsanalysis.pushdown.SOURCE_WARNINGS`)."""
+        name = Path(self.source).name
+        warnings = {}
+        for series, rules in self.dropped_series.items():
+            n = sum(rules.values())
+            what = "unreadable sample" if series == "*" else series
+            warnings[series] = [
+                f"{name} read leniently: {n:,} line{'s' if n != 1 else ''} of {what} "
+                f"dropped ({', '.join(sorted(rules))})"
+            ]
+        return warnings
 
     def summary(self) -> str:
         text = [
@@ -304,30 +321,22 @@ class MetricsLoad:
         return "\n".join(text)
 
 
-def read_openmetrics(
-    source: Path | str | bytes,
-    *,
-    variants: VariantMapping = DEFAULT_VARIANTS,
-    metrics: Iterable[str] | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
-    format: Format | None = None,
-    timestamp: datetime | None = None,
-    keep_created: bool = False,
-    lenient: bool = False,
-) -> pl.DataFrame:
+class ReadOptions(TypedDict, total=False):
+    """What a read of metrics text may be told, besides the text (see `load_openmetrics`)."""
+
+    variants: VariantMapping
+    metrics: Iterable[str] | None
+    start: datetime | None
+    end: datetime | None
+    format: Format | None
+    timestamp: datetime | None
+    keep_created: bool
+    lenient: bool
+
+
+def read_openmetrics(source: Path | str | bytes, **options: Unpack[ReadOptions]) -> pl.DataFrame:
     """Read OpenMetrics or Prometheus text into the samples frame (see `load_openmetrics`)."""
-    return load_openmetrics(
-        source,
-        variants=variants,
-        metrics=metrics,
-        start=start,
-        end=end,
-        format=format,
-        timestamp=timestamp,
-        keep_created=keep_created,
-        lenient=lenient,
-    ).frame
+    return load_openmetrics(source, **options).frame
 
 
 def load_openmetrics(
@@ -375,11 +384,24 @@ def load_openmetrics(
         load.dropped = Counter(dict(per_line["rule"].value_counts().iter_rows()))
         for line, rule, detail in per_line.head(5).iter_rows():
             load.examples.append(f"line {line}: {detail} [rule {rule}]")
+        load.dropped_series = _dropped_series(per_line, parts)
         parts = parts.filter(~pl.col("line").is_in(per_line["line"].implode()))
     load.frame = _frame(
         parts, origin, format, variants, metrics, start, end, timestamp, keep_created
     )
     return load
+
+
+def _dropped_series(per_line: pl.DataFrame, parts: pl.DataFrame) -> dict[str, Counter[str]]:
+    """Sample name -> rule -> dropped lines, for the dropped lines that are samples."""
+    samples = per_line.join(
+        parts.select(pl.col("line").cast(pl.Int64), pl.col("name").cast(pl.Utf8)), on="line"
+    )
+    named = samples.select(pl.col("name").fill_null("*"), "rule")
+    series: dict[str, Counter[str]] = {}
+    for name, rule, n in named.group_by("name", "rule").len().sort("name", "rule").rows():
+        series.setdefault(name, Counter())[rule] = n
+    return series
 
 
 def _frame(

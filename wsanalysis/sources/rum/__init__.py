@@ -21,7 +21,7 @@ import polars as pl
 from wsanalysis.errors import DataError, UsageError
 from wsanalysis.sources.rum.beacon import EXAMPLES, BadLine, RumLoad, _beacon_row, _Rejects
 from wsanalysis.sources.rum.datadog import _read_datadog
-from wsanalysis.sources.rum.files import _read_bytes, _sniff
+from wsanalysis.sources.rum.files import _blocks, _sniff
 from wsanalysis.sources.rum.ndjson import _read_ndjson_bytes
 from wsanalysis.sources.rum.parquet import TimeBound, _window, scan_rum_parquet
 from wsanalysis.sources.rum.writer import beacons_frame, write_rum
@@ -104,7 +104,12 @@ def read_rum(
             )
             frame, lines, unmapped = _read_datadog(files, rejects)
         else:
-            frame, lines = _read_ndjson_bytes(_read_bytes(path), rejects)
+            frame, lines = _read_ndjson_bytes(_blocks(path), rejects)
+    except DataError:  # e.g. a gzip file found damaged half-way: no half a quarantine
+        rejects.close()
+        if rejects.path is not None:
+            rejects.path.unlink(missing_ok=True)
+        raise
     finally:
         rejects.close()
     if predicate is not None:

@@ -6,14 +6,20 @@ import gzip
 import json
 import re
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from wsanalysis.errors import DataError
 
 try:  # ISA-L inflates gzip about twice as fast as zlib; optional
+    from isal import isal_zlib as _inflate
     from isal.igzip import decompress as _gunzip
 except ImportError:  # pragma: no cover - depends on the environment
     _gunzip = gzip.decompress
+    _inflate = zlib
+
+#: Compressed bytes inflated per step when a file is streamed (about 5 MB of text).
+STREAM_BLOCK = 1 << 20
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -28,6 +34,46 @@ def _read_bytes(path: Path) -> bytes:
                 "check the file was copied whole (gzip -t FILE)",
             ) from exc
     return data
+
+
+def _blocks(path: Path) -> Iterator[bytes]:
+    """A file's bytes in blocks, gunzipped on the way when its first bytes say gzip.
+
+    Inflating releases the GIL, so the slices already read are parsed meanwhile
+    (`_read_bytes` would inflate the whole file first). Members of a multi-member
+    gzip file follow each other; a damaged or truncated file is a DataError.
+    """
+    with path.open("rb") as handle:
+        pending = handle.read(STREAM_BLOCK)
+        if pending[:2] != b"\x1f\x8b":
+            while pending:
+                yield pending
+                pending = handle.read(STREAM_BLOCK)
+            return
+        inflater = _inflate.decompressobj(wbits=31)
+        try:
+            while True:
+                if not pending:
+                    pending = handle.read(STREAM_BLOCK)
+                    if not pending:
+                        break
+                text = inflater.decompress(pending)
+                if text:
+                    yield text
+                pending = b""
+                if inflater.eof:  # a member ends: another may follow (zero padding may too)
+                    pending = inflater.unused_data.lstrip(b"\x00")
+                    if pending or (pending := handle.read(STREAM_BLOCK).lstrip(b"\x00")):
+                        inflater = _inflate.decompressobj(wbits=31)
+                    else:
+                        return
+            if not inflater.eof:
+                raise EOFError("compressed file ended before the end-of-stream marker")
+        except (OSError, EOFError, zlib.error, _inflate.error) as exc:
+            raise DataError(
+                f"{path} looks gzip-compressed but cannot be decompressed: {exc}",
+                "check the file was copied whole (gzip -t FILE)",
+            ) from exc
 
 
 def _sniff(path: Path) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -112,6 +112,7 @@ def _bulk_frame(lines: pl.DataFrame, decoded: pl.Series) -> tuple[pl.DataFrame, 
                 recheck = recheck | value.is_not_null()
                 continue
             raw = pl.col("line").str.json_path_match(path)
+            recheck = recheck | (value.is_not_null() & pl.col("line").str.contains(_LONG_NUMBER))
             key = json.dumps(name, ensure_ascii=False)
             pieces.append(pl.when(raw.is_not_null()).then(pl.lit(key + ":") + raw))
         else:
@@ -158,17 +159,30 @@ def _decode(lines: pl.DataFrame) -> Iterator[tuple[pl.DataFrame, pl.Series]]:
     yield _bulk_frame(lines, decoded)
 
 
-def _split_chunks(data: bytes, size: int = CHUNK_BYTES) -> Iterator[tuple[int, int, bytes]]:
-    """Slices of whole lines, each with the number of lines before it and in it."""
-    start, first_line = 0, 0
-    while start < len(data):
-        stop = data.find(b"\n", min(start + size, len(data)) - 1)
-        stop = len(data) if stop < 0 else stop + 1
-        chunk = data[start:stop]
-        count = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
-        yield first_line, count, chunk
-        first_line += count
-        start = stop
+def _split_chunks(
+    blocks: Iterable[bytes], size: int = CHUNK_BYTES
+) -> Iterator[tuple[int, int, bytes]]:
+    """Slices of whole lines, each with the number of lines before it and in it.
+
+    `blocks` is the text in pieces of any length (a file as it is inflated): a slice
+    is cut at the last line break once `size` bytes are held.
+    """
+    first_line, pending, held = 0, [], 0
+    for block in blocks:
+        pending.append(block)
+        held += len(block)
+        if held < size:
+            continue
+        data = b"".join(pending)
+        stop = data.rfind(b"\n") + 1
+        pending, held = [data[stop:]], len(data) - stop
+        if stop:
+            count = data.count(b"\n", 0, stop)
+            yield first_line, count, data[:stop]
+            first_line += count
+    data = b"".join(pending)
+    if data:
+        yield first_line, data.count(b"\n") + (0 if data.endswith(b"\n") else 1), data
 
 
 def _chunk_lines(
@@ -245,6 +259,11 @@ def _read_typed(
         second, rest_b = _read_typed(lines.slice(half))
         return first + second, pl.concat([rest_a, rest_b])
     return [pl.concat([lines, typed], how="horizontal")], lines.head(0)
+
+
+#: A number written with 16 or more digits: polars' nested-JSON reader may round its
+#: last digit, so a line holding one gets the exact rules (`json` reads it exactly).
+_LONG_NUMBER = r"[:\[,]\s*-?[0-9][0-9.]{15}"
 
 
 def _tokens(column: str = "line") -> pl.Expr:
@@ -340,7 +359,7 @@ def _with_unknowns(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     if inferred.height != rows.height or not unknown:
         return empty, rows.select("_line", "line")
     inferred = inferred.select(unknown).with_columns(rows["line"].alias("_text"))
-    pieces, unsure = [], pl.lit(False)
+    pieces, unsure = [], pl.col("_text").str.contains(_LONG_NUMBER)
     # an unknown field set to null, or one the inference missed, leaves its colon out
     # of `extra`: the token count below sends such a line to the exact rules
     for number, name in enumerate(unknown):
@@ -357,7 +376,11 @@ def _with_unknowns(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
             ).str.json_path_match(path)
             dtype = inferred.schema[name]
             whole = pl.lit(False)
-            if isinstance(dtype, pl.Struct) and not any(f.dtype.is_nested() for f in dtype.fields):
+            if (
+                isinstance(dtype, pl.Struct)
+                and dtype.fields
+                and not any(f.dtype.is_nested() for f in dtype.fields)
+            ):
                 whole = pl.all_horizontal(
                     value.struct.field(f.name).is_not_null() for f in dtype.fields
                 )
@@ -461,17 +484,22 @@ def _in_order(
         yield pending.popleft().result()
 
 
-def _read_ndjson_bytes(data: bytes, rejects: _Rejects) -> tuple[pl.DataFrame, int]:
-    """Parse NDJSON bytes into a RUM frame; bad lines go to `rejects`.
+def _read_ndjson_bytes(
+    data: bytes | Iterable[bytes], rejects: _Rejects
+) -> tuple[pl.DataFrame, int]:
+    """Parse NDJSON (bytes, or blocks of them as a file is inflated) into a RUM frame;
+    bad lines go to `rejects`.
 
-    Slices are parsed in bulk on a couple of threads; the few lines that the bulk
-    path cannot vouch for are then checked one by one, in file order.
+    Slices are parsed in bulk on a couple of threads while the next ones are read;
+    the few lines that the bulk path cannot vouch for are then checked one by one,
+    in file order.
     """
     frames: list[pl.DataFrame] = []
     total = 0
-    workers = max(1, min(THREADS, (len(data) // CHUNK_BYTES) + 1))
+    blocks = [data] if isinstance(data, bytes) else data
+    workers = THREADS
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for bulk, leftovers, count in _in_order(pool, _split_chunks(data), workers + 1):
+        for bulk, leftovers, count in _in_order(pool, _split_chunks(blocks), workers + 1):
             total += count
             frames.extend(bulk)
             rows, row_lines = [], []
