@@ -18,7 +18,6 @@ from tests.prometheus.fixtures import (
 from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.canary.inputs import gate_metric_names, load_judge_input
 from wsanalysis.canary.judge import JudgeInput, judge
-from wsanalysis.errors import DataError
 from wsanalysis.frames import measures
 from wsanalysis.pushdown.promql import counter_queries, increase_expr, step_for
 from wsanalysis.sources.local_prometheus import LocalPrometheus, backfill, tsdb_window
@@ -31,26 +30,48 @@ from wsanalysis.sources.variants import DEFAULT_VARIANTS
 DATASETS = ["deploy_restart", "auth_spike_token_change", "ttfb_p95_plus150", "sample"]
 VM_DATASETS = {"ttfb_p95_plus150"}  # VictoriaMetrics too (and the synthetic one)
 PROFILE = load_gate_file(None).profile("canary")
+TTFB = "ws_assistant_ttfb_seconds"
+TTFB_SHARES = {"0.5": 0.4, "2.5": 0.9, "+Inf": 1.0}  # as in `synthetic_samples`
 
 
 def _restarted(frame: pl.DataFrame) -> pl.DataFrame:
     """The synthetic series plus connection counters, with the canary's counters reset
-    (a restarted pod) halfway, scraped every 15 s (one series 250 ms off the grid)."""
+    (a restarted pod) halfway, scraped every 15 s (one series 250 ms off the grid).
+
+    The histogram restarts as a whole: `_count` and `_sum` drop with the buckets, and the
+    buckets are recomputed from the restarted count with the fixture's shares, so each
+    point stays a valid OpenMetrics histogram (cumulative buckets, `_count` equal to the
+    `+Inf` bucket) that the strict reader accepts.
+    """
     opened = frame.filter(pl.col("metric") == "ws_closes_total", pl.col("code") == "1000")
     frame = pl.concat(
         [frame, opened.with_columns(metric=pl.lit("ws_connections_total"), code=pl.lit(None))]
     )
     half = SYNTHETIC_START + (SYNTHETIC_END - SYNTHETIC_START) / 2
-    counter = pl.col("metric").str.ends_with("_total") | pl.col("metric").str.ends_with("_bucket")
-    after = (pl.col("variant") == "canary") & counter & (pl.col("timestamp") >= half)
+    counter = pl.col("metric").str.ends_with("_total") | pl.col("metric").is_in(
+        [f"{TTFB}_count", f"{TTFB}_sum"]
+    )
+    after = (pl.col("variant") == "canary") & (pl.col("timestamp") >= half)
     base = (
         pl.col("value")
         .filter(pl.col("timestamp") < half)
         .max()
         .over("metric", "variant", "code", "le", "event")
     )
-    return frame.with_columns(
-        value=pl.when(after).then(pl.col("value") - base + 1).otherwise(pl.col("value"))
+    frame = frame.with_columns(
+        value=pl.when(after & counter).then(pl.col("value") - base + 1).otherwise(pl.col("value"))
+    )
+    count = frame.filter(pl.col("metric") == f"{TTFB}_count").select(
+        "timestamp", "variant", count=pl.col("value")
+    )
+    share = pl.col("le").replace_strict(TTFB_SHARES, default=None, return_dtype=pl.Float64)
+    bucket = (pl.col("metric") == f"{TTFB}_bucket") & after
+    return (
+        frame.join(count, on=["timestamp", "variant"], how="left")
+        .with_columns(
+            value=pl.when(bucket).then((pl.col("count") * share).floor()).otherwise("value")
+        )
+        .drop("count")
     )
 
 
@@ -74,12 +95,6 @@ def require_victoriametrics() -> None:
 
 
 @pytest.mark.prometheus
-@pytest.mark.xfail(
-    reason="the synthetic reset fixture writes histograms whose _count differs from the +Inf "
-    "bucket, which the strict OpenMetrics reader (issue 16) now refuses; fix the fixture",
-    raises=DataError,
-    strict=True,
-)
 def test_counter_resets_and_off_grid_scrapes_give_the_raw_gate_inputs(tmp_path):
     frame = _restarted(synthetic_samples())
     resets = frame.sort("timestamp").filter(
