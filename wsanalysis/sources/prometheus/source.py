@@ -49,6 +49,7 @@ from wsanalysis.errors import (
     PromQLError,
     UsageError,
 )
+from wsanalysis.sources.metric_names import CLOSES_TOTAL
 from wsanalysis.sources.prometheus.decoding import _json_or_none, _Matrix, _Series, decode_matrix
 from wsanalysis.sources.prometheus.settings import (
     ENV_BEARER_TOKEN,
@@ -519,7 +520,7 @@ def _split_selector(selector: str) -> tuple[str, str]:
     if not match or not (match.group(1) or match.group(2)):
         raise UsageError(
             f"{selector!r} is not a series selector",
-            'read_samples takes a selector such as ws_closes_total{code="1006"}; '
+            f'read_samples takes a selector such as {CLOSES_TOTAL}{{code="1006"}}; '
             "use query_range for PromQL expressions",
         )
     name, inner = match.group(1) or "", (match.group(2) or "").strip().rstrip(",")
