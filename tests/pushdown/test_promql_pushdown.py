@@ -19,7 +19,7 @@ from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.canary.inputs import gate_metric_names, load_judge_input
 from wsanalysis.canary.judge import JudgeInput, judge
 from wsanalysis.frames import measures
-from wsanalysis.pushdown.promql import counter_queries, increase_expr, step_for
+from wsanalysis.pushdown.promql import Grid, counter_queries, increase_expr, step_for
 from wsanalysis.sources.local_prometheus import LocalPrometheus, backfill, tsdb_window
 from wsanalysis.sources.local_victoriametrics import LocalVictoriaMetrics
 from wsanalysis.sources.openmetrics import write_openmetrics
@@ -110,6 +110,22 @@ def test_the_step_divides_every_bucket_and_the_query_reads_resets():
     assert "le" in families["ws_assistant_ttfb_seconds_bucket"].by
     text = increase_expr("x", ["variant"], 1, 15001)
     assert "x offset 1ms - x offset 15001ms" in text and "< 0" in text
+
+
+@pytest.mark.parametrize("start_ms", [1_709_251_200_000, 1_709_251_200_001, 1_709_251_237_123])
+@pytest.mark.parametrize("buckets", [1, 2, 120])
+def test_the_presence_probe_lands_on_the_bucket_points(start_ms, buckets):
+    """Subquery points are multiples of B: shifted by the probe's offset they must be
+    exactly g_1 .. g_K, whichever range convention the server follows."""
+    grid = Grid(start_ms, start_ms + buckets * 60_000 + 7_000, 60_000)
+    assert grid.k == buckets
+    first = grid.probe_at - grid.probe_range_ms  # the subquery range's lower end
+    points = [p for p in range(first - first % 60_000, grid.probe_at + 1, 60_000) if p > first]
+    assert [p - grid.probe_shift_ms for p in points] == [
+        grid.point(k) for k in range(1, buckets + 1)
+    ]
+    assert all(p % 60_000 == 0 for p in points)
+    assert first % 60_000 != 0  # not on a point: closed and left-open ranges agree
 
 
 def require_victoriametrics() -> None:

@@ -181,7 +181,8 @@ def irregular_exprs(selector: str, grid: Grid) -> tuple[str, str]:
     differenced: (missing at one of the grid points `g_1..g_K`, asked at `grid.probe_at`;
     missing at the end, born after `g_K`, or reset, asked at the window's end)."""
     w, b, shift = grid.probe_range_ms, grid.step_ms, grid.probe_shift_ms
-    present = f"count_over_time(({selector} offset {shift}ms)[{w}ms:{b}ms])"
+    moved = f"{selector} offset {shift}ms" if shift else selector
+    present = f"count_over_time(({moved})[{w}ms:{b}ms])"
     everywhere = f"count_over_time(vector(1)[{w}ms:{b}ms])"
     span = grid.lookback_ms
     return (
