@@ -179,17 +179,19 @@ def increase_expr(selector: str, by: Iterable[str], near_ms: int, far_ms: int) -
 def irregular_exprs(selector: str, grid: Grid) -> tuple[str, str]:
     """The two instant queries finding the series that cannot be summed before they are
     differenced: (missing at one of the grid points `g_1..g_K`, asked at `grid.probe_at`;
-    missing at the end, born after `g_K`, or reset, asked at the window's end)."""
+    present at only one of `g_K` and the end, or reset, asked at the window's end).
+
+    Only `resets` reads every sample; the rest are lookups at points, as cheap as the
+    sums themselves."""
     w, b, shift = grid.probe_range_ms, grid.step_ms, grid.probe_shift_ms
     moved = f"{selector} offset {shift}ms" if shift else selector
     present = f"count_over_time(({moved})[{w}ms:{b}ms])"
     everywhere = f"count_over_time(vector(1)[{w}ms:{b}ms])"
-    span = grid.lookback_ms
+    last = f"{selector} offset {grid.end_ms - grid.point(grid.k)}ms"
     return (
         f"{present} < scalar({everywhere})",
-        f"(present_over_time({selector}[{span}ms]) unless {selector})"
-        f" or ({selector} unless {selector} offset {grid.end_ms - grid.point(grid.k)}ms)"
-        f" or (resets({selector}[{span}ms]) > 0)",
+        f"({selector} unless {last}) or ({last} unless {selector})"
+        f" or (resets({selector}[{grid.lookback_ms}ms]) > 0)",
     )
 
 
@@ -347,9 +349,10 @@ class _Answers:
         series' last sample before the window, or its first sample in bucket 1."""
         grid, grouping = self.grid, ", ".join(self.by)
         b = grid.step_ms
+        # the series present at g_1 (a series that stopped before the window is not)
         first = (
-            f"sum by ({grouping}) (({selector} offset {b + 1}ms)"
-            f" or min_over_time({selector}[{b}ms] offset 1ms))"
+            f"sum by ({grouping}) ((({selector} offset {b + 1}ms)"
+            f" or min_over_time({selector}[{b}ms] offset 1ms)) and {selector} offset 1ms)"
         )
         summed = f"sum by ({grouping}) ({selector})"
         points = [
