@@ -10,8 +10,9 @@ traps (seen on Prometheus 2.x):
 - the response's `warnings` (Thanos and remote read report partial data that way) are
   dropped: we raise them as `PrometheusWarning` and keep them in `last_warnings`;
 - Thanos answers a query without its unreachable stores unless told not to: we send
-  `partial_response=false`; a range query refused for a per-query limit ("too many
-  samples", Mimir's max chunks / series) is split in halves and retried;
+  `partial_response=false`; a raw chunk or a range query refused for a per-query limit
+  ("too many samples", Mimir's max chunks / series) is split in halves and retried, by
+  one rule (`_split_on_limit`);
 - `get_metric_range_data`'s default start/end are frozen at import: we take no
   defaults, every read names its window;
 - gzip on loopback costs more CPU than it saves: we send `Accept-Encoding: identity`
