@@ -19,7 +19,13 @@ from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.canary.inputs import gate_metric_names, load_judge_input
 from wsanalysis.canary.judge import JudgeInput, judge
 from wsanalysis.frames import measures
-from wsanalysis.pushdown.promql import Grid, counter_queries, increase_expr, step_for
+from wsanalysis.pushdown.promql import (
+    Grid,
+    counter_queries,
+    increase_expr,
+    split_matchers,
+    step_for,
+)
 from wsanalysis.sources.local_prometheus import LocalPrometheus, backfill, tsdb_window
 from wsanalysis.sources.local_victoriametrics import LocalVictoriaMetrics
 from wsanalysis.sources.openmetrics import write_openmetrics
@@ -126,6 +132,20 @@ def test_the_presence_probe_lands_on_the_bucket_points(start_ms, buckets):
     ]
     assert all(p % 60_000 == 0 for p in points)
     assert first % 60_000 != 0  # not on a point: closed and left-open ranges agree
+
+
+def test_irregular_series_are_singled_out_by_a_process_label_taken_literally():
+    irregular = pl.DataFrame(
+        {"variant": ["canary", "canary"], "pod": ["web-1.a", "web-(2)"], "code": ["1000", "1006"]}
+    )
+    inside, outside = split_matchers(irregular)
+    assert inside.label == "pod" and outside.op == "!~"
+    pods = pl.DataFrame({"pod": ["web-1.a", "web-(2)", "web-1xa", "web-2", "other"]})
+    chosen = pods.filter(inside.expr(pods.columns))["pod"].to_list()
+    assert chosen == ["web-1.a", "web-(2)"]  # `.` and `(` are not regex syntax here
+    assert pods.filter(outside.expr(pods.columns)).height == 3
+    # no label on every irregular series: nothing to split on
+    assert split_matchers(pl.DataFrame({"pod": ["a", None]})) is None
 
 
 def require_victoriametrics() -> None:
