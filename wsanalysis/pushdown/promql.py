@@ -6,35 +6,33 @@ increases per bucket on this machine. The gates need much less: per variant (and
 server sums them, and what crosses the network grows with the window's buckets and the
 variants, never with pods or scrapes.
 
-Per counter family, at most four queries, each one pass over the window:
+Per counter family (`x`; `B` = the gates' common bucket, 1 min by default; the bucket
+points `g_k = start + k*B - 1ms`, k = 0..K, K whole buckets; see `Grid`):
 
-1. resets (instant, at the window's end): `resets(x[window + 5m]) > 0`, the series
-   whose counter dropped (a restarted pod). Usually none.
-2. the bucket query (range, step `B` = the gates' common bucket, 1 min by default), for
-   every series that did not reset:
+1. Which series can be summed before they are differenced? Two instant queries
+   (`irregular_exprs`) return the label sets of the series missing at one of
+   `g_1..g_K` (a `count_over_time` subquery whose points, moved by `offset`, are
+   exactly the `g_k`), present at only one of `g_K` and the end, or reset within the
+   window and the lookback before it. Usually none: a restarted or late pod.
+2. The others (`_Answers.sums`): the server sums the counters per group at each point,
 
-       sum by (variant, code) (
-         (x offset 1ms - x offset (B+1ms))
-           or
-         (x offset 1ms - min_over_time(x[B] offset 1ms))
-       ) > 0
+       sum by (variant, code) (x offset 1ms)        every B from start + B
 
-   evaluated at `start + B, start + 2B, ...`: the increase over the samples stamped in
-   `[t - B, t)`, from the last sample before the bucket (within the server's lookback)
-   or, for a series that starts inside the bucket, from its first sample; exactly what
-   `frames.counters.increases` sums on raw samples for a series without resets. One
-   more instant query at the window's end covers the last partial bucket, closed at
-   the end as the raw path's last bucket is.
-3. only when (1) found resets: the reset series (a superset: every series sharing a
-   `pod`-like label value with them) at the finer step `S` (15 s by default, dividing
-   `B`), where a drop is read as a reset after which the new value is the increase:
+   plus the first point (each series' last sample before the window, or its first
+   sample in bucket 1 when it has none) and the window's end; here the differences of
+   consecutive sums are the increases over the samples stamped in each bucket, what
+   `frames.counters.increases` sums on raw samples for series without resets or gaps.
+   No operator between two vectors runs at any step: one selector pass.
+3. The irregular ones, singled out by one label (`split_matchers`: `label=~"..."`, the
+   summed part gets `label!~"..."`), at the fine step `S` (15 s by default, dividing
+   `B`) with the per-series difference, a drop read as a reset after which the new
+   value is the increase (`increase_expr`):
 
        sum by (variant, code) (
          (x offset 1ms - x offset (S+1ms)) >= 0 or (x offset 1ms and (...) < 0)
        ) > 0
 
-   and the bucket query (2) leaves exactly those series out (`label!~"..."`).
-4. histograms only: every `le` bucket present in the window, once, with no increase.
+4. Histograms only: every `le` bucket present in the window, once, with no increase.
 
 The steps are then summed into the gate's buckets here (a step never straddles two
 buckets: `B` and `S` divide the bucket and steps start at the window's start).
@@ -43,20 +41,20 @@ Why not `increase(x[1m])`? Prometheus extrapolates `increase()` to the range's e
 and misses the step between the last sample before the range and the first inside it,
 so per-bucket figures differ from the sum of the samples' increases by up to a scrape
 interval's worth, and the push-down could not give the raw path's gate inputs. The
-difference expressions above have neither effect.
+sums and differences above have neither effect.
 
-Why two steps? The server's cost of a difference expression is per series and step
-(every binary operator matches label sets at every step): the 15 s expression over a
-whole family costs about four times the bucket query's steps and three more operators,
-which made push-down slower than the raw read (docs/scale.md). The fine step is only
-needed where a counter resets inside a bucket, so only reset series pay for it.
+Why sums? Every PromQL binary operator between two instant vectors matches label sets
+per series at every step: the 15 s per-series expression over a whole family made the
+push-down slower than the raw read (docs/scale.md, "Why sums"). Sums need none, and
+only the irregular series pay for the per-series expression.
 
 Where the two paths still differ (docs/scale.md lists them):
 - the first sample of a series inside the window: the raw path counts no increase for
   it (it has no earlier sample); the push-down counts the increase from the last sample
   before the window, within the server's lookback (5 min by default);
 - a scrape gap longer than the lookback: the raw path counts the increase across the
-  gap; the push-down loses it (the series is absent at one end of the step);
+  gap; the push-down loses it (the series is irregular, and absent at one end of a fine
+  step);
 - two samples in one fine step with a reset between them (a scrape interval shorter
   than `S`): the push-down sees one difference; lower `resolution`.
 
