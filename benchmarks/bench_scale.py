@@ -1,7 +1,7 @@
 """Push-down against the raw path, as the data grows: RUM beacons and server pods.
 
-    .venv/bin/python benchmarks/bench_scale.py [--beacons 1e6,3e6,10e6] [--pods 20,100,400]
-        [--hours 2] [--spark] [--out benchmarks/RESULTS-scale.md]
+    .venv/bin/python benchmarks/bench_scale.py [--beacons 1e6,3e6,10e6] [--pods 50,500,5000]
+        [--hours 2] [--spark] [--no-victoriametrics] [--out benchmarks/RESULTS-scale.md]
 
 RUM: a hive-partitioned Parquet set (by variant) of synthetic beacons (opens, closes
 with durations, TTFBs, messages, reconnects) per size; the default canary profile is
@@ -10,11 +10,15 @@ judged with the polars engine (raw: every beacon read into memory) and with Duck
 subprocess whose peak RSS is read from `wait4`.
 
 Metrics: per pod 22 counter series (connections, closes by code, error frames, two
-histograms) at 15 s over `--hours`, backfilled into a real Prometheus; the judge reads
-them raw (`--raw`: every sample) and pushed down (the server sums per variant).
+histograms) at 15 s over `--hours`, backfilled into a real Prometheus and imported into
+a real VictoriaMetrics (when installed); the judge reads them raw (`--raw`: every
+sample; VictoriaMetrics through `/api/v1/export`) and pushed down (the server sums per
+variant), each in a fresh subprocess. Besides wall time and the judge's peak RSS, each
+row has the requests sent, the bytes received, and the server's CPU seconds (from
+/proc, the server's utime + stime during the judge).
 
 Slope: the push-down judge's wall time over the number of rate buckets (the window's
-length at a fixed size), fitted by least squares; and over beacons / pods at a fixed
+length at the largest size), fitted by least squares; and over beacons / pods at a fixed
 window, to show what the time grows with.
 """
 
@@ -78,19 +82,23 @@ print(json.dumps({"seconds": seconds, "verdict": verdict.overall, "peak_mib": pe
 """
 
 
-def run_child(args: dict) -> dict:
+def run_child(args: dict, prelude: str = "") -> dict:
     """One judge in a fresh interpreter: wall time inside it, its own peak RSS (VmHWM of
-    the interpreter plus its child processes, e.g. Spark's JVM)."""
+    the interpreter plus its child processes, e.g. Spark's JVM). `prelude` runs first."""
     with tempfile.TemporaryFile() as out:
         process = subprocess.Popen(
-            [sys.executable, "-c", CHILD, json.dumps(args)], stdout=out, stderr=subprocess.DEVNULL
+            [sys.executable, "-c", prelude + CHILD, json.dumps(args)],
+            stdout=out,
+            stderr=subprocess.DEVNULL,
         )
         _, status, usage = os.wait4(process.pid, 0)
         out.seek(0)
         text = out.read().decode()
     if status != 0:  # e.g. out of memory: report how far it got
         return {"seconds": float("nan"), "peak_mib": usage.ru_maxrss / 1024, "verdict": "crashed"}
-    return json.loads(text.strip().splitlines()[-1])  # peak: VmHWM, Python plus any JVM
+    found = json.loads(text.strip().splitlines()[-1])  # peak: VmHWM, Python plus any JVM
+    # the judge's own CPU (interpreter start and imports included), not the server's
+    return found | {"client_cpu": usage.ru_utime + usage.ru_stime}
 
 
 # -- RUM ------------------------------------------------------------------------------
@@ -147,12 +155,16 @@ TTFB_LE = ("0.25", "0.5", "1", "2.5", "5", "+Inf")
 DURATION_LE = ("10", "60", "600", "3600", "28800", "+Inf")
 
 
-def write_metrics(pods: int, hours: float, path: Path) -> int:
-    """OpenMetrics for `pods` pods, 22 counters each, 15 s scrapes; returns samples."""
+def write_metrics(pods: int, hours: float, path: Path, vm_path: Path | None = None) -> int:
+    """OpenMetrics for `pods` pods, 22 counters each, 15 s scrapes; returns samples.
+
+    `vm_path`: the same samples in Prometheus' text format (ms timestamps), as
+    VictoriaMetrics' `/api/v1/import/prometheus` takes them."""
     rng = np.random.default_rng(pods)
     steps = int(hours * 240) + 1
     stamps = int(START.timestamp()) + 15 * np.arange(steps)
     samples = 0
+    vm = vm_path.open("w") if vm_path is not None else None
     with path.open("w") as out:
         for pod in range(pods):
             variant = "canary" if pod % 10 == 0 else "control"
@@ -171,61 +183,125 @@ def write_metrics(pods: int, hours: float, path: Path) -> int:
                 ("ws_connection_duration_seconds_bucket", f'le="{le}",', 15 * q)
                 for le, q in zip(DURATION_LE, (0.05, 0.2, 0.5, 0.8, 0.99, 1.0), strict=True)
             ]
-            lines = []
+            lines, vm_lines = [], []
             for name, labels, rate in series:
                 values = np.cumsum(rng.poisson(rate, steps))
                 key = f"{name}{{{labels}{base}}}"
-                lines.extend(
-                    f"{key} {v} {t}" for v, t in zip(values.tolist(), stamps.tolist(), strict=True)
-                )
+                pairs = list(zip(values.tolist(), stamps.tolist(), strict=True))
+                lines.extend(f"{key} {v} {t}" for v, t in pairs)
+                if vm is not None:
+                    vm_lines.extend(f"{key} {v} {t}000" for v, t in pairs)
                 samples += steps
             out.write("\n".join(lines) + "\n")
+            if vm is not None:
+                vm.write("\n".join(vm_lines) + "\n")
         out.write("# EOF\n")
+    if vm is not None:
+        vm.close()
     return samples
 
 
-def bench_metrics(pods_sizes: list[int], hours: float, work: Path) -> list[dict]:
-    from wsanalysis.sources.local_prometheus import LocalPrometheus, backfill
+def load_victoriametrics(url: str, path: Path) -> None:
+    """POST a Prometheus text file to VictoriaMetrics in 32 MiB parts, then flush."""
+    import requests
 
+    def post(part: bytes) -> None:
+        answer = requests.post(f"{url}/api/v1/import/prometheus", data=part, timeout=600)
+        answer.raise_for_status()
+
+    rest = b""
+    with path.open("rb") as source:
+        while block := source.read(32 << 20):
+            block = rest + block
+            cut = block.rfind(b"\n") + 1  # whole lines only
+            if cut:
+                post(block[:cut])
+            rest = block[cut:]
+    if rest:
+        post(rest)
+    requests.get(f"{url}/internal/force_flush", timeout=600).raise_for_status()
+
+
+#: counts the judge's HTTP requests and the bytes they brought back
+COUNT_HTTP = r"""
+import builtins, json, requests
+_sent = {"requests": 0, "bytes": 0}
+_request, _print = requests.Session.request, builtins.print
+def _counted(self, *args, **kwargs):
+    answer = _request(self, *args, **kwargs)
+    _sent["requests"] += 1
+    _sent["bytes"] += len(answer.content)
+    return answer
+def _print_with_traffic(text, *args, **kwargs):  # the child's last line: its result
+    if isinstance(text, str) and text.startswith('{"seconds"'):
+        row = json.loads(text) | {"requests": _sent["requests"], "mib": _sent["bytes"] / 2**20}
+        text = json.dumps(row)
+    _print(text, *args, **kwargs)
+requests.Session.request = _counted
+builtins.print = _print_with_traffic
+"""
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process so far (the server's work during a judge)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def judge_on(server_pid: int, args: dict) -> dict:
+    before = cpu_seconds(server_pid)
+    found = run_child(args, COUNT_HTTP)
+    return found | {"server_cpu": cpu_seconds(server_pid) - before}
+
+
+def bench_metrics(
+    pods_sizes: list[int], hours: float, work: Path, victoriametrics: bool = True
+) -> list[dict]:
+    import shutil
+
+    from wsanalysis.sources.local_prometheus import LocalPrometheus, backfill
+    from wsanalysis.sources.local_victoriametrics import LocalVictoriaMetrics
+
+    victoriametrics = victoriametrics and shutil.which("victoria-metrics") is not None
     rows = []
     end = START + timedelta(hours=hours)
     for pods in pods_sizes:
         folder = work / f"pods-{pods}"
         folder.mkdir(parents=True, exist_ok=True)
-        samples = write_metrics(pods, hours, folder / "metrics.om")
+        vm_text = folder / "metrics.prom" if victoriametrics else None
+        samples = write_metrics(pods, hours, folder / "metrics.om", vm_text)
         print(f"metrics: {pods} pods, {samples:,} samples; backfilling ...", flush=True)
         backfill(folder, folder / "tsdb")
         (folder / "metrics.om").unlink()
-        with LocalPrometheus(folder / "tsdb", ready_timeout=600) as server:
-            window = {"prometheus": server.url, "start": START.isoformat(), "end": end.isoformat()}
-            for raw in (True, False):
-                found = run_child(window | {"raw": raw})
-                rows.append(
-                    {
-                        "what": "metrics",
-                        "size": pods,
-                        "unit": "pods",
-                        "samples": samples,
-                        "path": "raw" if raw else "push-down (Prometheus)",
-                        **found,
-                    }
-                )
-                print(rows[-1], flush=True)
-            if pods == pods_sizes[-1]:  # slope over buckets at the largest size
-                for h in (hours / 4, hours / 2, hours):
-                    stop = START + timedelta(hours=h)
-                    found = run_child(window | {"end": stop.isoformat()})
+        servers = [("Prometheus", LocalPrometheus(folder / "tsdb", ready_timeout=600))]
+        if vm_text is not None:
+            servers.append(("VictoriaMetrics", LocalVictoriaMetrics(folder / "vm")))
+        for engine, server in servers:
+            with server:
+                if engine == "VictoriaMetrics":
+                    print("importing into VictoriaMetrics ...", flush=True)
+                    load_victoriametrics(server.url, vm_text)
+                    vm_text.unlink()
+                pid = server.process.pid
+                window = {"prometheus": server.url, "start": START.isoformat()}
+                for raw in (True, False):
+                    found = judge_on(pid, window | {"end": end.isoformat(), "raw": raw})
+                    path = f"raw ({engine})" if raw else f"push-down ({engine})"
                     rows.append(
-                        {
-                            "what": "metrics-buckets",
-                            "size": pods,
-                            "unit": "pods",
-                            "buckets": int(h * 60),
-                            "path": "push-down (Prometheus)",
-                            **found,
-                        }
+                        {"what": "metrics", "size": pods, "unit": "pods", "samples": samples}
+                        | {"path": path, "buckets": int(hours * 60), **found}
                     )
                     print(rows[-1], flush=True)
+                if pods == pods_sizes[-1]:  # slope over buckets at the largest size
+                    for h in (hours / 4, hours / 2, hours):
+                        stop = START + timedelta(hours=h)
+                        found = judge_on(pid, window | {"end": stop.isoformat()})
+                        rows.append(
+                            {"what": "metrics-buckets", "size": pods, "unit": "pods"}
+                            | {"buckets": int(h * 60), "path": f"push-down ({engine})", **found}
+                        )
+                        print(rows[-1], flush=True)
+        shutil.rmtree(folder)
     return rows
 
 
@@ -269,9 +345,10 @@ def bench_rum(sizes: list[int], hours: float, work: Path, spark: bool) -> list[d
     return rows
 
 
-def slope(rows: list[dict], x: str) -> tuple[float, float]:
+def slope(rows: list[dict], x: str, y: str = "seconds") -> tuple[float, float]:
+    """Least-squares line through (x, y): intercept, slope."""
     xs = np.array([r[x] for r in rows], dtype=float)
-    ys = np.array([r["seconds"] for r in rows], dtype=float)
+    ys = np.array([r[y] for r in rows], dtype=float)
     b, a = np.polyfit(xs, ys, 1)
     return float(a), float(b)
 
@@ -283,55 +360,94 @@ def table(rows: list[dict], command: str) -> str:
         f"Command: `{command}`",
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores shared "
-        "with other sessions (load average 2 to 30 during the runs), 24 GiB; "
+        "with other sessions, 24 GiB; "
         f"{datetime.now(UTC):%Y-%m-%d}. Each figure is one run in a fresh interpreter "
         "(noisy: compare rows of the same run).",
-        "",
-        "| data | size | path | wall time (s) | peak RSS (MiB) | verdict |",
-        "| --- | ---: | --- | ---: | ---: | --- |",
     ]
-    for r in rows:
-        if r["what"] in ("rum", "metrics"):
-            size = f"{r['size']:,} {r['unit']}"
+    rum = [r for r in rows if r["what"] == "rum"]
+    if rum:
+        lines += [
+            "",
+            "| data | size | path | wall time (s) | peak RSS (MiB) | verdict |",
+            "| --- | ---: | --- | ---: | ---: | --- |",
+        ]
+        for r in rum:
             lines.append(
-                f"| {r['what']} | {size} | {r['path']} | {r['seconds']:.1f} | "
+                f"| rum | {r['size']:,} beacons | {r['path']} | {r['seconds']:.1f} | "
                 f"{r['peak_mib']:.0f} | {r['verdict']} |"
             )
-    for what, label in (
-        ("rum-buckets", "RUM (DuckDB)"),
-        ("metrics-buckets", "metrics (Prometheus)"),
-    ):
-        part = [r for r in rows if r["what"] == what]
+    metrics = [r for r in rows if r["what"] in ("metrics", "metrics-buckets")]
+    if metrics:
+        lines += [
+            "",
+            "Server metrics (22 series per pod, 15 s scrapes; the server runs on the same "
+            "machine: its CPU seconds are the server's share of the wall time):",
+            "",
+            "| pods | samples | buckets | path | wall time (s) | judge CPU (s) | "
+            "judge peak RSS (MiB) | requests | received (MiB) | server CPU (s) | verdict |",
+            "| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        ]
+        for r in metrics:
+            samples = f"{r['samples']:,}" if "samples" in r else ""
+            lines.append(
+                f"| {r['size']:,} | {samples} | {r['buckets']} | {r['path']} | "
+                f"{r['seconds']:.2f} | {r.get('client_cpu', float('nan')):.2f} | "
+                f"{r['peak_mib']:.0f} | {r.get('requests', 0)} | "
+                f"{r.get('mib', float('nan')):.2f} | {r.get('server_cpu', float('nan')):.2f} | "
+                f"{r['verdict']} |"
+            )
+    engines = sorted({r["path"] for r in rows if r["what"] == "metrics-buckets"})
+    for path in engines:
+        part = [r for r in rows if r["what"] == "metrics-buckets" and r["path"] == path]
         if len(part) >= 2:
             a, b = slope(part, "buckets")
             lines += [
                 "",
-                f"Push-down time over rate buckets, {label}, at {part[0]['size']:,} "
-                f"{part[0]['unit']}: {a:.2f} s + {b * 1000:.1f} ms per bucket "
-                "("
-                + ", ".join(f"{r['buckets']} buckets: {r['seconds']:.1f} s" for r in part)
+                f"{path}, time over rate buckets at {part[0]['size']:,} pods: {a:.2f} s + "
+                f"{b * 1000:.1f} ms per bucket ("
+                + ", ".join(f"{r['buckets']} buckets: {r['seconds']:.2f} s" for r in part)
                 + ").",
             ]
-    for what, label in (("rum", "push-down (duckdb)"), ("metrics", "push-down (Prometheus)")):
-        part = [r for r in rows if r["what"] == what and r["path"] == label]
+    for path in sorted({r["path"] for r in rows if r["what"] == "metrics"}):
+        part = [r for r in rows if r["what"] == "metrics" and r["path"] == path]
         if len(part) >= 2:
             a, b = slope(part, "size")
-            unit = part[0]["unit"]
-            per = 1e6 if unit == "beacons" else 100
+            ca, cb = slope(part, "size", "server_cpu") if "server_cpu" in part[0] else (0, 0)
+            ja, jb = slope(part, "size", "client_cpu") if "client_cpu" in part[0] else (0, 0)
             lines.append(
-                f"\n{label}: time over {unit}: {a:.2f} s + {b * per:.3f} s per {per:,.0f} {unit}."
+                f"\n{path}, over pods at {part[0]['buckets']} buckets: wall {a:.2f} s + "
+                f"{b * 1000:.2f} s per 1,000 pods; judge CPU {ja:.2f} s + {jb * 1000:.3f} s "
+                f"per 1,000 pods; server CPU {ca:.2f} s + {cb * 1000:.2f} s "
+                "per 1,000 pods; received "
+                + ", ".join(f"{r['mib']:.2f} MiB at {r['size']:,}" for r in part if "mib" in r)
+                + "."
             )
+    rum_buckets = [r for r in rows if r["what"] == "rum-buckets"]
+    if len(rum_buckets) >= 2:
+        a, b = slope(rum_buckets, "buckets")
+        lines += [
+            "",
+            f"Push-down time over rate buckets, RUM (DuckDB), at {rum_buckets[0]['size']:,} "
+            f"beacons: {a:.2f} s + {b * 1000:.1f} ms per bucket.",
+        ]
+    duck = [r for r in rum if r["path"] == "push-down (duckdb)"]
+    if len(duck) >= 2:
+        a, b = slope(duck, "size")
+        lines.append(
+            f"\npush-down (duckdb): time over beacons: {a:.2f} s + {b * 1e6:.3f} s per 1 M."
+        )
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--beacons", default="1e6,3e6,10e6")
-    parser.add_argument("--pods", default="20,100,400")
+    parser.add_argument("--pods", default="50,500,5000")
     parser.add_argument("--hours", type=float, default=2.0)
     parser.add_argument("--spark", action="store_true")
     parser.add_argument("--skip-rum", action="store_true")
     parser.add_argument("--skip-metrics", action="store_true")
+    parser.add_argument("--no-victoriametrics", action="store_true")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "RESULTS-scale.md")
     args = parser.parse_args()
     rows: list[dict] = []
@@ -341,7 +457,7 @@ def main() -> None:
             rows += bench_rum(sizes, args.hours, Path(work), args.spark)
         if not args.skip_metrics:
             pods = [int(x) for x in args.pods.split(",")]
-            rows += bench_metrics(pods, args.hours, Path(work))
+            rows += bench_metrics(pods, args.hours, Path(work), not args.no_victoriametrics)
     command = "python benchmarks/bench_scale.py " + " ".join(sys.argv[1:])
     text = table(rows, command.strip())
     (args.out.with_suffix(".json")).write_text(json.dumps(rows, indent=1, default=str))

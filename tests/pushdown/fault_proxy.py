@@ -2,12 +2,14 @@
 
 It forwards every request and, when told to, answers as Thanos or Mimir do under
 trouble: `warnings` in a successful answer (a store was down: partial data), or a
-per-query limit refusal ("too many samples") for range queries spanning too many steps.
+per-query limit refusal ("too many samples") for range queries spanning too many steps
+or for instant queries whose range selector spans too long (a raw read's chunk).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +25,7 @@ class Faults:
     warn_when: str | None = None  # a query containing this text gets a warning
     warning: str = "partial response: store 10.0.3.7:10901 unavailable"
     max_steps: int | None = None  # range queries with more steps are refused (422)
+    max_range_ms: int | None = None  # instant queries over a longer `[Nms]` are refused
     seen: list[dict[str, str]] = field(default_factory=list)
     refused: int = 0
 
@@ -60,12 +63,17 @@ class FaultProxy:
         params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         faults = self.faults
         faults.seen.append(params)
+        too_big = False
         if parts.path.endswith("/query_range") and faults.max_steps is not None:
             steps = (float(params["end"]) - float(params["start"])) / float(params["step"]) + 1
-            if steps > faults.max_steps:
-                faults.refused += 1
-                body = {"status": "error", "errorType": "execution", "error": TOO_MANY_SAMPLES}
-                return self._send(request, 422, json.dumps(body).encode())
+            too_big = steps > faults.max_steps
+        if parts.path.endswith("/query") and faults.max_range_ms is not None:
+            ranges = [int(ms) for ms in re.findall(r"\[(\d+)ms\]", params.get("query", ""))]
+            too_big = any(ms > faults.max_range_ms for ms in ranges)
+        if too_big:
+            faults.refused += 1
+            body = {"status": "error", "errorType": "execution", "error": TOO_MANY_SAMPLES}
+            return self._send(request, 422, json.dumps(body).encode())
         answer = requests.get(self.upstream + request.path, timeout=30)
         content = answer.content
         query = params.get("query", "")

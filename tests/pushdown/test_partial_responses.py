@@ -68,3 +68,18 @@ def test_too_many_samples_splits_the_range_and_gets_the_same_answer(sample_prome
     assert faults.refused >= 1 and len(faults.seen) > faults.refused + 1
     assert got.height == expected.height > 0
     assert got.sort(pl.all()).equals(expected.sort(pl.all()))
+
+
+@pytest.mark.prometheus
+def test_a_raw_read_over_the_limit_is_split_by_the_same_rule(sample_prometheus, window):
+    """`--raw` reads chunks with range-vector instant queries: a chunk refused for "too
+    many samples" is read in halves, and every sample still comes back exactly once."""
+    selector = '{__name__=~"' + "|".join(gate_metric_names(PROFILE)) + '"}'
+    with PrometheusSource(sample_prometheus.url) as direct:
+        expected = direct.read_samples(selector, window[0], window[1])
+    faults = Faults(max_range_ms=20 * 60_000)  # chunks are 2 h: each needs 3 halvings
+    with FaultProxy(sample_prometheus.url, faults) as proxy, PrometheusSource(proxy.url) as source:
+        got = source.read_samples(selector, window[0], window[1])
+    assert faults.refused >= 7 and len(faults.seen) > faults.refused + 8
+    assert expected.height > 0
+    assert got.equals(expected)

@@ -18,9 +18,14 @@ from tests.prometheus.fixtures import (
 from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.canary.inputs import gate_metric_names, load_judge_input
 from wsanalysis.canary.judge import JudgeInput, judge
-from wsanalysis.errors import DataError
 from wsanalysis.frames import measures
-from wsanalysis.pushdown.promql import counter_queries, increase_expr, step_for
+from wsanalysis.pushdown.promql import (
+    Grid,
+    counter_queries,
+    increase_expr,
+    split_matchers,
+    step_for,
+)
 from wsanalysis.sources.local_prometheus import LocalPrometheus, backfill, tsdb_window
 from wsanalysis.sources.local_victoriametrics import LocalVictoriaMetrics
 from wsanalysis.sources.openmetrics import write_openmetrics
@@ -31,26 +36,71 @@ from wsanalysis.sources.variants import DEFAULT_VARIANTS
 DATASETS = ["deploy_restart", "auth_spike_token_change", "ttfb_p95_plus150", "sample"]
 VM_DATASETS = {"ttfb_p95_plus150"}  # VictoriaMetrics too (and the synthetic one)
 PROFILE = load_gate_file(None).profile("canary")
+TTFB = "ws_assistant_ttfb_seconds"
+TTFB_SHARES = {"0.5": 0.4, "2.5": 0.9, "+Inf": 1.0}  # as in `synthetic_samples`
 
 
 def _restarted(frame: pl.DataFrame) -> pl.DataFrame:
     """The synthetic series plus connection counters, with the canary's counters reset
-    (a restarted pod) halfway, scraped every 15 s (one series 250 ms off the grid)."""
+    (a restarted pod) halfway, scraped every 15 s (one series 250 ms off the grid).
+
+    The histogram restarts as a whole: `_count` and `_sum` drop with the buckets, and the
+    buckets are recomputed from the restarted count with the fixture's shares, so each
+    point stays a valid OpenMetrics histogram (cumulative buckets, `_count` equal to the
+    `+Inf` bucket) that the strict reader accepts.
+    """
     opened = frame.filter(pl.col("metric") == "ws_closes_total", pl.col("code") == "1000")
     frame = pl.concat(
         [frame, opened.with_columns(metric=pl.lit("ws_connections_total"), code=pl.lit(None))]
     )
     half = SYNTHETIC_START + (SYNTHETIC_END - SYNTHETIC_START) / 2
-    counter = pl.col("metric").str.ends_with("_total") | pl.col("metric").str.ends_with("_bucket")
-    after = (pl.col("variant") == "canary") & counter & (pl.col("timestamp") >= half)
+    counter = pl.col("metric").str.ends_with("_total") | pl.col("metric").is_in(
+        [f"{TTFB}_count", f"{TTFB}_sum"]
+    )
+    after = (pl.col("variant") == "canary") & (pl.col("timestamp") >= half)
     base = (
         pl.col("value")
         .filter(pl.col("timestamp") < half)
         .max()
         .over("metric", "variant", "code", "le", "event")
     )
-    return frame.with_columns(
-        value=pl.when(after).then(pl.col("value") - base + 1).otherwise(pl.col("value"))
+    frame = frame.with_columns(
+        value=pl.when(after & counter).then(pl.col("value") - base + 1).otherwise(pl.col("value"))
+    )
+    count = frame.filter(pl.col("metric") == f"{TTFB}_count").select(
+        "timestamp", "variant", count=pl.col("value")
+    )
+    share = pl.col("le").replace_strict(TTFB_SHARES, default=None, return_dtype=pl.Float64)
+    bucket = (pl.col("metric") == f"{TTFB}_bucket") & after
+    frame = (
+        frame.join(count, on=["timestamp", "variant"], how="left")
+        .with_columns(
+            value=pl.when(bucket).then((pl.col("count") * share).floor()).otherwise("value")
+        )
+        .drop("count")
+    )
+    return pl.concat([frame, _late_pod(frame)], how="diagonal")
+
+
+def _late_pod(frame: pl.DataFrame) -> pl.DataFrame:
+    """A control pod's error frames, scraped from a third into the window on, its counter
+    at 7 when first seen: neither path may count the 7 (it came before the window saw the
+    series). The server's sums would (the series is missing from the earlier sums), so
+    push-down must find it and leave it to the exact per-series expression."""
+    stamps = frame.filter(
+        pl.col("metric") == "ws_connections_total", pl.col("variant") == "control"
+    )
+    later = stamps.filter(
+        pl.col("timestamp") >= SYNTHETIC_START + (SYNTHETIC_END - SYNTHETIC_START) / 3
+    ).sort("timestamp")
+    return later.select(
+        "timestamp",
+        "variant",
+        "track",
+        metric=pl.lit("ws_frames_sent_total"),
+        event=pl.lit("error"),
+        pod=pl.lit("p-late"),
+        value=7.0 + pl.int_range(pl.len()).cast(pl.Float64) // 3,
     )
 
 
@@ -68,18 +118,42 @@ def test_the_step_divides_every_bucket_and_the_query_reads_resets():
     assert "x offset 1ms - x offset 15001ms" in text and "< 0" in text
 
 
+@pytest.mark.parametrize("start_ms", [1_709_251_200_000, 1_709_251_200_001, 1_709_251_237_123])
+@pytest.mark.parametrize("buckets", [1, 2, 120])
+def test_the_presence_probe_lands_on_the_bucket_points(start_ms, buckets):
+    """Subquery points are multiples of B: shifted by the probe's offset they must be
+    exactly g_1 .. g_K, whichever range convention the server follows."""
+    grid = Grid(start_ms, start_ms + buckets * 60_000 + 7_000, 60_000)
+    assert grid.k == buckets
+    first = grid.probe_at - grid.probe_range_ms  # the subquery range's lower end
+    points = [p for p in range(first - first % 60_000, grid.probe_at + 1, 60_000) if p > first]
+    assert [p - grid.probe_shift_ms for p in points] == [
+        grid.point(k) for k in range(1, buckets + 1)
+    ]
+    assert all(p % 60_000 == 0 for p in points)
+    assert first % 60_000 != 0  # not on a point: closed and left-open ranges agree
+
+
+def test_irregular_series_are_singled_out_by_a_process_label_taken_literally():
+    irregular = pl.DataFrame(
+        {"variant": ["canary", "canary"], "pod": ["web-1.a", "web-(2)"], "code": ["1000", "1006"]}
+    )
+    inside, outside = split_matchers(irregular)
+    assert inside.label == "pod" and outside.op == "!~"
+    pods = pl.DataFrame({"pod": ["web-1.a", "web-(2)", "web-1xa", "web-2", "other"]})
+    chosen = pods.filter(inside.expr(pods.columns))["pod"].to_list()
+    assert chosen == ["web-1.a", "web-(2)"]  # `.` and `(` are not regex syntax here
+    assert pods.filter(outside.expr(pods.columns)).height == 3
+    # no label on every irregular series: nothing to split on
+    assert split_matchers(pl.DataFrame({"pod": ["a", None]})) is None
+
+
 def require_victoriametrics() -> None:
     if shutil.which("victoria-metrics") is None:
         pytest.skip("victoria-metrics not installed: run `apt-get install -y victoria-metrics`")
 
 
 @pytest.mark.prometheus
-@pytest.mark.xfail(
-    reason="the synthetic reset fixture writes histograms whose _count differs from the +Inf "
-    "bucket, which the strict OpenMetrics reader (issue 16) now refuses; fix the fixture",
-    raises=DataError,
-    strict=True,
-)
 def test_counter_resets_and_off_grid_scrapes_give_the_raw_gate_inputs(tmp_path):
     frame = _restarted(synthetic_samples())
     resets = frame.sort("timestamp").filter(

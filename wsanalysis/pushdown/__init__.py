@@ -1,7 +1,8 @@
 """Push-down: each gate's sufficient statistics computed by the engine holding the data.
 
-`promql` asks a Prometheus-compatible server for per-step counter increases per variant
-(and `code` / `le` where the gates need them) instead of every raw sample.
+`promql` asks a Prometheus-compatible server for counter sums per variant (and `code` /
+`le` where the gates need them) at each bucket point, and differences them here, instead
+of reading every raw sample.
 """
 
 from __future__ import annotations

@@ -3,40 +3,60 @@
 The raw path reads every sample of every series of every pod and sums counter
 increases per bucket on this machine. The gates need much less: per variant (and per
 `code` or `le` where a gate names them), the increase in each time bucket. So the
-server sums them, and what crosses the network grows with the window's steps and the
+server sums them, and what crosses the network grows with the window's buckets and the
 variants, never with pods or scrapes.
 
-The query, per counter family and step `S` (the largest divisor of the gates' buckets
-up to `resolution`, 15 s by default), is
+Per counter family (`x`; `B` = the gates' common bucket, 1 min by default; the bucket
+points `g_k = start + k*B - 1ms`, k = 0..K, K whole buckets; see `Grid`):
 
-    sum by (variant, code) (
-        (x offset 1ms - x offset (S+1ms)) >= 0
-      or
-        (x offset 1ms and (x offset 1ms - x offset (S+1ms)) < 0)
-    ) > 0
+1. Which series can be summed before they are differenced? Two instant queries
+   (`irregular_exprs`) return the label sets of the series missing at one of
+   `g_1..g_K` (a `count_over_time` subquery whose points, moved by `offset`, are
+   exactly the `g_k`), present at only one of `g_K` and the end, or reset within the
+   window and the lookback before it. Usually none: a restarted or late pod.
+2. The others (`_Answers.sums`): the server sums the counters per group at each point,
 
-(`> 0`: a step without increase is not sent) evaluated as a range query at `start + S, start + 2S, ...`: the increase of each series
-over the samples stamped in `[t - S, t)`, a drop read as a reset after which the new
-value is the increase, exactly as `frames.counters.increases` does on raw samples. One
-more instant query at the window's end covers the last partial step, closed at the end
-as the raw path's last bucket is. The steps are then summed into the gate's buckets
-here (a step never straddles two buckets: `S` divides the bucket and steps start at
-the window's start).
+       sum by (variant, code) (x offset 1ms)        every B from start + B
+
+   plus the first point (each series' last sample before the window, or its first
+   sample in bucket 1 when it has none) and the window's end; here the differences of
+   consecutive sums are the increases over the samples stamped in each bucket, what
+   `frames.counters.increases` sums on raw samples for series without resets or gaps.
+   No operator between two vectors runs at any step: one selector pass.
+3. The irregular ones, singled out by one label (`split_matchers`: `label=~"..."`, the
+   summed part gets `label!~"..."`), at the fine step `S` (15 s by default, dividing
+   `B`) with the per-series difference, a drop read as a reset after which the new
+   value is the increase (`increase_expr`):
+
+       sum by (variant, code) (
+         (x offset 1ms - x offset (S+1ms)) >= 0 or (x offset 1ms and (...) < 0)
+       ) > 0
+
+4. Histograms only: every `le` bucket present in the window, once, with no increase.
+
+The steps are then summed into the gate's buckets here (a step never straddles two
+buckets: `B` and `S` divide the bucket and steps start at the window's start).
 
 Why not `increase(x[1m])`? Prometheus extrapolates `increase()` to the range's edges
 and misses the step between the last sample before the range and the first inside it,
 so per-bucket figures differ from the sum of the samples' increases by up to a scrape
 interval's worth, and the push-down could not give the raw path's gate inputs. The
-difference expression above has neither effect.
+sums and differences above have neither effect.
+
+Why sums? Every PromQL binary operator between two instant vectors matches label sets
+per series at every step: the 15 s per-series expression over a whole family made the
+push-down slower than the raw read (docs/scale.md, "Why sums"). Sums need none, and
+only the irregular series pay for the per-series expression.
 
 Where the two paths still differ (docs/scale.md lists them):
 - the first sample of a series inside the window: the raw path counts no increase for
   it (it has no earlier sample); the push-down counts the increase from the last sample
   before the window, within the server's lookback (5 min by default);
 - a scrape gap longer than the lookback: the raw path counts the increase across the
-  gap; the push-down loses it (the series is absent at one end of the step);
-- two samples in one step with a reset between them (a scrape interval shorter than
-  `S`): the push-down sees one difference, as `resets()` would not; lower `resolution`.
+  gap; the push-down loses it (the series is irregular, and absent at one end of a fine
+  step);
+- two samples in one fine step with a reset between them (a scrape interval shorter
+  than `S`): the push-down sees one difference; lower `resolution`.
 
 The result is handed to the judge as a samples frame with one counter per series
 group, cumulated from zero at the window's start, so `frames.measures` derives exactly
@@ -47,6 +67,7 @@ statistics and decisions do not change.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -57,14 +78,17 @@ import polars as pl
 from wsanalysis.canary.gates import Profile
 from wsanalysis.frames.measures import RATE_BUCKET
 from wsanalysis.frames.selection import Series
+from wsanalysis.sources.metric_names import CONNECTIONS_TOTAL
 from wsanalysis.sources.prometheus import PrometheusSource, to_epoch_ms
 from wsanalysis.sources.schema import TIMESTAMP, empty_samples, samples_schema
 from wsanalysis.sources.variants import Matcher, VariantMapping
 
 DEFAULT_RESOLUTION = timedelta(seconds=15)
-QUERY_WORKERS = 2  # families queried at once
-STEPS_PER_REQUEST = 60  # 15 min at 15 s per range request: each answer is quick
-SRM_COUNTER = "ws_connections_total"  # the sample-ratio check's unit from the server
+LOOKBACK = timedelta(minutes=5)  # the servers' default lookback (VictoriaMetrics pinned to it)
+QUERY_WORKERS = 2  # families queried at once: bounded, the server has other users
+SRM_COUNTER = CONNECTIONS_TOTAL  # the sample-ratio check's unit from the server
+#: labels that name one process, tried first to single out restarted series
+PROCESS_LABELS = ("pod", "instance", "kubernetes_pod_name", "pod_name", "container", "job")
 
 
 @dataclass(frozen=True)
@@ -82,12 +106,15 @@ class CounterQuery:
 
 @dataclass
 class PushedSamples:
-    """The judge's samples frame from push-down, and what the server warned per family."""
+    """The judge's samples frame from push-down, what the server warned per family, and
+    what was asked: requests, the bucket step, the fine step, series that reset."""
 
     frame: pl.DataFrame
     warnings: dict[str, list[str]]
     queries: int
     step: timedelta
+    fine_step: timedelta
+    reset_series: int = 0
 
 
 def counter_queries(profile: Profile) -> list[CounterQuery]:
@@ -119,11 +146,17 @@ def counter_queries(profile: Profile) -> list[CounterQuery]:
 
 def step_for(profile: Profile, resolution: timedelta = DEFAULT_RESOLUTION) -> timedelta:
     """The largest step up to `resolution` that divides every gate's bucket."""
-    sizes = [int((g.bucket or RATE_BUCKET).total_seconds() * 1000) for g in profile.gates]
-    common = math.gcd(*sizes) if sizes else int(RATE_BUCKET.total_seconds() * 1000)
+    common = bucket_step(profile) // timedelta(milliseconds=1)
     limit = max(1, int(resolution.total_seconds() * 1000))
     best = max(d for d in _divisors(common) if d <= limit) if common > limit else common
     return timedelta(milliseconds=best)
+
+
+def bucket_step(profile: Profile) -> timedelta:
+    """The gates' common bucket: the largest step whose sums add up to every gate's buckets."""
+    sizes = [int((g.bucket or RATE_BUCKET).total_seconds() * 1000) for g in profile.gates]
+    common = math.gcd(*sizes) if sizes else int(RATE_BUCKET.total_seconds() * 1000)
+    return timedelta(milliseconds=common)
 
 
 def _divisors(n: int) -> list[int]:
@@ -132,7 +165,8 @@ def _divisors(n: int) -> list[int]:
 
 
 def increase_expr(selector: str, by: Iterable[str], near_ms: int, far_ms: int) -> str:
-    """Summed increase of the series over the samples stamped in (t - far, t - near]."""
+    """Summed increase over the samples stamped in (t - far, t - near], a drop read as a
+    reset (the fine step, for series that reset)."""
     now = f"{selector} offset {near_ms}ms" if near_ms else selector
     before = f"{selector} offset {far_ms}ms"
     step = f"({now} - {before})"
@@ -140,10 +174,85 @@ def increase_expr(selector: str, by: Iterable[str], near_ms: int, far_ms: int) -
     return f"sum by ({grouping}) (({step} >= 0) or ({now} and ({step} < 0))) > 0"
 
 
+def irregular_exprs(selector: str, grid: Grid) -> tuple[str, str]:
+    """The two instant queries finding the series that cannot be summed before they are
+    differenced: (missing at one of the grid points `g_1..g_K`, asked at `grid.probe_at`;
+    present at only one of `g_K` and the end, or reset, asked at the window's end).
+
+    Only `resets` reads every sample; the rest are lookups at points, as cheap as the
+    sums themselves."""
+    w, b, shift = grid.probe_range_ms, grid.step_ms, grid.probe_shift_ms
+    moved = f"{selector} offset {shift}ms" if shift else selector
+    present = f"count_over_time(({moved})[{w}ms:{b}ms])"
+    everywhere = f"count_over_time(vector(1)[{w}ms:{b}ms])"
+    last = f"{selector} offset {grid.end_ms - grid.point(grid.k)}ms"
+    return (
+        f"{present} < scalar({everywhere})",
+        f"({selector} unless {last}) or ({last} unless {selector})"
+        f" or (resets({selector}[{grid.lookback_ms}ms]) > 0)",
+    )
+
+
 def presence_expr(selector: str, by: Iterable[str], window_ms: int) -> str:
     """Zero for every series group present in the window ending at t."""
     grouping = ", ".join(by)
     return f"sum by ({grouping}) (present_over_time({selector}[{max(window_ms, 1)}ms])) * 0"
+
+
+def split_matchers(irregular: pl.DataFrame) -> tuple[Matcher, Matcher] | None:
+    """(in, out) matchers on one label splitting a family into a superset of the
+    irregular series and the rest; None when no label is set on every irregular series."""
+    labels = [c for c in irregular.columns if c not in ("timestamp", "value", "metric")]
+    usable = [c for c in labels if irregular[c].null_count() == 0 and (irregular[c] != "").all()]
+    if not usable:
+        return None
+    # a process label singles out restarted pods; else the label with the fewest values
+    # (e.g. variant="canary" when only canary pods restarted)
+    ranked = sorted(usable, key=lambda c: (c not in PROCESS_LABELS, irregular[c].n_unique(), c))
+    label = ranked[0]
+    values = "|".join(_re2_escape(v) for v in sorted(irregular[label].unique()))
+    return Matcher(label, "=~", values), Matcher(label, "!~", values)
+
+
+def _re2_escape(text: str) -> str:
+    return re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", text)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The bucket query's points: `g_k = start + k*B - 1ms`, k = 0..K, K whole buckets;
+    bucket k holds the samples stamped in `[g_(k-1) + 1ms, g_k + 1ms)`."""
+
+    start_ms: int
+    end_ms: int
+    step_ms: int
+
+    @property
+    def k(self) -> int:
+        return (self.end_ms - self.start_ms) // self.step_ms
+
+    def point(self, k: int) -> int:
+        return self.start_ms + k * self.step_ms - 1
+
+    @property
+    def lookback_ms(self) -> int:
+        """The window and the lookback before it: every sample the sums can see."""
+        return self.end_ms - self.start_ms + LOOKBACK // timedelta(milliseconds=1) + 1
+
+    @property
+    def probe_shift_ms(self) -> int:
+        """Subquery points are multiples of B: `offset` moves them onto `g_k`."""
+        return -self.point(1) % self.step_ms
+
+    @property
+    def probe_at(self) -> int:
+        return self.point(self.k) + self.probe_shift_ms
+
+    @property
+    def probe_range_ms(self) -> int:
+        """From between g_0 and g_1 to g_K: K subquery points, whether the range is
+        closed (Prometheus 2) or left-open (Prometheus 3)."""
+        return (self.k - 1) * self.step_ms + self.step_ms // 2
 
 
 def pushed_samples(
@@ -155,11 +264,9 @@ def pushed_samples(
     resolution: timedelta = DEFAULT_RESOLUTION,
 ) -> PushedSamples:
     """Every counter family the profile's gates read, summed by the server (see above)."""
-    step = step_for(profile, resolution)
-    step_ms = int(step.total_seconds() * 1000)
+    bucket, fine = bucket_step(profile), step_for(profile, resolution)
     start_ms, end_ms = to_epoch_ms(start), to_epoch_ms(end)
-    full_steps = (end_ms - start_ms) // step_ms
-    tail_from = start_ms + full_steps * step_ms
+    grid = Grid(start_ms, end_ms, bucket // timedelta(milliseconds=1))
     families = counter_queries(profile)
     per_variant = (
         [(name, list(matchers)) for name, matchers in variants.matchers().items()]
@@ -168,55 +275,130 @@ def pushed_samples(
     )
     jobs = [(query, variant, extra) for query in families for variant, extra in per_variant]
 
-    def run(job: tuple[CounterQuery, str | None, list[Matcher]]) -> tuple[list, list[str], int]:
+    def run(job: tuple[CounterQuery, str | None, list[Matcher]]) -> _Answers:
         query, variant, extra = job
+        by = list(query.by) if variant is not None else [variants.label, *query.by]
+        everything = query.selector(extra)
         # one connection per job: `last_warnings` belongs to one query at a time
         with PrometheusSource(source.settings) as own:
-            by = list(query.by) if variant is not None else [variants.label, *query.by]
-            selector = query.selector(extra)
-            answers, warned_now = [], []
-            promql = increase_expr(selector, by, 1, step_ms + 1)
-            for first, last in _spans(start_ms + step_ms, tail_from, step_ms):
-                frame = own.query_range(promql, first / 1000, last / 1000, step)
-                warned_now += own.last_warnings
-                # the step ending at t holds samples in [t - S, t): stamp it inside
-                answers.append(_shifted(frame, -1))
-            promql = increase_expr(selector, by, 0, end_ms - tail_from + 1)
-            answers.append(own.query_range(promql, end_ms / 1000, end_ms / 1000, step))
-            warned_now += own.last_warnings
+            answers = _Answers(own, grid, by)
+            if grid.k < 1:  # shorter than a bucket: nothing to sum
+                answers.steps(everything, fine)
+            else:
+                missing, other = irregular_exprs(everything, grid)
+                irregular = pl.concat(
+                    [answers.instant(missing, grid.probe_at), answers.instant(other)],
+                    how="diagonal",
+                )
+                answers.irregular = irregular.height
+                split = split_matchers(irregular) if irregular.height else None
+                if not irregular.height:
+                    answers.sums(everything)
+                elif split is not None:
+                    inside, outside = split
+                    answers.sums(query.selector([*extra, outside]))
+                    answers.steps(query.selector([*extra, inside]), fine)
+                else:  # no label singles the irregular series out: all at the fine step
+                    answers.steps(everything, fine)
             if "le" in query.by:
                 # every bucket once, with no increase: a histogram bucket that stayed
                 # empty is still a bucket (the raw path has it too)
-                promql = presence_expr(selector, by, end_ms - start_ms)
-                answers.append(own.query_range(promql, end_ms / 1000, end_ms / 1000, step))
-                warned_now += own.last_warnings
-        tidy = [_tidy(a, query, variant, variants) for a in answers if a.height]
-        return tidy, warned_now, len(answers)
+                promql = presence_expr(everything, by, end_ms - start_ms)
+                answers.parts.append(answers.instant(promql))
+        answers.parts = [_tidy(a, query, variant, variants) for a in answers.parts if a.height]
+        return answers
 
     parts: list[pl.DataFrame] = []
     warned: dict[str, list[str]] = {}
-    queries = 0
+    queries = irregular = 0
     # the server evaluates several families at once (a query frontend spreads them)
     with ThreadPoolExecutor(QUERY_WORKERS) as pool:
-        for (query, _, _), (tidy, warned_now, count) in zip(jobs, pool.map(run, jobs), strict=True):
-            parts += tidy
-            queries += count
-            if warned_now:
-                warned.setdefault(query.metric, []).extend(dict.fromkeys(warned_now))
+        for (query, _, _), answers in zip(jobs, pool.map(run, jobs), strict=True):
+            parts += answers.parts
+            queries += answers.queries
+            irregular += answers.irregular
+            if answers.warnings:
+                warned.setdefault(query.metric, []).extend(dict.fromkeys(answers.warnings))
     columns = sorted({c for q in families for c in q.by})
     frame = _as_counters(parts, columns, start)
-    return PushedSamples(frame, warned, queries, step)
+    return PushedSamples(frame, warned, queries, bucket, fine, irregular)
 
 
-def _spans(first_ms: int, last_ms: int, step_ms: int) -> list[tuple[int, int]]:
-    """[first, last] in requests of at most STEPS_PER_REQUEST steps: each answer stays
-    short in time and memory on the server, whatever the window's length."""
-    spans, lower = [], first_ms
-    while lower <= last_ms:
-        upper = min(last_ms, lower + (STEPS_PER_REQUEST - 1) * step_ms)
-        spans.append((lower, upper))
-        lower = upper + step_ms
-    return spans
+class _Answers:
+    """One job's answers, warnings and request count, on its own connection."""
+
+    def __init__(self, source: PrometheusSource, grid: Grid, by: list[str]) -> None:
+        self.source = source
+        self.grid, self.by = grid, by
+        self.parts: list[pl.DataFrame] = []
+        self.warnings: list[str] = []
+        self.queries = 0
+        self.irregular = 0
+
+    def instant(self, promql: str, at_ms: int | None = None) -> pl.DataFrame:
+        """One instant query (as a one-point range query), at the window's end by default."""
+        at = (self.grid.end_ms if at_ms is None else at_ms) / 1000
+        return self._ask(promql, at, at, timedelta(seconds=1))
+
+    def sums(self, selector: str) -> None:
+        """Per-bucket increases of series present at every grid point, without resets:
+        the server sums the counters per group at each point (no per-series arithmetic),
+        the increases are the differences of consecutive sums. The first point takes a
+        series' last sample before the window, or its first sample in bucket 1."""
+        grid, grouping = self.grid, ", ".join(self.by)
+        b = grid.step_ms
+        # the series present at g_1 (a series that stopped before the window is not)
+        first = (
+            f"sum by ({grouping}) ((({selector} offset {b + 1}ms)"
+            f" or min_over_time({selector}[{b}ms] offset 1ms)) and {selector} offset 1ms)"
+        )
+        summed = f"sum by ({grouping}) ({selector})"
+        points = [
+            self.instant(first, grid.start_ms + b).with_columns(_k=pl.lit(0)),
+            _shifted(
+                self._ask(
+                    f"sum by ({grouping}) ({selector} offset 1ms)",
+                    (grid.start_ms + b) / 1000,
+                    (grid.start_ms + grid.k * b) / 1000,
+                    timedelta(milliseconds=b),
+                ),
+                -1,
+            ).with_columns(_k=pl.lit(1)),
+            self.instant(summed).with_columns(_k=pl.lit(2)),
+        ]
+        points = [p for p in points if p.height]
+        if not points:
+            return
+        frame = pl.concat(points, how="diagonal")
+        groups = [c for c in frame.columns if c not in ("timestamp", "value", "_k")]
+        stamp = pl.when(pl.col("_k") == 0).then(None).otherwise(pl.col("timestamp"))
+        frame = (
+            frame.sort([*groups, "_k", "timestamp"], nulls_last=True)
+            .with_columns(timestamp=stamp, value=pl.col("value").diff().over(groups))
+            .filter(pl.col("_k") > 0, pl.col("value") > 0)
+            .drop("_k")
+        )
+        self.parts.append(frame)
+
+    def steps(self, selector: str, step: timedelta) -> None:
+        """Per-step increases over the window, a drop read as a reset: one range query
+        over every whole step, then the last partial step, closed at the window's end."""
+        step_ms = step // timedelta(milliseconds=1)
+        start_ms, end_ms = self.grid.start_ms, self.grid.end_ms
+        tail_from = start_ms + (end_ms - start_ms) // step_ms * step_ms
+        if tail_from > start_ms:
+            promql = increase_expr(selector, self.by, 1, step_ms + 1)
+            frame = self._ask(promql, (start_ms + step_ms) / 1000, tail_from / 1000, step)
+            # the step ending at t holds samples in [t - S, t): stamp it inside
+            self.parts.append(_shifted(frame, -1))
+        tail = increase_expr(selector, self.by, 0, end_ms - tail_from + 1)
+        self.parts.append(self.instant(tail))
+
+    def _ask(self, promql: str, first: float, last: float, step: timedelta) -> pl.DataFrame:
+        frame = self.source.query_range(promql, first, last, step)
+        self.queries += 1
+        self.warnings += self.source.last_warnings
+        return frame
 
 
 def _shifted(frame: pl.DataFrame, ms: int) -> pl.DataFrame:

@@ -21,7 +21,7 @@ import subprocess
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -253,6 +253,61 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def serve_on_loopback(
+    name: str,
+    launch: Callable[[int], subprocess.Popen[bytes]],
+    ready: Callable[[int], bool],
+    log: Path,
+    *,
+    host: str,
+    port: int | None,
+    ready_timeout: float,
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start a server with `launch(port)` and wait until `ready(port)`: the process and
+    its port. Without a fixed `port`, a free one is chosen (three tries, since another
+    process may take it between the check and the bind). The server's output goes to
+    `log`, quoted when it exits or is not ready within `ready_timeout` seconds."""
+    fixed = port is not None
+    for _attempt in range(1 if fixed else 3):
+        chosen = port if port is not None else free_port(host)
+        process = launch(chosen)
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline and process.poll() is None:
+            if ready(chosen):
+                return process, chosen
+            time.sleep(0.1)
+        output = log.read_text(errors="replace").strip()[-800:]
+        stop_process(process)
+        if process.returncode is not None and "address already in use" in output:
+            if fixed:
+                raise UsageError(
+                    f"port {port} on {host} is already in use",
+                    "choose another port (--port N), or leave it out to get a free one",
+                )
+            continue
+        if time.monotonic() >= deadline:
+            raise WsAnalysisError(
+                f"{name} at {host}:{chosen} was not ready after {ready_timeout:.0f} s: {output}",
+                "a large data directory takes longer to load: raise ready_timeout",
+            )
+        raise WsAnalysisError(
+            f"{name} exited with code {process.returncode}: {output}",
+            "read the message above; check the data directory and the port",
+        )
+    raise WsAnalysisError(f"{name} could not bind a free port on {host}", "retry")
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not stopped within 15 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def tsdb_window(tsdb: Path) -> tuple[int, int] | None:
     """(min, max) epoch ms over the blocks of `tsdb`, or None when it holds none."""
     metas = [json.loads(meta.read_text()) for meta in Path(tsdb).glob("*/meta.json")]
@@ -341,79 +396,48 @@ class LocalPrometheus:
         if web:
             (work / "web.yml").write_text(web)
             args.append(f"--web.config.file={work / 'web.yml'}")
-        fixed_port = self.port is not None
-        for _attempt in range(1 if fixed_port else 3):
-            if not fixed_port:
-                self.port = free_port(self.host)
-            log = work / "prometheus.log"
+        auth = (self.basic_auth.user, self.basic_auth.password) if self.basic_auth else None
+        log = work / "prometheus.log"
+
+        def launch(port: int) -> subprocess.Popen[bytes]:
             with log.open("wb") as log_file:
-                self.process = subprocess.Popen(
-                    [*args, f"--web.listen-address={self.host}:{self.port}"],
+                return subprocess.Popen(
+                    [*args, f"--web.listen-address={self.host}:{port}"],
                     stdout=log_file,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                 )
-            try:
-                self._wait_ready(log)
-                return
-            except _PortTaken:
-                continue
-        self.stop()
-        if fixed_port:
-            raise UsageError(
-                f"port {self.port} on {self.host} is already in use",
-                "choose another port (--port N), or leave it out to get a free one",
-            )
-        raise WsAnalysisError(f"prometheus could not bind a free port on {self.host}", "retry")
 
-    def _wait_ready(self, log: Path) -> None:
-        assert self.process is not None
-        auth = (self.basic_auth.user, self.basic_auth.password) if self.basic_auth else None
-        deadline = time.monotonic() + self.ready_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                output = log.read_text(errors="replace")
-                if "address already in use" in output:
-                    raise _PortTaken
-                self.stop()
-                raise WsAnalysisError(
-                    f"prometheus exited with code {self.process.returncode}: "
-                    f"{output.strip()[-800:]}",
-                    "read the message above; check the TSDB directory and the port",
-                )
+        def ready(port: int) -> bool:
+            scheme = "https" if self.tls else "http"
             with contextlib.suppress(requests.RequestException), warnings.catch_warnings():
                 # the probe only asks "are you up?": the certificate is the caller's to check
                 warnings.simplefilter("ignore", InsecureRequestWarning)
-                response = requests.get(
-                    f"{self.url}/-/ready", auth=auth, timeout=2, verify=not self.tls
-                )
-                if response.status_code == 200:
-                    return
-            time.sleep(0.1)
-        output = log.read_text(errors="replace")
-        self.stop()
-        raise WsAnalysisError(
-            f"prometheus at {self.url} was not ready after {self.ready_timeout:.0f} s: "
-            f"{output.strip()[-800:]}",
-            "a large TSDB takes longer to load: raise ready_timeout",
-        )
+                url = f"{scheme}://{self.host}:{port}/-/ready"
+                return requests.get(url, auth=auth, timeout=2, verify=not self.tls).ok
+            return False
+
+        try:
+            self.process, self.port = serve_on_loopback(
+                "prometheus",
+                launch,
+                ready,
+                log,
+                host=self.host,
+                port=self.port,
+                ready_timeout=self.ready_timeout,
+            )
+        except WsAnalysisError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it has not stopped within 15 s."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
         if self._work is not None:
             self._work.cleanup()
             self._work = None
-
-
-class _PortTaken(Exception):
-    pass
 
 
 @contextlib.contextmanager

@@ -34,8 +34,8 @@ from typing import Any
 import polars as pl
 import requests
 
-from wsanalysis.errors import DataError, UsageError, WsAnalysisError
-from wsanalysis.sources.local_prometheus import free_port, metrics_file
+from wsanalysis.errors import DataError, UsageError
+from wsanalysis.sources.local_prometheus import metrics_file, serve_on_loopback, stop_process
 from wsanalysis.sources.openmetrics import read_openmetrics
 from wsanalysis.sources.prometheus import PrometheusSettings, PrometheusSource
 from wsanalysis.sources.schema import SAMPLES_FIXED
@@ -92,17 +92,16 @@ class LocalVictoriaMetrics:
     def start(self) -> None:
         binary = find_binary()
         self.storage.mkdir(parents=True, exist_ok=True)
-        fixed = self.port is not None
-        for _attempt in range(1 if fixed else 3):
-            if not fixed:
-                self.port = free_port(self.host)
-            self._log = self.storage.parent / f"{self.storage.name}.victoria-metrics.log"
-            with self._log.open("wb") as log:
-                self.process = subprocess.Popen(
+        self._log = self.storage.parent / f"{self.storage.name}.victoria-metrics.log"
+        log = self._log
+
+        def launch(port: int) -> subprocess.Popen[bytes]:
+            with log.open("wb") as out:
+                return subprocess.Popen(
                     [
                         binary,
                         f"-storageDataPath={self.storage}",
-                        f"-httpListenAddr={self.host}:{self.port}",
+                        f"-httpListenAddr={self.host}:{port}",
                         "-retentionPeriod=100y",
                         "-search.maxStalenessInterval=5m",
                         "-search.disableCache",
@@ -110,41 +109,29 @@ class LocalVictoriaMetrics:
                         "-loggerLevel=ERROR",
                         *self.extra_flags,
                     ],
-                    stdout=log,
+                    stdout=out,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                 )
-            if self._wait_ready():
-                return
-        output = self._log.read_text(errors="replace")[-800:] if self._log else ""
-        self.stop()
-        if fixed and "address already in use" in output:
-            raise UsageError(f"port {self.port} on {self.host} is already in use", "choose another")
-        raise WsAnalysisError(
-            f"victoria-metrics did not start: {output.strip()}",
-            "read the message above; check the storage directory and the port",
+
+        def ready(port: int) -> bool:
+            with contextlib.suppress(requests.RequestException):
+                return requests.get(f"http://{self.host}:{port}/health", timeout=2).ok
+            return False
+
+        self.process, self.port = serve_on_loopback(
+            "victoria-metrics",
+            launch,
+            ready,
+            log,
+            host=self.host,
+            port=self.port,
+            ready_timeout=self.ready_timeout,
         )
 
-    def _wait_ready(self) -> bool:
-        assert self.process is not None
-        deadline = time.monotonic() + self.ready_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                return False
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return True
-            time.sleep(0.1)
-        return False
-
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
 
     # -- data ---------------------------------------------------------------------------
 

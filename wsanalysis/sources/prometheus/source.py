@@ -10,8 +10,9 @@ traps (seen on Prometheus 2.x):
 - the response's `warnings` (Thanos and remote read report partial data that way) are
   dropped: we raise them as `PrometheusWarning` and keep them in `last_warnings`;
 - Thanos answers a query without its unreachable stores unless told not to: we send
-  `partial_response=false`; a range query refused for a per-query limit ("too many
-  samples", Mimir's max chunks / series) is split in halves and retried;
+  `partial_response=false`; a raw chunk or a range query refused for a per-query limit
+  ("too many samples", Mimir's max chunks / series) is split in halves and retried, by
+  one rule (`_split_on_limit`);
 - `get_metric_range_data`'s default start/end are frozen at import: we take no
   defaults, every read names its window;
 - gzip on loopback costs more CPU than it saves: we send `Accept-Encoding: identity`
@@ -31,7 +32,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,6 +50,7 @@ from wsanalysis.errors import (
     PromQLError,
     UsageError,
 )
+from wsanalysis.sources.metric_names import CLOSES_TOTAL
 from wsanalysis.sources.prometheus.decoding import _json_or_none, _Matrix, _Series, decode_matrix
 from wsanalysis.sources.prometheus.settings import (
     ENV_BEARER_TOKEN,
@@ -173,14 +175,9 @@ class PrometheusSource:
         with _Progress(len(queries) * len(bounds), progress, f"reading {selector}") as bar:
             for variant, query in queries:
                 series = _Series()
-                # [lower, upper] before Prometheus 3.0, (lower, upper] since: cut to the latter
-                requests_ = [
-                    {"query": f"{query}[{upper - lower}ms]", "time": _seconds(upper)}
-                    for lower, upper in bounds
-                ]
-                answers = self._fetch_all("query", requests_)
-                for (lower, _), matrix in zip(bounds, answers, strict=True):
-                    series.add(matrix, lower)
+                for parts in self._fetch_all(query, bounds):
+                    for lower, _, matrix in parts:
+                        series.add(matrix, lower)
                     bar.update(1)
                 first = sum(t.height for t in tables)
                 samples.append(series.samples(first))
@@ -292,7 +289,16 @@ class PrometheusSource:
                 "end": _seconds(upper),
                 "step": f"{step_ms / 1000:.3f}",
             }
-            for matrix in self._range_in_parts(params, lower, upper, step_ms):
+            parts = self._split_on_limit(
+                lambda low, high, params=params: self._get_matrix(
+                    "query_range", params | {"start": _seconds(low), "end": _seconds(high)}
+                ),
+                lower,
+                upper,
+                step_ms,
+                closed=True,
+            )
+            for _, _, matrix in parts:
                 series.add(self._keep_warnings(matrix), lower - 1)
             lower = upper + step_ms
         self._emit_warnings()
@@ -309,36 +315,69 @@ class PrometheusSource:
             pl.col("timestamp_ms").cast(TIMESTAMP).alias("timestamp"), "value", *labels
         ).sort([*labels, "timestamp"], nulls_last=True)
 
-    def _range_in_parts(
-        self, params: dict[str, str], lower: int, upper: int, step_ms: int, depth: int = 0
-    ) -> list[_Matrix]:
-        """One range query, split in halves (at a step) while the server says it is too big."""
+    def _split_on_limit(
+        self,
+        ask: Callable[[int, int], _Matrix],
+        lower: int,
+        upper: int,
+        step_ms: int,
+        *,
+        closed: bool,
+        depth: int = 0,
+    ) -> list[tuple[int, int, _Matrix]]:
+        """`ask(lower, upper)`, split in halves while the server refuses it for a per-query
+        limit ("too many samples", Mimir's max chunks or series): the one splitting rule
+        of raw reads and range queries.
+
+        The halves meet on a multiple of `step_ms` from `lower`. A range query's span is
+        closed (its points are lower, lower + step, ..., upper): the halves are
+        [lower, middle] and [middle + step, upper], no point asked twice. A raw read's
+        span is half-open, (lower, upper] at 1 ms: the halves are (lower, middle] and
+        (middle, upper], no sample read twice. Returns (lower, upper, answer) per part,
+        in time order.
+        """
         try:
-            return [self._get_matrix("query_range", params)]
+            return [(lower, upper, ask(lower, upper))]
         except PrometheusError as error:
             steps = (upper - lower) // step_ms
-            if not _LIMIT_HIT.search(str(error)) or steps < 1 or depth >= MAX_SPLITS:
+            if not _LIMIT_HIT.search(str(error)) or steps < (1 if closed else 2):
+                raise
+            if depth >= MAX_SPLITS:
                 raise
         middle = lower + (steps // 2) * step_ms
-        parts = []
-        for low, high in ((lower, middle), (middle + step_ms, upper)):
-            half = params | {"start": _seconds(low), "end": _seconds(high)}
-            parts += self._range_in_parts(half, low, high, step_ms, depth + 1)
-        return parts
+        halves = ((lower, middle), (middle + step_ms if closed else middle, upper))
+        return [
+            part
+            for low, high in halves
+            for part in self._split_on_limit(
+                ask, low, high, step_ms, closed=closed, depth=depth + 1
+            )
+        ]
 
-    # -- HTTP -----------------------------------------------------------------------------
+    def _fetch_all(
+        self, query: str, bounds: list[tuple[int, int]]
+    ) -> Iterator[list[tuple[int, int, _Matrix]]]:
+        """Each chunk's answers (split while over a per-query limit), in order, the next
+        chunk already running while one is being parsed."""
 
-    def _fetch_all(self, endpoint: str, requests_: list[dict[str, str]]) -> Iterator[_Matrix]:
-        """Answers in order, the next request already running while one is being parsed."""
+        def chunk(lower: int, upper: int) -> list[tuple[int, int, _Matrix]]:
+            def ask(low: int, high: int) -> _Matrix:
+                # [low, high] before Prometheus 3.0, (low, high] since: the caller cuts
+                params = {"query": f"{query}[{high - low}ms]", "time": _seconds(high)}
+                return self._get_matrix("query", params)
+
+            return self._split_on_limit(ask, lower, upper, 1, closed=False)
+
         with ThreadPoolExecutor(max_workers=2) as pool:
-            pending = deque(pool.submit(self._get_matrix, endpoint, r) for r in requests_[:2])
+            pending = deque(pool.submit(chunk, *b) for b in bounds[:2])
             try:
-                for following in requests_[2:]:
-                    matrix = pending.popleft().result()
-                    pending.append(pool.submit(self._get_matrix, endpoint, following))
-                    yield self._keep_warnings(matrix)
+                for following in bounds[2:]:
+                    parts = pending.popleft().result()
+                    pending.append(pool.submit(chunk, *following))
+                    yield [(lo, hi, self._keep_warnings(m)) for lo, hi, m in parts]
                 while pending:
-                    yield self._keep_warnings(pending.popleft().result())
+                    parts = pending.popleft().result()
+                    yield [(lo, hi, self._keep_warnings(m)) for lo, hi, m in parts]
             finally:
                 for future in pending:
                     future.cancel()
@@ -482,7 +521,7 @@ def _split_selector(selector: str) -> tuple[str, str]:
     if not match or not (match.group(1) or match.group(2)):
         raise UsageError(
             f"{selector!r} is not a series selector",
-            'read_samples takes a selector such as ws_closes_total{code="1006"}; '
+            f'read_samples takes a selector such as {CLOSES_TOTAL}{{code="1006"}}; '
             "use query_range for PromQL expressions",
         )
     name, inner = match.group(1) or "", (match.group(2) or "").strip().rstrip(",")
