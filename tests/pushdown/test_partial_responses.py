@@ -10,7 +10,6 @@ from tests.pushdown.fault_proxy import FaultProxy, Faults
 from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.canary.inputs import gate_metric_names, load_judge_input
 from wsanalysis.canary.judge import judge
-from wsanalysis.pushdown.partial import gate_families
 from wsanalysis.sources.openmetrics import read_openmetrics
 from wsanalysis.sources.prometheus import PrometheusSource
 
@@ -44,7 +43,7 @@ def test_a_warning_makes_the_gates_it_touches_inconclusive(sample_prometheus, wi
     with FaultProxy(sample_prometheus.url, faults) as proxy:
         warned = _judge(proxy.url, window, raw)
     assert faults.seen and all(p.get("partial_response") == "false" for p in faults.seen)
-    touched = {g.name for g in PROFILE.gates if FAMILY in gate_families(g)}
+    touched = {g.name for g in PROFILE.gates if FAMILY in g.server_series}
     assert touched
     for before, after in zip(clean.gates, warned.gates, strict=True):
         uses_server = before.evidence.source in ("prometheus", "histogram")

@@ -1,7 +1,8 @@
-"""A server's warnings (Thanos/Mimir partial responses) turn the gates they touch inconclusive.
+"""Warnings about the server figures turn the gates they touch inconclusive.
 
 A Thanos querier that could not reach a store, or a Mimir that dropped part of a
-query, still answers `success` with `warnings`: the figures may be short. A gate
+query, still answers `success` with `warnings`: the figures may be short. A metrics
+file read leniently (lines dropped) gives the same kind of warning. A gate
 computed from such an answer must not pass (nor fail) silently; it becomes
 `inconclusive`, and its sentence quotes the warning.
 """
@@ -10,16 +11,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from wsanalysis.canary.gates import Gate, Profile
+from wsanalysis.canary.gates import Profile
 from wsanalysis.canary.verdict import GateResult
 
 SOURCE_WARNINGS = "source_warnings"  # JudgeInput.metadata key: family -> warnings
 SERVER_SOURCES = ("prometheus", "histogram")  # evidence sources read from the server
-
-
-def gate_families(gate: Gate) -> set[str]:
-    """The metric families a gate reads from the server."""
-    return set(gate.server_series)
 
 
 def inconclusive_on_warnings(
@@ -32,7 +28,7 @@ def inconclusive_on_warnings(
     changed = []
     for gate, result in zip(profile.gates, results, strict=True):
         texts = list(warned.get("*", []))
-        for family in sorted(gate_families(gate)):
+        for family in sorted(gate.server_series):
             texts += warned.get(family, [])
         texts = list(dict.fromkeys(texts))
         if (
@@ -45,8 +41,8 @@ def inconclusive_on_warnings(
         quoted = "; ".join(f'"{t}"' for t in texts[:3])
         more = f" (and {len(texts) - 3} more)" if len(texts) > 3 else ""
         sentence = (
-            f"{result.sentence.rstrip('.')}. Not decided: the metrics server warned that its "
-            f"answer may be partial: {quoted}{more}."
+            f"{result.sentence.rstrip('.')}. Not decided: its server figures may be "
+            f"incomplete: {quoted}{more}."
         )
         changed.append(replace(result, decision="inconclusive", sentence=sentence))
     return changed
