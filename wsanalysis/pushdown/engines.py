@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from wsanalysis.errors import UsageError
+from wsanalysis.frames.measures import SESSION_BUCKET_BITS
 from wsanalysis.pushdown.rum import rum_files
 from wsanalysis.sources.schema import RUM_SCHEMA
 
@@ -62,13 +63,24 @@ class DuckDBEngine:
         described = self.connection.execute("DESCRIBE beacons").fetchall()
         self._types = {row[0]: str(row[1]).upper() for row in described}
         self._lock = threading.Lock()  # one DuckDB connection: one query at a time
+        self._staged = 0
 
     def columns(self) -> set[str]:
         return set(self._types)
 
-    def ts_ms(self) -> str:
+    def ts_ms(self, column: str = "ts") -> str:
         kind = self._types.get("ts", "")
-        return "epoch_ms(ts)" if "TIMESTAMP" in kind else "CAST(ts AS BIGINT)"
+        return f"epoch_ms({column})" if "TIMESTAMP" in kind else f"CAST({column} AS BIGINT)"
+
+    def stage(self, sql: str) -> str:
+        with self._lock:
+            self._staged += 1
+            name = f"staged_{self._staged}"
+            self.connection.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+        return name
+
+    def cluster(self) -> str:
+        return f"CAST(hash(session_id) % {1 << SESSION_BUCKET_BITS} AS BIGINT)"
 
     def query(self, sql: str) -> pl.DataFrame:
         with self._lock:
@@ -137,13 +149,25 @@ class SparkEngine:
         frame.createOrReplaceTempView(self.view)
         self._types = {f.name: f.dataType.simpleString().upper() for f in frame.schema.fields}
         self._lock = threading.Lock()
+        self._staged: list = []
 
     def columns(self) -> set[str]:
         return set(self._types)
 
-    def ts_ms(self) -> str:
+    def ts_ms(self, column: str = "ts") -> str:
         kind = self._types.get("ts", "")
-        return "unix_millis(ts)" if "TIMESTAMP" in kind else "CAST(ts AS BIGINT)"
+        return f"unix_millis({column})" if "TIMESTAMP" in kind else f"CAST({column} AS BIGINT)"
+
+    def stage(self, sql: str) -> str:
+        with self._lock:
+            frame = self.spark.sql(sql.replace("FROM beacons", f"FROM {self.view}")).cache()
+            self._staged.append(frame)
+            name = f"{self.view}_staged_{len(self._staged)}"
+            frame.createOrReplaceTempView(name)
+        return name
+
+    def cluster(self) -> str:
+        return f"pmod(xxhash64(session_id), {1 << SESSION_BUCKET_BITS})"
 
     def query(self, sql: str) -> pl.DataFrame:
         text = sql.replace("FROM beacons", f"FROM {self.view}")
@@ -153,6 +177,8 @@ class SparkEngine:
 
     def close(self) -> None:
         self.spark.catalog.dropTempView(self.view)
+        for staged in self._staged:
+            staged.unpersist()
         self.frame.unpersist()
 
 
