@@ -227,3 +227,23 @@ def test_sessions_per_variant_are_counted_in_the_engine(tmp_path):
     )
     assert aggregates.queries[-1].startswith("SELECT variant, COUNT(*)")
     engine.close()
+
+
+@pytest.mark.slow
+def test_spark_woodruff_gives_the_polars_woodruff_verdicts(tmp_path, monkeypatch):
+    import pyspark  # noqa: F401
+
+    folder = _dataset("ttfb_p95_plus150", tmp_path / "t", "parquet")
+    monkeypatch.setattr(rum, "BOOTSTRAP_MAX_SAMPLES", 0)
+    monkeypatch.setattr(qs, "BOOTSTRAP_MAX_SAMPLES", 0)
+    expected, got = _verdicts(folder, "polars")["canary"], _verdicts(folder, "spark")["canary"]
+    assert got.overall == expected.overall
+    for a, b in zip(expected.gates, got.gates, strict=True):
+        assert (a.name, a.decision) == (b.name, b.decision)
+        if a.name == "ttfb_p95":
+            assert "Woodruff" in b.evidence.method
+            assert (b.evidence.canary, b.evidence.control) == (
+                a.evidence.canary,
+                a.evidence.control,
+            )
+            assert b.evidence.se == pytest.approx(a.evidence.se, rel=WOODRUFF_SE)

@@ -7,6 +7,7 @@ timestamp's epoch milliseconds (`ts` is epoch ms in NDJSON, a timestamp in Parqu
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import threading
 from pathlib import Path
@@ -91,6 +92,8 @@ class DuckDBEngine:
         self._spill.cleanup()
 
 
+_FROM_BEACONS = re.compile(r"\bFROM beacons\b")
+
 #: a cluster's master URL (spark://..., yarn, k8s://...); local mode on 2 cores if unset
 SPARK_MASTER_ENV = "WSANALYSIS_SPARK_MASTER"
 _SPARK = None
@@ -136,14 +139,13 @@ class SparkEngine:
     def __init__(self, path: Path) -> None:
         kind, files = rum_files(Path(path))
         self.spark = spark_session()
-        if kind == "parquet":
+        if kind == "parquet":  # scanned per query: only the columns it needs, nothing cached
             root = Path(path)
             frame = self.spark.read.option("mergeSchema", "true").parquet(
                 str(root) if root.is_dir() else files[0]
             )
-        else:  # the contract's fields, typed: no inference pass over the text
-            frame = self.spark.read.schema(_spark_schema()).json(files)
-        frame = frame.cache()  # every gate's query reads it: parse or scan once
+        else:  # the contract's fields, typed, parsed once (cached, spilling to disk)
+            frame = self.spark.read.schema(_spark_schema()).json(files).cache()
         self.frame = frame
         self.view = f"beacons_{id(self)}"
         frame.createOrReplaceTempView(self.view)
@@ -160,9 +162,9 @@ class SparkEngine:
 
     def stage(self, sql: str) -> str:
         with self._lock:
-            frame = self.spark.sql(sql.replace("FROM beacons", f"FROM {self.view}")).cache()
+            frame = self.spark.sql(_FROM_BEACONS.sub(f"FROM {self.view}", sql)).cache()
             self._staged.append(frame)
-            name = f"{self.view}_staged_{len(self._staged)}"
+            name = f"staged_{id(self)}_{len(self._staged)}"
             frame.createOrReplaceTempView(name)
         return name
 
@@ -170,7 +172,7 @@ class SparkEngine:
         return f"pmod(xxhash64(session_id), {1 << SESSION_BUCKET_BITS})"
 
     def query(self, sql: str) -> pl.DataFrame:
-        text = sql.replace("FROM beacons", f"FROM {self.view}")
+        text = _FROM_BEACONS.sub(f"FROM {self.view}", sql)
         with self._lock:
             result = self.spark.sql(text)
             return pl.from_arrow(result.toArrow())  # type: ignore[return-value]

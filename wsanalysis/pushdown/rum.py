@@ -29,6 +29,7 @@ What each gate gets (the same types `frames.measures` builds from a beacons fram
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -91,6 +92,15 @@ def _where(spec: RumFilter, columns: set[str]) -> str:
 
 
 @dataclass
+class _Shared:
+    """Answers every window's aggregates reuse: counts of all types per bucket."""
+
+    counts: dict[tuple[int, int, int], pl.DataFrame] = field(default_factory=dict)
+    span: tuple[int, int] | None = None  # the beacons' first and last timestamp (ms)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
 class RumAggregates:
     """RUM gate inputs from an engine, over the window the judge names."""
 
@@ -99,31 +109,50 @@ class RumAggregates:
     end_ms: int = 0
     variants: tuple[str, ...] = ("canary", "control")
     queries: list[str] = field(default_factory=list)
+    shared: _Shared = field(default_factory=lambda: _Shared())
 
     def at(self, window: measures.Window) -> RumAggregates:
         start, end = (_ms(t) for t in (window.start, window.end))
-        return RumAggregates(self.engine, start, end, self.variants, self.queries)
+        return RumAggregates(self.engine, start, end, self.variants, self.queries, self.shared)
 
     def _run(self, sql: str) -> pl.DataFrame:
         self.queries.append(sql)
         return self.engine.query(sql)
 
     def _in_window(self) -> str:
+        span = self.shared.span
+        if span is not None and self.start_ms <= span[0] and span[1] <= self.end_ms:
+            return "TRUE"  # the window holds every beacon: no timestamp to convert per row
         ts = self.engine.ts_ms()
         return f"{ts} BETWEEN {self.start_ms} AND {self.end_ms}"
 
     def counts(self, spec: RumFilter, bucket: timedelta) -> pl.DataFrame:
-        """bucket, variant, n: beacons matching `spec` per bucket (as `measures`)."""
+        """bucket, variant, n: beacons matching `spec` per bucket (as `measures`).
+
+        A filter on the beacon type alone (most rates: events and exposure) is read
+        from one query per window and bucket size that counts every type at once, so
+        the gates' rates share one scan of the beacons."""
         size = int(bucket.total_seconds() * 1000)
         last = max(1, math.ceil((self.end_ms - self.start_ms) / size)) - 1
         ts = self.engine.ts_ms()
         index = f"LEAST(GREATEST(FLOOR(({ts} - {self.start_ms}) / {size}), 0), {last})"
-        sql = (
-            f"SELECT CAST({index} AS BIGINT) AS idx, variant, COUNT(*) AS n FROM beacons "
-            f"WHERE {_where(spec, self.engine.columns())} AND {self._in_window()} "
-            "GROUP BY 1, 2"
-        )
-        frame = self._run(sql)
+        if spec.where:
+            sql = (
+                f"SELECT CAST({index} AS BIGINT) AS idx, variant, COUNT(*) AS n FROM beacons "
+                f"WHERE {_where(spec, self.engine.columns())} AND {self._in_window()} "
+                "GROUP BY 1, 2"
+            )
+            frame = self._run(sql)
+        else:
+            key = (self.start_ms, self.end_ms, size)
+            with self.shared.lock:
+                if key not in self.shared.counts:
+                    self.shared.counts[key] = self._run(
+                        f"SELECT type, CAST({index} AS BIGINT) AS idx, variant, COUNT(*) AS n "
+                        f"FROM beacons WHERE {self._in_window()} GROUP BY 1, 2, 3"
+                    )
+            every = self.shared.counts[key]
+            frame = every.filter(pl.col("type") == spec.type).drop("type")
         start = pl.lit(_at(self.start_ms)).cast(TIMESTAMP)
         return frame.select(
             (start + pl.duration(milliseconds=pl.col("idx").cast(pl.Int64) * size))
@@ -221,7 +250,8 @@ class RumAggregates:
         lo, hi = self.engine.ts_ms("MIN(ts)"), self.engine.ts_ms("MAX(ts)")
         frame = self.engine.query(f"SELECT {lo} AS lo, {hi} AS hi FROM beacons")
         lo, hi = frame.row(0)
-        return None if lo is None else (int(lo), int(hi))
+        self.shared.span = None if lo is None else (int(lo), int(hi))
+        return self.shared.span
 
 
 @dataclass
@@ -438,7 +468,7 @@ def engine_input(
         return EngineInput(EngineMeasures(aggregates), None)
     lo = max(span[0], _ms(start)) if start else span[0]
     hi = min(span[1], _ms(end)) if end else span[1]
-    aggregates = RumAggregates(sql_engine, lo, hi)
+    aggregates = RumAggregates(sql_engine, lo, hi, shared=aggregates.shared)
     return EngineInput(EngineMeasures(aggregates), (_at(lo), _at(hi)))
 
 
