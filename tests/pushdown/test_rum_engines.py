@@ -247,3 +247,13 @@ def test_spark_woodruff_gives_the_polars_woodruff_verdicts(tmp_path, monkeypatch
                 a.evidence.control,
             )
             assert b.evidence.se == pytest.approx(a.evidence.se, rel=WOODRUFF_SE)
+
+
+def test_duckdb_reads_the_span_from_parquet_footers_exactly(tmp_path):
+    folder = _dataset("sample", tmp_path / "s", "parquet")
+    engine = DuckDBEngine(folder / "rum.parquet")
+    ts = read_rum(folder / "rum.parquet").frame["ts"].dt.epoch("ms")
+    assert engine.span_ms() == (ts.min(), ts.max())
+    scanned = engine.query("SELECT epoch_ms(MIN(ts)) AS lo, epoch_ms(MAX(ts)) AS hi FROM beacons")
+    assert engine.span_ms() == scanned.row(0)
+    engine.close()

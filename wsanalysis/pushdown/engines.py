@@ -49,6 +49,7 @@ class DuckDBEngine:
             config={"memory_limit": memory_limit, "temp_directory": self._spill.name}
         )
         listed = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+        self._parquet = listed if kind == "parquet" else None
         if kind == "parquet":  # scanned per query: only the columns and row groups it needs
             source = f"read_parquet({listed}, hive_partitioning = true, union_by_name = true)"
             self.connection.execute(f"CREATE VIEW beacons AS SELECT * FROM {source}")
@@ -72,6 +73,24 @@ class DuckDBEngine:
     def ts_ms(self, column: str = "ts") -> str:
         kind = self._types.get("ts", "")
         return f"epoch_ms({column})" if "TIMESTAMP" in kind else f"CAST({column} AS BIGINT)"
+
+    def span_ms(self) -> tuple[int, int] | None:
+        """The first and last `ts` from the Parquet footers' statistics (no scan); None
+        when a row group has none (then the caller scans)."""
+        if self._parquet is None or "TIMESTAMP" not in self._types.get("ts", ""):
+            return None
+        sql = (
+            "SELECT 2 * COUNT(*) - COUNT(stats_min_value) - COUNT(stats_max_value) AS missing, "
+            "epoch_ms(MIN(CAST(stats_min_value AS TIMESTAMPTZ))) AS lo, "
+            "epoch_ms(MAX(CAST(stats_max_value AS TIMESTAMPTZ))) AS hi "
+            f"FROM parquet_metadata({self._parquet}) WHERE path_in_schema = 'ts'"
+        )
+        with self._lock:
+            missing, lo, hi = self.connection.execute(sql).fetchall()[0]
+        return None if missing or lo is None else (int(lo), int(hi))
+
+    def int_div(self, a: str, b: int) -> str:
+        return f"({a}) // {b}"
 
     def stage(self, sql: str) -> str:
         with self._lock:
@@ -159,6 +178,9 @@ class SparkEngine:
     def ts_ms(self, column: str = "ts") -> str:
         kind = self._types.get("ts", "")
         return f"unix_millis({column})" if "TIMESTAMP" in kind else f"CAST({column} AS BIGINT)"
+
+    def int_div(self, a: str, b: int) -> str:
+        return f"({a}) div {b}"
 
     def stage(self, sql: str) -> str:
         with self._lock:

@@ -64,6 +64,10 @@ class SqlEngine(Protocol):
         """Keep a query's result in the engine (spilling past memory); its relation name."""
         ...
 
+    def int_div(self, a: str, b: int) -> str:
+        """SQL: integer division of a BIGINT by a positive constant (toward zero)."""
+        ...
+
     def columns(self) -> set[str]: ...
 
     def cluster(self) -> str:
@@ -135,7 +139,10 @@ class RumAggregates:
         size = int(bucket.total_seconds() * 1000)
         last = max(1, math.ceil((self.end_ms - self.start_ms) / size)) - 1
         ts = self.engine.ts_ms()
-        index = f"LEAST(GREATEST(FLOOR(({ts} - {self.start_ms}) / {size}), 0), {last})"
+        # toward zero is floor here: anything before the window's start clips to 0
+        index = (
+            f"LEAST(GREATEST({self.engine.int_div(f'{ts} - {self.start_ms}', size)}, 0), {last})"
+        )
         if spec.where:
             sql = (
                 f"SELECT CAST({index} AS BIGINT) AS idx, variant, COUNT(*) AS n FROM beacons "
@@ -247,11 +254,15 @@ class RumAggregates:
         return {name: found[name] for name in variants if name in found}
 
     def span(self) -> tuple[int, int] | None:
-        lo, hi = self.engine.ts_ms("MIN(ts)"), self.engine.ts_ms("MAX(ts)")
-        frame = self.engine.query(f"SELECT {lo} AS lo, {hi} AS hi FROM beacons")
-        lo, hi = frame.row(0)
-        self.shared.span = None if lo is None else (int(lo), int(hi))
-        return self.shared.span
+        footers = getattr(self.engine, "span_ms", None)  # Parquet statistics: no scan
+        found = footers() if footers else None
+        if found is None:
+            lo, hi = self.engine.ts_ms("MIN(ts)"), self.engine.ts_ms("MAX(ts)")
+            frame = self.engine.query(f"SELECT {lo} AS lo, {hi} AS hi FROM beacons")
+            lo, hi = frame.row(0)
+            found = None if lo is None else (int(lo), int(hi))
+        self.shared.span = found
+        return found
 
 
 @dataclass
