@@ -1,17 +1,19 @@
 """RUM gate inputs computed where the beacons are: DuckDB (embedded) or Spark.
 
-One query definition for every engine: SQL built here, with the two places where the
-dialects differ (a timestamp's epoch milliseconds, reading the files) named per
-engine. We chose SQL over Ibis: the gates need three small aggregate shapes (counts
-per bucket, selected values, connection lifetimes), the same text runs on DuckDB and
-Spark SQL (and, with the same two hooks, on ClickHouse, BigQuery or Snowflake), and
+One query definition for every engine: SQL built here, with the few places where the
+dialects differ (a timestamp's epoch milliseconds, the session hash, integer division,
+keeping a result in the engine, reading the files) named per engine (`SqlEngine`). We
+chose SQL over Ibis: the gates need a few small aggregate shapes (counts per bucket,
+a histogram and a window of values, per-cluster counts, connection lifetimes), the
+same text runs on DuckDB and Spark SQL (and, with the same hooks, on ClickHouse,
+BigQuery or Snowflake), and
 Ibis would add a dependency stack (ibis, sqlglot, pyarrow versions per backend) for
 no query we cannot write in 40 lines; the SQL is also what a warehouse user pastes.
 
 What each gate gets (the same types `frames.measures` builds from a beacons frame):
-- rates (`Counts`): `count(*)` per variant and bucket index, aligned on the window's
-  start exactly as `measures.bucket_of` (index clipped to the last bucket): only
-  buckets × variants rows leave the engine;
+- rates (`Counts`): `count(*)` per type, variant and bucket index, aligned on the
+  window's start exactly as `measures.bucket_of` (index clipped to the last bucket),
+  one query shared by the rate gates: only types × buckets × variants rows leave;
 - quantiles (`Samples`): up to `BOOTSTRAP_MAX_SAMPLES` values in all (where the
   statistic bootstraps them, so the data are small by definition) the values with
   their session, hashed here with `measures.session_cluster` (the polars path's
