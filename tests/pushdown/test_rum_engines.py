@@ -174,9 +174,12 @@ def test_woodruff_statistics_from_the_engine_equal_the_rows(tmp_path, monkeypatc
     engine.close()
 
 
-@pytest.mark.parametrize("name", ["ttfb_p95_plus150", "sample"])
-def test_duckdb_woodruff_gives_the_polars_woodruff_verdicts(name, tmp_path, monkeypatch):
-    folder = _dataset(name, tmp_path / name, "parquet")
+@pytest.mark.parametrize(
+    ("name", "layout"),
+    [("ttfb_p95_plus150", "parquet"), ("sample", "parquet"), ("sample", "ndjson")],
+)
+def test_duckdb_woodruff_gives_the_polars_woodruff_verdicts(name, layout, tmp_path, monkeypatch):
+    folder = _dataset(name, tmp_path / name, layout)
     monkeypatch.setattr(rum, "BOOTSTRAP_MAX_SAMPLES", 0)
     monkeypatch.setattr(qs, "BOOTSTRAP_MAX_SAMPLES", 0)
     expected, got = _verdicts(folder, "polars")["canary"], _verdicts(folder, "duckdb")["canary"]
