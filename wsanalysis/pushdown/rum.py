@@ -182,17 +182,17 @@ class RumAggregates:
             f"AND {self._in_window()}"
         )
         value = f"CAST({spec.column} AS DOUBLE) * {_double(spec.scale)}"
-        found = self._run(f"SELECT variant, COUNT(*) AS n FROM beacons WHERE {selected} GROUP BY 1")
+        # the selection is read once from the beacons and kept in the engine (clusters
+        # hashed there); its size, and the interval's few passes, then read only it
+        staged = self.engine.stage(
+            f"SELECT variant, {value} AS value, {self.engine.cluster()} AS cluster "
+            f"FROM beacons WHERE {selected}"
+        )
+        found = self._run(f"SELECT variant, COUNT(*) AS n FROM {staged} GROUP BY 1")
         sizes = {str(v): int(n) for v, n in found.iter_rows()}
         if not any(sizes.get(name, 0) for name in self.variants):
             return None
         if sum(sizes.values()) > BOOTSTRAP_MAX_SAMPLES:
-            # the selection is read once from the beacons; the interval's few passes then
-            # read this two-column relation (clusters hashed by the engine)
-            staged = self.engine.stage(
-                f"SELECT variant, {value} AS value, {self.engine.cluster()} AS cluster "
-                f"FROM beacons WHERE {selected}"
-            )
             ranked = {
                 name: EngineValues(self, staged, f"variant = {_literal(name)}", n)
                 for name in self.variants
