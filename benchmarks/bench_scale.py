@@ -312,8 +312,8 @@ def bench_rum(sizes: list[int], hours: float, work: Path, spark: bool) -> list[d
         print(f"RUM: writing {n:,} beacons ...", flush=True)
         write_rum_set(n, folder, hours)
         engines = ["polars", "duckdb"] + (["spark"] if spark and n == sizes[0] else [])
-        for engine in engines:
-            found = run_child({"data": str(folder), "engine": engine})
+        for engine in engines:  # a declared split: the sample-ratio check runs too
+            found = run_child({"data": str(folder), "engine": engine, "canary_share": 0.1})
             path = "raw (polars)" if engine == "polars" else f"push-down ({engine})"
             rows.append({"what": "rum", "size": n, "unit": "beacons", "path": path, **found})
             print(rows[-1], flush=True)
@@ -324,6 +324,7 @@ def bench_rum(sizes: list[int], hours: float, work: Path, spark: bool) -> list[d
                     {
                         "data": str(folder),
                         "engine": "duckdb",
+                        "canary_share": 0.1,
                         "start": START.isoformat(),
                         "end": stop.isoformat(),
                     }

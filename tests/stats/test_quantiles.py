@@ -290,7 +290,55 @@ def test_woodruff_window_selects_the_same_order_statistics_as_a_full_sort(
     reach = int(8 * z * math.sqrt(q * (1 - q) * len(values))) + 1000
     point = qs._rank(q, len(values))
     assert (max(point - ranks[0], ranks[1] - point) > reach) == beyond_window
-    assert qs._woodruff(qs._prepare(values, ids), q, z) == (estimate, se)
+    found = qs.woodruff(qs._prepare(values, ids), q, z)
+    assert (found.estimate, found.standard_error) == (estimate, se)
+    assert (found.n, found.clusters) == (len(values), len(np.unique(ids)))
+
+
+class _Pooled:
+    """`RankedValues` as an engine answers: clusters sharing (n_s, above_s) pooled into
+    one row with its multiplicity, order statistics from a window only."""
+
+    def __init__(self, values, ids):
+        self.values, self.ids = np.asarray(values), np.asarray(ids)
+
+    def count(self):
+        return len(self.values)
+
+    def ranked(self, first, last):
+        return np.sort(self.values)[first : last + 1]
+
+    def cluster_counts(self, estimate):
+        codes = np.unique(self.ids, return_inverse=True)[1]
+        sizes = np.bincount(codes)
+        above = np.bincount(codes[self.values > estimate], minlength=len(sizes))
+        pairs, multiplicity = np.unique(np.stack([sizes, above]), axis=1, return_counts=True)
+        return pairs[0], pairs[1], multiplicity
+
+
+@pytest.mark.parametrize("icc", [0.0, 0.5])
+def test_woodruff_from_pooled_cluster_counts_equals_the_sample_path(icc) -> None:
+    # The sufficient statistics an engine returns (N, a window of order statistics,
+    # cluster counts pooled by (n_s, above_s)) give the interval the samples give.
+    rng = np.random.default_rng(15)
+    va, ia = _clustered(rng, 3_000, 8, icc=icc, shift=0.05)
+    vb, ib = _clustered(rng, 9_000, 8, icc=icc)
+    rows = qs.quantile_difference(va, ia, vb, ib, method="woodruff")
+    pooled = qs.quantile_difference_ranked(_Pooled(va, ia), _Pooled(vb, ib))
+    assert pooled.statistic == rows.statistic
+    assert pooled.standard_error == pytest.approx(rows.standard_error, rel=1e-12)
+    assert (pooled.ci.low, pooled.ci.high) == pytest.approx((rows.ci.low, rows.ci.high), rel=1e-12)
+    assert (pooled.sessions_canary, pooled.sessions_control) == (3_000, 9_000)
+    assert pooled.sufficient and pooled.method == rows.method
+
+
+def test_clustered_share_se_is_the_sandwich_by_definition() -> None:
+    # Σ_s (b_s - q n_s)² / N² · C / (C - 1), pooled rows weighted by their multiplicity
+    sizes, above, q = np.array([3, 5, 2]), np.array([1, 0, 2]), 0.9
+    n = 3 * 2 + 5 * 1 + 2 * 4
+    by_hand = (2 * (2 - 0.9 * 3) ** 2 + (5 - 4.5) ** 2 + 4 * (0 - 1.8) ** 2) / n**2 * 7 / 6
+    found = qs.clustered_share_se(q, n, sizes, above, np.array([2, 1, 4]))
+    assert found == pytest.approx(math.sqrt(by_hand), rel=1e-12)
 
 
 def test_woodruff_interval_coverage_on_clustered_aa_runs() -> None:

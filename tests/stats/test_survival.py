@@ -39,6 +39,32 @@ def test_kaplan_meier_matches_lifelines(seed: int) -> None:
     assert ours.n_events == int(e.sum())
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_weighted_kaplan_meier_matches_lifelines_and_the_repeated_rows(seed: int) -> None:
+    # What an engine returns: one row per (duration, observed) with its count.
+    rng = np.random.default_rng(seed)
+    t, e = _censored(rng, 2000, 1800.0, 6 * 3600.0, rounding=60.0)
+    keys, counts = np.unique(np.stack([t, e]), axis=1, return_counts=True)
+    dt, de = keys[0], keys[1].astype(bool)
+    ours = survival.kaplan_meier(dt, de, weights=counts)
+    rows = survival.kaplan_meier(t, e)
+    assert len(dt) < len(t) / 4  # the grouping is what makes it small
+    for name in ("timeline", "survival", "at_risk", "events", "censored", "greenwood"):
+        np.testing.assert_allclose(getattr(ours, name), getattr(rows, name), rtol=1e-12)
+    assert (ours.n, ours.n_events) == (rows.n, rows.n_events) == (len(t), int(e.sum()))
+    kmf = KaplanMeierFitter().fit(dt, de, weights=counts)
+    grid = np.unique(t)
+    np.testing.assert_allclose(
+        ours.survival_at(grid), kmf.survival_function_at_times(grid).to_numpy(), rtol=1e-12
+    )
+    lower, upper = ours.confidence_band()
+    ci = kmf.confidence_interval_.loc[grid]
+    np.testing.assert_allclose(lower, ci.iloc[:, 0].to_numpy(), rtol=1e-9)
+    np.testing.assert_allclose(upper, ci.iloc[:, 1].to_numpy(), rtol=1e-9)
+    with pytest.raises(ValueError, match="whole counts"):
+        survival.kaplan_meier(dt, de, weights=counts * 0.5)
+
+
 @pytest.mark.parametrize("p", [0.5, 0.9, 0.95])
 def test_duration_quantiles_and_intervals_match_lifelines(p: float) -> None:
     rng = np.random.default_rng(7)

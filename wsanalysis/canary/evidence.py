@@ -28,6 +28,7 @@ from wsanalysis.stats.quantiles import (
     QuantileComparison,
     histogram_quantile_difference,
     quantile_difference,
+    quantile_difference_ranked,
 )
 from wsanalysis.stats.rates import (
     compare_rates,
@@ -366,6 +367,12 @@ def quantile_evidence(
 ) -> GateEvidence:
     """A quantile of raw RUM samples (session-clustered), else of a server histogram."""
     limit = gate.bound_line
+    ranked = samples.ranked if samples is not None else None
+    if ranked is not None and CANARY in ranked and CONTROL in ranked:  # left in an engine
+        result = quantile_difference_ranked(
+            ranked[CANARY], ranked[CONTROL], q=gate.quantile, level=gate.confidence
+        )
+        return comparison_evidence(gate, result, float(result.n_canary), "rum")
     if samples is not None:
         canary, control = samples.variants.get(CANARY), samples.variants.get(CONTROL)
         if canary is not None and control is not None and canary.height and control.height:
@@ -397,9 +404,10 @@ def survival_evidence(gate: Gate, durations: measures.Durations | None) -> GateE
     for variant in (CANARY, CONTROL):
         part = durations.frame.filter(pl.col("variant") == variant)
         if part.height:
+            weights = part["weight"].to_numpy() if "weight" in part.columns else None
             fits[variant] = kaplan_meier(
                 part["duration"].to_numpy(), part["observed"].to_numpy(),
-                level=gate.confidence, min_events=gate.min_events,
+                level=gate.confidence, min_events=gate.min_events, weights=weights,
             )  # fmt: skip
     if gate.compare.against == "control":
         if len(fits) < 2:

@@ -149,6 +149,4 @@ def load_judge_input(
     pushed = engine_input(engine, rum_path, start_at, end_at)  # type: ignore[arg-type]
     metadata["inputs"]["rum_engine"] = engine
     window = with_engine_window(window, samples, pushed)
-    return JudgeInput(
-        samples, pushed.sessions, window, canary_share, metadata, plan, pushed.measures
-    )
+    return JudgeInput(samples, None, window, canary_share, metadata, plan, pushed.measures)

@@ -295,7 +295,13 @@ def _sample_ratio_problem(profile: Profile, data: JudgeInput) -> str | None:
 
 def _split_units(profile: Profile, data: JudgeInput) -> tuple[str, int, int] | None:
     """Sessions per variant from RUM, else connections opened from the server."""
-    if profile.srm_unit == "sessions" and data.beacons is not None and not data.beacons.is_empty():
+    pushed = getattr(data.measures, "sessions_per_variant", None)  # counted in an engine
+    in_engine = pushed((CANARY, CONTROL)) if pushed and profile.srm_unit == "sessions" else {}
+    if in_engine:
+        counts, units = in_engine, "sessions"
+    elif (
+        profile.srm_unit == "sessions" and data.beacons is not None and not data.beacons.is_empty()
+    ):
         counts = measures.sessions_per_variant(data.beacons, (CANARY, CONTROL))
         units = "sessions"
     else:

@@ -312,7 +312,7 @@ def quantile_evidence(
     fixed: GateEvidence,
 ) -> GateEvidence:
     """The difference of a quantile, canary - control, bounded at every look."""
-    if fixed.missing or fixed.source != "rum" or samples is None:
+    if fixed.missing or fixed.source != "rum" or samples is None or samples.ranked:
         return bonferroni_over_looks(fixed, plan)
     n_looks = max(1, math.ceil(window.duration / plan.look))
     sequences, effects = [], []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -77,6 +77,9 @@ class Samples:
 
     variants: dict[str, pl.DataFrame]  # variant -> ts, cluster (session hash bucket), value
     source: Source = "rum"
+    # push-down above the bootstrap's size: variant -> `stats.quantiles.RankedValues`
+    # left in the engine (the frames above are then empty)
+    ranked: dict[str, Any] | None = None
 
     @property
     def frame(self) -> pl.DataFrame:
@@ -101,7 +104,7 @@ class HistogramCounts:
 class Durations:
     """Connection lifetimes per variant; `observed` False means still open (censored)."""
 
-    frame: pl.DataFrame  # variant, duration, observed
+    frame: pl.DataFrame  # variant, duration, observed[, weight: connections per row]
     source: Source = "rum"
 
 

@@ -7,6 +7,7 @@ timestamp's epoch milliseconds (`ts` is epoch ms in NDJSON, a timestamp in Parqu
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import threading
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from wsanalysis.errors import UsageError
+from wsanalysis.frames.measures import SESSION_BUCKET_BITS
 from wsanalysis.pushdown.rum import rum_files
 from wsanalysis.sources.schema import RUM_SCHEMA
 
@@ -47,6 +49,7 @@ class DuckDBEngine:
             config={"memory_limit": memory_limit, "temp_directory": self._spill.name}
         )
         listed = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+        self._parquet = listed if kind == "parquet" else None
         if kind == "parquet":  # scanned per query: only the columns and row groups it needs
             source = f"read_parquet({listed}, hive_partitioning = true, union_by_name = true)"
             self.connection.execute(f"CREATE VIEW beacons AS SELECT * FROM {source}")
@@ -62,13 +65,42 @@ class DuckDBEngine:
         described = self.connection.execute("DESCRIBE beacons").fetchall()
         self._types = {row[0]: str(row[1]).upper() for row in described}
         self._lock = threading.Lock()  # one DuckDB connection: one query at a time
+        self._staged = 0
 
     def columns(self) -> set[str]:
         return set(self._types)
 
-    def ts_ms(self) -> str:
+    def ts_ms(self, column: str = "ts") -> str:
         kind = self._types.get("ts", "")
-        return "epoch_ms(ts)" if "TIMESTAMP" in kind else "CAST(ts AS BIGINT)"
+        return f"epoch_ms({column})" if "TIMESTAMP" in kind else f"CAST({column} AS BIGINT)"
+
+    def span_ms(self) -> tuple[int, int] | None:
+        """The first and last `ts` from the Parquet footers' statistics (no scan); None
+        when a row group has none (then the caller scans)."""
+        if self._parquet is None or "TIMESTAMP" not in self._types.get("ts", ""):
+            return None
+        sql = (
+            "SELECT 2 * COUNT(*) - COUNT(stats_min_value) - COUNT(stats_max_value) AS missing, "
+            "epoch_ms(MIN(CAST(stats_min_value AS TIMESTAMPTZ))) AS lo, "
+            "epoch_ms(MAX(CAST(stats_max_value AS TIMESTAMPTZ))) AS hi "
+            f"FROM parquet_metadata({self._parquet}) WHERE path_in_schema = 'ts'"
+        )
+        with self._lock:
+            missing, lo, hi = self.connection.execute(sql).fetchall()[0]
+        return None if missing or lo is None else (int(lo), int(hi))
+
+    def int_div(self, a: str, b: int) -> str:
+        return f"({a}) // {b}"
+
+    def stage(self, sql: str) -> str:
+        with self._lock:
+            self._staged += 1
+            name = f"staged_{self._staged}"
+            self.connection.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+        return name
+
+    def cluster(self) -> str:
+        return f"CAST(hash(session_id) % {1 << SESSION_BUCKET_BITS} AS BIGINT)"
 
     def query(self, sql: str) -> pl.DataFrame:
         with self._lock:
@@ -78,6 +110,8 @@ class DuckDBEngine:
         self.connection.close()
         self._spill.cleanup()
 
+
+_FROM_BEACONS = re.compile(r"\bFROM beacons\b")
 
 #: a cluster's master URL (spark://..., yarn, k8s://...); local mode on 2 cores if unset
 SPARK_MASTER_ENV = "WSANALYSIS_SPARK_MASTER"
@@ -124,35 +158,51 @@ class SparkEngine:
     def __init__(self, path: Path) -> None:
         kind, files = rum_files(Path(path))
         self.spark = spark_session()
-        if kind == "parquet":
+        if kind == "parquet":  # scanned per query: only the columns it needs, nothing cached
             root = Path(path)
             frame = self.spark.read.option("mergeSchema", "true").parquet(
                 str(root) if root.is_dir() else files[0]
             )
-        else:  # the contract's fields, typed: no inference pass over the text
-            frame = self.spark.read.schema(_spark_schema()).json(files)
-        frame = frame.cache()  # every gate's query reads it: parse or scan once
+        else:  # the contract's fields, typed, parsed once (cached, spilling to disk)
+            frame = self.spark.read.schema(_spark_schema()).json(files).cache()
         self.frame = frame
         self.view = f"beacons_{id(self)}"
         frame.createOrReplaceTempView(self.view)
         self._types = {f.name: f.dataType.simpleString().upper() for f in frame.schema.fields}
         self._lock = threading.Lock()
+        self._staged: list = []
 
     def columns(self) -> set[str]:
         return set(self._types)
 
-    def ts_ms(self) -> str:
+    def ts_ms(self, column: str = "ts") -> str:
         kind = self._types.get("ts", "")
-        return "unix_millis(ts)" if "TIMESTAMP" in kind else "CAST(ts AS BIGINT)"
+        return f"unix_millis({column})" if "TIMESTAMP" in kind else f"CAST({column} AS BIGINT)"
+
+    def int_div(self, a: str, b: int) -> str:
+        return f"({a}) div {b}"
+
+    def stage(self, sql: str) -> str:
+        with self._lock:
+            frame = self.spark.sql(_FROM_BEACONS.sub(f"FROM {self.view}", sql)).cache()
+            self._staged.append(frame)
+            name = f"staged_{id(self)}_{len(self._staged)}"
+            frame.createOrReplaceTempView(name)
+        return name
+
+    def cluster(self) -> str:
+        return f"pmod(xxhash64(session_id), {1 << SESSION_BUCKET_BITS})"
 
     def query(self, sql: str) -> pl.DataFrame:
-        text = sql.replace("FROM beacons", f"FROM {self.view}")
+        text = _FROM_BEACONS.sub(f"FROM {self.view}", sql)
         with self._lock:
             result = self.spark.sql(text)
             return pl.from_arrow(result.toArrow())  # type: ignore[return-value]
 
     def close(self) -> None:
         self.spark.catalog.dropTempView(self.view)
+        for staged in self._staged:
+            staged.unpersist()
         self.frame.unpersist()
 
 

@@ -1,39 +1,53 @@
 """RUM gate inputs computed where the beacons are: DuckDB (embedded) or Spark.
 
-One query definition for every engine: SQL built here, with the two places where the
-dialects differ (a timestamp's epoch milliseconds, reading the files) named per
-engine. We chose SQL over Ibis: the gates need three small aggregate shapes (counts
-per bucket, selected values, connection lifetimes), the same text runs on DuckDB and
-Spark SQL (and, with the same two hooks, on ClickHouse, BigQuery or Snowflake), and
+One query definition for every engine: SQL built here, with the few places where the
+dialects differ (a timestamp's epoch milliseconds, the session hash, integer division,
+keeping a result in the engine, reading the files) named per engine (`SqlEngine`). We
+chose SQL over Ibis: the gates need a few small aggregate shapes (counts per bucket,
+a histogram and a window of values, per-cluster counts, connection lifetimes), the
+same text runs on DuckDB and Spark SQL (and, with the same hooks, on ClickHouse,
+BigQuery or Snowflake), and
 Ibis would add a dependency stack (ibis, sqlglot, pyarrow versions per backend) for
 no query we cannot write in 40 lines; the SQL is also what a warehouse user pastes.
 
 What each gate gets (the same types `frames.measures` builds from a beacons frame):
-- rates (`Counts`): `count(*)` per variant and bucket index, aligned on the window's
-  start exactly as `measures.bucket_of` (index clipped to the last bucket): only
-  buckets × variants rows leave the engine;
-- quantiles (`Samples`): the field's values with their session, for the selected
-  beacon type only (filter and projection pushed down); the cluster is hashed here
-  with `measures.session_cluster`, so the intervals equal the polars path's;
-- survival (`Durations`): closed connections' lifetimes, plus open sockets without a
-  close (an anti-join in the engine) censored at the window's end;
-- the sample-ratio check: distinct sessions per variant, as one row per session.
+- rates (`Counts`): `count(*)` per type, variant and bucket index, aligned on the
+  window's start exactly as `measures.bucket_of` (index clipped to the last bucket),
+  one query shared by the rate gates: only types × buckets × variants rows leave;
+- quantiles (`Samples`): up to `BOOTSTRAP_MAX_SAMPLES` values in all (where the
+  statistic bootstraps them, so the data are small by definition) the values with
+  their session, hashed here with `measures.session_cluster` (the polars path's
+  intervals exactly); above it, Woodruff's sufficient statistics per variant
+  (`EngineValues`): N, a window of ranks around the quantile, and per session bucket
+  (the engine's hash into the same 2^20 buckets) its count and count above the
+  estimate: rows bounded by clusters plus the rank window, not by beacons;
+- survival (`Durations`): counts per (variant, duration rounded up to the second,
+  closed or censored), closed connections' lifetimes plus open sockets without a
+  close (an anti-join in the engine) censored at the window's end; Kaplan–Meier
+  takes the counts as weights;
+- the sample-ratio check: distinct sessions per variant, counted in the engine.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+import numpy as np
 import polars as pl
 
 from wsanalysis.errors import DataError, UsageError
 from wsanalysis.frames import measures
 from wsanalysis.frames.selection import MetricSource, RumFilter
 from wsanalysis.sources.schema import TIMESTAMP
+from wsanalysis.stats.quantiles import BOOTSTRAP_MAX_SAMPLES
+
+#: Durations leave the engine rounded up to this many seconds (see `durations`).
+DURATION_RESOLUTION = 1.0
 
 Engine = Literal["polars", "duckdb", "spark"]
 ENGINES: tuple[str, ...] = ("polars", "duckdb", "spark")
@@ -46,9 +60,21 @@ class SqlEngine(Protocol):
 
     def query(self, sql: str) -> pl.DataFrame: ...
 
-    def ts_ms(self) -> str: ...
+    def ts_ms(self, column: str = "ts") -> str: ...
+
+    def stage(self, sql: str) -> str:
+        """Keep a query's result in the engine (spilling past memory); its relation name."""
+        ...
+
+    def int_div(self, a: str, b: int) -> str:
+        """SQL: integer division of a BIGINT by a positive constant (toward zero)."""
+        ...
 
     def columns(self) -> set[str]: ...
+
+    def cluster(self) -> str:
+        """SQL: the session's hash bucket, one of 2^SESSION_BUCKET_BITS (the engine's hash)."""
+        ...
 
 
 def _literal(value: Any) -> str:
@@ -59,11 +85,25 @@ def _literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def _double(value: float) -> str:
+    """A double literal both dialects read as DOUBLE, exactly (17 significant digits)."""
+    return f"{float(value):.16e}"
+
+
 def _where(spec: RumFilter, columns: set[str]) -> str:
     parts = [f"type = {_literal(spec.type)}"]
     for name, value in spec.where.items():
         parts.append(f"{name} = {_literal(value)}" if name in columns else "FALSE")
     return " AND ".join(parts)
+
+
+@dataclass
+class _Shared:
+    """Answers every window's aggregates reuse: counts of all types per bucket."""
+
+    counts: dict[tuple[int, int, int], pl.DataFrame] = field(default_factory=dict)
+    span: tuple[int, int] | None = None  # the beacons' first and last timestamp (ms)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
@@ -75,31 +115,53 @@ class RumAggregates:
     end_ms: int = 0
     variants: tuple[str, ...] = ("canary", "control")
     queries: list[str] = field(default_factory=list)
+    shared: _Shared = field(default_factory=lambda: _Shared())
 
     def at(self, window: measures.Window) -> RumAggregates:
         start, end = (_ms(t) for t in (window.start, window.end))
-        return RumAggregates(self.engine, start, end, self.variants, self.queries)
+        return RumAggregates(self.engine, start, end, self.variants, self.queries, self.shared)
 
     def _run(self, sql: str) -> pl.DataFrame:
         self.queries.append(sql)
         return self.engine.query(sql)
 
     def _in_window(self) -> str:
+        span = self.shared.span
+        if span is not None and self.start_ms <= span[0] and span[1] <= self.end_ms:
+            return "TRUE"  # the window holds every beacon: no timestamp to convert per row
         ts = self.engine.ts_ms()
         return f"{ts} BETWEEN {self.start_ms} AND {self.end_ms}"
 
     def counts(self, spec: RumFilter, bucket: timedelta) -> pl.DataFrame:
-        """bucket, variant, n: beacons matching `spec` per bucket (as `measures`)."""
+        """bucket, variant, n: beacons matching `spec` per bucket (as `measures`).
+
+        A filter on the beacon type alone (most rates: events and exposure) is read
+        from one query per window and bucket size that counts every type at once, so
+        the gates' rates share one scan of the beacons."""
         size = int(bucket.total_seconds() * 1000)
         last = max(1, math.ceil((self.end_ms - self.start_ms) / size)) - 1
         ts = self.engine.ts_ms()
-        index = f"LEAST(GREATEST(FLOOR(({ts} - {self.start_ms}) / {size}), 0), {last})"
-        sql = (
-            f"SELECT CAST({index} AS BIGINT) AS idx, variant, COUNT(*) AS n FROM beacons "
-            f"WHERE {_where(spec, self.engine.columns())} AND {self._in_window()} "
-            "GROUP BY 1, 2"
+        # toward zero is floor here: anything before the window's start clips to 0
+        index = (
+            f"LEAST(GREATEST({self.engine.int_div(f'{ts} - {self.start_ms}', size)}, 0), {last})"
         )
-        frame = self._run(sql)
+        if spec.where:
+            sql = (
+                f"SELECT CAST({index} AS BIGINT) AS idx, variant, COUNT(*) AS n FROM beacons "
+                f"WHERE {_where(spec, self.engine.columns())} AND {self._in_window()} "
+                "GROUP BY 1, 2"
+            )
+            frame = self._run(sql)
+        else:
+            key = (self.start_ms, self.end_ms, size)
+            with self.shared.lock:
+                if key not in self.shared.counts:
+                    self.shared.counts[key] = self._run(
+                        f"SELECT type, CAST({index} AS BIGINT) AS idx, variant, COUNT(*) AS n "
+                        f"FROM beacons WHERE {self._in_window()} GROUP BY 1, 2, 3"
+                    )
+            every = self.shared.counts[key]
+            frame = every.filter(pl.col("type") == spec.type).drop("type")
         start = pl.lit(_at(self.start_ms)).cast(TIMESTAMP)
         return frame.select(
             (start + pl.duration(milliseconds=pl.col("idx").cast(pl.Int64) * size))
@@ -110,68 +172,173 @@ class RumAggregates:
         )
 
     def samples(self, spec: RumFilter) -> measures.Samples | None:
+        """Rows when the statistic would bootstrap them (at most `BOOTSTRAP_MAX_SAMPLES`
+        in all: small by definition, so the decision is the polars path's), else each
+        variant's values left in the engine as `EngineValues` for the Woodruff interval."""
         if spec.column is None or spec.column not in self.engine.columns():
             return None
-        sql = (
-            f"SELECT {self.engine.ts_ms()} AS ts_ms, variant, session_id, "
-            f"CAST({spec.column} AS DOUBLE) AS value FROM beacons "
-            f"WHERE {_where(spec, self.engine.columns())} AND {spec.column} IS NOT NULL "
+        selected = (
+            f"{_where(spec, self.engine.columns())} AND {spec.column} IS NOT NULL "
             f"AND {self._in_window()}"
+        )
+        value = f"CAST({spec.column} AS DOUBLE) * {_double(spec.scale)}"
+        # the selection is read once from the beacons and kept in the engine (clusters
+        # hashed there); its size, and the interval's few passes, then read only it
+        staged = self.engine.stage(
+            f"SELECT variant, {value} AS value, {self.engine.cluster()} AS cluster "
+            f"FROM beacons WHERE {selected}"
+        )
+        found = self._run(f"SELECT variant, COUNT(*) AS n FROM {staged} GROUP BY 1")
+        sizes = {str(v): int(n) for v, n in found.iter_rows()}
+        if not any(sizes.get(name, 0) for name in self.variants):
+            return None
+        if sum(sizes.values()) > BOOTSTRAP_MAX_SAMPLES:
+            ranked = {
+                name: EngineValues(self, staged, f"variant = {_literal(name)}", n)
+                for name in self.variants
+                if (n := sizes.get(name, 0))
+            }
+            empty = pl.DataFrame(schema={"ts": TIMESTAMP, "cluster": pl.Int64, "value": pl.Float64})
+            return measures.Samples({name: empty for name in self.variants}, ranked=ranked)
+        sql = (
+            f"SELECT {self.engine.ts_ms()} AS ts_ms, variant, session_id, {value} AS value "
+            f"FROM beacons WHERE {selected}"
         )
         frame = self._run(sql).with_columns(
             pl.col("ts_ms").cast(pl.Int64).cast(TIMESTAMP).alias("ts"),
             measures.session_cluster().alias("cluster"),
-            (pl.col("value") * spec.scale).alias("value"),
         )
         parts = {
             name: frame.filter(pl.col("variant") == name).select("ts", "cluster", "value")
             for name in self.variants
         }
-        return measures.Samples(parts) if any(p.height for p in parts.values()) else None
+        return measures.Samples(parts)
 
     def durations(self, spec: RumFilter) -> measures.Durations | None:
+        """Connections per (variant, whole second, closed or still open): a duration is
+        rounded up to its second (`DURATION_RESOLUTION`), so for every whole second t
+        "lasted at most t" is unchanged and the gates' bounds (whole seconds) read the
+        same survival; rows are bounded by the window's seconds, not by connections."""
         columns = self.engine.columns()
         if spec.column is None or spec.column not in columns or "socket_id" not in columns:
             return None
         where, window, ts = _where(spec, columns), self._in_window(), self.engine.ts_ms()
+        step = _double(DURATION_RESOLUTION)
         sql = (
             f"WITH closed AS (SELECT socket_id FROM beacons WHERE {where} AND {window}), "
             f"opened AS (SELECT variant, socket_id, {ts} AS ts_ms FROM beacons "
-            f"WHERE type = 'ws.open' AND socket_id IS NOT NULL AND {window}) "
-            f"SELECT variant, CAST({spec.column} AS DOUBLE) * {spec.scale!r} AS duration, "
-            f"TRUE AS observed FROM beacons WHERE {where} AND {spec.column} IS NOT NULL "
-            f"AND {window} "
+            f"WHERE type = 'ws.open' AND socket_id IS NOT NULL AND {window}), "
+            f"lifetimes AS (SELECT variant, CAST({spec.column} AS DOUBLE) * {_double(spec.scale)} "
+            f"AS duration, TRUE AS observed FROM beacons WHERE {where} "
+            f"AND {spec.column} IS NOT NULL AND {window} "
             "UNION ALL "
             f"SELECT variant, ({self.end_ms} - ts_ms) / 1000.0 AS duration, FALSE AS observed "
             "FROM opened WHERE NOT EXISTS "
-            "(SELECT 1 FROM closed WHERE closed.socket_id = opened.socket_id)"
+            "(SELECT 1 FROM closed WHERE closed.socket_id = opened.socket_id)) "
+            f"SELECT variant, CEIL(duration / {step}) * {step} AS duration, observed, "
+            "COUNT(*) AS weight FROM lifetimes WHERE duration >= 0 GROUP BY 1, 2, 3"
         )
         frame = self._run(sql).select(
             pl.col("variant").cast(pl.Utf8),
             pl.col("duration").cast(pl.Float64),
             pl.col("observed").cast(pl.Boolean),
+            pl.col("weight").cast(pl.Int64),
         )
-        frame = frame.filter(pl.col("duration") >= 0)
-        return measures.Durations(frame) if frame.height else None
+        return measures.Durations(frame.sort("variant", "duration")) if frame.height else None
 
-    def sessions(self) -> pl.DataFrame:
-        """One row per (variant, session): what the sample-ratio check counts."""
+    def sessions_per_variant(self, variants: tuple[str, ...]) -> dict[str, int]:
+        """Distinct sessions per variant, counted in the engine (exact)."""
         sql = (
-            "SELECT variant, session_id, MIN(" + self.engine.ts_ms() + ") AS ts_ms "
-            f"FROM beacons WHERE {self._in_window()} GROUP BY 1, 2"
+            "SELECT variant, COUNT(*) AS n FROM (SELECT DISTINCT variant, session_id "
+            f"FROM beacons WHERE {self._in_window()} AND session_id IS NOT NULL) GROUP BY 1"
         )
-        frame = self._run(sql)
-        return frame.select(
-            pl.col("ts_ms").cast(pl.Int64).cast(TIMESTAMP).alias("ts"),
-            pl.col("variant").cast(pl.Utf8),
-            pl.col("session_id").cast(pl.Utf8),
-        )
+        found = {str(v): int(n) for v, n in self._run(sql).iter_rows()}
+        return {name: found[name] for name in variants if name in found}
 
     def span(self) -> tuple[int, int] | None:
-        ts = self.engine.ts_ms()
-        frame = self.engine.query(f"SELECT MIN({ts}) AS lo, MAX({ts}) AS hi FROM beacons")
-        lo, hi = frame.row(0)
-        return None if lo is None else (int(lo), int(hi))
+        footers = getattr(self.engine, "span_ms", None)  # Parquet statistics: no scan
+        found = footers() if footers else None
+        if found is None:
+            lo, hi = self.engine.ts_ms("MIN(ts)"), self.engine.ts_ms("MAX(ts)")
+            frame = self.engine.query(f"SELECT {lo} AS lo, {hi} AS hi FROM beacons")
+            lo, hi = frame.row(0)
+            found = None if lo is None else (int(lo), int(hi))
+        self.shared.span = found
+        return found
+
+
+@dataclass
+class EngineValues:
+    """One variant's selected values, left in the engine: `stats.quantiles.RankedValues`.
+
+    What leaves the engine: N; a window of ranks around the quantile, found by a
+    bracketing pass (a histogram of log(value) in 0.5% steps: cumulative counts name
+    the bins holding the window's first and last ranks and how many values lie below,
+    so the window's values are fetched once and the order statistics are exact); and
+    per engine-hashed session bucket its values and values above the estimate, pooled
+    by that pair (so at most clusters rows, in practice a few hundred).
+    """
+
+    aggregates: RumAggregates
+    relation: str  # the staged selection: variant, value, cluster
+    selection: str  # SQL condition on it: the variant
+    n: int
+    _histogram: tuple[np.ndarray, np.ndarray] | None = None
+
+    def count(self) -> int:
+        return self.n
+
+    def _query(self, select: str, condition: str = "TRUE", group: str = "") -> pl.DataFrame:
+        return self.aggregates._run(
+            f"SELECT {select} FROM {self.relation} WHERE {self.selection} AND {condition}"
+            + (f" GROUP BY {group}" if group else "")
+        )
+
+    def _bins(self) -> tuple[np.ndarray, np.ndarray]:
+        """(bin, values up to and including it): the bracketing pass, a histogram of
+        log(value) in steps of 1/`LOG_BINS` (relative width 0.5%); non-positive values
+        share the lowest bin."""
+        if self._histogram is None:
+            frame = self._query(f"{_log_bin()} AS bin, COUNT(*) AS n", group="1")
+            frame = frame.with_columns(pl.col("bin").cast(pl.Float64).fill_null(-math.inf))
+            frame = frame.sort("bin")
+            self._histogram = (frame["bin"].to_numpy(), np.cumsum(frame["n"].to_numpy()))
+        return self._histogram
+
+    def ranked(self, first: int, last: int) -> np.ndarray:
+        bins, upto = self._bins()
+        lo, hi = (int(np.searchsorted(upto, rank, side="right")) for rank in (first, last))
+        below = int(upto[lo - 1]) if lo > 0 else 0
+        inside = f"{_log_bin()} <= {_double(bins[hi])}" if math.isfinite(bins[hi]) else "FALSE"
+        if math.isfinite(bins[lo]):
+            inside = f"{_log_bin()} >= {_double(bins[lo])} AND {inside}"
+        else:
+            inside = f"(value <= 0 OR {inside})"
+        values = np.sort(self._query("value", inside)["value"].to_numpy())
+        return values[first - below : last - below + 1]
+
+    def cluster_counts(self, estimate: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        sql = (
+            "SELECT n_s, above_s, COUNT(*) AS clusters FROM ("
+            "SELECT cluster, COUNT(*) AS n_s, "
+            f"SUM(CASE WHEN value > {_double(estimate)} THEN 1 ELSE 0 END) AS above_s "
+            f"FROM {self.relation} WHERE {self.selection} GROUP BY 1) GROUP BY 1, 2"
+        )
+        frame = self.aggregates._run(sql)
+        return (
+            frame["n_s"].cast(pl.Float64).to_numpy(),
+            frame["above_s"].cast(pl.Float64).to_numpy(),
+            frame["clusters"].cast(pl.Float64).to_numpy(),
+        )
+
+
+#: bins per unit of log(value) in the bracketing histogram (`EngineValues._bins`)
+LOG_BINS = 200
+
+
+def _log_bin() -> str:
+    """SQL: the value's bin, NULL for non-positive values (both dialects)."""
+    return f"CASE WHEN value > 0 THEN FLOOR(LN(value) * {LOG_BINS}) END"
 
 
 def _at(ms: int) -> datetime:
@@ -236,6 +403,10 @@ class EngineMeasures:
     ) -> measures.HistogramCounts | None:
         return measures.histogram_counts(family, samples)
 
+    def sessions_per_variant(self, variants: tuple[str, ...]) -> dict[str, int]:
+        """What the sample-ratio check counts, as `measures.sessions_per_variant`."""
+        return self.aggregates.sessions_per_variant(variants)
+
 
 def _counts_frame(
     num: pl.DataFrame,
@@ -292,10 +463,10 @@ def open_engine(engine: Engine, path: Path) -> SqlEngine:
 
 @dataclass
 class EngineInput:
-    """What the judge takes from an engine: its measures, one row per session, the span."""
+    """What the judge takes from an engine: its measures (sessions per variant included)
+    and the beacons' span."""
 
     measures: EngineMeasures
-    sessions: pl.DataFrame  # ts (first beacon), variant, session_id
     span: tuple[datetime, datetime] | None
 
 
@@ -307,11 +478,11 @@ def engine_input(
     aggregates = RumAggregates(sql_engine)
     span = aggregates.span()
     if span is None:
-        return EngineInput(EngineMeasures(aggregates), pl.DataFrame(), None)
+        return EngineInput(EngineMeasures(aggregates), None)
     lo = max(span[0], _ms(start)) if start else span[0]
     hi = min(span[1], _ms(end)) if end else span[1]
-    aggregates = RumAggregates(sql_engine, lo, hi)
-    return EngineInput(EngineMeasures(aggregates), aggregates.sessions(), (_at(lo), _at(hi)))
+    aggregates = RumAggregates(sql_engine, lo, hi, shared=aggregates.shared)
+    return EngineInput(EngineMeasures(aggregates), (_at(lo), _at(hi)))
 
 
 def with_engine_window(

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 from scipy import stats
@@ -88,6 +88,19 @@ class _Prepared:
 
     def order_statistics(self, ranks: list[int]) -> np.ndarray:
         return np.partition(self.values, ranks)[ranks]
+
+    # `RankedValues`, for `woodruff`
+    def count(self) -> int:
+        return len(self.values)
+
+    def ranked(self, first: int, last: int) -> np.ndarray:
+        ordered = np.partition(self.values, sorted({first, last}))
+        return np.sort(ordered[first : last + 1])
+
+    def cluster_counts(self, estimate: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        above = np.bincount(self.sessions[self.values > estimate], minlength=len(self.per_session))
+        held = self.per_session > 0
+        return self.per_session[held], above[held].astype(float), np.ones(int(held.sum()))
 
 
 def _session_codes(s: np.ndarray) -> np.ndarray:
@@ -193,36 +206,90 @@ def _bootstrap_quantile(
         half *= 2  # a replicate fell outside the window: widen and redo (rare)
 
 
-def _woodruff(p: _Prepared, q: float, z: float) -> tuple[float, float]:
-    """(estimate, standard error) of the q-quantile, clustered by session.
+class RankedValues(Protocol):
+    """One variant's values as Woodruff's interval reads them, wherever they live.
+
+    In memory (`_Prepared`, numpy) or in an engine (`pushdown.rum`, SQL): the interval
+    needs only the count, a window of order statistics around the estimate, and per
+    cluster the sample count and the count above the estimate, so an engine answers it
+    with (clusters + a window of ranks) rows, however many samples it holds.
+    """
+
+    def count(self) -> int:
+        """N, the number of values."""
+        ...
+
+    def ranked(self, first: int, last: int) -> np.ndarray:
+        """The order statistics of 0-based ranks first..last, ascending."""
+        ...
+
+    def cluster_counts(self, estimate: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(n_s, above_s, multiplicity): per cluster with at least one value, its
+        values and its values above `estimate`; rows may pool clusters sharing the
+        pair, `multiplicity` saying how many (ones when not pooled)."""
+        ...
+
+
+@dataclass(frozen=True)
+class WoodruffEstimate:
+    """One variant's quantile with its clustered Woodruff standard error."""
+
+    estimate: float
+    standard_error: float
+    n: int
+    clusters: int
+
+
+def clustered_share_se(
+    q: float,
+    n: int,
+    cluster_sizes: np.ndarray,
+    cluster_above: np.ndarray,
+    multiplicity: np.ndarray | None = None,
+) -> float:
+    """Standard error of the share of values at or below the q-quantile's estimate,
+    clustered: the sandwich Σ_s (b_s - q n_s)² / N² with b_s = n_s - above_s, scaled by
+    C / (C - 1) for C clusters (at least 2)."""
+    sizes = np.asarray(cluster_sizes, dtype=float)
+    above = np.asarray(cluster_above, dtype=float)
+    weights = np.ones(len(sizes)) if multiplicity is None else np.asarray(multiplicity, float)
+    clusters = max(int(round(float(weights.sum()))), 2)
+    share_var = float(np.sum(weights * (sizes - above - q * sizes) ** 2)) / n**2
+    return math.sqrt(share_var * clusters / (clusters - 1))
+
+
+def woodruff_ranks(q: float, n: int, z: float, share_se: float) -> tuple[int, int]:
+    """The 0-based ranks whose order statistics are the ±z ends of Woodruff's interval."""
+    return _rank(max(q - z * share_se, 0.0), n), _rank(min(q + z * share_se, 1.0), n)
+
+
+def woodruff(values: RankedValues, q: float, z: float) -> WoodruffEstimate:
+    """The q-quantile and its standard error, clustered (the one Woodruff of the package).
 
     Bahadur: the quantile moves with the share of samples at or below it, whose variance
-    is the cluster sandwich Σ_s (b_s - q n_s)² / N² (b_s: the session's samples at or
-    below the estimate, n_s: all of its samples). ±z standard errors of that share,
+    is the cluster sandwich (`clustered_share_se`). ±z standard errors of that share,
     read through the empirical quantile function, span ±z standard errors of the
     quantile (Woodruff 1952; the density is never estimated).
 
-    One partition places the estimate and a window of ranks around it wide enough for
-    the interval's ends up to a design effect of 64; only that window is then sorted.
+    One window of ranks around the estimate, wide enough for the interval's ends up to a
+    design effect of 64, is read with the estimate; the ends are read separately only
+    when a larger design effect puts them outside it.
     """
-    n = len(p.values)
+    n = values.count()
     point = _rank(q, n)
     reach = int(8 * z * math.sqrt(q * (1 - q) * n)) + 1000
     first, last = max(point - reach, 0), min(point + reach, n - 1)
-    ordered = np.partition(p.values, sorted({first, point, last}))
-    estimate = float(ordered[point])
-    # b_s from the few samples above the estimate: n_s - (samples above) per session
-    above = np.bincount(p.sessions[p.values > estimate], minlength=len(p.per_session))
-    clusters = max(p.n_sessions, 2)
-    share_var = float(np.sum((p.per_session - above - q * p.per_session) ** 2)) / n**2
-    share_se = math.sqrt(share_var * clusters / (clusters - 1))
-    ranks = [_rank(max(q - z * share_se, 0.0), n), _rank(min(q + z * share_se, 1.0), n)]
-    if first <= ranks[0] and ranks[1] <= last:
-        window = np.sort(ordered[first : last + 1])
-        low, high = window[ranks[0] - first], window[ranks[1] - first]
+    window = values.ranked(first, last)
+    estimate = float(window[point - first])
+    sizes, above, multiplicity = values.cluster_counts(estimate)
+    share_se = clustered_share_se(q, n, sizes, above, multiplicity)
+    lo, hi = woodruff_ranks(q, n, z, share_se)
+    if first <= lo and hi <= last:
+        low, high = window[lo - first], window[hi - first]
     else:  # a design effect beyond the window's: select the ends from everything
-        low, high = p.order_statistics(ranks)
-    return estimate, float(high - low) / (2 * z)
+        low, high = values.ranked(lo, lo)[0], values.ranked(hi, hi)[0]
+    clusters = int(round(float(np.sum(multiplicity))))
+    return WoodruffEstimate(estimate, float(high - low) / (2 * z), n, clusters)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -271,38 +338,26 @@ def quantile_difference(
         big = len(a.values) + len(b.values) > BOOTSTRAP_MAX_SAMPLES
         method = "woodruff" if big else "bootstrap"
     if method == "woodruff":
-        z = float(stats.norm.ppf(1 - (1 - level) / 2))
-        est_a, se_a = _woodruff(a, q, z)
-        est_b, se_b = _woodruff(b, q, z)
-        diff, se = est_a - est_b, math.hypot(se_a, se_b)
-        reps = None
-
-        def interval(lv: float) -> tuple[float, float]:
-            half = float(stats.norm.ppf(1 - (1 - lv) / 2)) * se
-            return diff - half, diff + half
-
-        pvalue = two_sided_pvalue(diff / se if se > 0 else (math.inf if diff else 0.0))
-        name = "session-clustered Woodruff interval (normal)"
-    else:
-        rng = np.random.default_rng(seed)
-        est_a = float(a.order_statistics([_rank(q, len(a.values))])[0])
-        est_b = float(b.order_statistics([_rank(q, len(b.values))])[0])
-        reps = _bootstrap_quantile(a, q, n_resamples, rng) - _bootstrap_quantile(
-            b, q, n_resamples, rng
+        return quantile_difference_ranked(
+            a, b, q=q, level=level, min_samples=min_samples, min_sessions=min_sessions
         )
-        reps = reps[~np.isnan(reps)]
-        diff = est_a - est_b
+    rng = np.random.default_rng(seed)
+    est_a = float(a.order_statistics([_rank(q, len(a.values))])[0])
+    est_b = float(b.order_statistics([_rank(q, len(b.values))])[0])
+    reps = _bootstrap_quantile(a, q, n_resamples, rng) - _bootstrap_quantile(b, q, n_resamples, rng)
+    reps = reps[~np.isnan(reps)]
+    diff = est_a - est_b
 
-        def interval(lv: float) -> tuple[float, float]:
-            alpha = 1 - lv
-            lo, hi = np.quantile(reps, [alpha / 2, 1 - alpha / 2])
-            return float(lo), float(hi)
+    def interval(lv: float) -> tuple[float, float]:
+        alpha = 1 - lv
+        lo, hi = np.quantile(reps, [alpha / 2, 1 - alpha / 2])
+        return float(lo), float(hi)
 
-        share_le = float(np.mean(reps <= 0))
-        share_ge = float(np.mean(reps >= 0))
-        pvalue = min(1.0, 2 * min(share_le, share_ge))
-        se = float(np.std(reps, ddof=1))
-        name = f"session-clustered Poisson bootstrap ({len(reps)} resamples), percentile interval"
+    share_le = float(np.mean(reps <= 0))
+    share_ge = float(np.mean(reps >= 0))
+    pvalue = min(1.0, 2 * min(share_le, share_ge))
+    se = float(np.std(reps, ddof=1))
+    name = f"session-clustered Poisson bootstrap ({len(reps)} resamples), percentile interval"
     low, high = interval(level)
     enough = (
         min(len(a.values), len(b.values)) >= min_samples
@@ -331,6 +386,54 @@ def quantile_difference(
         sessions_canary=a.n_sessions,
         sessions_control=b.n_sessions,
         replicates=reps,
+    )
+
+
+def quantile_difference_ranked(
+    canary: RankedValues,
+    control: RankedValues,
+    *,
+    q: float = 0.95,
+    level: float = 0.95,
+    min_samples: int = MIN_SAMPLES,
+    min_sessions: int = MIN_SESSIONS,
+) -> QuantileComparison:
+    """`quantile_difference(method="woodruff")` from each variant's `RankedValues`: what
+    an engine answers without handing over its samples (`pushdown.rum`)."""
+    if not 0 < q < 1:
+        raise ValueError("q must be strictly between 0 and 1")
+    if canary.count() == 0 or control.count() == 0:
+        raise ValueError("each variant needs at least one sample")
+    z = float(stats.norm.ppf(1 - (1 - level) / 2))
+    a, b = woodruff(canary, q, z), woodruff(control, q, z)
+    diff, se = a.estimate - b.estimate, math.hypot(a.standard_error, b.standard_error)
+
+    def interval(lv: float) -> tuple[float, float]:
+        half = float(stats.norm.ppf(1 - (1 - lv) / 2)) * se
+        return diff - half, diff + half
+
+    low, high = interval(level)
+    enough = min(a.n, b.n) >= min_samples and min(a.clusters, b.clusters) >= min_sessions
+    return QuantileComparison(
+        effect="difference",
+        statistic=diff,
+        pvalue=two_sided_pvalue(diff / se if se > 0 else (math.inf if diff else 0.0)),
+        canary=a.estimate,
+        control=b.estimate,
+        standard_error=se,
+        ci=ConfidenceInterval(low, high, level),
+        n_canary=a.n,
+        n_control=b.n,
+        sufficient=enough,
+        method="session-clustered Woodruff interval (normal)",
+        reason=""
+        if enough
+        else f"fewer than {min_samples} samples or {min_sessions} sessions in a variant",
+        _interval=interval,
+        q=q,
+        sessions_canary=a.clusters,
+        sessions_control=b.clusters,
+        replicates=None,
     )
 
 

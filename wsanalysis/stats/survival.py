@@ -132,23 +132,35 @@ def kaplan_meier(
     *,
     level: float = 0.95,
     min_events: int = MIN_EVENTS,
+    weights: Sequence[int] | np.ndarray | None = None,
 ) -> KaplanMeierResult:
     """Fit Kaplan–Meier. `event_observed[i]` is False for a connection still open at the
-    end of the window (censored at `durations[i]`); None means every one ended."""
+    end of the window (censored at `durations[i]`); None means every one ended.
+    `weights[i]` (whole counts) says how many connections row i stands for: what an
+    engine returns when it groups durations (`pushdown.rum`); the fit equals the one on
+    the rows repeated."""
     t = np.asarray(durations, dtype=float)
     e = (
         np.ones(len(t), dtype=bool)
         if event_observed is None
         else np.asarray(event_observed, dtype=bool)
     )
-    if t.shape != e.shape:
-        raise ValueError("durations and event_observed must have the same length")
+    w = np.ones(len(t), dtype=np.int64) if weights is None else np.asarray(weights)
+    if t.shape != e.shape or t.shape != w.shape:
+        raise ValueError("durations, event_observed and weights must have the same length")
     if np.any(~np.isfinite(t)) or np.any(t < 0):
         raise ValueError("durations must be finite and non-negative")
+    if w.dtype.kind not in "iu":
+        if np.any(w != np.round(w)):
+            raise ValueError("weights must be whole counts of connections")
+        w = w.astype(np.int64)
+    if np.any(w < 0):
+        raise ValueError("weights must be non-negative counts")
     times, inverse = np.unique(t, return_inverse=True)
-    events = np.bincount(inverse, weights=e, minlength=len(times)).astype(np.int64)
-    removed = np.bincount(inverse, minlength=len(times)).astype(np.int64)
-    at_risk = len(t) - np.concatenate([[0], np.cumsum(removed)[:-1]])
+    events = np.bincount(inverse, weights=e * w, minlength=len(times)).astype(np.int64)
+    removed = np.bincount(inverse, weights=w, minlength=len(times)).astype(np.int64)
+    total = int(w.sum())
+    at_risk = total - np.concatenate([[0], np.cumsum(removed)[:-1]])
     with np.errstate(divide="ignore", invalid="ignore"):
         factor = 1.0 - events / at_risk
         term = np.where(
@@ -162,7 +174,7 @@ def kaplan_meier(
         events=events,
         censored=removed - events,
         greenwood=np.cumsum(term),
-        n=len(t),
+        n=total,
         n_events=int(events.sum()),
         level=level,
         min_events=min_events,
