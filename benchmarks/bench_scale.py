@@ -442,15 +442,22 @@ def table(rows: list[dict], command: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--beacons", default="1e6,3e6,10e6")
+    parser.add_argument("--beacons", default="10e6,30e6,100e6")
     parser.add_argument("--pods", default="50,500,5000")
     parser.add_argument("--hours", type=float, default=2.0)
     parser.add_argument("--spark", action="store_true")
     parser.add_argument("--skip-rum", action="store_true")
     parser.add_argument("--skip-metrics", action="store_true")
     parser.add_argument("--no-victoriametrics", action="store_true")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "RESULTS-scale.md")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="default: RESULTS-scale-rum.md with --skip-metrics, else RESULTS-scale.md",
+    )
     args = parser.parse_args()
+    if args.out is None:
+        name = "RESULTS-scale-rum.md" if args.skip_metrics else "RESULTS-scale.md"
+        args.out = REPO / "benchmarks" / name
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as work:
         if not args.skip_rum:
