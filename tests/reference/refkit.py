@@ -67,6 +67,18 @@ async def next_of_type(client: ReferenceClient, kind: str, timeout: float = 5.0)
             return frame
 
 
+async def until(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
+    """Poll for something that follows on the wire (a close, a duplicate frame): real
+    time, but not a budget; the generous timeout only matters on a loaded machine."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
 async def scrape(server: ChatServer, path: str = "/metrics") -> tuple[int, str]:
     def get() -> tuple[int, str]:
         try:

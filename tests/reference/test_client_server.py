@@ -12,6 +12,7 @@ from refkit import (
     next_of_type,
     run_async,
     token_provider,
+    until,
 )
 
 from wsanalysis.reference.client import ClientGaveUp
@@ -146,11 +147,7 @@ async def test_shutdown_leaves_no_timers_tasks_or_sockets():
         assert client_tasks == []
         assert client._socket_tasks == {} and client._sockets == {}
         assert client.policy.next_deadline() is None
-        for _ in range(100):
-            if server.connection_count == 0:
-                break
-            await asyncio.sleep(0.01)
-        assert server.connection_count == 0
+        assert await until(lambda: server.connection_count == 0)
     assert asyncio.all_tasks() == baseline
     assert client.sink.beacons[-1]["type"] == "ws.summary"
 

@@ -6,7 +6,15 @@ import asyncio
 import json
 
 import pytest
-from refkit import SECRET, make_client, metric_value, next_of_type, run_async, scrape
+from refkit import (
+    SECRET,
+    make_client,
+    metric_value,
+    next_of_type,
+    run_async,
+    scrape,
+    until,
+)
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -71,11 +79,8 @@ async def test_active_gauge_rises_on_connect_and_falls_on_disconnect():
         await asyncio.wait_for(ws.recv(), 5)  # typing: the server has registered us
         _, during = await scrape(server)
         await ws.close()
-        for _ in range(100):
-            _, after = await scrape(server)
-            if metric_value(after, "ws_connections_active") == 0:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: server.connection_count == 0)
+        _, after = await scrape(server)
     assert metric_value(before, "ws_connections_active") == 0
     assert metric_value(during, "ws_connections_active") == 1
     assert metric_value(after, "ws_connections_active") == 0
@@ -91,10 +96,7 @@ async def test_connection_held_60s_is_observed_as_60s():
         await asyncio.wait_for(ws.recv(), 5)
         clock.advance(60.0)
         await ws.close()
-        for _ in range(100):
-            if server.connection_count == 0:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: server.connection_count == 0)
         _, text = await scrape(server)
     total = metric_value(text, "ws_connection_duration_seconds_sum")
     assert total == pytest.approx(60.0, abs=0.5)  # the reply task's sleep advanced ≤ 0.2 s
@@ -185,10 +187,7 @@ async def test_ttfb_is_observed_and_duplicates_are_dropped_by_the_client():
         await client.wait_status("open", 5)
         await client.send("t", "hi")
         await next_of_type(client, "assistant_message")
-        for _ in range(100):  # the duplicate follows on the wire (real time, not a budget)
-            if client.policy.counters.dedup_drops:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: client.policy.counters.dedup_drops > 0)  # follows on the wire
         _, text = await scrape(server)
         await client.close()
     assert metric_value(text, "ws_assistant_ttfb_seconds_count") == 1
