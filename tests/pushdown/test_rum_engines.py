@@ -228,7 +228,34 @@ def test_sessions_per_variant_are_counted_in_the_engine(tmp_path):
     assert aggregates.sessions_per_variant(variants) == measures.sessions_per_variant(
         beacons, variants
     )
-    assert aggregates.queries[-1].startswith("SELECT variant, COUNT(*)")
+    assert "SELECT DISTINCT session_id FROM beacons" in aggregates.queries[-1]
+    engine.close()
+
+
+def test_a_partitioned_folder_is_read_once_whichever_folder_is_named(tmp_path):
+    folder = _dataset("sample", tmp_path / "s", "parquet")
+    beacons = read_rum(folder / "rum.parquet").frame
+    for named in (folder, folder / "rum.parquet"):  # the dataset, or its Parquet folder
+        engine = DuckDBEngine(named)
+        assert engine.query("SELECT COUNT(*) AS n FROM beacons")["n"].item() == beacons.height
+        engine.close()
+
+
+def test_duckdb_reads_whole_milliseconds_cheaply_and_the_same(tmp_path):
+    """Whole-millisecond Parquet: epoch_us // 1000 (cheaper) gives epoch_ms exactly; a
+    microsecond file keeps epoch_ms."""
+    folder = _dataset("sample", tmp_path / "s", "parquet")
+    engine = DuckDBEngine(folder / "rum.parquet")
+    assert "epoch_us" in engine.ts_ms()
+    got = engine.query(f"SELECT {engine.ts_ms()} AS a, epoch_ms(ts) AS b FROM beacons")
+    assert got["a"].equals(got["b"], check_names=False)
+    engine.close()
+    micros = tmp_path / "micros.parquet"
+    read_rum(folder / "rum.parquet").frame.with_columns(
+        pl.col("ts").cast(pl.Datetime("us", "UTC"))
+    ).write_parquet(micros)
+    engine = DuckDBEngine(micros)
+    assert engine.ts_ms() == "epoch_ms(ts)"
     engine.close()
 
 
