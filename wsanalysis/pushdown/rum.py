@@ -185,19 +185,29 @@ class RumAggregates:
             f"AND {self._in_window()}"
         )
         value = f"CAST({spec.column} AS DOUBLE) * {_double(spec.scale)}"
-        # the selection is read once from the beacons and kept in the engine (clusters
-        # hashed there); its size, and the interval's few passes, then read only it
-        staged = self.engine.stage(
-            f"SELECT variant, {value} AS value, {self.engine.cluster()} AS cluster "
-            f"FROM beacons WHERE {selected}"
+        # each variant's selection is read once from the beacons and kept in the engine
+        # (clusters hashed there; a folder partitioned by variant is read only where the
+        # variant is); its size, and the interval's few passes, then read only it
+        staged = {
+            name: self.engine.stage(
+                f"SELECT {value} AS value, {self.engine.cluster()} AS cluster FROM beacons "
+                f"WHERE variant = {_literal(name)} AND {selected}"
+            )
+            for name in self.variants
+        }
+        found = self._run(
+            " UNION ALL ".join(
+                f"SELECT {_literal(name)} AS variant, COUNT(*) AS n FROM {relation}"
+                for name, relation in staged.items()
+            )
         )
-        found = self._run(f"SELECT variant, COUNT(*) AS n FROM {staged} GROUP BY 1")
         sizes = {str(v): int(n) for v, n in found.iter_rows()}
         if not any(sizes.get(name, 0) for name in self.variants):
             return None
-        if sum(sizes.values()) > BOOTSTRAP_MAX_SAMPLES:
+        # the statistic's switch (`quantiles.quantile_difference`) counts these variants
+        if sum(sizes.get(name, 0) for name in self.variants) > BOOTSTRAP_MAX_SAMPLES:
             ranked = {
-                name: EngineValues(self, staged, f"variant = {_literal(name)}", n)
+                name: EngineValues(self, staged[name], "TRUE", n)
                 for name in self.variants
                 if (n := sizes.get(name, 0))
             }
@@ -291,8 +301,8 @@ class EngineValues:
     """
 
     aggregates: RumAggregates
-    relation: str  # the staged selection: variant, value, cluster
-    selection: str  # SQL condition on it: the variant
+    relation: str  # the staged selection: value, cluster
+    selection: str  # SQL condition on it (TRUE: one relation per variant)
     n: int
     _histogram: tuple[np.ndarray, np.ndarray] | None = None
 
