@@ -142,6 +142,30 @@ def _window(beacons: pl.DataFrame) -> measures.Window:
     return measures.Window(beacons["ts"].min(), beacons["ts"].max())
 
 
+@pytest.mark.parametrize("layout", ["parquet", "ndjson"])
+def test_a_beacon_at_the_windows_end_counts_in_the_last_bucket(layout, tmp_path):
+    # The window ends on a beacon, a whole number of buckets after its start: that
+    # beacon's bucket number is one past the last, and the engine clips it into the
+    # last bucket as `measures.bucket_of` does (after grouping, not per beacon).
+    folder = _dataset("sample", tmp_path / "s", layout)
+    path = folder / ("rum.parquet" if layout == "parquet" else "rum.ndjson.gz")
+    beacons = read_rum(path).frame
+    gate = GATES_BY_NAME["reconnect_rate"]
+    end = beacons.filter(pl.col("type") == gate.events.rum.type)["ts"].max()
+    window = measures.Window(end - timedelta(minutes=30), end)
+    bucket = timedelta(minutes=1)
+    inside = beacons.filter(pl.col("ts").is_between(window.start, window.end))  # as read
+    expected = measures.counts(
+        gate.events, gate.exposure, pl.DataFrame(), inside, window, bucket, "rum"
+    )
+    engine = DuckDBEngine(path)
+    pushed = rum.EngineMeasures(RumAggregates(engine))
+    got = pushed.counts(gate.events, gate.exposure, pl.DataFrame(), None, window, bucket, "rum")
+    assert got is not None and expected is not None
+    assert got.frame.equals(expected.frame.select(got.frame.columns))
+    engine.close()
+
+
 def test_woodruff_statistics_from_the_engine_equal_the_rows(tmp_path, monkeypatch):
     # Forced past the bootstrap's size: N, windows of order statistics and pooled
     # cluster counts from DuckDB give exactly the interval its rows give.
@@ -228,7 +252,34 @@ def test_sessions_per_variant_are_counted_in_the_engine(tmp_path):
     assert aggregates.sessions_per_variant(variants) == measures.sessions_per_variant(
         beacons, variants
     )
-    assert aggregates.queries[-1].startswith("SELECT variant, COUNT(*)")
+    assert "SELECT DISTINCT session_id FROM beacons" in aggregates.queries[-1]
+    engine.close()
+
+
+def test_a_partitioned_folder_is_read_once_whichever_folder_is_named(tmp_path):
+    folder = _dataset("sample", tmp_path / "s", "parquet")
+    beacons = read_rum(folder / "rum.parquet").frame
+    for named in (folder, folder / "rum.parquet"):  # the dataset, or its Parquet folder
+        engine = DuckDBEngine(named)
+        assert engine.query("SELECT COUNT(*) AS n FROM beacons")["n"].item() == beacons.height
+        engine.close()
+
+
+def test_duckdb_reads_whole_milliseconds_cheaply_and_the_same(tmp_path):
+    """Whole-millisecond Parquet: epoch_us // 1000 (cheaper) gives epoch_ms exactly; a
+    microsecond file keeps epoch_ms."""
+    folder = _dataset("sample", tmp_path / "s", "parquet")
+    engine = DuckDBEngine(folder / "rum.parquet")
+    assert "epoch_us" in engine.ts_ms()
+    got = engine.query(f"SELECT {engine.ts_ms()} AS a, epoch_ms(ts) AS b FROM beacons")
+    assert got["a"].equals(got["b"], check_names=False)
+    engine.close()
+    micros = tmp_path / "micros.parquet"
+    read_rum(folder / "rum.parquet").frame.with_columns(
+        pl.col("ts").cast(pl.Datetime("us", "UTC"))
+    ).write_parquet(micros)
+    engine = DuckDBEngine(micros)
+    assert engine.ts_ms() == "epoch_ms(ts)"
     engine.close()
 
 

@@ -141,15 +141,17 @@ class RumAggregates:
         size = int(bucket.total_seconds() * 1000)
         last = max(1, math.ceil((self.end_ms - self.start_ms) / size)) - 1
         ts = self.engine.ts_ms()
-        # toward zero is floor here: anything before the window's start clips to 0
-        index = (
-            f"LEAST(GREATEST({self.engine.int_div(f'{ts} - {self.start_ms}', size)}, 0), {last})"
-        )
+        # beacons are grouped by their raw bucket number and the few groups clipped
+        # afterwards (toward zero is floor here: anything before the start clips to 0,
+        # the window's last millisecond to the last bucket): no clipping per beacon
+        raw = self.engine.int_div(f"{ts} - {self.start_ms}", size)
+        index = f"CAST(LEAST(GREATEST(raw, 0), {last}) AS BIGINT)"
         if spec.where:
             sql = (
-                f"SELECT CAST({index} AS BIGINT) AS idx, variant, COUNT(*) AS n FROM beacons "
+                f"SELECT {index} AS idx, variant, CAST(SUM(n) AS BIGINT) AS n FROM ("
+                f"SELECT {raw} AS raw, variant, COUNT(*) AS n FROM beacons "
                 f"WHERE {_where(spec, self.engine.columns())} AND {self._in_window()} "
-                "GROUP BY 1, 2"
+                "GROUP BY 1, 2) AS buckets GROUP BY 1, 2"
             )
             frame = self._run(sql)
         else:
@@ -157,8 +159,9 @@ class RumAggregates:
             with self.shared.lock:
                 if key not in self.shared.counts:
                     self.shared.counts[key] = self._run(
-                        f"SELECT type, CAST({index} AS BIGINT) AS idx, variant, COUNT(*) AS n "
-                        f"FROM beacons WHERE {self._in_window()} GROUP BY 1, 2, 3"
+                        f"SELECT type, {index} AS idx, variant, CAST(SUM(n) AS BIGINT) AS n "
+                        f"FROM (SELECT type, {raw} AS raw, variant, COUNT(*) AS n FROM beacons "
+                        f"WHERE {self._in_window()} GROUP BY 1, 2, 3) AS buckets GROUP BY 1, 2, 3"
                     )
             every = self.shared.counts[key]
             frame = every.filter(pl.col("type") == spec.type).drop("type")
@@ -182,19 +185,29 @@ class RumAggregates:
             f"AND {self._in_window()}"
         )
         value = f"CAST({spec.column} AS DOUBLE) * {_double(spec.scale)}"
-        # the selection is read once from the beacons and kept in the engine (clusters
-        # hashed there); its size, and the interval's few passes, then read only it
-        staged = self.engine.stage(
-            f"SELECT variant, {value} AS value, {self.engine.cluster()} AS cluster "
-            f"FROM beacons WHERE {selected}"
+        # each variant's selection is read once from the beacons and kept in the engine
+        # (clusters hashed there; a folder partitioned by variant is read only where the
+        # variant is); its size, and the interval's few passes, then read only it
+        staged = {
+            name: self.engine.stage(
+                f"SELECT {value} AS value, {self.engine.cluster()} AS cluster FROM beacons "
+                f"WHERE variant = {_literal(name)} AND {selected}"
+            )
+            for name in self.variants
+        }
+        found = self._run(
+            " UNION ALL ".join(
+                f"SELECT {_literal(name)} AS variant, COUNT(*) AS n FROM {relation}"
+                for name, relation in staged.items()
+            )
         )
-        found = self._run(f"SELECT variant, COUNT(*) AS n FROM {staged} GROUP BY 1")
         sizes = {str(v): int(n) for v, n in found.iter_rows()}
         if not any(sizes.get(name, 0) for name in self.variants):
             return None
-        if sum(sizes.values()) > BOOTSTRAP_MAX_SAMPLES:
+        # the statistic's switch (`quantiles.quantile_difference`) counts these variants
+        if sum(sizes.get(name, 0) for name in self.variants) > BOOTSTRAP_MAX_SAMPLES:
             ranked = {
-                name: EngineValues(self, staged, f"variant = {_literal(name)}", n)
+                name: EngineValues(self, staged[name], "TRUE", n)
                 for name in self.variants
                 if (n := sizes.get(name, 0))
             }
@@ -247,13 +260,21 @@ class RumAggregates:
         return measures.Durations(frame.sort("variant", "duration")) if frame.height else None
 
     def sessions_per_variant(self, variants: tuple[str, ...]) -> dict[str, int]:
-        """Distinct sessions per variant, counted in the engine (exact)."""
-        sql = (
-            "SELECT variant, COUNT(*) AS n FROM (SELECT DISTINCT variant, session_id "
-            f"FROM beacons WHERE {self._in_window()} AND session_id IS NOT NULL) GROUP BY 1"
+        """Distinct sessions per variant, counted in the engine (exact).
+
+        One DISTINCT per named variant: the hash table is keyed on the session alone
+        (a quarter faster than on (variant, session) at 10 M beacons), and a folder
+        partitioned by variant is read only where that variant is."""
+        if not variants:
+            return {}
+        sql = " UNION ALL ".join(
+            f"SELECT {_literal(name)} AS variant, COUNT(*) AS n FROM (SELECT DISTINCT "
+            f"session_id FROM beacons WHERE variant = {_literal(name)} AND {self._in_window()} "
+            f"AND session_id IS NOT NULL) AS sessions_{i}"
+            for i, name in enumerate(variants)
         )
         found = {str(v): int(n) for v, n in self._run(sql).iter_rows()}
-        return {name: found[name] for name in variants if name in found}
+        return {name: found[name] for name in variants if found.get(name)}
 
     def span(self) -> tuple[int, int] | None:
         footers = getattr(self.engine, "span_ms", None)  # Parquet statistics: no scan
@@ -280,8 +301,8 @@ class EngineValues:
     """
 
     aggregates: RumAggregates
-    relation: str  # the staged selection: variant, value, cluster
-    selection: str  # SQL condition on it: the variant
+    relation: str  # the staged selection: value, cluster
+    selection: str  # SQL condition on it (TRUE: one relation per variant)
     n: int
     _histogram: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -435,7 +456,9 @@ def _counts_frame(
 def rum_files(path: Path) -> tuple[str, list[str]]:
     """('parquet' | 'ndjson', files): a Parquet file or (partitioned) folder, or NDJSON[.gz]."""
     if path.is_dir():
-        parquet = sorted(str(p) for p in path.rglob("*.parquet"))
+        # files only: a partitioned set's folder is itself named *.parquet, and a folder
+        # in the list would be read again, every beacon twice
+        parquet = sorted(str(p) for p in path.rglob("*.parquet") if p.is_file())
         if parquet:
             return "parquet", parquet
         for name in ("rum.parquet", "rum.ndjson.gz", "rum.ndjson"):
