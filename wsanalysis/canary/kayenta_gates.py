@@ -15,9 +15,11 @@ from datetime import timedelta
 import polars as pl
 
 from wsanalysis.canary.gates import Gate, Profile
+from wsanalysis.canary.inputs import gate_metric_names
 from wsanalysis.canary.judge import CANARY, CONTROL, JudgeInput
 from wsanalysis.frames import measures
 from wsanalysis.frames.measures import Window
+from wsanalysis.pushdown.partial import SOURCE_WARNINGS
 from wsanalysis.stats.kayenta import KayentaJudgeResult, KayentaMetric, kayenta_judge
 
 KAYENTA_STEP = timedelta(minutes=5)
@@ -88,4 +90,10 @@ def kayenta_verdict(
     if not metrics:
         return "INCONCLUSIVE", None, skipped
     result = kayenta_judge(metrics)
-    return VERDICTS.get(result.classification, "INCONCLUSIVE"), result, skipped
+    overall = VERDICTS.get(result.classification, "INCONCLUSIVE")
+    # a score on server series that came with warnings (a partial answer, lines dropped
+    # from a file read leniently) is no GO: Kayenta itself never sees the warnings
+    warned = set(data.metadata.get(SOURCE_WARNINGS) or {})
+    if overall == "GO" and warned & {"*", *gate_metric_names(profile)}:
+        overall = "INCONCLUSIVE"
+    return overall, result, skipped

@@ -27,7 +27,6 @@ from wsanalysis.canary.sentences import verdict_line
 from wsanalysis.canary.verdict import ExitCode
 from wsanalysis.commands import options
 from wsanalysis.files import clear_stale, write_text_atomic
-from wsanalysis.pushdown import SOURCE_WARNINGS
 from wsanalysis.sources.dataset import file_fingerprint
 
 
@@ -132,9 +131,6 @@ def verdict_document(args: argparse.Namespace) -> dict:
     document = verdict.to_json()
     if args.judge == "kayenta":
         overall, result, skipped = kayenta_verdict(profile, data)
-        warned = set(data.metadata.get(SOURCE_WARNINGS) or {})
-        if overall == "GO" and warned & {"*", *gate_metric_names(profile)}:
-            overall = "INCONCLUSIVE"  # a score on series with dropped lines is no GO
         document["judge"] = "kayenta"
         document["verdict"] = overall
         document["exit_code"] = int(ExitCode[overall])

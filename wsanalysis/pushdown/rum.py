@@ -207,7 +207,7 @@ class RumAggregates:
         # the statistic's switch (`quantiles.quantile_difference`) counts these variants
         if sum(sizes.get(name, 0) for name in self.variants) > BOOTSTRAP_MAX_SAMPLES:
             ranked = {
-                name: EngineValues(self, staged[name], "TRUE", n)
+                name: EngineValues(self, staged[name], n)
                 for name in self.variants
                 if (n := sizes.get(name, 0))
             }
@@ -301,8 +301,7 @@ class EngineValues:
     """
 
     aggregates: RumAggregates
-    relation: str  # the staged selection: value, cluster
-    selection: str  # SQL condition on it (TRUE: one relation per variant)
+    relation: str  # the variant's staged selection: value, cluster
     n: int
     _histogram: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -311,7 +310,7 @@ class EngineValues:
 
     def _query(self, select: str, condition: str = "TRUE", group: str = "") -> pl.DataFrame:
         return self.aggregates._run(
-            f"SELECT {select} FROM {self.relation} WHERE {self.selection} AND {condition}"
+            f"SELECT {select} FROM {self.relation} WHERE {condition}"
             + (f" GROUP BY {group}" if group else "")
         )
 
@@ -343,7 +342,7 @@ class EngineValues:
             "SELECT n_s, above_s, COUNT(*) AS clusters FROM ("
             "SELECT cluster, COUNT(*) AS n_s, "
             f"SUM(CASE WHEN value > {_double(estimate)} THEN 1 ELSE 0 END) AS above_s "
-            f"FROM {self.relation} WHERE {self.selection} GROUP BY 1) GROUP BY 1, 2"
+            f"FROM {self.relation} GROUP BY 1) GROUP BY 1, 2"
         )
         frame = self.aggregates._run(sql)
         return (
