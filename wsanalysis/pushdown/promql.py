@@ -81,6 +81,8 @@ from wsanalysis.frames.selection import Series
 from wsanalysis.sources.metric_names import CONNECTIONS_TOTAL
 from wsanalysis.sources.prometheus import PrometheusSource, to_epoch_ms
 from wsanalysis.sources.schema import TIMESTAMP, empty_samples, samples_schema
+from wsanalysis.sources.telemetry import REFERENCE, Telemetry
+from wsanalysis.sources.translation import user_matchers, user_sample_name
 from wsanalysis.sources.variants import Matcher, VariantMapping
 
 DEFAULT_RESOLUTION = timedelta(seconds=15)
@@ -102,6 +104,14 @@ class CounterQuery:
     def selector(self, extra: Iterable[Matcher] = ()) -> str:
         inner = ",".join(m.promql() for m in (*self.matchers, *extra))
         return f"{self.metric}{{{inner}}}" if inner else self.metric
+
+    def in_names_of(self, telemetry: Telemetry) -> CounterQuery:
+        """The same query in the user's metric, label and value names (`le` is Prometheus's)."""
+        return CounterQuery(
+            user_sample_name(telemetry, self.metric),
+            tuple(user_matchers(telemetry, self.matchers)),
+            tuple(telemetry.label(label) for label in self.by),
+        )
 
 
 @dataclass
@@ -260,10 +270,15 @@ def pushed_samples(
     profile: Profile,
     start: datetime,
     end: datetime,
-    variants: VariantMapping,
+    variants: VariantMapping | None = None,
     resolution: timedelta = DEFAULT_RESOLUTION,
+    telemetry: Telemetry = REFERENCE,
 ) -> PushedSamples:
-    """Every counter family the profile's gates read, summed by the server (see above)."""
+    """Every counter family the profile's gates read, summed by the server (see above).
+
+    The queries are written in the user's names (`telemetry`); the frame comes back in
+    the contract's. `variants` defaults to the mapping's."""
+    variants = variants if variants is not None else telemetry.variant_mapping
     bucket, fine = bucket_step(profile), step_for(profile, resolution)
     start_ms, end_ms = to_epoch_ms(start), to_epoch_ms(end)
     grid = Grid(start_ms, end_ms, bucket // timedelta(milliseconds=1))
@@ -276,7 +291,8 @@ def pushed_samples(
     jobs = [(query, variant, extra) for query in families for variant, extra in per_variant]
 
     def run(job: tuple[CounterQuery, str | None, list[Matcher]]) -> _Answers:
-        query, variant, extra = job
+        reference, variant, extra = job
+        query = reference.in_names_of(telemetry)
         by = list(query.by) if variant is not None else [variants.label, *query.by]
         everything = query.selector(extra)
         # one connection per job: `last_warnings` belongs to one query at a time
@@ -305,7 +321,9 @@ def pushed_samples(
                 # empty is still a bucket (the raw path has it too)
                 promql = presence_expr(everything, by, end_ms - start_ms)
                 answers.parts.append(answers.instant(promql))
-        answers.parts = [_tidy(a, query, variant, variants) for a in answers.parts if a.height]
+        answers.parts = [
+            _tidy(a, reference, variant, variants, telemetry) for a in answers.parts if a.height
+        ]
         return answers
 
     parts: list[pl.DataFrame] = []
@@ -372,9 +390,11 @@ class _Answers:
         frame = pl.concat(points, how="diagonal")
         groups = [c for c in frame.columns if c not in ("timestamp", "value", "_k")]
         stamp = pl.when(pl.col("_k") == 0).then(None).otherwise(pl.col("timestamp"))
+        # one group (selectors, a family without labels) has no key to partition by
+        change = pl.col("value").diff().over(groups) if groups else pl.col("value").diff()
         frame = (
             frame.sort([*groups, "_k", "timestamp"], nulls_last=True)
-            .with_columns(timestamp=stamp, value=pl.col("value").diff().over(groups))
+            .with_columns(timestamp=stamp, value=change)
             .filter(pl.col("_k") > 0, pl.col("value") > 0)
             .drop("_k")
         )
@@ -408,8 +428,14 @@ def _shifted(frame: pl.DataFrame, ms: int) -> pl.DataFrame:
 
 
 def _tidy(
-    answer: pl.DataFrame, query: CounterQuery, variant: str | None, variants: VariantMapping
+    answer: pl.DataFrame,
+    query: CounterQuery,
+    variant: str | None,
+    variants: VariantMapping,
+    telemetry: Telemetry,
 ) -> pl.DataFrame:
+    """One answer in the contract's vocabulary: the variant, the reference metric name,
+    the reference label columns and values."""
     labels = [c for c in answer.columns if c not in ("timestamp", "value")]
     if variant is not None:  # one query per variant (mapping by selectors)
         frame = answer.with_columns(variant=pl.lit(variant))
@@ -418,6 +444,14 @@ def _tidy(
         if variants.label != "variant" and variants.label in frame.columns:
             frame = frame.drop(variants.label)
     frame = frame.filter(pl.col("variant").is_not_null())
+    for label in query.by:
+        asked = telemetry.label(label)
+        if asked != label and asked in frame.columns:
+            frame = frame.rename({asked: label})
+        values = telemetry.label_values.get(label)
+        if values and label in frame.columns:
+            backwards = {user: reference for reference, user in values.items()}
+            frame = frame.with_columns(pl.col(label).replace(backwards))
     return frame.with_columns(metric=pl.lit(query.metric)).select(
         "timestamp", "metric", "variant", "value", *[c for c in query.by if c in frame.columns]
     )

@@ -537,6 +537,10 @@ def check(
     names = table.select("code", "label_names")
     parts = parts.join(families, on="run", how="left")
     parts = parts.join(table.drop("label_names"), on="code", how="left")
+    # a line outside any typed family (e.g. after a `sample-name` break) still needs a
+    # usable timestamp: every reader converts it
+    untyped = parts.filter(pl.col("type") == "")
+    found.where(untyped, _not_finite(format), "timestamp-finite")
     parts = parts.filter(pl.col("type") != "")
     _sample_rules(parts, names, format, found)
     _exemplars(hashed.join(parts.select("line", "type", "suffix"), on="line"), format, found)
@@ -587,6 +591,13 @@ def _interleaving(parts: pl.DataFrame, found: _Found) -> None:
     )
 
 
+def _not_finite(format: str) -> pl.Expr:
+    """A timestamp that is not a finite number within the years 1-9999."""
+    ts = pl.col("ts_number")
+    scale = 1000.0 if format == "openmetrics" else 1.0
+    return ts.is_not_null() & (ts.is_nan() | ts.is_infinite() | ((ts * scale).abs() > MAX_MS))
+
+
 def _sample_rules(parts: pl.DataFrame, names: pl.DataFrame, format: str, found: _Found) -> None:
     """Per-sample rules; a type's own rules run only when the file has that type."""
     kinds = set(parts["type"].unique().to_list())
@@ -595,7 +606,6 @@ def _sample_rules(parts: pl.DataFrame, names: pl.DataFrame, format: str, found: 
     q = pl.col("quantile").cast(pl.Float64, strict=False)
     counted = (kind == "summary") & suffix.is_in(["_count", "_sum"])
     ts = pl.col("ts_number")
-    scale = 1000.0 if format == "openmetrics" else 1.0
     stamped = ts.is_not_null() & ts.is_finite()
     step = pl.when(stamped).then(ts).diff().over("series")
     unstamped = pl.when(ts.is_null()).then(pl.col("series"))
@@ -639,11 +649,7 @@ def _sample_rules(parts: pl.DataFrame, names: pl.DataFrame, format: str, found: 
     checks = [check for name in sorted(kinds & set(typed)) for check in typed[name]]
     # timestamps: finite, in range, not backwards within a series, one sample each
     checks += [
-        (
-            ts.is_not_null() & (ts.is_nan() | ts.is_infinite() | ((ts * scale).abs() > MAX_MS)),
-            "timestamp-finite",
-            "",
-        ),
+        (_not_finite(format), "timestamp-finite", ""),
         (stamped & (step < 0), "timestamp-order", ""),
         (stamped & (step == 0), "duplicate-sample", ""),
     ]

@@ -32,7 +32,9 @@ import polars as pl
 from wsanalysis.errors import DataError, UsageError
 from wsanalysis.sources import om_rules
 from wsanalysis.sources.schema import SAMPLES_FIXED, TIMESTAMP, empty_samples, normalize_samples
-from wsanalysis.sources.variants import DEFAULT_VARIANTS, VariantMapping
+from wsanalysis.sources.telemetry import REFERENCE, Telemetry
+from wsanalysis.sources.translation import reference_name, samples_to_reference, user_sample_name
+from wsanalysis.sources.variants import VariantMapping
 
 Format = Literal["openmetrics", "prometheus"]
 
@@ -290,6 +292,9 @@ class MetricsLoad:
     #: sample name -> rule -> lines dropped; "*" for sample lines whose name cannot be
     #: read (they could have been any series). Metadata lines name no series.
     dropped_series: dict[str, Counter[str]] = field(default_factory=dict)
+    #: every sample name the text holds, as written (the user's names: what a coverage
+    #: check suggests from when a name the gates read is missing)
+    names: frozenset[str] = frozenset()
 
     @property
     def dropped_lines(self) -> int:
@@ -324,7 +329,8 @@ class MetricsLoad:
 class ReadOptions(TypedDict, total=False):
     """What a read of metrics text may be told, besides the text (see `load_openmetrics`)."""
 
-    variants: VariantMapping
+    variants: VariantMapping | None
+    telemetry: Telemetry
     metrics: Iterable[str] | None
     start: datetime | None
     end: datetime | None
@@ -342,7 +348,8 @@ def read_openmetrics(source: Path | str | bytes, **options: Unpack[ReadOptions])
 def load_openmetrics(
     source: Path | str | bytes,
     *,
-    variants: VariantMapping = DEFAULT_VARIANTS,
+    variants: VariantMapping | None = None,
+    telemetry: Telemetry = REFERENCE,
     metrics: Iterable[str] | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
@@ -363,7 +370,14 @@ def load_openmetrics(
     scrape time) or are an error. `_created` samples are dropped unless
     `keep_created` (they are start times, not observations). `[start, end]` is
     inclusive at both ends, like a Prometheus range selector.
+
+    `telemetry` names the user's metrics, labels and values: `metrics` is given in the
+    contract's names and the frame comes back in them; `variants` defaults to the
+    mapping's (the contract's `variant` label when it has none).
     """
+    variants = variants if variants is not None else telemetry.variant_mapping
+    if metrics is not None:
+        metrics = [user_sample_name(telemetry, name) for name in metrics]
     origin = str(source) if isinstance(source, os.PathLike) else "metrics text"
     lines = _lines(_read_text(source))
     samples, others = _partition(lines, pl.col("text").str.contains(_SAMPLE_START))
@@ -384,11 +398,14 @@ def load_openmetrics(
         load.dropped = Counter(dict(per_line["rule"].value_counts().iter_rows()))
         for line, rule, detail in per_line.head(5).iter_rows():
             load.examples.append(f"line {line}: {detail} [rule {rule}]")
-        load.dropped_series = _dropped_series(per_line, parts)
+        load.dropped_series = {
+            reference_name(telemetry, name): rules
+            for name, rules in _dropped_series(per_line, parts).items()
+        }
         parts = parts.filter(~pl.col("line").is_in(per_line["line"].implode()))
-    load.frame = _frame(
-        parts, origin, format, variants, metrics, start, end, timestamp, keep_created
-    )
+    load.names = frozenset(parts["name"].drop_nulls().unique().cast(pl.Utf8).to_list())
+    frame = _frame(parts, origin, format, variants, metrics, start, end, timestamp, keep_created)
+    load.frame = samples_to_reference(frame, telemetry)
     return load
 
 
