@@ -10,21 +10,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-import polars as pl
-
+from wsanalysis.canary.coverage import check_input
 from wsanalysis.canary.gates import Profile, parse_duration
 from wsanalysis.canary.judge import JudgeInput, SequentialPlan
 from wsanalysis.errors import UsageError
+from wsanalysis.frames.coverage import Held
 from wsanalysis.frames.measures import Window
-from wsanalysis.frames.selection import variant_mapping
 from wsanalysis.pushdown import SOURCE_WARNINGS, server_samples
 from wsanalysis.pushdown.rum import engine_input, with_engine_window
 from wsanalysis.secrets import checked_url
 from wsanalysis.sources.dataset import Dataset, file_fingerprint
 from wsanalysis.sources.metric_names import CONNECTIONS_TOTAL
 from wsanalysis.sources.prometheus import PrometheusSource
-from wsanalysis.sources.rum import read_rum
+from wsanalysis.sources.rum import BeaconSchema, read_rum
 from wsanalysis.sources.schema import RUM_SCHEMA
+from wsanalysis.sources.telemetry import Telemetry, load_telemetry
+from wsanalysis.sources.translation import reference_name
 from wsanalysis.windows import checked_window
 
 
@@ -70,6 +71,7 @@ def load_judge_input(
     raw: bool = False,
     engine: str = "polars",
     lenient: bool = False,
+    telemetry: str | Path | Telemetry | None = None,
 ) -> JudgeInput:
     """The frames and the provenance a verdict names, from a folder or a server.
 
@@ -82,6 +84,8 @@ def load_judge_input(
     error even in a series no gate reads, unless `lenient`, which drops such lines,
     records them under `inputs.dropped_lines` (file -> rule -> count) and makes every
     gate reading a series with dropped lines inconclusive (as a partial server answer).
+    `telemetry` (a file or a `Telemetry`) names the user's metrics, labels, variant and
+    beacons; the variant options given here replace its `variants` (docs/telemetry.md).
     """
     if (data is None) == (prometheus is None):
         raise UsageError("give exactly one data source", "a dataset folder or a Prometheus URL")
@@ -91,7 +95,14 @@ def load_judge_input(
             plan = SequentialPlan(parse_duration(look), parse_duration(horizon))
         except ValueError as error:
             raise UsageError(f"look/horizon: {error}", "use durations like 5m and 48h") from None
-    variants = variant_mapping(variant_label, canary_selector, control_selector)
+    mapping = load_telemetry(telemetry)
+    mapping = mapping.with_variants(variant_label, canary_selector, control_selector)
+    variants = mapping.variant_mapping
+    if engine != "polars" and not BeaconSchema.of(mapping).plain:
+        raise UsageError(
+            f"the {engine} engine reads beacons in the contract's names only",
+            "use --engine polars with a telemetry file that maps beacon fields or types",
+        )
     checked_url(prometheus, "prometheus")
     start_at, end_at = checked_window(
         start, end, required=prometheus is not None, needs="a Prometheus source"
@@ -107,11 +118,20 @@ def load_judge_input(
         # hashing and parsing release the GIL: the three run side by side
         with ThreadPoolExecutor(2) as pool:
             hashing = pool.submit(whole.fingerprints)
-            reading = pool.submit(dataset.rum, start=start_at, end=end_at, columns=rum_columns)
+            reading = pool.submit(
+                dataset.rum, start=start_at, end=end_at, columns=rum_columns, telemetry=mapping
+            )
             metrics = dataset.metrics_load(
-                variants=variants, metrics=metric_names, start=start_at, end=end_at, lenient=lenient
+                variants=variants,
+                telemetry=mapping,
+                metrics=metric_names,
+                start=start_at,
+                end=end_at,
+                lenient=lenient,
             )
             load, fingerprints = reading.result(), hashing.result()
+        where = dataset.metrics_path
+        held = _held(str(where), metrics.names, mapping) if where is not None else None
         samples, server_warnings = metrics.frame, metrics.warnings()
         if metrics.dropped and dataset.metrics_path is not None:
             dropped[dataset.metrics_path.name] = dict(sorted(metrics.dropped.items()))
@@ -120,19 +140,23 @@ def load_judge_input(
         with PrometheusSource(prometheus) as server:
             names = gate_metric_names(profile)
             samples, server_warnings = server_samples(
-                server, profile, start_at, end_at, variants, raw=raw, metric_names=names
-            )
+                server, profile, start_at, end_at, variants, raw=raw, metric_names=names,
+                telemetry=mapping,
+            )  # fmt: skip
+            spelled = server.metric_names(start_at, end_at)
+        held = _held(f"Prometheus at {prometheus}", spelled, mapping)
         rum_path = Path(rum) if rum and engine != "polars" else None
         wanted = rum and rum_path is None
-        load = read_rum(rum, start=start_at, end=end_at, columns=rum_columns) if wanted else None
+        load = (
+            read_rum(rum, start=start_at, end=end_at, columns=rum_columns, telemetry=mapping)
+            if wanted
+            else None
+        )
         if rum:
             fingerprints[Path(rum).name] = file_fingerprint(Path(rum))
         origin = {"prometheus": prometheus, "selectors": variants.selectors or None}
-    beacons = None
-    if load is not None:
-        beacons = load.frame
-        if variants.label != "variant" and variants.label in beacons.columns:
-            beacons = beacons.with_columns(pl.col(variants.label).alias("variant"))
+    beacons = load.frame if load is not None else None
+    rum_where = load.source if load is not None else "the RUM export"
     metadata = {
         "inputs": {
             **origin,
@@ -140,8 +164,10 @@ def load_judge_input(
             "rum_bad_lines": load.bad_lines if load is not None else None,
             "lenient": lenient,
             "dropped_lines": dropped,
+            "telemetry": mapping.provenance(),
         },
         SOURCE_WARNINGS: server_warnings,
+        **check_input(profile, samples, held, variants.describe(), load, rum_where),
     }
     window = Window(start_at, end_at) if start_at and end_at else None
     if rum_path is None:
@@ -150,3 +176,9 @@ def load_judge_input(
     metadata["inputs"]["rum_engine"] = engine
     window = with_engine_window(window, samples, pushed)
     return JudgeInput(samples, None, window, canary_share, metadata, plan, pushed.measures)
+
+
+def _held(where: str, spelled: frozenset[str] | list[str], telemetry: Telemetry) -> Held:
+    """What a metrics source holds, in the contract's names and in its own."""
+    spelled = frozenset(spelled)
+    return Held(where, frozenset(reference_name(telemetry, n) for n in spelled), spelled)

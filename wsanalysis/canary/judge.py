@@ -22,6 +22,7 @@ import polars as pl
 from scipy import stats
 
 from wsanalysis.canary import evidence, looks
+from wsanalysis.canary.coverage import NOTES, review
 from wsanalysis.canary.gates import Gate, Profile
 from wsanalysis.canary.looks import SequentialPlan
 from wsanalysis.canary.sentences import sentence
@@ -202,12 +203,12 @@ def judge(profile: Profile, data: JudgeInput) -> Verdict:
     window = data.resolved_window()
     if window is None:
         found = [GateEvidence.no_data(math.nan, "the window holds no data")] * len(profile.gates)
-        srm_problem = None
+        srm_problem, srm_skipped = None, False
     else:
         with ThreadPoolExecutor(GATE_WORKERS) as pool:
             split = pool.submit(_sample_ratio_problem, profile, data)
             found = list(pool.map(lambda gate: evaluate_gate(gate, data, window), profile.gates))
-            srm_problem = split.result()
+            srm_problem, srm_skipped = split.result()
     harm, safe, decisions = _decide_all(profile, found)
     elapsed = window.duration if window is not None else timedelta(0)
     unsettled = [i for i, d in enumerate(decisions) if d in ("inconclusive", "no_data")]
@@ -242,8 +243,11 @@ def judge(profile: Profile, data: JudgeInput) -> Verdict:
         results.append(replace(result, sentence=sentence(gate, result, len(found))))
     # a server's warnings (partial data) make the gates they touch inconclusive
     results = inconclusive_on_warnings(profile, results, data.metadata)
+    # absent series, a skipped check, a gate that read its other source: said, not silent
+    results, notes = review(profile, results, data.metadata, srm_skipped)
     verdict, reason = overall(results, srm_problem)
-    metadata = {**data.metadata, "window": _window_json(window), "srm": srm_problem}
+    reason = " ".join([reason, *notes])
+    metadata = {**data.metadata, "window": _window_json(window), "srm": srm_problem, NOTES: notes}
     if data.sequential is not None:
         plan = data.sequential
         record = {
@@ -274,13 +278,14 @@ def _window_json(window: Window | None) -> dict | None:
     return {"start": window.start.isoformat(), "end": window.end.isoformat()}
 
 
-def _sample_ratio_problem(profile: Profile, data: JudgeInput) -> str | None:
-    """A sentence when the observed split contradicts the declared canary share."""
+def _sample_ratio_problem(profile: Profile, data: JudgeInput) -> tuple[str | None, bool]:
+    """A sentence when the observed split contradicts the declared canary share, and
+    whether the check was skipped (a share declared, no unit counted for both variants)."""
     if data.canary_share is None:
-        return None
+        return None, False
     units = _split_units(profile, data)
     if units is None:
-        return None
+        return None, True
     unit_name, canary_n, control_n = units
     result = sample_ratio_mismatch(canary_n, control_n, data.canary_share)
     if result.pvalue < profile.srm_alpha:
@@ -289,8 +294,8 @@ def _sample_ratio_problem(profile: Profile, data: JudgeInput) -> str | None:
             f"Sample-ratio mismatch: the canary has {observed:.1%} of {unit_name} against the "
             f"declared {data.canary_share:.0%} (p = {result.pvalue:.1e}); the traffic split is "
             "not what was declared, so no comparison can be trusted."
-        )
-    return None
+        ), False
+    return None, False
 
 
 def _split_units(profile: Profile, data: JudgeInput) -> tuple[str, int, int] | None:

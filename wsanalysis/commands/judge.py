@@ -111,6 +111,7 @@ def load_input(args: argparse.Namespace, profile: Profile) -> JudgeInput:
         raw=args.raw or args.judge == "kayenta",  # Kayenta reads the series themselves
         engine="polars" if args.judge == "kayenta" else args.engine,
         lenient=args.lenient,
+        telemetry=args.telemetry,
     )
 
 
@@ -184,7 +185,11 @@ def headline(document: dict) -> str:
 
 def print_verdict(document: dict) -> None:
     """The verdict, its reason and one line per gate, for the pipeline's log."""
-    print(headline(document))
+    line = headline(document)
+    print(line)
+    for note in document.get("notes") or []:
+        if note not in line:
+            print(f"  note: {note}")
     for gate in document["gates"]:
         print(f"  [{gate['decision']:>12}] {gate['sentence']}")
 

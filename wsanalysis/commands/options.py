@@ -75,6 +75,28 @@ def prometheus_url(text: str) -> str:
     return text
 
 
+def telemetry_file(text: str) -> Path:
+    """A telemetry mapping file, read and checked at parse time (a bad one is exit 3)."""
+    from wsanalysis.sources.telemetry import load_telemetry
+
+    try:
+        load_telemetry(text)
+    except UsageError as error:
+        raise argparse.ArgumentTypeError(f"{error.problem}: {error.fix}") from None
+    return Path(text)
+
+
+def add_telemetry_argument(parser: argparse.ArgumentParser) -> None:
+    """--telemetry FILE: the user's names for the contract's telemetry (docs/telemetry.md)."""
+    parser.add_argument(
+        "--telemetry",
+        metavar="FILE",
+        type=telemetry_file,
+        help="telemetry mapping (YAML): your metric, label, variant and beacon names "
+        "(`wsanalysis telemetry init` writes one; see docs/telemetry.md)",
+    )
+
+
 def add_source_arguments(
     parser: argparse.ArgumentParser, *, what: str = "canary", selectors: bool = True
 ) -> None:
@@ -97,11 +119,13 @@ def add_source_arguments(
     parser.add_argument(
         "--variant-label",
         default="variant",
-        help="label / RUM field naming the variant (default: variant)",
+        help="label / RUM field naming the variant (default: variant; given, it and the "
+        "selectors replace a telemetry file's variants)",
     )
     if selectors:
         parser.add_argument("--canary-selector", help='series of the canary, e.g. track="canary"')
         parser.add_argument("--control-selector", help='series of control, e.g. track="stable"')
+    add_telemetry_argument(parser)
 
 
 def check_source_arguments(args: argparse.Namespace) -> None:

@@ -114,6 +114,13 @@ class VariantMapping:
             expr = pl.when(condition).then(pl.lit(name)).otherwise(expr)
         return expr
 
+    def describe(self) -> str:
+        """How variants are picked, for messages: `label 'track' (stable -> control)`."""
+        if self.selectors:
+            return "selectors " + ", ".join(f"{k}: {v}" for k, v in self.selectors.items())
+        renames = ", ".join(f"{k} -> {v}" for k, v in self.rename.items() if k != v)
+        return f"label {self.label!r}" + (f" ({renames})" if renames else "")
+
     def consumed_labels(self) -> set[str]:
         """Labels that only serve to pick the variant and are not label columns."""
         if self.selectors:

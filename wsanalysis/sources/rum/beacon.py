@@ -72,7 +72,7 @@ class BeaconSchema:
         by_selectors = bool(mapping.selectors) and "variant" not in telemetry.rum_fields
         required = [names[f] for f in RUM_REQUIRED if not (by_selectors and f == "variant")]
         if any(names[c] != c for c in KNOWN) or telemetry.rum_types or by_selectors:
-            required.remove("v")  # a mapped dialect need not carry the contract's version
+            required.remove(names["v"])  # a mapped dialect need not carry the contract's version
         fields = [(user, column) for column, user in names.items()]
         if by_selectors:
             used = set(names.values())

@@ -1,0 +1,203 @@
+"""A dataset rewritten into another service's names, by code: every metric, label, label
+value, beacon field and beacon type renamed, the `variant` label replaced by another
+label with other values (one of them not ASCII), and the telemetry files that map it back.
+
+The names are drawn from a seed, so a test can make as many dialects as it likes and no
+name of the reference contract survives in any of them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import yaml
+
+from wsanalysis.sources.dataset import Dataset
+from wsanalysis.sources.metric_names import FAMILIES, HISTOGRAMS
+from wsanalysis.sources.openmetrics import write_openmetrics
+from wsanalysis.sources.schema import RUM_SCHEMA, RUM_TYPES
+from wsanalysis.sources.telemetry import REFERENCE_FIELDS, REFERENCE_LABELS
+from wsanalysis.sources.translation import HISTOGRAM_SUFFIXES
+
+#: Fields a mapped dialect drops: the contract's version.
+DROPPED_FIELDS = ("v",)
+
+
+def _word(seed: int, what: str, size: int = 6) -> str:
+    """A name-like token for `what`, the same for the same seed."""
+    digest = hashlib.sha256(f"{seed}:{what}".encode()).hexdigest()
+    letters = "".join("abcdefghijklmnop"[int(c, 16)] for c in digest)
+    return letters[:size]
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """A rewritten dataset and the mappings back to the contract."""
+
+    folder: Path
+    by_label: Path  # telemetry file: the variant label with value renames
+    by_selectors: Path  # telemetry file: the variants as selectors
+    label: str
+    canary: str
+    control: str
+    metrics: dict[str, str]  # reference family -> user name
+    labels: dict[str, str]
+    label_values: dict[str, dict[str, str]]
+    fields: dict[str, str]
+    types: dict[str, str]
+
+    @property
+    def canary_selector(self) -> str:
+        return f'{self.label}="{self.canary}"'
+
+    @property
+    def control_selector(self) -> str:
+        return f'{self.label}="{self.control}"'
+
+    def reference_names(self) -> set[str]:
+        """Every name of the contract this dialect renames (none may appear in its output)."""
+        names = {*self.metrics, *self.labels, "variant", "canary", "control"}
+        names |= {v for values in self.label_values.values() for v in values}
+        return names
+
+
+def _names(seed: int, frame: pl.DataFrame, beacons: list[dict]) -> dict:
+    metrics = {}
+    for family in FAMILIES:
+        stem = f"svc_{_word(seed, family)}"
+        if family in HISTOGRAMS:
+            metrics[family] = f"{stem}_seconds"
+        elif family.endswith("_total"):
+            metrics[family] = f"{stem}_total"
+        else:
+            metrics[family] = stem
+    labels = {label: f"l_{_word(seed, label)}" for label in REFERENCE_LABELS}
+    label_values: dict[str, dict[str, str]] = {}
+    for label in REFERENCE_LABELS:
+        values = set(frame[label].drop_nulls().to_list()) if label in frame.columns else set()
+        values |= {str(b[label]) for b in beacons if label in b and label in ("code", "reason")}
+        if label == "code":  # a close code stays a number (beacons carry it as one)
+            label_values[label] = {v: str(50000 + int(v)) for v in sorted(values)}
+        else:
+            label_values[label] = {
+                v: f"{label[0]}_{_word(seed, label + v)}" for v in sorted(values)
+            }
+    fields = {f: f"f_{_word(seed, 'field' + f)}" for f in REFERENCE_FIELDS if f != "variant"}
+    types = {t: f"evt.{_word(seed, t)}" for t in RUM_TYPES}
+    return {
+        "metrics": metrics,
+        "labels": labels,
+        "label_values": label_values,
+        "fields": fields,
+        "types": types,
+    }
+
+
+def _sample_names(metrics: dict[str, str]) -> dict[str, str]:
+    names = {}
+    for reference, user in metrics.items():
+        if reference in HISTOGRAMS:
+            names.update({reference + s: user + s for s in HISTOGRAM_SUFFIXES})
+        else:
+            names[reference] = user
+    return names
+
+
+def make_dialect(dataset: Path, out: Path, seed: int = 1) -> Dialect:
+    """`dataset` rewritten into `out` (metrics.om.gz, rum.ndjson.gz, no labels.json: a
+    production export), plus `telemetry-label.yaml` and `telemetry-selectors.yaml`."""
+    source = Dataset.open(dataset)
+    frame = source.metrics()
+    beacons = []
+    if source.rum_path is not None:
+        with gzip.open(source.rum_path, "rt") as handle:
+            beacons = [json.loads(line) for line in handle if line.strip()]
+    names = _names(seed, frame, beacons)
+    label = f"lane_{_word(seed, 'variant')}"
+    variants = {
+        "canary": f"pilöt_{_word(seed, 'canary', 3)}",
+        "control": f"main_{_word(seed, 'control', 3)}",
+    }
+    out.mkdir(parents=True, exist_ok=True)
+
+    renamed = frame.with_columns(
+        pl.col("metric").replace(_sample_names(names["metrics"])),
+        pl.col("variant").replace(variants),
+    )
+    for reference, values in names["label_values"].items():
+        if reference in renamed.columns:
+            renamed = renamed.with_columns(pl.col(reference).replace(values))
+    renamed = renamed.rename({r: u for r, u in names["labels"].items() if r in renamed.columns})
+    write_openmetrics(renamed, out / "metrics.om.gz", variant_label=label)
+
+    if beacons:
+        lines = []
+        for beacon in beacons:
+            row = {}
+            for key, value in beacon.items():
+                if key in DROPPED_FIELDS:
+                    continue
+                if key == "type":
+                    value = names["types"][value]
+                elif key == "variant":
+                    value = variants[value]
+                elif key == "code" and value is not None:
+                    value = int(names["label_values"]["code"][str(value)])
+                elif key == "reason" and value is not None:
+                    value = names["label_values"]["reason"][value]
+                user = label if key == "variant" else names["fields"].get(key, key)
+                row[user] = value
+            lines.append(json.dumps(row, ensure_ascii=False, separators=(",", ":")))
+        data = ("\n".join(lines) + "\n").encode()
+        (out / "rum.ndjson.gz").write_bytes(gzip.compress(data, mtime=0))
+
+    sample = ((source.labels or {}).get("rum") or {}).get("session_sample")
+    common = {
+        "metrics": names["metrics"],
+        "labels": names["labels"],
+        "label_values": names["label_values"],
+        "rum": {
+            "fields": {**names["fields"], "variant": label},
+            "types": names["types"],
+            **({"sample_rate": sample} if sample else {}),
+        },
+    }
+    by_label = out / "telemetry-label.yaml"
+    values = {"canary": variants["canary"], "control": variants["control"]}
+    by_label.write_text(
+        yaml.safe_dump(
+            {"version": 1, "variants": {"label": label, "values": values}, **common},
+            allow_unicode=True,
+            sort_keys=False,
+        )
+    )
+    selectors = {role: f'{label}="{value}"' for role, value in values.items()}
+    rum_without_variant = {**common["rum"], "fields": names["fields"]}
+    by_selectors = out / "telemetry-selectors.yaml"
+    by_selectors.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "variants": {"selectors": selectors},
+                **common,
+                "rum": rum_without_variant,
+            },
+            allow_unicode=True,
+            sort_keys=False,
+        )
+    )
+    assert set(RUM_SCHEMA) - {"extra"} == set(REFERENCE_FIELDS)
+    return Dialect(
+        out,
+        by_label,
+        by_selectors,
+        label,
+        variants["canary"],
+        variants["control"],
+        **names,
+    )

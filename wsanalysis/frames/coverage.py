@@ -1,0 +1,168 @@
+"""What the gates or the detectors read against what the data hold: nothing goes quiet.
+
+Data read in another service's names without a telemetry mapping, a variant label that
+matches nothing, beacons all rejected, a gate naming a series or a beacon field the data
+lack: each either stops the run (a `DataError`, exit 3, one line naming what was
+expected, the closest names the data hold, and the fix) or becomes a sentence the verdict
+carries and the CLI prints. The loaders call `check_series` and `check_beacons` on what
+they read; the judge calls `gate_notes` on its results (`canary/coverage.py` spells the
+gates' needs, `incident/inputs.py` the detectors').
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from wsanalysis.errors import DataError
+from wsanalysis.sources.schema import RUM_SCHEMA
+
+FIX = (
+    "name your metrics, labels, variant and beacon fields in a telemetry file and pass "
+    "--telemetry FILE (`wsanalysis telemetry init` writes one; `wsanalysis telemetry check` "
+    "shows what is found)"
+)
+#: More than this share of beacons rejected (or matched to no variant) is said in a sentence.
+REJECTED_SHARE = 0.5
+LISTED = 8  # names shown in a message
+
+
+def _listed(names: Iterable[str], n: int = LISTED) -> str:
+    names = sorted(set(names))
+    shown = ", ".join(names[:n])
+    return shown + (f" and {len(names) - n} more" if len(names) > n else "") if names else "none"
+
+
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate spelled most like `name`, if one is close."""
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """` (did you mean 'x'?)` for the closest candidate, or ""."""
+    close = closest(name, candidates)
+    return f" (did you mean {close!r}?)" if close else ""
+
+
+def _suggestions(expected: Iterable[str], held: Iterable[str]) -> str:
+    hints = [f"{n} -> {c}" for n in sorted(expected) if (c := closest(n, held)) is not None]
+    return f"; did you mean: {', '.join(hints)}?" if hints else ""
+
+
+@dataclass(frozen=True)
+class Held:
+    """What one source holds: metric names in the contract's vocabulary (after the
+    telemetry mapping) and as the data spell them (for suggestions)."""
+
+    where: str
+    series: frozenset[str]
+    spelled: frozenset[str]
+
+
+def check_series(expected: Iterable[str], held: Held, variants: str, samples: pl.DataFrame) -> None:
+    """A metrics source that holds series but none the gates or detectors read, or whose
+    series match no variant, is an error: its data would be ignored without a word."""
+    expected = set(expected)
+    if not held.spelled:
+        return  # no metrics at all: a RUM-only input, said elsewhere if it matters
+    if not expected & held.series:
+        raise DataError(
+            f"{held.where} holds none of the series read here ({_listed(expected)}); it holds "
+            f"{_listed(held.spelled)}{_suggestions(expected, held.spelled)}",
+            FIX,
+        )
+    if samples.is_empty() or samples["variant"].drop_nulls().is_empty():
+        raise DataError(
+            f"{held.where} holds {_listed(expected & held.series)} but no series of them is "
+            f"canary or control by {variants}",
+            "give the label (--variant-label) or the selectors that pick each variant, or "
+            "`variants` in the telemetry file (--telemetry FILE)",
+        )
+
+
+def _fields_of(examples: Sequence[object]) -> set[str]:
+    """The field names of the rejected lines shown as examples (the data's own spelling)."""
+    fields: set[str] = set()
+    for example in examples:
+        try:
+            obj = json.loads(getattr(example, "text", ""))
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(obj, dict):
+            fields.update(map(str, obj))
+    return fields
+
+
+def check_beacons(load: object | None, expected_types: Iterable[str], where: str) -> list[str]:
+    """Beacons all rejected, all matched to no variant, or holding none of the types read
+    here: an error. More than half rejected or unmatched: a sentence (returned)."""
+    if load is None:
+        return []
+    frame: pl.DataFrame = load.frame  # type: ignore[attr-defined]
+    bad, unassigned = load.bad_lines, getattr(load, "unassigned", 0)  # type: ignore[attr-defined]
+    read = frame.height + bad + unassigned
+    examples = load.examples  # type: ignore[attr-defined]
+    reasons = "; ".join(dict.fromkeys(example.reason for example in examples[:3]))
+    if read and bad == read:
+        fields = _fields_of(examples)
+        raise DataError(
+            f"every one of the {bad:,} beacons in {where} was rejected: {reasons}; their "
+            f"fields: {_listed(fields)}",
+            FIX,
+        )
+    if read and unassigned == frame.height + unassigned and unassigned:
+        raise DataError(
+            f"none of the {unassigned:,} beacons in {where} matched the canary or control "
+            "selector (a field the selectors name is missing, or holds other values)",
+            "name the beacons' variant field in the telemetry file (rum.fields.variant), or "
+            "give selectors on fields the beacons carry",
+        )
+    notes = []
+    if read and bad > REJECTED_SHARE * read:
+        notes.append(
+            f"{bad:,} of the {read:,} beacons in {where} were rejected ({reasons}): the RUM "
+            "figures rest on the rest."
+        )
+    if read and unassigned > REJECTED_SHARE * read:
+        notes.append(
+            f"{unassigned:,} of the {read:,} beacons in {where} matched neither variant "
+            "selector and were left out."
+        )
+    types = set(frame["type"].drop_nulls().unique().to_list()) if "type" in frame.columns else set()
+    expected = set(expected_types)
+    if frame.height and expected and not types & expected:
+        raise DataError(
+            f"the beacons in {where} hold none of the types read here ({_listed(expected)}); "
+            f"they hold {_listed(types)}{_suggestions(expected, types)}",
+            FIX,
+        )
+    return notes
+
+
+def check_field(who: str, name: str) -> None:
+    """A beacon field read by `who` must be a RUM column."""
+    columns = [c for c in RUM_SCHEMA if c != "extra"]
+    if name not in columns:
+        raise DataError(
+            f"{who} reads the beacon field {name!r}, which beacons do not have"
+            f"{did_you_mean(name, columns)}",
+            f"use one of {', '.join(columns)} (a field of your own is mapped to one of them "
+            "in the telemetry file's rum.fields)",
+        )
+
+
+def absent_series(read: Iterable[str], held: frozenset[str] | None) -> list[str]:
+    """The series of `read` that the data hold nowhere (none when `held` is unknown)."""
+    if held is None:
+        return []
+    return sorted(set(read) - held)
+
+
+def absent_sentence(who: str, absent: Sequence[str], spelled: Iterable[str]) -> str:
+    names = ", ".join(f"{n}{did_you_mean(n, spelled)}" for n in absent)
+    return f"{who} reads {names}, which the data hold nowhere."
