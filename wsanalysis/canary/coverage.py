@@ -24,10 +24,11 @@ ABSENT = "absent_series"  # gate -> the series it reads that the data hold nowhe
 
 
 def gate_series(profile: Profile) -> set[str]:
-    names = {CONNECTIONS_TOTAL}  # the sample-ratio check's unit from the server
+    """The contract's series the gates read (none for a profile of `series` gates)."""
+    names: set[str] = set()
     for gate in profile.gates:
         names.update(gate.server_series)
-    return names
+    return names | {CONNECTIONS_TOTAL} if names else names  # the sample-ratio unit
 
 
 def gate_types(profile: Profile) -> set[str]:

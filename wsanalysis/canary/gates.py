@@ -22,12 +22,16 @@ import yaml
 
 from wsanalysis.errors import UsageError
 from wsanalysis.frames.selection import MetricSource, RumFilter, Series
+from wsanalysis.sources.promtool import check_expressions
 from wsanalysis.times import parse_duration
 
 DEFAULT_GATE_FILE = Path(__file__).with_name("default_gates.yaml")
 
-Statistic = Literal["rate", "quantile", "survival_quantile", "spike", "share"]
-STATISTICS = ("rate", "quantile", "survival_quantile", "spike", "share")
+Statistic = Literal["rate", "quantile", "survival_quantile", "spike", "share", "series"]
+STATISTICS = ("rate", "quantile", "survival_quantile", "spike", "share", "series")
+#: In a `series` gate's promql, the variant's label matchers (one expression per variant).
+VARIANT_PLACEHOLDER = "{variant}"
+DEFAULT_SERIES_STEP = timedelta(minutes=1)
 COUNT_STATISTICS = ("rate", "spike", "share")
 SAMPLE_STATISTICS = ("quantile", "survival_quantile")
 
@@ -74,6 +78,7 @@ class Gate:
     samples: MetricSource | None = None
     prefer: Literal["prometheus", "rum"] | None = None
     promql: str | None = None
+    step: timedelta | None = None  # a `series` gate's query step
 
     @property
     def detectable(self) -> float:
@@ -209,7 +214,7 @@ def _gate(path: Path, index: int, data: Any, defaults: dict[str, Any]) -> Gate:
             "name", "title", "description", "critical", "statistic", "quantile", "bucket",
             "unit", "events", "exposure", "samples", "prefer", "promql", "compare", "worse",
             "tolerance", "detectable", "confidence", "power", "min_events", "min_exposure",
-            "tolerance_excess",
+            "tolerance_excess", "step",
         }
     )  # fmt: skip
     name = reader.get("name", str)
@@ -265,9 +270,13 @@ def _gate(path: Path, index: int, data: Any, defaults: dict[str, Any]) -> Gate:
             "is for a spike gate against control, and must be positive",
             "give it as events per unit exposure (e.g. 0.005: half a percent of connections)",
         )
-    min_exposure = reader.get("min_exposure", float, float(defaults.get("min_exposure", 0.0)))
+    # a series gate's exposure is its steps: the file's default (connections) is not it
+    inherited = 0.0 if statistic == "series" else float(defaults.get("min_exposure", 0.0))
+    min_exposure = reader.get("min_exposure", float, inherited)
     if min_exposure < 0:
         reader.fail("min_exposure", "must not be negative")
+    promql = " ".join(reader.get("promql", str, "").split()) or None
+    step = _series_spec(reader, statistic, compare, promql, (events, exposure, samples))
     return Gate(
         name=name,
         title=reader.get("title", str, name.replace("_", " ")),
@@ -289,8 +298,54 @@ def _gate(path: Path, index: int, data: Any, defaults: dict[str, Any]) -> Gate:
         exposure=exposure,
         samples=samples,
         prefer=reader.get("prefer", str, None, ("prometheus", "rum")),
-        promql=" ".join(reader.get("promql", str, "").split()) or None,
+        promql=promql,
+        step=step,
     )
+
+
+def _series_spec(
+    reader: _Reader,
+    statistic: str,
+    compare: Comparison,
+    promql: str | None,
+    sources: tuple[MetricSource | None, ...],
+) -> timedelta | None:
+    """A `series` gate's step (default 1m) once its fields are checked; None otherwise."""
+    if statistic != "series":
+        if "step" in reader.data:
+            reader.fail("step", "is for a series gate (statistic: series)")
+        return None
+    if promql is None:
+        reader.fail(
+            "promql",
+            "is required for a series gate: an expression giving one series per variant, "
+            "grouped by the variant label, or with {variant} where each variant's label "
+            'matchers go (e.g. sum(rate(cpu_seconds_total{container="chat",{variant}}[2m])))',
+        )
+    if any(source is not None for source in sources):
+        reader.fail("events", "is not read by a series gate: its promql is the figure")
+    if compare.against != "control":
+        reader.fail("compare", "must be against control for a series gate")
+    try:
+        step = parse_duration(reader.get("step", str, "1m"))
+    except ValueError as error:
+        reader.fail("step", str(error))
+    if step.total_seconds() <= 0:
+        reader.fail("step", "must be a positive duration, e.g. 1m")
+    return step
+
+
+def _promql_checked(path: Path, profiles: dict[str, Profile]) -> None:
+    """Every gate's `promql:` parses (promtool), `{variant}` read as one variant's matcher."""
+    expressions = {
+        f"gate {gate.name!r} (profile {name!r})": gate.promql.replace(
+            VARIANT_PLACEHOLDER, 'variant="canary"'
+        )
+        for name, profile in profiles.items()
+        for gate in profile.gates
+        if gate.promql
+    }
+    check_expressions(expressions, f"gate file {path}")
 
 
 def _tolerance(reader: _Reader, compare: Comparison, statistic: str) -> float:
@@ -381,4 +436,5 @@ def load_gate_file(path: str | Path | None = None) -> GateFile:
             srm_unit=srm.get("unit", str, "sessions", ("sessions", "connections")),
             srm_alpha=srm.get("alpha", float, 0.001),
         )
+    _promql_checked(path, profiles)
     return GateFile(path, profiles)

@@ -13,6 +13,7 @@ from pathlib import Path
 from wsanalysis.canary.coverage import check_input
 from wsanalysis.canary.gates import Profile, parse_duration
 from wsanalysis.canary.judge import JudgeInput, SequentialPlan
+from wsanalysis.canary.series import with_series_values
 from wsanalysis.errors import UsageError
 from wsanalysis.frames.coverage import Held
 from wsanalysis.frames.measures import Window
@@ -155,6 +156,10 @@ def load_judge_input(
         if rum:
             fingerprints[Path(rum).name] = file_fingerprint(Path(rum))
         origin = {"prometheus": prometheus, "selectors": variants.selectors or None}
+    samples = with_series_values(
+        profile, samples, data=data, prometheus=prometheus, start=start_at, end=end_at,
+        variants=variants,
+    )  # fmt: skip
     beacons = load.frame if load is not None else None
     rum_where = load.source if load is not None else "the RUM export"
     metadata = {

@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from wsanalysis.canary import evidence, looks
+from wsanalysis.canary import evidence, looks, series
 from wsanalysis.canary.coverage import NOTES, review
 from wsanalysis.canary.gates import Gate, Profile
 from wsanalysis.canary.looks import SequentialPlan
@@ -67,6 +67,9 @@ class JudgeInput:
 def evaluate_gate(gate: Gate, data: JudgeInput, window: Window) -> GateEvidence:
     """Evidence for one gate, or `no_data` evidence saying what was missing."""
     plan = data.sequential
+    if gate.statistic == "series":  # any PromQL, step by step (canary/series.py)
+        fixed = series.series_evidence(gate, data.samples, window)
+        return looks.bonferroni_over_looks(fixed, plan) if plan else fixed
     measures = data.measures or frame_measures  # push-down or the frames
     if gate.statistic in ("rate", "share", "spike"):
         bucket = gate.bucket or measures.RATE_BUCKET

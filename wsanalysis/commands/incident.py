@@ -28,8 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     options.add_source_arguments(parser, what="incident")
     parser.add_argument(
-        "--rum-sample", type=options.rum_share, default=1.0,
-        help="share of sessions the RUM export keeps (with --prometheus; default 1.0)",
+        "--rum-sample", type=options.rum_share,
+        help="share of sessions the RUM beacons keep (default: the telemetry file's "
+        "rum.sample_rate, else the dataset's labels.json, else 1.0)",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("findings.json"), help="findings file")
     parser.add_argument("--plot", type=Path, help="also write the timeline as an HTML page")
@@ -39,7 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     clear_stale(args.out)
     if args.data is not None:
-        data = load_dataset(args.data, start=args.start, end=args.end, **_variants(args))
+        data = load_dataset(
+            args.data, start=args.start, end=args.end, rum_sample=args.rum_sample, **_variants(args)
+        )
     else:
         data = load_prometheus(
             args.prometheus,
@@ -72,4 +75,5 @@ def _variants(args: argparse.Namespace) -> dict:
         "variant_label": args.variant_label,
         "canary_selector": args.canary_selector,
         "control_selector": args.control_selector,
+        "telemetry": args.telemetry,
     }

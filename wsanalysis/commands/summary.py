@@ -7,9 +7,11 @@ from pathlib import Path
 
 import polars as pl
 
+from wsanalysis.commands import options
 from wsanalysis.errors import UsageError
 from wsanalysis.overview import metrics_overview, rum_overview
 from wsanalysis.sources.dataset import Dataset
+from wsanalysis.sources.telemetry import load_telemetry
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="drop metrics-file lines that break their format's rules (and count them by "
         "rule) instead of failing",
     )
+    options.add_telemetry_argument(parser)
     parser.set_defaults(func=run, check=check)
 
 
@@ -53,6 +56,7 @@ def _by_variant(overview: pl.DataFrame) -> pl.DataFrame:
 
 def run(args: argparse.Namespace) -> int:
     dataset = Dataset.open(args.data)
+    telemetry = load_telemetry(args.telemetry)
     print(f"dataset {dataset.folder}")
     with pl.Config(
         tbl_hide_dataframe_shape=True,
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         float_precision=3,
         tbl_hide_column_data_types=True,
     ):
-        metrics = dataset.metrics_load(lenient=args.lenient)
+        metrics = dataset.metrics_load(lenient=args.lenient, telemetry=telemetry)
         samples = metrics.frame
         if samples.is_empty():
             print("server metrics: none in this folder")
@@ -76,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"read leniently: {metrics.summary()}")
         if not samples.is_empty():
             print(_by_variant(metrics_overview(samples)))
-        load = dataset.rum()
+        load = dataset.rum(telemetry=telemetry)
         if load is None:
             print("RUM beacons: none in this folder")
         else:

@@ -64,19 +64,22 @@ class Held:
     spelled: frozenset[str]
 
 
-def check_series(expected: Iterable[str], held: Held, variants: str, samples: pl.DataFrame) -> None:
-    """A metrics source that holds series but none the gates or detectors read, or whose
-    series match no variant, is an error: its data would be ignored without a word."""
+def check_series(
+    expected: Iterable[str], held: Held, variants: str | None, samples: pl.DataFrame
+) -> None:
+    """A metrics source that holds series but none the gates or detectors read, or (when
+    `variants` says how they are picked) whose series match no variant, is an error: its
+    data would be ignored without a word."""
     expected = set(expected)
-    if not held.spelled:
-        return  # no metrics at all: a RUM-only input, said elsewhere if it matters
+    if not held.spelled or not expected:
+        return  # no metrics at all (RUM only), or nothing of the contract's read
     if not expected & held.series:
         raise DataError(
             f"{held.where} holds none of the series read here ({_listed(expected)}); it holds "
             f"{_listed(held.spelled)}{_suggestions(expected, held.spelled)}",
             FIX,
         )
-    if samples.is_empty() or samples["variant"].drop_nulls().is_empty():
+    if variants is not None and (samples.is_empty() or samples["variant"].drop_nulls().is_empty()):
         raise DataError(
             f"{held.where} holds {_listed(expected & held.series)} but no series of them is "
             f"canary or control by {variants}",

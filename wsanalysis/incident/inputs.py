@@ -7,6 +7,7 @@ an optional RUM export), so both commands name the same inputs the same way.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,8 +17,8 @@ import polars as pl
 
 from wsanalysis import __version__
 from wsanalysis.errors import DataError
+from wsanalysis.frames import coverage
 from wsanalysis.frames.measures import Window
-from wsanalysis.frames.selection import variant_mapping
 from wsanalysis.secrets import checked_url
 from wsanalysis.sources.dataset import Dataset
 from wsanalysis.sources.metric_names import (
@@ -30,8 +31,10 @@ from wsanalysis.sources.metric_names import (
     RECONNECT_ADVICE_TOTAL,
 )
 from wsanalysis.sources.prometheus import PrometheusSource
-from wsanalysis.sources.rum import read_rum
-from wsanalysis.sources.schema import RUM_SCHEMA, empty_samples
+from wsanalysis.sources.rum import RumLoad, read_rum
+from wsanalysis.sources.schema import RUM_SCHEMA, RUM_TYPES, empty_samples
+from wsanalysis.sources.telemetry import Telemetry, load_telemetry
+from wsanalysis.sources.translation import reference_name
 from wsanalysis.windows import checked_window
 
 #: Server series the detectors read (everything else is left on the server).
@@ -132,11 +135,16 @@ def from_frames(
     return IncidentData(samples, beacons, window, rum_sample, origin or {})
 
 
-def _rum_variant(beacons: pl.DataFrame | None, label: str) -> pl.DataFrame | None:
-    """Beacons whose variant is read from another field (`--variant-label`)."""
-    if beacons is None or label == "variant" or label not in beacons.columns:
-        return beacons
-    return beacons.with_columns(pl.col(label).alias("variant"))
+def _covered(held: coverage.Held | None, samples: pl.DataFrame, load: RumLoad | None) -> None:
+    """The detectors' telemetry is found where it is given (`frames.coverage`)."""
+    if held is not None:
+        coverage.check_series(SERVER_METRICS, held, None, samples)
+    coverage.check_beacons(load, RUM_TYPES, load.source if load is not None else "")
+
+
+def _held(where: str, spelled: Iterable[str], telemetry: Telemetry) -> coverage.Held:
+    spelled = frozenset(spelled)
+    return coverage.Held(where, frozenset(reference_name(telemetry, n) for n in spelled), spelled)
 
 
 def load_dataset(
@@ -147,24 +155,36 @@ def load_dataset(
     variant_label: str = "variant",
     canary_selector: str | None = None,
     control_selector: str | None = None,
+    telemetry: str | Path | Telemetry | None = None,
+    rum_sample: float | None = None,
 ) -> IncidentData:
-    """A dataset folder (metrics and/or RUM); the RUM sampling rate from labels.json."""
+    """A dataset folder (metrics and/or RUM). The RUM sampling rate: `rum_sample`, else
+    the telemetry file's `rum.sample_rate`, else labels.json's, else 1."""
     start_at, end_at = checked_window(start, end)
-    variants = variant_mapping(variant_label, canary_selector, control_selector)
-    dataset = Dataset.open(folder)
-    samples = dataset.metrics(
-        variants=variants, metrics=list(SERVER_METRICS), start=start_at, end=end_at
+    mapping = load_telemetry(telemetry).with_variants(
+        variant_label, canary_selector, control_selector
     )
-    load = dataset.rum(start=start_at, end=end_at)
+    dataset = Dataset.open(folder)
+    metrics = dataset.metrics_load(
+        telemetry=mapping, metrics=list(SERVER_METRICS), start=start_at, end=end_at
+    )
+    load = dataset.rum(start=start_at, end=end_at, telemetry=mapping)
+    where = dataset.metrics_path
+    held = _held(str(where), metrics.names, mapping) if where is not None else None
+    _covered(held, metrics.frame, load)
     labels = dataset.labels or {}
-    rate = float((labels.get("rum") or {}).get("session_sample") or 1.0)
+    rate = rum_sample or mapping.rum_sample_rate or (labels.get("rum") or {}).get("session_sample")
     return from_frames(
-        samples,
-        _rum_variant(load.frame if load is not None else None, variant_label),
+        metrics.frame,
+        load.frame if load is not None else None,
         start=start_at,
         end=end_at,
-        rum_sample=rate,
-        origin={"data": str(folder), "fingerprints": dataset.fingerprints()},
+        rum_sample=float(rate or 1.0),
+        origin={
+            "data": str(folder),
+            "fingerprints": dataset.fingerprints(),
+            "telemetry": mapping.provenance(),
+        },
     )
 
 
@@ -174,24 +194,31 @@ def load_prometheus(
     end: str | None,
     *,
     rum: str | Path | None = None,
-    rum_sample: float = 1.0,
+    rum_sample: float | None = None,
     variant_label: str = "variant",
     canary_selector: str | None = None,
     control_selector: str | None = None,
+    telemetry: str | Path | Telemetry | None = None,
 ) -> IncidentData:
-    """Server series from a live Prometheus over [start, end], plus optional RUM export."""
+    """Server series from a live Prometheus over [start, end], plus optional RUM export
+    (sampled at `rum_sample`, else the telemetry file's `rum.sample_rate`, else 1)."""
     checked_url(url, "prometheus")
     start_at, end_at = checked_window(start, end, required=True, needs="a Prometheus source")
-    variants = variant_mapping(variant_label, canary_selector, control_selector)
+    mapping = load_telemetry(telemetry).with_variants(
+        variant_label, canary_selector, control_selector
+    )
+    variants = mapping.variant_mapping
     with PrometheusSource(url) as server:
         selector = '{__name__=~"' + "|".join(SERVER_METRICS) + '"}'
-        samples = server.read_samples(selector, start_at, end_at, variants=variants)
-    beacons = read_rum(rum, start=start_at, end=end_at).frame if rum else None
+        samples = server.read_samples(selector, start_at, end_at, telemetry=mapping)
+        held = _held(f"Prometheus at {url}", server.metric_names(start_at, end_at), mapping)
+    load = read_rum(rum, start=start_at, end=end_at, telemetry=mapping) if rum else None
+    _covered(held, samples, load)
     data = from_frames(
-        samples, _rum_variant(beacons, variant_label), start=start_at, end=end_at,
-        rum_sample=rum_sample,
+        samples, load.frame if load is not None else None, start=start_at, end=end_at,
+        rum_sample=rum_sample or mapping.rum_sample_rate or 1.0,
         origin={"prometheus": url, "rum": str(rum) if rum else None,
-                "selectors": variants.selectors or None},
+                "selectors": variants.selectors or None, "telemetry": mapping.provenance()},
     )  # fmt: skip
     if not data.has_server and not data.has_rum:
         raise DataError(

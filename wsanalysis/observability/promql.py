@@ -12,7 +12,12 @@ that does not load the rules (and for backfilling them with promtool).
 
 A gate's figure comes from its structured sources (`events`/`exposure` prometheus
 series, `samples.histogram`) so it can use the recorded rates; a gate with only a
-`promql:` text is used verbatim; a gate with neither has no PromQL form and is refused.
+`promql:` text is used verbatim; a `series` gate is its own PromQL per variant; a gate
+with none of these has no PromQL form and is refused.
+
+Everything here is written in the contract's names; `GateFigure.spell` rewrites a rule
+or a query in a telemetry mapping's (`sources.promql_text`), so exports for any service
+come from the same code. A `series` gate's PromQL is the user's own, in their names.
 """
 
 from __future__ import annotations
@@ -24,8 +29,11 @@ from statistics import NormalDist
 from typing import Literal
 
 from wsanalysis.canary.gates import Comparison, Gate, GateFile, Series
+from wsanalysis.canary.series import per_variant_promql
 from wsanalysis.errors import UsageError
 from wsanalysis.sources import metric_names as names
+from wsanalysis.sources.promql_text import Spelling, translate_promql
+from wsanalysis.sources.telemetry import REFERENCE, Telemetry
 from wsanalysis.sources.variants import Matcher
 
 VARIANT = "variant"  # the target label naming the variant (architecture contract)
@@ -123,9 +131,9 @@ class Quantile:
 
 
 def _slug(series: Series) -> str:
-    """`ws_closes_total{code="4401"}` as `closes_4401`, for a recording rule's name."""
+    """`ws_closes_total{code="4401"}` as `ws_closes_4401`, for a recording rule's name."""
     family = COUNTERS[series.metric][0] if series.metric in COUNTERS else series.metric
-    words = [family.removeprefix("ws_").removesuffix("_total")]
+    words = [family.removesuffix("_total")]
     words += [m.value for m in series.matchers if m.label != VARIANT and m.op in ("=", "=~")]
     return re.sub(r"[^a-zA-Z0-9_]+", "_", "_".join(words)).strip("_")
 
@@ -190,16 +198,28 @@ def ratio(
 
 @dataclass(frozen=True)
 class GateFigure:
-    """A gate's figure per variant as PromQL, and its limit, for panels and alerts."""
+    """A gate's figure per variant as PromQL, and its limit, for panels and alerts.
+
+    Its methods write the contract's names (a `series` gate's own text aside); `spell`
+    turns a rule or a query built from them into `telemetry`'s names."""
 
     gate: Gate
     profile: str
-    kind: Literal["ratio", "quantile", "verbatim"]
+    kind: Literal["ratio", "quantile", "verbatim", "series"]
     window: str
     quantile: Quantile | None = None
+    telemetry: Telemetry = REFERENCE
+
+    def spell(self, text: str) -> str:
+        """A rule or query built from this figure, in the telemetry's names."""
+        if self.kind == "series" or self.telemetry.is_reference:
+            return text
+        return translate_promql(text, self.telemetry)
 
     def expr(self, matchers: tuple[Matcher, ...] = (), *, inline: bool = False) -> str:
         """The figure, restricted by `matchers` (on the variant label) where it can be."""
+        if self.kind == "series":
+            return self._series(matchers)
         if self.kind == "quantile":
             assert self.quantile is not None
             return self.quantile.expr(matchers, inline=inline)
@@ -212,6 +232,29 @@ class GateFigure:
         assert events is not None and exposure is not None
         return ratio(events.prometheus, exposure.prometheus, self.window, matchers, inline=True)
 
+    def _series(self, matchers: tuple[Matcher, ...]) -> str:
+        """A `series` gate's PromQL for the variant `matchers` name (both: grouped)."""
+        spelling = Spelling(self.telemetry)
+        roles = [m.value for m in matchers if m.label == VARIANT and m.op == "="]
+        assert self.gate.promql is not None
+        if roles:
+            return per_variant_promql(self.gate, self.telemetry.variant_mapping)[roles[0]]
+        queries = per_variant_promql(self.gate, self.telemetry.variant_mapping)
+        if len(set(queries.values())) == 1:  # one expression grouped by the variant label
+            return f"({next(iter(queries.values()))})"
+        labels = ", ".join(spelling.variant_labels)
+        return (
+            " or ".join(
+                f"label_replace(({query}), {_quote(spelling.variant_labels[0])}, "
+                f'{_quote(spelling.role_value(role) or role)}, "", "")'
+                if len(spelling.variant_labels) == 1
+                else f"({query})"
+                for role, query in queries.items()
+            )
+            if labels
+            else ""
+        )
+
     @property
     def record(self) -> str:
         """The recording rule's name; named after what it counts, so equal figures share it."""
@@ -221,11 +264,11 @@ class GateFigure:
         assert self.kind == "ratio" and self.gate.events and self.gate.exposure
         events = "_and_".join(_slug(s) for s in self.gate.events.prometheus)
         exposure = "_and_".join(_slug(s) for s in self.gate.exposure.prometheus)
-        return f"{VARIANT}:ws_{events}_per_{exposure}:ratio_rate{self.window}"
+        return f"{VARIANT}:{events}_per_{exposure}:ratio_rate{self.window}"
 
     def recording_rule(self) -> dict[str, str] | None:
-        """`{record, expr}` over raw series (None for a verbatim figure)."""
-        if self.kind == "verbatim":
+        """`{record, expr}` over raw series (None for a verbatim or series figure)."""
+        if self.kind in ("verbatim", "series"):
             return None
         return {"record": self.record, "expr": self.expr(inline=True)}
 
@@ -237,7 +280,7 @@ class GateFigure:
     def volume(self, matchers: tuple[Matcher, ...] = (), *, inline: bool = False) -> str:
         """How many exposures (ratio) or observations (quantile) the window holds, per variant.
 
-        Empty for a verbatim figure, whose parts we cannot name.
+        Empty for a verbatim or series figure, whose parts we cannot name.
         """
         seconds = window_seconds(self.window)
         if self.kind == "ratio":
@@ -281,7 +324,18 @@ def _restrict(expr: str, matchers: tuple[Matcher, ...]) -> str:
     return f"(({expr}) and on ({VARIANT}) {keep})"
 
 
-def gate_figure(gate_file: GateFile, profile: str, name: str, *, used_by: str) -> GateFigure:
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def gate_figure(
+    gate_file: GateFile,
+    profile: str,
+    name: str,
+    *,
+    used_by: str,
+    telemetry: Telemetry = REFERENCE,
+) -> GateFigure:
     """The figure of gate `name` in `profile`, or a UsageError naming the gate and its user."""
     try:
         gate = gate_file.profile(profile).gate(name)
@@ -292,19 +346,21 @@ def gate_figure(gate_file: GateFile, profile: str, name: str, *, used_by: str) -
             "add that gate (copy it from wsanalysis/canary/default_gates.yaml) "
             "or omit --gates to use the default gate file",
         ) from None
-    return figure_of(gate, profile)
+    return figure_of(gate, profile, telemetry)
 
 
-def figure_of(gate: Gate, profile: str) -> GateFigure:
+def figure_of(gate: Gate, profile: str, telemetry: Telemetry = REFERENCE) -> GateFigure:
     window = window_text(gate.bucket) if gate.bucket is not None else DEFAULT_WINDOW
+    if gate.statistic == "series":
+        return GateFigure(gate, profile, "series", window, telemetry=telemetry)
     if gate.statistic in ("quantile", "survival_quantile"):
         if gate.samples is not None and gate.samples.histogram and gate.quantile is not None:
             quantile = Quantile(gate.samples.histogram, gate.quantile, window)
-            return GateFigure(gate, profile, "quantile", window, quantile)
+            return GateFigure(gate, profile, "quantile", window, quantile, telemetry)
     elif gate.events and gate.events.prometheus and gate.exposure and gate.exposure.prometheus:
-        return GateFigure(gate, profile, "ratio", window)
+        return GateFigure(gate, profile, "ratio", window, telemetry=telemetry)
     if gate.promql:
-        return GateFigure(gate, profile, "verbatim", window)
+        return GateFigure(gate, profile, "verbatim", window, telemetry=telemetry)
     raise UsageError(
         f"gate {gate.name!r} (profile {profile!r}) has no PromQL form: its metric is read "
         "from RUM beacons only, and Prometheus holds no such series",

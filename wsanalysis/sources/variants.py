@@ -96,6 +96,13 @@ class VariantMapping:
             parse_matchers(text)  # fail early, with the selector named
         return cls(selectors=dict(selectors))
 
+    def matchers_of(self, role: str) -> list[Matcher]:
+        """The label matchers picking one variant's series (`track="stable"` for control)."""
+        if self.selectors:
+            return parse_matchers(self.selectors[role])
+        value = next((value for value, name in self.rename.items() if name == role), role)
+        return [Matcher(self.label, "=", value)]
+
     def matchers(self) -> dict[str, list[Matcher]]:
         return {name: parse_matchers(text) for name, text in self.selectors.items()}
 
