@@ -26,6 +26,14 @@ from wsanalysis.sources.translation import HISTOGRAM_SUFFIXES
 
 #: Fields a mapped dialect drops: the contract's version.
 DROPPED_FIELDS = ("v",)
+#: Label values the gates, the exports and the detectors name, renamed even where a
+#: dataset holds none of them (so no exported rule keeps a reference value).
+CONTRACT_VALUES = {
+    "code": ("1000", "1001", "1002", "1003", "1006", "1007", "1008", "1011", "1012", "1013",
+             "4401", "4403"),
+    "event": ("error", "assistant_message", "typing", "reconnect_advice"),
+    "why": ("restart", "drain", "overload"),
+}  # fmt: skip
 
 
 def _word(seed: int, what: str, size: int = 6) -> str:
@@ -79,7 +87,8 @@ def _names(seed: int, frame: pl.DataFrame, beacons: list[dict]) -> dict:
     labels = {label: f"l_{_word(seed, label)}" for label in REFERENCE_LABELS}
     label_values: dict[str, dict[str, str]] = {}
     for label in REFERENCE_LABELS:
-        values = set(frame[label].drop_nulls().to_list()) if label in frame.columns else set()
+        values = set(CONTRACT_VALUES.get(label, ()))
+        values |= set(frame[label].drop_nulls().to_list()) if label in frame.columns else set()
         values |= {str(b[label]) for b in beacons if label in b and label in ("code", "reason")}
         if label == "code":  # a close code stays a number (beacons carry it as one)
             label_values[label] = {v: str(50000 + int(v)) for v in sorted(values)}

@@ -28,7 +28,7 @@ from datetime import timedelta
 from statistics import NormalDist
 from typing import Literal
 
-from wsanalysis.canary.gates import Comparison, Gate, GateFile, Series
+from wsanalysis.canary.gates import VARIANT_PLACEHOLDER, Comparison, Gate, GateFile, Series
 from wsanalysis.canary.series import per_variant_promql
 from wsanalysis.errors import UsageError
 from wsanalysis.sources import metric_names as names
@@ -138,9 +138,12 @@ def _slug(series: Series) -> str:
     return re.sub(r"[^a-zA-Z0-9_]+", "_", "_".join(words)).strip("_")
 
 
-def recording_rules(figures: list[GateFigure]) -> list[dict[str, str]]:
+def recording_rules(
+    figures: list[GateFigure], telemetry: Telemetry = REFERENCE
+) -> list[dict[str, str]]:
     """Counter rates at every recorded window, then the figures' ratios and quantiles
-    (deduplicated by name: two gates on one figure share one rule).
+    (deduplicated by name: two gates on one figure share one rule), in `telemetry`'s
+    names.
 
     Each rule reads raw series only, so promtool can backfill any of them on its own.
     """
@@ -160,7 +163,13 @@ def recording_rules(figures: list[GateFigure]) -> list[dict[str, str]]:
         if rule is not None and rule["record"] not in seen:
             seen.add(rule["record"])
             rules.append(rule)
-    return rules
+    if telemetry.is_reference:
+        return rules
+    spelling = Spelling(telemetry)
+    return [
+        {"record": spelling.record(r["record"]), "expr": translate_promql(r["expr"], telemetry)}
+        for r in rules
+    ]
 
 
 def summed(
@@ -233,26 +242,23 @@ class GateFigure:
         return ratio(events.prometheus, exposure.prometheus, self.window, matchers, inline=True)
 
     def _series(self, matchers: tuple[Matcher, ...]) -> str:
-        """A `series` gate's PromQL for the variant `matchers` name (both: grouped)."""
-        spelling = Spelling(self.telemetry)
-        roles = [m.value for m in matchers if m.label == VARIANT and m.op == "="]
-        assert self.gate.promql is not None
-        if roles:
-            return per_variant_promql(self.gate, self.telemetry.variant_mapping)[roles[0]]
+        """A `series` gate's PromQL (the user's names) for the variant `matchers` name, or
+        both variants, each labelled with its value of the variant label."""
         queries = per_variant_promql(self.gate, self.telemetry.variant_mapping)
-        if len(set(queries.values())) == 1:  # one expression grouped by the variant label
-            return f"({next(iter(queries.values()))})"
-        labels = ", ".join(spelling.variant_labels)
-        return (
-            " or ".join(
-                f"label_replace(({query}), {_quote(spelling.variant_labels[0])}, "
-                f'{_quote(spelling.role_value(role) or role)}, "", "")'
-                if len(spelling.variant_labels) == 1
-                else f"({query})"
-                for role, query in queries.items()
-            )
-            if labels
-            else ""
+        roles = [m.value for m in matchers if m.label == VARIANT and m.op == "="]
+        if roles and roles[0] in queries:
+            return queries[roles[0]]
+        assert self.gate.promql is not None
+        if VARIANT_PLACEHOLDER not in self.gate.promql:
+            return f"({self.gate.promql})"  # grouped by the variant label already
+        spelling = Spelling(self.telemetry)
+        if len(spelling.variant_labels) != 1:
+            return " or ".join(f"({query})" for query in queries.values())
+        label = _quote(spelling.variant_labels[0])
+        return " or ".join(
+            f"label_replace(({query}), {label}, "
+            f'{_quote(spelling.role_value(role) or role)}, "", "")'
+            for role, query in queries.items()
         )
 
     @property

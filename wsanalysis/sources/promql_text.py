@@ -323,3 +323,34 @@ def translate_template(text: str, telemetry: Telemetry) -> str:
         return match.group(0).replace(match.group(1), "_".join(spelling.label(match.group(1))))
 
     return _LEGEND.sub(label, _LABELS_TEMPLATE.sub(label, text))
+
+
+_WORD = re.compile(r"`([^`]+)`|\b(ws[_.][a-z0-9_.]*[a-z0-9_])|\b(\d{4})\b")
+
+
+def translate_prose(text: str, telemetry: Telemetry) -> str:
+    """A description in the user's names: the contract's series and beacon types, fields in
+    backticks and close codes (words and numbers elsewhere are left as they are)."""
+    if telemetry.is_reference:
+        return text
+    series = sample_names(telemetry)
+    families = {f: telemetry.metric(f) for f in FAMILIES}
+    codes = telemetry.label_values.get("code", {})
+
+    def word(name: str) -> str | None:
+        return (
+            series.get(name)
+            or families.get(name)
+            or telemetry.rum_types.get(name)
+            or telemetry.rum_fields.get(name)
+        )
+
+    def one(match: re.Match[str]) -> str:
+        quoted, bare, code = match.groups()
+        if quoted is not None:
+            return f"`{word(quoted) or quoted}`"
+        if bare is not None:
+            return word(bare) or bare
+        return codes.get(code, code)
+
+    return _WORD.sub(one, text)
