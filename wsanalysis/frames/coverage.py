@@ -11,7 +11,6 @@ gates' needs, `incident/inputs.py` the detectors').
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import polars as pl
 
 from wsanalysis.errors import DataError
 from wsanalysis.sources.schema import RUM_SCHEMA
+from wsanalysis.sources.telemetry import closest
 
 FIX = (
     "name your metrics, labels, variant and beacon fields in a telemetry file and pass "
@@ -35,12 +35,6 @@ def _listed(names: Iterable[str], n: int = LISTED) -> str:
     names = sorted(set(names))
     shown = ", ".join(names[:n])
     return shown + (f" and {len(names) - n} more" if len(names) > n else "") if names else "none"
-
-
-def closest(name: str, candidates: Iterable[str]) -> str | None:
-    """The candidate spelled most like `name`, if one is close."""
-    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.75)
-    return close[0] if close else None
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -134,6 +134,12 @@ class Telemetry:
 
 
 REFERENCE = Telemetry()
+
+
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate spelled most like `name`, if one is close (a "did you mean")."""
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.75)
+    return close[0] if close else None
 
 
 def _problem(path: str, where: str, what: str, valid: tuple[str, ...] | list[str]) -> UsageError:
