@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -42,6 +42,7 @@ sequential: bool = False  # anytime-valid mode for a pipeline that looks repeate
 look: str = "5m"  # sequential: time between looks
 horizon: str = "48h"  # sequential: planned canary length
 variant_label: str = "variant"  # label and RUM field naming the variant
+telemetry: str | None = None  # telemetry mapping (YAML): your metric, label, variant, beacon names
 bucket: str = "10m"  # time bucket of the charts
 output_dir: str = "."  # folder where verdict.json is written
 
@@ -59,6 +60,7 @@ evaluation = canary.evaluate(
     look=look,
     horizon=horizon,
     variant_label=variant_label,
+    telemetry=telemetry,
 )
 verdict_path = canary.write_verdict(evaluation, output_dir)
 samples, beacons, window = evaluation.data.samples, evaluation.data.beacons, evaluation.window

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -38,8 +38,9 @@ prometheus: str | None = None  # Prometheus URL; credentials only from WSANALYSI
 start: str | None = None  # window start, RFC 3339 or epoch seconds (None: the data's own)
 end: str | None = None  # window end, RFC 3339 or epoch seconds (None: the data's own)
 rum: str | None = None  # RUM beacons (NDJSON[.gz], Parquet, Datadog export), with prometheus
-rum_sample: float = 1.0  # share of sessions the RUM export keeps, with prometheus, in (0, 1]
-variant_label: str = "variant"  # label and RUM field naming the variant, with prometheus
+rum_sample: float | None = None  # share of sessions the RUM beacons keep, in (0, 1] (None: the telemetry file's, labels.json's, else 1)
+variant_label: str = "variant"  # label and RUM field naming the variant
+telemetry: str | None = None  # telemetry mapping (YAML): your metric, label, variant, beacon names
 bucket: str = "10m"  # time bucket of the evidence charts (the timeline is per minute)
 output_dir: str = "."  # folder where findings.json is written
 
@@ -52,6 +53,7 @@ report = incident.investigate(
     rum=rum,
     rum_sample=rum_sample,
     variant_label=variant_label,
+    telemetry=telemetry,
 )
 findings_path = incident.write_findings(report, output_dir)
 samples, beacons, window = report.data.samples, report.data.beacons, report.data.window

@@ -52,6 +52,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="folder under which requests may name a gate file or a RUM export",
     )
     parser.add_argument(
+        "--telemetry",
+        type=options.telemetry_file,
+        metavar="FILE",
+        help="default telemetry mapping of your names (a look may name another under "
+        "--files-root in its `telemetry` field)",
+    )
+    parser.add_argument(
         "--report-url",
         help="link template for each answer's `report`, e.g. https://reports/{id}/report.html",
     )
@@ -95,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         token=token,
         files_root=args.files_root,
         report_url=args.report_url,
+        telemetry=args.telemetry,
     )
     auth = "no authentication" if token is None else f"bearer token from ${TOKEN_ENV}"
     print(

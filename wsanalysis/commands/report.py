@@ -41,6 +41,12 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"seconds allowed per cell (default {DEFAULT_TIMEOUT})",
     )
     parser.add_argument(
+        "--telemetry",
+        type=Path,
+        metavar="FILE",
+        help="telemetry mapping (YAML) of your names; the same as --param telemetry=FILE",
+    )
+    parser.add_argument(
         "--prepare-only",
         action="store_true",
         help="write the notebook with parameters injected, without executing it",
@@ -90,6 +96,8 @@ def read_params_file(path: Path) -> dict[str, Any]:
 def run_kind(report: ReportKind, args: argparse.Namespace) -> int:
     values = read_params_file(args.params) if args.params else {}
     values.update(parse_assignments(args.param))
+    if args.telemetry is not None:
+        values["telemetry"] = str(args.telemetry)
     if OUTPUT_PARAMETER in values:
         raise UsageError(f"parameter {OUTPUT_PARAMETER!r} is set by --out", "use --out DIR")
     params = report.validate(values)

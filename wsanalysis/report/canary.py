@@ -56,6 +56,7 @@ def evaluate(
     variant_label: str = "variant",
     canary_selector: str | None = None,
     control_selector: str | None = None,
+    telemetry: str | None = None,
 ) -> CanaryEvaluation:
     """Load the inputs as `wsanalysis judge` does, and judge them against the profile."""
     gate_file = load_gate_file(gates)
@@ -71,6 +72,7 @@ def evaluate(
         variant_label=variant_label,
         canary_selector=canary_selector,
         control_selector=control_selector,
+        telemetry=telemetry or None,
         sequential=sequential,
         look=look,
         horizon=horizon,

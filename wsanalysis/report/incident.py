@@ -50,16 +50,16 @@ def load(
     start: str | None = None,
     end: str | None = None,
     rum: str | None = None,
-    rum_sample: float = 1.0,
+    rum_sample: float | None = None,
     variant_label: str = "variant",
+    telemetry: str | None = None,
 ) -> IncidentData:
     """The inputs, read as `wsanalysis incident` reads them (dataset or Prometheus + RUM)."""
+    names = {"variant_label": variant_label, "telemetry": telemetry or None}
     if data:
-        loaded = load_dataset(data, start=start, end=end)
+        loaded = load_dataset(data, start=start, end=end, rum_sample=rum_sample, **names)
     else:
-        loaded = load_prometheus(
-            prometheus, start, end, rum=rum, rum_sample=rum_sample, variant_label=variant_label
-        )
+        loaded = load_prometheus(prometheus, start, end, rum=rum, rum_sample=rum_sample, **names)
     if loaded.window is None:
         raise DataError(
             f"no server samples and no RUM beacons in {data or prometheus}"

@@ -90,10 +90,11 @@ def create_app(
     token: str | None,
     files_root: Path | None = None,
     report_url: str | None = None,
+    telemetry: str | Path | None = None,
 ) -> Starlette:
     """The application; `token=None` means no authentication (`--no-auth`, said aloud)."""
     store = StateStore(state)
-    judge = Judge(store, prometheus, report_url=report_url)
+    judge = Judge(store, prometheus, report_url=report_url, telemetry=telemetry)
     metrics = Metrics()
     expected = f"Bearer {token}".encode() if token else None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -20,12 +21,12 @@ from wsanalysis.canary.inputs import gate_metric_names
 from wsanalysis.canary.judge import JudgeInput, SequentialPlan, judge
 from wsanalysis.errors import UsageError
 from wsanalysis.frames.measures import Window
-from wsanalysis.frames.selection import variant_mapping
 from wsanalysis.service.requests import Look
 from wsanalysis.service.state import StateStore
 from wsanalysis.sources.prometheus import PrometheusSource
 from wsanalysis.sources.rum import read_rum
 from wsanalysis.sources.schema import SAMPLES_FIXED, empty_samples
+from wsanalysis.sources.telemetry import load_telemetry
 
 FINAL = ("GO", "NO_GO")
 
@@ -89,11 +90,17 @@ class Judge:
     """Looks at canaries whose server series live in one Prometheus."""
 
     def __init__(
-        self, store: StateStore, prometheus: str, *, report_url: str | None = None
+        self,
+        store: StateStore,
+        prometheus: str,
+        *,
+        report_url: str | None = None,
+        telemetry: str | Path | None = None,
     ) -> None:
         self.store = store
         self.prometheus = prometheus
         self.report_url = report_url
+        self.telemetry = load_telemetry(telemetry)  # the server's default mapping
 
     def look(self, look: Look) -> Answer:
         with self.store.lock(look.id):
@@ -129,22 +136,24 @@ class Judge:
             )
 
         profile = load_gate_file(look.gates).profile(look.profile)
-        variants = variant_mapping(look.variant_label, look.canary_selector, look.control_selector)
+        names = load_telemetry(look.telemetry) if look.telemetry else self.telemetry
+        names = names.with_variants(look.variant_label, look.canary_selector, look.control_selector)
+        variants = names.variant_mapping
         before = self.store.samples(canary) if canary.fetched_ms is not None else None
         lower_ms = canary.start_ms if canary.fetched_ms is None else canary.fetched_ms + 1
         new = empty_samples()
         if end_ms >= lower_ms:
             selector = '{__name__=~"' + "|".join(gate_metric_names(profile)) + '"}'
             with PrometheusSource(self.prometheus) as server:
-                new = server.read_samples(selector, _at(lower_ms), _at(end_ms), variants=variants)
+                new = server.read_samples(
+                    selector, _at(lower_ms), _at(end_ms), variants=variants, telemetry=names
+                )
         parts = [f for f in (before, new) if f is not None and not f.is_empty()]
         samples = _appended(parts) if parts else new
         start, end = _at(canary.start_ms), _at(end_ms)
         beacons = None
         if look.rum:
-            beacons = read_rum(look.rum, start=start, end=end).frame
-            if variants.label != "variant" and variants.label in beacons.columns:
-                beacons = beacons.with_columns(pl.col(variants.label).alias("variant"))
+            beacons = read_rum(look.rum, start=start, end=end, telemetry=names).frame
         plan = SequentialPlan(parse_duration(look.look), parse_duration(look.horizon))
         window = Window(start, end) if end > start else None
         data = JudgeInput(
