@@ -220,7 +220,7 @@ def translate_promql(text: str, telemetry: Telemetry) -> str:
                 i = _skip_to_paren(tokens, i + 1, out)
                 continue
             if stack and stack[-1][0] == "labels":
-                out.append(",".join(spelling.label(text_)))
+                out.append(", ".join(spelling.label(text_)))
             elif text_ in KEYWORDS or text_ in LABEL_LISTS:
                 out.append(text_)
             elif ":" in text_:

@@ -138,7 +138,7 @@ REFERENCE = Telemetry()
 
 def closest(name: str, candidates: Iterable[str]) -> str | None:
     """The candidate spelled most like `name`, if one is close (a "did you mean")."""
-    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.75)
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
     return close[0] if close else None
 
 
