@@ -29,6 +29,7 @@ FIX = (
 #: More than this share of beacons rejected (or matched to no variant) is said in a sentence.
 REJECTED_SHARE = 0.5
 LISTED = 8  # names shown in a message
+ROLES = ("canary", "control")
 
 
 def _listed(names: Iterable[str], n: int = LISTED) -> str:
@@ -73,10 +74,16 @@ def check_series(
             f"{_listed(held.spelled)}{_suggestions(expected, held.spelled)}",
             FIX,
         )
-    if variants is not None and (samples.is_empty() or samples["variant"].drop_nulls().is_empty()):
+    if variants is None:
+        return
+    found = set(samples["variant"].drop_nulls().unique().to_list()) if samples.height else set()
+    missing = [role for role in ROLES if role not in found]
+    if missing:
+        others = sorted(found - set(ROLES))
         raise DataError(
             f"{held.where} holds {_listed(expected & held.series)} but no series of them is "
-            f"canary or control by {variants}",
+            f"{' or '.join(missing)} by {variants}"
+            + (f" (variants found: {_listed(others)})" if others else ""),
             "give the label (--variant-label) or the selectors that pick each variant, or "
             "`variants` in the telemetry file (--telemetry FILE)",
         )
