@@ -74,7 +74,7 @@ class Dialect:
         return names
 
 
-def _names(seed: int, frame: pl.DataFrame, beacons: list[dict]) -> dict:
+def _names(seed: int, frame: pl.DataFrame, reasons: list[str]) -> dict:
     metrics = {}
     for family in FAMILIES:
         stem = f"svc_{_word(seed, family)}"
@@ -89,7 +89,7 @@ def _names(seed: int, frame: pl.DataFrame, beacons: list[dict]) -> dict:
     for label in REFERENCE_LABELS:
         values = set(CONTRACT_VALUES.get(label, ()))
         values |= set(frame[label].drop_nulls().to_list()) if label in frame.columns else set()
-        values |= {str(b[label]) for b in beacons if label in b and label in ("code", "reason")}
+        values |= set(reasons) if label == "reason" else set()
         if label == "code":  # a close code stays a number (beacons carry it as one)
             label_values[label] = {v: str(50000 + int(v)) for v in sorted(values)}
         else:
@@ -117,16 +117,36 @@ def _sample_names(metrics: dict[str, str]) -> dict[str, str]:
     return names
 
 
+def _write_beacons(
+    text: pl.Series, target: Path, names: dict, label: str, variants: dict[str, str]
+) -> None:
+    """The beacons rewritten as text, in bulk: the bundled files are compact JSON written
+    by the reference writer, so each field is `"name":` and each value follows it as
+    written (checked after: the dialect read back must give the original's answers)."""
+    pairs: list[tuple[str, str]] = [('{"v":1,', "{")]
+    pairs += [(f'"type":"{r}"', f'"type":"{u}"') for r, u in names["types"].items()]
+    pairs += [(f'"variant":"{r}"', f'"variant":"{u}"') for r, u in variants.items()]
+    pairs.append(('"variant":', f'"{label}":'))  # other values (`before`, `after`) as they are
+    for reference, user in names["label_values"]["code"].items():
+        pairs += [(f'"code":{reference}{end}', f'"code":{user}{end}') for end in ",}"]
+    for reference, user in names["label_values"]["reason"].items():
+        pairs.append((f'"reason":{json.dumps(reference)}', f'"reason":{json.dumps(user)}'))
+    pairs += [(f'"{r}":', f'"{u}":') for r, u in names["fields"].items() if r != "v"]
+    for old, new in pairs:
+        text = text.str.replace_all(old, new, literal=True)
+    target.write_bytes(gzip.compress(text[0].encode(), mtime=0))
+
+
 def make_dialect(dataset: Path, out: Path, seed: int = 1) -> Dialect:
     """`dataset` rewritten into `out` (metrics.om.gz, rum.ndjson.gz, no labels.json: a
     production export), plus `telemetry-label.yaml` and `telemetry-selectors.yaml`."""
     source = Dataset.open(dataset)
     frame = source.metrics()
-    beacons = []
-    if source.rum_path is not None:
-        with gzip.open(source.rum_path, "rt") as handle:
-            beacons = [json.loads(line) for line in handle if line.strip()]
-    names = _names(seed, frame, beacons)
+    rum = source.rum_path
+    text = pl.Series([gzip.decompress(rum.read_bytes()).decode() if rum is not None else ""])
+    found = text.str.extract_all(r'"reason":"(?:[^"\\]|\\.)*"').explode().drop_nulls()
+    reasons = [json.loads(r.removeprefix('"reason":')) for r in found.unique().to_list()]
+    names = _names(seed, frame, reasons)
     label = f"lane_{_word(seed, 'variant')}"
     variants = {
         "canary": f"pilöt_{_word(seed, 'canary', 3)}",
@@ -144,26 +164,8 @@ def make_dialect(dataset: Path, out: Path, seed: int = 1) -> Dialect:
     renamed = renamed.rename({r: u for r, u in names["labels"].items() if r in renamed.columns})
     write_openmetrics(renamed, out / "metrics.om.gz", variant_label=label)
 
-    if beacons:
-        lines = []
-        for beacon in beacons:
-            row = {}
-            for key, value in beacon.items():
-                if key in DROPPED_FIELDS:
-                    continue
-                if key == "type":
-                    value = names["types"][value]
-                elif key == "variant":
-                    value = variants[value]
-                elif key == "code" and value is not None:
-                    value = int(names["label_values"]["code"][str(value)])
-                elif key == "reason" and value is not None:
-                    value = names["label_values"]["reason"][value]
-                user = label if key == "variant" else names["fields"].get(key, key)
-                row[user] = value
-            lines.append(json.dumps(row, ensure_ascii=False, separators=(",", ":")))
-        data = ("\n".join(lines) + "\n").encode()
-        (out / "rum.ndjson.gz").write_bytes(gzip.compress(data, mtime=0))
+    if source.rum_path is not None:
+        _write_beacons(text, out / "rum.ndjson.gz", names, label, variants)
 
     sample = ((source.labels or {}).get("rum") or {}).get("session_sample")
     common = {

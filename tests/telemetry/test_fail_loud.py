@@ -157,8 +157,11 @@ def test_selectors_that_match_no_series(tmp_path, capsys):
 
 
 def test_selectors_that_match_no_beacon(tmp_path, capsys):
+    folder = tmp_path / "rum-only"
+    folder.mkdir()
+    shutil.copy(X2 / "rum.ndjson.gz", folder)
     args = ["--canary-selector", 'track="canary"', "--control-selector", 'track="stable"']
-    code, _, err = judge(capsys, "--data", str(X2), *args, "--out", str(tmp_path / "v"))
+    code, _, err = judge(capsys, "--data", str(folder), *args, "--out", str(tmp_path / "v"))
     assert code == 3
     assert "beacons in" in err and "matched the canary or control selector" in err
     assert "rum.fields.variant" in err

@@ -63,7 +63,7 @@ def check_input(
     notes = coverage.check_beacons(rum, gate_types(profile), rum_where)
     absent: dict[str, list[str]] = {}
     if held is not None:
-        coverage.check_series(gate_series(profile), held, variants, samples)
+        notes += coverage.check_series(gate_series(profile), held, variants, samples)
         for gate in profile.gates:
             missing = coverage.absent_series(gate.server_series, held.series)
             if missing:

@@ -61,13 +61,14 @@ class Held:
 
 def check_series(
     expected: Iterable[str], held: Held, variants: str | None, samples: pl.DataFrame
-) -> None:
+) -> list[str]:
     """A metrics source that holds series but none the gates or detectors read, or (when
-    `variants` says how they are picked) whose series match no variant, is an error: its
-    data would be ignored without a word."""
+    `variants` says how they are picked) whose series are of no variant, is an error: its
+    data would be ignored without a word. A role with no series is a sentence (returned):
+    its gates say `no_data`, and this says why."""
     expected = set(expected)
     if not held.spelled or not expected:
-        return  # no metrics at all (RUM only), or nothing of the contract's read
+        return []  # no metrics at all (RUM only), or nothing of the contract's read
     if not expected & held.series:
         raise DataError(
             f"{held.where} holds none of the series read here ({_listed(expected)}); it holds "
@@ -75,18 +76,25 @@ def check_series(
             FIX,
         )
     if variants is None:
-        return
+        return []
     found = set(samples["variant"].drop_nulls().unique().to_list()) if samples.height else set()
-    missing = [role for role in ROLES if role not in found]
-    if missing:
-        others = sorted(found - set(ROLES))
+    read = _listed(expected & held.series)
+    if not found:
         raise DataError(
-            f"{held.where} holds {_listed(expected & held.series)} but no series of them is "
-            f"{' or '.join(missing)} by {variants}"
-            + (f" (variants found: {_listed(others)})" if others else ""),
+            f"{held.where} holds {read} but no series of them is canary or control by "
+            f"{variants}",
             "give the label (--variant-label) or the selectors that pick each variant, or "
             "`variants` in the telemetry file (--telemetry FILE)",
         )
+    missing = [role for role in ROLES if role not in found]
+    if not missing:
+        return []
+    others = sorted(found - set(ROLES))
+    return [
+        f"No series is {' or '.join(missing)} by {variants}"
+        + (f" (variants found: {_listed(others)})" if others else "")
+        + "."
+    ]
 
 
 def _fields_of(examples: Sequence[object]) -> set[str]:
