@@ -20,9 +20,15 @@ import yaml
 from wsanalysis.sources.dataset import Dataset
 from wsanalysis.sources.metric_names import FAMILIES, HISTOGRAMS
 from wsanalysis.sources.openmetrics import write_openmetrics
-from wsanalysis.sources.schema import RUM_SCHEMA, RUM_TYPES
-from wsanalysis.sources.telemetry import REFERENCE_FIELDS, REFERENCE_LABELS
-from wsanalysis.sources.translation import HISTOGRAM_SUFFIXES
+from wsanalysis.sources.rum import BeaconSchema
+from wsanalysis.sources.schema import RUM_TYPES
+from wsanalysis.sources.telemetry import (
+    REFERENCE_FIELDS,
+    REFERENCE_LABELS,
+    Telemetry,
+    load_telemetry,
+)
+from wsanalysis.sources.translation import sample_names
 
 #: Fields a mapped dialect drops: the contract's version.
 DROPPED_FIELDS = ("v",)
@@ -107,67 +113,70 @@ def _names(seed: int, frame: pl.DataFrame, reasons: list[str]) -> dict:
     }
 
 
-def _sample_names(metrics: dict[str, str]) -> dict[str, str]:
-    names = {}
-    for reference, user in metrics.items():
-        if reference in HISTOGRAMS:
-            names.update({reference + s: user + s for s in HISTOGRAM_SUFFIXES})
-        else:
-            names[reference] = user
-    return names
-
-
-def _write_beacons(
-    text: pl.Series, target: Path, names: dict, label: str, variants: dict[str, str]
-) -> None:
+def _write_beacons(text: pl.Series, target: Path, telemetry: Telemetry) -> None:
     """The beacons rewritten as text, in bulk: the bundled files are compact JSON written
     by the reference writer, so each field is `"name":` and each value follows it as
     written (checked after: the dialect read back must give the original's answers)."""
-    pairs: list[tuple[str, str]] = [('{"v":1,', "{")]
-    pairs += [(f'"type":"{r}"', f'"type":"{u}"') for r, u in names["types"].items()]
-    pairs += [(f'"variant":"{r}"', f'"variant":"{u}"') for r, u in variants.items()]
-    pairs.append(('"variant":', f'"{label}":'))  # other values (`before`, `after`) as they are
-    for reference, user in names["label_values"]["code"].items():
+    roles = {role: value for value, role in telemetry.variant_mapping.rename.items()}
+    fields = telemetry.rum_fields
+    pairs: list[tuple[str, str]] = []
+    if "v" not in BeaconSchema.of(telemetry).required:
+        pairs.append(('{"v":1,', "{"))
+    pairs += [(f'"type":"{r}"', f'"type":"{u}"') for r, u in telemetry.rum_types.items()]
+    pairs += [(f'"variant":"{r}"', f'"variant":"{u}"') for r, u in roles.items()]
+    pairs.append(('"variant":', f'"{telemetry.beacon_variant_field}":'))
+    for reference, user in telemetry.label_values.get("code", {}).items():
         pairs += [(f'"code":{reference}{end}', f'"code":{user}{end}') for end in ",}"]
-    for reference, user in names["label_values"]["reason"].items():
+    for reference, user in telemetry.label_values.get("reason", {}).items():
         pairs.append((f'"reason":{json.dumps(reference)}', f'"reason":{json.dumps(user)}'))
-    pairs += [(f'"{r}":', f'"{u}":') for r, u in names["fields"].items() if r != "v"]
+    pairs += [(f'"{r}":', f'"{u}":') for r, u in fields.items() if r not in ("v", "variant")]
     for old, new in pairs:
-        text = text.str.replace_all(old, new, literal=True)
+        if old != new:
+            text = text.str.replace_all(old, new, literal=True)
     target.write_bytes(gzip.compress(text[0].encode(), mtime=0))
 
 
-def make_dialect(dataset: Path, out: Path, seed: int = 1) -> Dialect:
-    """`dataset` rewritten into `out` (metrics.om.gz, rum.ndjson.gz, no labels.json: a
-    production export), plus `telemetry-label.yaml` and `telemetry-selectors.yaml`."""
+def rewrite(dataset: Path, out: Path, telemetry: Telemetry) -> None:
+    """`dataset` written into `out` in the names a telemetry mapping gives (variants by a
+    label): metrics.om.gz and rum.ndjson.gz, no labels.json (a production export)."""
     source = Dataset.open(dataset)
-    frame = source.metrics()
-    rum = source.rum_path
-    text = pl.Series([gzip.decompress(rum.read_bytes()).decode() if rum is not None else ""])
+    out.mkdir(parents=True, exist_ok=True)
+    mapping = telemetry.variant_mapping
+    roles = {role: value for value, role in mapping.rename.items()}
+    frame = source.metrics().with_columns(
+        pl.col("metric").replace(sample_names(telemetry)), pl.col("variant").replace(roles)
+    )
+    for label, values in telemetry.label_values.items():
+        if label in frame.columns:
+            frame = frame.with_columns(pl.col(label).replace(values))
+    frame = frame.rename({r: u for r, u in telemetry.labels.items() if r in frame.columns})
+    write_openmetrics(frame, out / "metrics.om.gz", variant_label=mapping.label)
+    if source.rum_path is not None:
+        text = pl.Series([gzip.decompress(source.rum_path.read_bytes()).decode()])
+        _write_beacons(text, out / "rum.ndjson.gz", telemetry)
+
+
+def _reasons(dataset: Path) -> list[str]:
+    rum = Dataset.open(dataset).rum_path
+    if rum is None:
+        return []
+    text = pl.Series([gzip.decompress(rum.read_bytes()).decode()])
     found = text.str.extract_all(r'"reason":"(?:[^"\\]|\\.)*"').explode().drop_nulls()
-    reasons = [json.loads(r.removeprefix('"reason":')) for r in found.unique().to_list()]
-    names = _names(seed, frame, reasons)
+    return [json.loads(r.removeprefix('"reason":')) for r in found.unique().to_list()]
+
+
+def make_dialect(dataset: Path, out: Path, seed: int = 1) -> Dialect:
+    """`dataset` rewritten into `out` in names drawn from `seed`, plus the mappings back:
+    `telemetry-label.yaml` (the variant label and its values) and
+    `telemetry-selectors.yaml` (the same variants as selectors)."""
+    names = _names(seed, Dataset.open(dataset).metrics(), _reasons(dataset))
     label = f"lane_{_word(seed, 'variant')}"
-    variants = {
+    values = {
         "canary": f"pilöt_{_word(seed, 'canary', 3)}",
         "control": f"main_{_word(seed, 'control', 3)}",
     }
     out.mkdir(parents=True, exist_ok=True)
-
-    renamed = frame.with_columns(
-        pl.col("metric").replace(_sample_names(names["metrics"])),
-        pl.col("variant").replace(variants),
-    )
-    for reference, values in names["label_values"].items():
-        if reference in renamed.columns:
-            renamed = renamed.with_columns(pl.col(reference).replace(values))
-    renamed = renamed.rename({r: u for r, u in names["labels"].items() if r in renamed.columns})
-    write_openmetrics(renamed, out / "metrics.om.gz", variant_label=label)
-
-    if source.rum_path is not None:
-        _write_beacons(text, out / "rum.ndjson.gz", names, label, variants)
-
-    sample = ((source.labels or {}).get("rum") or {}).get("session_sample")
+    sample = ((Dataset.open(dataset).labels or {}).get("rum") or {}).get("session_sample")
     common = {
         "metrics": names["metrics"],
         "labels": names["labels"],
@@ -179,7 +188,6 @@ def make_dialect(dataset: Path, out: Path, seed: int = 1) -> Dialect:
         },
     }
     by_label = out / "telemetry-label.yaml"
-    values = {"canary": variants["canary"], "control": variants["control"]}
     by_label.write_text(
         yaml.safe_dump(
             {"version": 1, "variants": {"label": label, "values": values}, **common},
@@ -187,8 +195,8 @@ def make_dialect(dataset: Path, out: Path, seed: int = 1) -> Dialect:
             sort_keys=False,
         )
     )
+    rewrite(dataset, out, load_telemetry(by_label))
     selectors = {role: f'{label}="{value}"' for role, value in values.items()}
-    rum_without_variant = {**common["rum"], "fields": names["fields"]}
     by_selectors = out / "telemetry-selectors.yaml"
     by_selectors.write_text(
         yaml.safe_dump(
@@ -196,19 +204,37 @@ def make_dialect(dataset: Path, out: Path, seed: int = 1) -> Dialect:
                 "version": 1,
                 "variants": {"selectors": selectors},
                 **common,
-                "rum": rum_without_variant,
+                "rum": {**common["rum"], "fields": names["fields"]},
             },
             allow_unicode=True,
             sort_keys=False,
         )
     )
-    assert set(RUM_SCHEMA) - {"extra"} == set(REFERENCE_FIELDS)
     return Dialect(
         out,
         by_label,
         by_selectors,
         label,
-        variants["canary"],
-        variants["control"],
+        values["canary"],
+        values["control"],
         **names,
     )
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="Rewrite a dataset folder into another service's names: the names of a "
+        "telemetry file, or names drawn from a seed (with the telemetry files back)."
+    )
+    parser.add_argument("dataset", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--telemetry", type=Path, help="the names to write (variants by a label)")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    if args.telemetry:
+        rewrite(args.dataset, args.out, load_telemetry(args.telemetry))
+    else:
+        make_dialect(args.dataset, args.out, args.seed)
+    print(f"wrote {args.out}")

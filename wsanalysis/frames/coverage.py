@@ -81,8 +81,7 @@ def check_series(
     read = _listed(expected & held.series)
     if not found:
         raise DataError(
-            f"{held.where} holds {read} but no series of them is canary or control by "
-            f"{variants}",
+            f"{held.where} holds {read} but no series of them is canary or control by {variants}",
             "give the label (--variant-label) or the selectors that pick each variant, or "
             "`variants` in the telemetry file (--telemetry FILE)",
         )

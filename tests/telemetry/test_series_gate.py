@@ -1,0 +1,169 @@
+"""`series` gates on any PromQL, on a real Prometheus: a CPU counter per pod, the canary at
+×2 fails, at ×1 passes, read from a dataset folder (a local Prometheus behind it) and
+from a server; written with `{variant}` or grouped by the variant label; exported."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from wsanalysis.canary.gates import load_gate_file
+from wsanalysis.canary.synthetic_series import CPU_METRIC, START, cpu_samples
+from wsanalysis.cli import main
+from wsanalysis.errors import UsageError
+from wsanalysis.sources.local_prometheus import prometheus_for_dataset
+from wsanalysis.sources.openmetrics import write_openmetrics
+from wsanalysis.stats.series import compare_series
+
+pytestmark = pytest.mark.prometheus
+
+PLACEHOLDER = f'avg(rate({CPU_METRIC}{{container!="sidecar",{{variant}}}}[2m]))'
+GROUPED = f"avg by (track) (rate({CPU_METRIC}[2m]))"
+TELEMETRY = {"version": 1, "variants": {"label": "track", "values": {"control": "stable"}}}
+
+
+def gate_file(folder: Path, promql: str) -> Path:
+    gates = {
+        "version": 1,
+        "profiles": {
+            "canary": {
+                "gates": [
+                    {
+                        "name": "cpu_per_pod",
+                        "title": "CPU per pod",
+                        "statistic": "series",
+                        "promql": promql,
+                        "step": "1m",
+                        "unit": "cores",
+                        "compare": {"against": "control", "margin": 0.2},
+                        "worse": "increase",
+                        "tolerance": 1.5,
+                        "critical": True,
+                    }
+                ]
+            }
+        },
+    }
+    path = folder / "gates.yaml"
+    path.write_text(yaml.safe_dump(gates))
+    return path
+
+
+@pytest.fixture(scope="module")
+def cpu(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    if shutil.which("prometheus") is None or shutil.which("promtool") is None:
+        pytest.skip("prometheus not installed: run `apt-get install prometheus`")
+    root = tmp_path_factory.mktemp("cpu")
+    folders = {}
+    for name, factor in (("x2", 2.0), ("x1", 1.0)):
+        folder = root / name
+        folder.mkdir()
+        write_openmetrics(cpu_samples(factor, seed=7), folder / "metrics.om", variant_label="track")
+        folders[name] = folder
+    (root / "telemetry.yaml").write_text(yaml.safe_dump(TELEMETRY))
+    folders["telemetry"] = root / "telemetry.yaml"
+    return folders
+
+
+def verdict(tmp_path: Path, *args: str) -> dict:
+    out = tmp_path / "verdict.json"
+    code = main(["judge", *args, "--out", str(out)])
+    document = json.loads(out.read_text())
+    assert code == {"GO": 0, "NO_GO": 1, "INCONCLUSIVE": 2}[document["verdict"]]
+    return document
+
+
+@pytest.mark.parametrize("promql", [PLACEHOLDER, GROUPED], ids=["placeholder", "grouped"])
+def test_cpu_x2_fails_and_x1_passes_from_a_dataset_folder(cpu, tmp_path, promql: str):
+    gates = str(gate_file(tmp_path, promql))
+    for name, expected in (("x2", "NO_GO"), ("x1", "GO")):
+        document = verdict(
+            tmp_path,
+            "--data",
+            str(cpu[name]),
+            "--gates",
+            gates,
+            "--telemetry",
+            str(cpu["telemetry"]),
+        )
+        (gate,) = document["gates"]
+        assert document["verdict"] == expected, gate["sentence"]
+        effect = gate["evidence"]["effect"]
+        assert effect == pytest.approx(2.0 if name == "x2" else 1.0, rel=0.2)
+        assert gate["evidence"]["ci_low"] < effect < gate["evidence"]["ci_high"]
+        assert gate["evidence"]["details"]["steps"] >= 100  # 2 h at 1 m
+
+
+def test_from_a_server_with_selectors_and_sequential(cpu, tmp_path):
+    gates = str(gate_file(tmp_path, PLACEHOLDER))
+    end = START.timestamp() + 2 * 3600
+    with prometheus_for_dataset(cpu["x2"]) as server:
+        args = ["--prometheus", server.url, "--start", str(START.timestamp()), "--end", str(end),
+                "--canary-selector", 'track="canary"', "--control-selector", 'track="stable"',
+                "--gates", gates]  # fmt: skip
+        assert verdict(tmp_path, *args)["verdict"] == "NO_GO"
+        sequential = verdict(tmp_path, *args, "--sequential", "--look", "5m", "--horizon", "2h")
+    assert sequential["verdict"] == "NO_GO"
+
+
+def test_a_grouped_query_with_selectors_is_refused_with_the_fix(cpu, tmp_path, capsys):
+    gates = str(gate_file(tmp_path, GROUPED))
+    selectors = ["--canary-selector", 'track="canary"', "--control-selector", 'track="stable"']
+    with prometheus_for_dataset(cpu["x1"]) as server:
+        args = ["--prometheus", server.url, "--start", str(START.timestamp()),
+                "--end", str(START.timestamp() + 3600), *selectors, "--gates", gates]  # fmt: skip
+        assert main(["judge", *args, "--out", str(tmp_path / "v.json")]) == 3
+    err = capsys.readouterr().err
+    assert "groups by a variant label, and the variants are picked by selectors" in err
+    assert "{variant}" in err
+
+
+def test_series_gates_are_exported_with_their_own_promql(cpu, tmp_path):
+    gates = str(gate_file(tmp_path, PLACEHOLDER))
+    out = tmp_path / "rules.yml"
+    code = main(["export", "rules", "--gates", gates, "--telemetry", str(cpu["telemetry"]),
+                 "--out", str(out)])  # fmt: skip
+    assert code == 0
+    check = subprocess.run(["promtool", "check", "rules", str(out)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    alerts = {r["alert"]: r for r in yaml.safe_load(out.read_text())["groups"][1]["rules"]}
+    expr = alerts["WsanalysisGateCanaryCpuPerPod"]["expr"]
+    assert f'{CPU_METRIC}{{container!="sidecar",track="canary"}}' in expr
+    assert f'{CPU_METRIC}{{container!="sidecar",track="stable"}}' in expr
+    assert "1.2 * (" in expr  # the canary beyond control's limit (margin 20%)
+
+
+def test_a_series_gate_needs_its_promql_and_control(tmp_path: Path):
+    base = {"name": "cpu", "statistic": "series", "worse": "increase", "tolerance": 1.5,
+            "compare": {"against": "control", "margin": 0.2}}  # fmt: skip
+    for change, message in (
+        ({"promql": None}, "is required for a series gate"),
+        ({"promql": "x", "compare": {"against": "bound", "bound": 1.0}}, "against control"),
+        ({"promql": "x", "step": "0s"}, "positive duration"),
+        ({"promql": "sum(rate(x[5m])"}, "does not parse"),
+    ):
+        gate = {k: v for k, v in (base | change).items() if v is not None}
+        document = {"version": 1, "profiles": {"canary": {"gates": [gate]}}}
+        path = tmp_path / "gates.yaml"
+        path.write_text(yaml.safe_dump(document))
+        with pytest.raises(UsageError, match=message):
+            load_gate_file(path)
+
+
+def test_the_statistic_on_known_values():
+    rng = np.random.default_rng(3)
+    control = 1.0 + rng.normal(0, 0.05, 120)
+    canary = 2.0 + rng.normal(0, 0.1, 120)
+    ratio = compare_series(canary, control)
+    assert ratio.statistic == pytest.approx(canary.mean() / control.mean())
+    assert ratio.ci.low < ratio.statistic < ratio.ci.high and ratio.sufficient
+    assert ratio.ci.high / ratio.ci.low < 1.05  # 120 steps of 5% noise: a narrow interval
+    difference = compare_series(canary, control, effect="difference")
+    assert difference.statistic == pytest.approx(canary.mean() - control.mean())
+    assert not compare_series(canary[:5], control[:5]).sufficient
