@@ -293,3 +293,30 @@ def test_canary_report_in_the_dialect(dialects, tmp_path: Path):
     assert len(figures) >= 5
     for figure in figures:  # every chart draws something (they used to be empty)
         assert any(len(t.get("x") or t.get("y") or ()) for t in figure["data"]), figure["layout"]
+
+
+@pytest.mark.prometheus
+def test_a_judge_server_look_names_its_telemetry(dialects, both_names, tmp_path: Path):
+    """A look's `telemetry` field (a file under --files-root) reaches the service's reads:
+    its answer is the original's, judged by the same server in the contract's names."""
+    from wsanalysis.service.looks import Judge
+    from wsanalysis.service.requests import parse_look
+    from wsanalysis.service.state import StateStore
+
+    name = ON_PROMETHEUS[0]
+    dialect, server = dialects[name], both_names[name]
+    window = Dataset.open(REPO / "data" / name).labels["window"]
+    fields = {"start": window["start"], "end": window["end"], "canary_share": "0.1",
+              "look": "1h", "horizon": "12h"}  # fmt: skip
+    judge_ = Judge(StateStore(tmp_path / "state.sqlite"), server.url)
+    original = judge_.look(parse_look({"id": "original", **fields})).document
+    look = parse_look(
+        {"id": "dialect", "telemetry": dialect.by_label.name, **fields},
+        files_root=dialect.folder,
+    )
+    assert look.telemetry == str(dialect.by_label.resolve())
+    translated = judge_.look(look).document
+    assert translated["verdict"] == original["verdict"]
+    assert [(g["name"], g["decision"]) for g in translated["gates"]] == [
+        (g["name"], g["decision"]) for g in original["gates"]
+    ]
