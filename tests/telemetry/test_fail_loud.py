@@ -228,3 +228,11 @@ def test_a_gate_promql_that_does_not_parse(tmp_path, capsys):
     assert code == 3
     assert "gate 'auth_spike' (profile 'canary')'s promql does not parse" in err
     assert "unclosed left parenthesis" in err
+
+
+def test_an_engine_refuses_beacons_in_other_names(dialect, tmp_path, capsys):
+    args = ["--data", str(dialect.folder), "--telemetry", str(dialect.by_label)]
+    code, _, err = judge(capsys, *args, "--engine", "duckdb", "--out", str(tmp_path / "v"))
+    assert code == 3
+    assert "the duckdb engine reads beacons in the contract's names only" in err
+    assert "--engine polars" in err

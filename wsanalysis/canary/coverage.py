@@ -18,6 +18,7 @@ from wsanalysis.canary.gates import Gate, Profile
 from wsanalysis.canary.verdict import GateResult
 from wsanalysis.frames import coverage
 from wsanalysis.sources.metric_names import CONNECTIONS_TOTAL
+from wsanalysis.sources.rum import RumLoad
 
 NOTES = "notes"  # JudgeInput.metadata / verdict.json: sentences the CLI prints
 ABSENT = "absent_series"  # gate -> the series it reads that the data hold nowhere
@@ -55,7 +56,7 @@ def check_input(
     samples: pl.DataFrame,
     held: coverage.Held | None,
     variants: str,
-    rum: object | None,
+    rum: RumLoad | None,
     rum_where: str,
 ) -> dict:
     """The coverage checks at load time; returns the metadata entries for the verdict."""

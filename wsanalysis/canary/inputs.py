@@ -26,7 +26,6 @@ from wsanalysis.sources.prometheus import PrometheusSource
 from wsanalysis.sources.rum import BeaconSchema, read_rum
 from wsanalysis.sources.schema import RUM_SCHEMA
 from wsanalysis.sources.telemetry import Telemetry, load_telemetry
-from wsanalysis.sources.translation import reference_name
 from wsanalysis.windows import checked_window
 
 
@@ -132,7 +131,7 @@ def load_judge_input(
             )
             load, fingerprints = reading.result(), hashing.result()
         where = dataset.metrics_path
-        held = _held(str(where), metrics.names, mapping) if where is not None else None
+        held = Held.of(str(where), metrics.names, mapping) if where is not None else None
         samples, server_warnings = metrics.frame, metrics.warnings()
         if metrics.dropped and dataset.metrics_path is not None:
             dropped[dataset.metrics_path.name] = dict(sorted(metrics.dropped.items()))
@@ -145,7 +144,7 @@ def load_judge_input(
                 telemetry=mapping,
             )  # fmt: skip
             spelled = server.metric_names(start_at, end_at)
-        held = _held(f"Prometheus at {prometheus}", spelled, mapping)
+        held = Held.of(f"Prometheus at {prometheus}", spelled, mapping)
         rum_path = Path(rum) if rum and engine != "polars" else None
         wanted = rum and rum_path is None
         load = (
@@ -181,9 +180,3 @@ def load_judge_input(
     metadata["inputs"]["rum_engine"] = engine
     window = with_engine_window(window, samples, pushed)
     return JudgeInput(samples, None, window, canary_share, metadata, plan, pushed.measures)
-
-
-def _held(where: str, spelled: frozenset[str] | list[str], telemetry: Telemetry) -> Held:
-    """What a metrics source holds, in the contract's names and in its own."""
-    spelled = frozenset(spelled)
-    return Held(where, frozenset(reference_name(telemetry, n) for n in spelled), spelled)

@@ -23,7 +23,7 @@ import polars as pl
 from wsanalysis.canary.evidence import comparison_evidence
 from wsanalysis.canary.gates import VARIANT_PLACEHOLDER, Gate, Profile
 from wsanalysis.canary.verdict import GateEvidence
-from wsanalysis.errors import UsageError
+from wsanalysis.errors import PromQLError, UsageError
 from wsanalysis.frames.measures import Window
 from wsanalysis.sources.prometheus import PrometheusSource
 from wsanalysis.sources.schema import TIMESTAMP
@@ -97,8 +97,6 @@ def _values(server: PrometheusSource, gate: Gate, start, end, mapping) -> pl.Dat
 
 
 def _asked(server: PrometheusSource, gate: Gate, query: str, start, end) -> pl.DataFrame:
-    from wsanalysis.errors import PromQLError
-
     try:
         return server.query_range(query, start, end, gate.step)
     except PromQLError as error:

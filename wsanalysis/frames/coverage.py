@@ -18,8 +18,10 @@ from dataclasses import dataclass
 import polars as pl
 
 from wsanalysis.errors import DataError
+from wsanalysis.sources.rum import RumLoad
 from wsanalysis.sources.schema import RUM_SCHEMA
-from wsanalysis.sources.telemetry import closest
+from wsanalysis.sources.telemetry import Telemetry, closest
+from wsanalysis.sources.translation import reference_name
 
 FIX = (
     "name your metrics, labels, variant and beacon fields in a telemetry file and pass "
@@ -57,6 +59,12 @@ class Held:
     where: str
     series: frozenset[str]
     spelled: frozenset[str]
+
+    @classmethod
+    def of(cls, where: str, spelled: Iterable[str], telemetry: Telemetry) -> Held:
+        """What a source holds, from the sample names it spells."""
+        spelled = frozenset(spelled)
+        return cls(where, frozenset(reference_name(telemetry, n) for n in spelled), spelled)
 
 
 def check_series(
@@ -109,15 +117,14 @@ def _fields_of(examples: Sequence[object]) -> set[str]:
     return fields
 
 
-def check_beacons(load: object | None, expected_types: Iterable[str], where: str) -> list[str]:
+def check_beacons(load: RumLoad | None, expected_types: Iterable[str], where: str) -> list[str]:
     """Beacons all rejected, all matched to no variant, or holding none of the types read
     here: an error. More than half rejected or unmatched: a sentence (returned)."""
     if load is None:
         return []
-    frame: pl.DataFrame = load.frame  # type: ignore[attr-defined]
-    bad, unassigned = load.bad_lines, getattr(load, "unassigned", 0)  # type: ignore[attr-defined]
+    frame, bad, unassigned = load.frame, load.bad_lines, load.unassigned
     read = frame.height + bad + unassigned
-    examples = load.examples  # type: ignore[attr-defined]
+    examples = load.examples
     reasons = "; ".join(dict.fromkeys(example.reason for example in examples[:3]))
     if read and bad == read:
         fields = _fields_of(examples)

@@ -7,7 +7,6 @@ an optional RUM export), so both commands name the same inputs the same way.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +33,6 @@ from wsanalysis.sources.prometheus import PrometheusSource
 from wsanalysis.sources.rum import RumLoad, read_rum
 from wsanalysis.sources.schema import RUM_SCHEMA, RUM_TYPES, empty_samples
 from wsanalysis.sources.telemetry import Telemetry, load_telemetry
-from wsanalysis.sources.translation import reference_name
 from wsanalysis.windows import checked_window
 
 #: Server series the detectors read (everything else is left on the server).
@@ -142,11 +140,6 @@ def _covered(held: coverage.Held | None, samples: pl.DataFrame, load: RumLoad | 
     coverage.check_beacons(load, RUM_TYPES, load.source if load is not None else "")
 
 
-def _held(where: str, spelled: Iterable[str], telemetry: Telemetry) -> coverage.Held:
-    spelled = frozenset(spelled)
-    return coverage.Held(where, frozenset(reference_name(telemetry, n) for n in spelled), spelled)
-
-
 def load_dataset(
     folder: str | Path,
     *,
@@ -170,7 +163,7 @@ def load_dataset(
     )
     load = dataset.rum(start=start_at, end=end_at, telemetry=mapping)
     where = dataset.metrics_path
-    held = _held(str(where), metrics.names, mapping) if where is not None else None
+    held = coverage.Held.of(str(where), metrics.names, mapping) if where is not None else None
     _covered(held, metrics.frame, load)
     labels = dataset.labels or {}
     rate = rum_sample or mapping.rum_sample_rate or (labels.get("rum") or {}).get("session_sample")
@@ -211,7 +204,8 @@ def load_prometheus(
     with PrometheusSource(url) as server:
         selector = '{__name__=~"' + "|".join(SERVER_METRICS) + '"}'
         samples = server.read_samples(selector, start_at, end_at, telemetry=mapping)
-        held = _held(f"Prometheus at {url}", server.metric_names(start_at, end_at), mapping)
+        spelled = server.metric_names(start_at, end_at)
+        held = coverage.Held.of(f"Prometheus at {url}", spelled, mapping)
     load = read_rum(rum, start=start_at, end=end_at, telemetry=mapping) if rum else None
     _covered(held, samples, load)
     data = from_frames(

@@ -434,7 +434,7 @@ def _templating(telemetry: Telemetry = REFERENCE) -> dict[str, Any]:
     spelling = Spelling(telemetry)
     query = (
         f"label_values({spelling.series(names.CONNECTIONS_TOTAL)}, "
-        f"{spelling._one_label('the variant variable')})"
+        f"{spelling.one_label('the variant variable')})"
     )
     return {
         "list": [

@@ -25,7 +25,7 @@ from wsanalysis.sources.translation import (
     sample_names,
     user_matchers,
 )
-from wsanalysis.sources.variants import Matcher, unescape
+from wsanalysis.sources.variants import Matcher, parse_matchers, unescape
 
 VARIANT = "variant"
 ROLES = ("canary", "control")
@@ -95,7 +95,8 @@ class Spelling:
             return [Matcher(self.variant_labels[0], "=", value)]
         return list(self.telemetry.variant_mapping.matchers().get(role, []))
 
-    def _one_label(self, what: str) -> str:
+    def one_label(self, what: str) -> str:
+        """The variant label, when the variants are given by one (else a UsageError)."""
         if len(self.variant_labels) != 1:
             raise UsageError(
                 f"{what} needs one variant label, and the selectors name "
@@ -108,7 +109,7 @@ class Spelling:
         """A matcher on the contract's variant label, in the user's labels and values."""
         if matcher.op == "=" and matcher.value in ROLES:
             return self.role_matchers(matcher.value)
-        label = self._one_label(f"the matcher {matcher.promql()}")
+        label = self.one_label(f"the matcher {matcher.promql()}")
         roles = literal_alternatives(matcher.value) if matcher.op in ("=~", "!~") else None
         if roles is not None and all(r in ROLES for r in roles):
             values = [self.role_value(r) for r in roles]
@@ -253,8 +254,6 @@ def _skip_to_paren(tokens: list[tuple[str, str]], k: int, out: list[str]) -> int
 
 
 def _parse_matchers(body: str) -> list[Matcher]:
-    from wsanalysis.sources.variants import parse_matchers
-
     return parse_matchers(body) if body.strip() else []
 
 
@@ -269,7 +268,7 @@ def _call_string(
     value = unescape(text[1:-1])
     if position in LABEL_ARGUMENTS[function] and value:
         return _quote(
-            spelling._one_label("label_replace") if value == VARIANT else spelling.label(value)[0]
+            spelling.one_label("label_replace") if value == VARIANT else spelling.label(value)[0]
         )
     if function == "label_replace" and position == 2 and value in ROLES:
         destination = _argument(tokens, i, 1)

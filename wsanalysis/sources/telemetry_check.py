@@ -149,10 +149,14 @@ def beacon_findings(load: object | None, telemetry: Telemetry) -> list[Finding]:
     known = {telemetry.beacon_field(f) for f in REFERENCE_FIELDS} | {telemetry.beacon_variant_field}
     strange_types = sorted(str(t) for t in types if t not in RUM_TYPES)
     if strange_types:
-        found.append(Finding("unmapped", "beacon types", "beacon types", False, _names(strange_types)))
+        found.append(
+            Finding("unmapped", "beacon types", "beacon types", False, _names(strange_types))
+        )
     strange_fields = sorted(extra_keys - known)
     if strange_fields and not all(f.found for f in found if f.kind == "beacon field"):
-        found.append(Finding("unmapped", "beacon fields", "beacon fields", False, _names(strange_fields)))
+        found.append(
+            Finding("unmapped", "beacon fields", "beacon fields", False, _names(strange_fields))
+        )
     return found
 
 

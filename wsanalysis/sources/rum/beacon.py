@@ -12,7 +12,7 @@ import io
 import json
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -131,15 +131,16 @@ class BeaconSchema:
         return (frame.with_columns(values) if values else frame).select(list(RUM_SCHEMA))
 
 
-def _reference_values(telemetry: Telemetry) -> list[pl.Expr]:
-    """The user's beacon types, close codes and reasons as the contract's."""
+def _reference_values(telemetry: Telemetry, columns: Iterable[str] = KNOWN) -> list[pl.Expr]:
+    """The user's beacon types, close codes and reasons as the contract's (on the RUM
+    frame's columns among `columns`)."""
     exprs = []
-    if telemetry.rum_types:
+    if telemetry.rum_types and "type" in columns:
         backwards = {user: ref for ref, user in telemetry.rum_types.items()}
         exprs.append(pl.col("type").replace(backwards))
     for label in ("code", "reason"):
         values = telemetry.label_values.get(label)
-        if not values:
+        if not values or label not in columns:
             continue
         if RUM_SCHEMA[label] == pl.Int64:
             pairs = {int(u): int(r) for r, u in values.items() if _integer(r) and _integer(u)}

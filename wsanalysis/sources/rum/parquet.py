@@ -134,11 +134,7 @@ def _in_contract_names(lazy: pl.LazyFrame, dialect: BeaconSchema) -> pl.LazyFram
         lazy = lazy.drop("variant", strict=False).rename({"__variant": "variant"})
     elif mapping.rename and "variant" in lazy.collect_schema().names():
         lazy = lazy.with_columns(pl.col("variant").replace(mapping.rename))
-    values = [
-        e
-        for e in _reference_values(dialect.telemetry)
-        if e.meta.root_names()[0] in lazy.collect_schema().names()
-    ]
+    values = _reference_values(dialect.telemetry, lazy.collect_schema().names())
     return lazy.with_columns(values) if values else lazy
 
 
