@@ -85,18 +85,26 @@ def check_series(
         )
     if variants is None:
         return []
-    found = set(samples["variant"].drop_nulls().unique().to_list()) if samples.height else set()
+    # one pass of booleans (a raw read can hold tens of millions of samples)
+    present = (
+        samples.select(
+            pl.col("variant").is_not_null().any().alias("any"),
+            *[(pl.col("variant") == role).any().alias(role) for role in ROLES],
+        ).row(0, named=True)
+        if samples.height
+        else {"any": False}
+    )
     read = _listed(expected & held.series)
-    if not found:
+    if not present["any"]:
         raise DataError(
             f"{held.where} holds {read} but no series of them is canary or control by {variants}",
             "give the label (--variant-label) or the selectors that pick each variant, or "
             "`variants` in the telemetry file (--telemetry FILE)",
         )
-    missing = [role for role in ROLES if role not in found]
+    missing = [role for role in ROLES if not present[role]]
     if not missing:
         return []
-    others = sorted(found - set(ROLES))
+    others = sorted(set(samples["variant"].drop_nulls().unique().to_list()) - set(ROLES))
     return [
         f"No series is {' or '.join(missing)} by {variants}"
         + (f" (variants found: {_listed(others)})" if others else "")
@@ -151,9 +159,9 @@ def check_beacons(load: RumLoad | None, expected_types: Iterable[str], where: st
             f"{unassigned:,} of the {read:,} beacons in {where} matched neither variant "
             "selector and were left out."
         )
-    types = set(frame["type"].drop_nulls().unique().to_list()) if "type" in frame.columns else set()
-    expected = set(expected_types)
-    if frame.height and expected and not types & expected:
+    expected = sorted(set(expected_types))
+    if frame.height and expected and not frame.select(pl.col("type").is_in(expected).any()).item():
+        types = set(frame["type"].drop_nulls().unique().to_list())
         raise DataError(
             f"the beacons in {where} hold none of the types read here ({_listed(expected)}); "
             f"they hold {_listed(types)}{_suggestions(expected, types)}",

@@ -212,6 +212,8 @@ class PrometheusSource:
         """The metric names the server holds over [start, end], as it spells them (what a
         coverage check suggests from when a name the gates read is missing)."""
         params = {"start": _seconds(to_epoch_ms(start)), "end": _seconds(to_epoch_ms(end))}
+        if not self.settings.partial_response:
+            params["partial_response"] = "false"
         try:
             response = self.session.get(
                 f"{self.url}/api/v1/label/__name__/values",
