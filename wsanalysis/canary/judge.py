@@ -5,7 +5,7 @@ Per gate, `measures` turns the frames into the statistic's input and a function 
 harm beyond the bound and of harm at the tolerance). Holm across the profile's gates
 on each of the two, then `verdict.decide` applies decision rule v2, and every
 unsettled gate gets a projection of how much longer would settle it. With a
-`SequentialPlan` the evidence is anytime-valid (`looks`). Nothing here reads files:
+`SequentialPlan` the evidence is anytime-valid (`anytime`). Nothing here reads files:
 the CLI and the notebooks hand it frames.
 """
 
@@ -21,9 +21,9 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from wsanalysis.canary import evidence, looks
+from wsanalysis.canary import anytime, evidence
 from wsanalysis.canary.gates import Gate, Profile
-from wsanalysis.canary.looks import SequentialPlan
+from wsanalysis.canary.anytime import SequentialPlan
 from wsanalysis.canary.sentences import sentence
 from wsanalysis.canary.verdict import GateEvidence, GateResult, Verdict, decide, overall
 from wsanalysis.frames import measures
@@ -76,20 +76,20 @@ def evaluate_gate(gate: Gate, data: JudgeInput, window: Window) -> GateEvidence:
             return GateEvidence.no_data(gate.bound_line, "events or exposure missing for a variant")
         if gate.statistic == "spike":
             fixed = evidence.spike_evidence(gate, counts)
-            return looks.spike_evidence(gate, counts, plan, fixed) if plan else fixed
+            return anytime.spike_evidence(gate, counts, plan, fixed) if plan else fixed
         fixed = evidence.rate_evidence(gate, counts)
         if plan is None:
             return fixed
         if gate.relative or gate.compare.against == "bound":
-            return looks.rate_evidence(gate, counts, plan, fixed)
-        return looks.bonferroni_over_looks(fixed, plan)
+            return anytime.rate_evidence(gate, counts, plan, fixed)
+        return anytime.bonferroni_over_looks(fixed, plan)
     source = gate.samples
     if gate.statistic == "survival_quantile":
         durations = (
             measures.connection_durations(source.rum, data.beacons, window) if source.rum else None
         )
         fixed = evidence.survival_evidence(gate, durations)
-        return looks.fixed_horizon(fixed) if plan else fixed
+        return anytime.fixed_horizon(fixed) if plan else fixed
     samples = measures.rum_samples(source.rum, data.beacons) if source.rum else None
     histogram = (
         measures.histogram_counts(source.histogram, data.samples) if source.histogram else None
@@ -97,7 +97,7 @@ def evaluate_gate(gate: Gate, data: JudgeInput, window: Window) -> GateEvidence:
     if gate.prefer == "prometheus" and histogram is not None:
         samples = None
     fixed = evidence.quantile_evidence(gate, samples, histogram)
-    return looks.quantile_evidence(gate, samples, window, plan, fixed) if plan else fixed
+    return anytime.quantile_evidence(gate, samples, window, plan, fixed) if plan else fixed
 
 
 def _holm_levels(pvalues: list[float], alpha: float) -> list[float]:

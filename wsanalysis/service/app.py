@@ -30,7 +30,7 @@ from starlette.routing import Route
 from wsanalysis import __version__
 from wsanalysis.errors import PrometheusError, UsageError, WsAnalysisError
 from wsanalysis.secrets import redact
-from wsanalysis.service.looks import Answer, Judge
+from wsanalysis.service.canary_looks import Answer, Judge
 from wsanalysis.service.requests import parse_flagger, parse_look
 from wsanalysis.service.state import StateStore
 
