@@ -22,8 +22,8 @@ import polars as pl
 from scipy import stats
 
 from wsanalysis.canary import anytime, evidence
-from wsanalysis.canary.gates import Gate, Profile
 from wsanalysis.canary.anytime import SequentialPlan
+from wsanalysis.canary.gates import Gate, Profile
 from wsanalysis.canary.sentences import sentence
 from wsanalysis.canary.verdict import GateEvidence, GateResult, Verdict, decide, overall
 from wsanalysis.frames import measures
