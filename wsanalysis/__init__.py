@@ -1,3 +1,5 @@
 """Canary evaluation and incident analysis for real-time (WebSocket) services."""
 
-__version__ = "0.1.0"
+from wsanalysis.version import __version__
+
+__all__ = ["__version__"]

@@ -27,12 +27,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from wsanalysis import __version__
 from wsanalysis.errors import PrometheusError, UsageError, WsAnalysisError
 from wsanalysis.secrets import redact
 from wsanalysis.service.canary_looks import Answer, Judge
 from wsanalysis.service.requests import parse_flagger, parse_look
 from wsanalysis.service.state import StateStore
+from wsanalysis.version import __version__
 
 log = logging.getLogger("wsanalysis.judge_server")
 REFUSED = 409  # Flagger: any status above 202 is a failed check; 409 says "not in this state"
