@@ -11,8 +11,9 @@ import polars as pl
 import pytest
 
 from wsanalysis.canary.gates import load_gate_file
-from wsanalysis.canary.inputs import gate_metric_names, gate_rum_columns, load_judge_input
+from wsanalysis.canary.inputs import load_judge_input
 from wsanalysis.canary.judge import JudgeInput, judge
+from wsanalysis.canary.reads import gate_metric_names, gate_rum_columns
 from wsanalysis.canary.synthetic import Scenario, simulate
 from wsanalysis.canary.verdict import GateEvidence, decide, overall
 from wsanalysis.cli import main
@@ -152,7 +153,7 @@ def test_cli_judge_writes_verdict_and_exit_code(sample_dataset: Path, tmp_path: 
     gates = {g["name"]: g for g in document["gates"]}
     assert gates["reconnect_rate"]["decision"] == "fail"
     assert document["inputs"]["fingerprints"]["metrics.om"]
-    assert document["run"]["package_version"] and document["run"]["gate_file_sha256"]
+    assert document["run"]["package_version"] and document["gate_file"]["sha256"]
     assert document["window"]["start"].startswith("2026-11-02T06:00")
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -24,13 +24,16 @@ from scipy import stats
 from wsanalysis.canary import anytime, evidence
 from wsanalysis.canary.anytime import SequentialPlan
 from wsanalysis.canary.gates import Gate, Profile
+from wsanalysis.canary.partial import (
+    dropped_lines_sentence,
+    undecided_sentence,
+    warnings_against,
+)
 from wsanalysis.canary.sentences import sentence
 from wsanalysis.canary.verdict import GateEvidence, GateResult, Verdict, decide, overall
-from wsanalysis.frames import measures
-from wsanalysis.frames import measures as frame_measures
 from wsanalysis.frames.counters import total_increase
-from wsanalysis.frames.measures import Window
-from wsanalysis.pushdown.partial import inconclusive_on_warnings
+from wsanalysis.frames.measures import FRAME_MEASURES, RATE_BUCKET, GateMeasures, Window
+from wsanalysis.loading import NO_WARNINGS, Inputs, Loaded, SourceWarnings
 from wsanalysis.sources.metric_names import CONNECTIONS_TOTAL
 from wsanalysis.stats.multiplicity import holm
 from wsanalysis.stats.settle import settle_factor, z_beyond
@@ -44,20 +47,49 @@ GATE_WORKERS = 4  # gates evaluated at once; more gain nothing on a few cores
 
 @dataclass(frozen=True)
 class JudgeInput:
-    """The data a verdict is about: frames from any source, and the declared split."""
+    """The data a verdict is about: frames from any source, and the declared split.
+
+    `measures` computes each gate's inputs (from the frames, or an engine's sums for
+    RUM); `warnings` names the metric families whose figures may be incomplete (their
+    gates are not decided); `inputs` is the provenance the verdict names.
+    """
 
     samples: pl.DataFrame
     beacons: pl.DataFrame | None
     window: Window | None = None
     canary_share: float | None = None
-    metadata: dict = field(default_factory=dict)
     sequential: SequentialPlan | None = None
-    # push-down: RUM gate inputs from an engine (wsanalysis.pushdown.rum.EngineMeasures),
-    # asked as `frames.measures` is; None reads them from `beacons`
-    measures: Any = None
+    measures: GateMeasures = FRAME_MEASURES
+    warnings: SourceWarnings = NO_WARNINGS
+    inputs: Inputs | None = None
+
+    @classmethod
+    def of(
+        cls,
+        loaded: Loaded,
+        canary_share: float | None = None,
+        sequential: SequentialPlan | None = None,
+    ) -> JudgeInput:
+        """What the one loader read (`wsanalysis.loading.load`), as the judge's input."""
+        return cls(
+            loaded.samples,
+            loaded.beacons,
+            loaded.window,
+            canary_share,
+            sequential,
+            loaded.measures,
+            loaded.warnings,
+            loaded.inputs,
+        )
 
     def resolved_window(self) -> Window | None:
         return self.window or Window.of(self.samples, self.beacons)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The provenance a verdict carries (verdict.json's `inputs`, `source_warnings`)."""
+        found: dict[str, Any] = {"inputs": self.inputs.to_json()} if self.inputs else {}
+        return {**found, "source_warnings": self.warnings.to_json()}
 
 
 # -- the gate and the profile -----------------------------------------------------------
@@ -66,9 +98,9 @@ class JudgeInput:
 def evaluate_gate(gate: Gate, data: JudgeInput, window: Window) -> GateEvidence:
     """Evidence for one gate, or `no_data` evidence saying what was missing."""
     plan = data.sequential
-    measures = data.measures or frame_measures  # push-down or the frames
+    measures = data.measures  # the frames', or an engine's (push-down)
     if gate.statistic in ("rate", "share", "spike"):
-        bucket = gate.bucket or measures.RATE_BUCKET
+        bucket = gate.bucket or RATE_BUCKET
         counts = measures.counts(
             gate.events, gate.exposure, data.samples, data.beacons, window, bucket, gate.prefer
         )
@@ -224,26 +256,36 @@ def judge(profile: Profile, data: JudgeInput) -> Verdict:
             if i in unsettled
             else None
         )
-        result = GateResult(
-            name=gate.name,
-            title=gate.title,
-            critical=gate.critical,
-            statistic=gate.statistic,
-            unit=gate.unit,
-            comparison=gate.compare.against,
-            worse=gate.worse,
-            evidence=gate_evidence,
-            p_adjusted=harm[i],
-            decision=decisions[i],
-            sentence="",
-            p_safe_adjusted=safe[i],
-            settle_in_s=settle,
+        text = sentence(
+            gate, gate_evidence, decisions[i], p_harm=harm[i], p_safe=safe[i],
+            settle_in_s=settle, n_gates=len(found),
+        )  # fmt: skip
+        # figures the source warned about (a partial answer, a lenient read) decide nothing
+        warned = warnings_against(gate, gate_evidence, decisions[i], data.warnings)
+        results.append(
+            GateResult(
+                name=gate.name,
+                title=gate.title,
+                critical=gate.critical,
+                statistic=gate.statistic,
+                unit=gate.unit,
+                comparison=gate.compare.against,
+                worse=gate.worse,
+                evidence=gate_evidence,
+                p_adjusted=harm[i],
+                decision="inconclusive" if warned else decisions[i],
+                sentence=undecided_sentence(text, warned) if warned else text,
+                p_safe_adjusted=safe[i],
+                settle_in_s=settle,
+            )
         )
-        results.append(replace(result, sentence=sentence(gate, result, len(found))))
-    # a server's warnings (partial data) make the gates they touch inconclusive
-    results = inconclusive_on_warnings(profile, results, data.metadata)
     verdict, reason = overall(results, srm_problem)
-    metadata = {**data.metadata, "window": _window_json(window), "srm": srm_problem}
+    metadata = {
+        **data.metadata,
+        "window": _window_json(window),
+        "srm": srm_problem,
+        "canary_share": data.canary_share,
+    }
     if data.sequential is not None:
         plan = data.sequential
         record = {
@@ -265,6 +307,8 @@ def judge(profile: Profile, data: JudgeInput) -> Verdict:
                 reason = f"{reason.rstrip('.')} after {hours:.1f} h of the {horizon:.0f} h canary; keep watching."
             else:
                 reason = f"{reason.rstrip('.')} at the {horizon:.0f} h horizon: the canary did not settle."
+    dropped = dropped_lines_sentence(data.inputs)
+    reason = f"{reason} {dropped}" if dropped else reason
     return Verdict(verdict, reason, tuple(results), profile.name, "wsanalysis", metadata)
 
 
@@ -295,15 +339,13 @@ def _sample_ratio_problem(profile: Profile, data: JudgeInput) -> str | None:
 
 def _split_units(profile: Profile, data: JudgeInput) -> tuple[str, int, int] | None:
     """Sessions per variant from RUM, else connections opened from the server."""
-    pushed = getattr(data.measures, "sessions_per_variant", None)  # counted in an engine
-    in_engine = pushed((CANARY, CONTROL)) if pushed and profile.srm_unit == "sessions" else {}
-    if in_engine:
-        counts, units = in_engine, "sessions"
-    elif (
-        profile.srm_unit == "sessions" and data.beacons is not None and not data.beacons.is_empty()
-    ):
-        counts = measures.sessions_per_variant(data.beacons, (CANARY, CONTROL))
-        units = "sessions"
+    sessions = (
+        data.measures.sessions_per_variant(data.beacons, (CANARY, CONTROL))
+        if profile.srm_unit == "sessions"
+        else {}
+    )
+    if sessions:  # from the beacons, or counted in an engine
+        counts, units = sessions, "sessions"
     else:
         opened = data.samples.filter(pl.col("metric") == CONNECTIONS_TOTAL)
         if opened.is_empty():

@@ -10,20 +10,23 @@ Fail → NO_GO; the thresholds are NetflixACAJudge's own defaults.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import polars as pl
 
 from wsanalysis.canary.gates import Gate, Profile
-from wsanalysis.canary.inputs import gate_metric_names
 from wsanalysis.canary.judge import CANARY, CONTROL, JudgeInput
+from wsanalysis.canary.partial import dropped_lines_sentence
+from wsanalysis.canary.reads import gate_metric_names
+from wsanalysis.canary.verdict import Overall, Verdict
 from wsanalysis.frames import measures
 from wsanalysis.frames.measures import Window
-from wsanalysis.pushdown.partial import SOURCE_WARNINGS
 from wsanalysis.stats.kayenta import KayentaJudgeResult, KayentaMetric, kayenta_judge
 
 KAYENTA_STEP = timedelta(minutes=5)
-VERDICTS = {"Pass": "GO", "Marginal": "INCONCLUSIVE", "Fail": "NO_GO"}
+VERDICTS: dict[str, Overall] = {"Pass": "GO", "Marginal": "INCONCLUSIVE", "Fail": "NO_GO"}
 
 
 def _per_bucket(
@@ -68,7 +71,7 @@ def gate_series(gate: Gate, data: JudgeInput, window: Window) -> dict[str, list[
 
 def kayenta_verdict(
     profile: Profile, data: JudgeInput
-) -> tuple[str, KayentaJudgeResult | None, list[str]]:
+) -> tuple[Overall, KayentaJudgeResult | None, list[str]]:
     """Kayenta's verdict on the profile's gates, its full result, and skipped gates."""
     window = data.resolved_window()
     metrics, skipped = [], []
@@ -93,7 +96,34 @@ def kayenta_verdict(
     overall = VERDICTS.get(result.classification, "INCONCLUSIVE")
     # a score on server series that came with warnings (a partial answer, lines dropped
     # from a file read leniently) is no GO: Kayenta itself never sees the warnings
-    warned = set(data.metadata.get(SOURCE_WARNINGS) or {})
-    if overall == "GO" and warned & {"*", *gate_metric_names(profile)}:
+    if overall == "GO" and data.warnings.about(gate_metric_names(profile)):
         overall = "INCONCLUSIVE"
     return overall, result, skipped
+
+
+def kayenta_judged(profile: Profile, data: JudgeInput, native: Verdict) -> Verdict:
+    """The native verdict with Kayenta's decision in its place (`--judge kayenta`): the
+    gates' own evidence stays for reading, the score and its metrics ride in `kayenta`."""
+    overall, result, skipped = kayenta_verdict(profile, data)
+    reason = (
+        f"Kayenta score {result.score:.0f} ({result.classification})"
+        if result is not None
+        else "Kayenta had no metric with data"
+    )
+    dropped = dropped_lines_sentence(data.inputs)
+    found: dict[str, Any] = {"score": None, "skipped": skipped}
+    if result is not None:
+        found = {
+            "score": result.score,
+            "classification": result.classification,
+            "reason": result.reason,
+            "metrics": {m.name: m.classification.label for m in result.metrics},
+            "skipped": skipped,
+        }
+    return replace(
+        native,
+        overall=overall,
+        reason=f"{reason} {dropped}" if dropped else reason,
+        judge="kayenta",
+        metadata={**native.metadata, "kayenta": found},
+    )

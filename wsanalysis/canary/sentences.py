@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from wsanalysis.canary.gates import Gate
-from wsanalysis.canary.verdict import GateResult
+from wsanalysis.canary.verdict import Decision, GateEvidence
 
 
 def format_value(value: float | None, unit: str, signed: bool = False) -> str:
@@ -103,9 +103,18 @@ def _passed_on_excess(gate: Gate, e, near_value: float | None) -> bool:
     )
 
 
-def sentence(gate: Gate, result: GateResult, n_gates: int = 1) -> str:
-    e = result.evidence
-    if result.decision == "no_data":
+def sentence(
+    gate: Gate,
+    e: GateEvidence,
+    decision: Decision,
+    *,
+    p_harm: float,
+    p_safe: float,
+    settle_in_s: float | None,
+    n_gates: int = 1,
+) -> str:
+    """The gate's sentence: what was measured, and why it is decided as it is."""
+    if decision == "no_data":
         if not e.missing and gate.min_exposure > 0 and e.exposure < gate.min_exposure:
             return (
                 f"{gate.title}: not judged, the canary's exposure ({e.exposure:,.0f}) is below "
@@ -162,24 +171,24 @@ def sentence(gate: Gate, result: GateResult, n_gates: int = 1) -> str:
     tolerance = f"the {_tolerance_text(gate)} tolerance"
     lv = _level_text(gate, e)
     correction = f" across {n_gates} gates" if n_gates > 1 else ""
-    if result.decision == "fail":
+    if decision == "fail":
         if gate.statistic == "spike":
             tail = (
-                f"is a spike worse than {limit} (p = {result.p_adjusted:.2g} after correction "
+                f"is a spike worse than {limit} (p = {p_harm:.2g} after correction "
                 f"over buckets{correction})"
             )
         else:
             tail = (
                 f"is worse than {limit}: the {far} {lv} limit, {_on_scale(gate, far_value)}, is "
-                f"beyond it (p = {result.p_adjusted:.2g} after correction{correction})"
+                f"beyond it (p = {p_harm:.2g} after correction{correction})"
             )
-    elif result.decision == "pass" and _passed_on_excess(gate, e, near_value):
+    elif decision == "pass" and _passed_on_excess(gate, e, near_value):
         tail = (
             f"passes: the canary's window-wide excess over control is at most "
             f"{format_value(e.details['excess_high'], gate.unit, signed=True)} ({lv}), inside "
             f"the {format_value(gate.tolerance_excess, gate.unit, signed=True)} excess tolerance"
         )
-    elif result.decision == "pass":
+    elif decision == "pass":
         tail = (
             f"passes: the {near}{window} {lv} limit, {_on_scale(gate, near_value)}, is inside "
             f"{tolerance}"
@@ -194,7 +203,7 @@ def sentence(gate: Gate, result: GateResult, n_gates: int = 1) -> str:
             why = (
                 f"is not settled: the {near}{window} {lv} limit, {_on_scale(gate, near_value)}, "
                 f"is inside {tolerance} but not after the correction{correction} "
-                f"(p = {result.p_safe_adjusted:.2g})"
+                f"(p = {p_safe:.2g})"
             )
         else:
             why = (
@@ -202,8 +211,8 @@ def sentence(gate: Gate, result: GateResult, n_gates: int = 1) -> str:
                 f"is not inside {tolerance}, and nothing shows it worse than {limit}"
             )
         wait = (
-            f"; {format_duration(result.settle_in_s)} more at this traffic would settle it"
-            if result.settle_in_s is not None
+            f"; {format_duration(settle_in_s)} more at this traffic would settle it"
+            if settle_in_s is not None
             else ""
         )
         tail = why + wait

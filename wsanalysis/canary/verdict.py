@@ -19,6 +19,9 @@ from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 from typing import Any, Literal
 
+from wsanalysis.canary.gates import GateFile
+from wsanalysis.sources.dataset import file_fingerprint
+
 Decision = Literal["pass", "fail", "inconclusive", "no_data"]
 Overall = Literal["GO", "NO_GO", "INCONCLUSIVE"]
 
@@ -143,6 +146,9 @@ class GateResult:
         data["p_adjusted"] = _json_number(self.p_adjusted)
         data["p_safe_adjusted"] = _json_number(self.p_safe_adjusted)
         data["settle_in_s"] = _json_number(self.settle_in_s)
+        # the figures a rollout controller's condition reads (Argo, Flagger)
+        data["estimate"] = _json_number(self.evidence.effect)
+        data["interval"] = [_json_number(self.evidence.ci_low), _json_number(self.evidence.ci_high)]
         return data
 
 
@@ -188,8 +194,10 @@ class Verdict:
 
         return evidence_frame(self.gates)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, gate_file: GateFile | None = None) -> dict[str, Any]:
+        """verdict.json: the one rendering of a verdict, for the CLI, the reports and the
+        service alike; `gate_file` names the file the gates came from, with its sha256."""
+        document = {
             "verdict": self.overall,
             "reason": self.reason,
             "settle_in_s": _json_number(self.settle_in_s),
@@ -199,6 +207,10 @@ class Verdict:
             "gates": [g.to_json() for g in self.gates],
             **self.metadata,
         }
+        if gate_file is not None:
+            path = gate_file.path
+            document["gate_file"] = {"path": str(path), "sha256": file_fingerprint(path)}
+        return document
 
 
 def _json_number(value: Any) -> Any:

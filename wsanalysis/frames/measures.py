@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import polars as pl
@@ -316,3 +316,55 @@ def connection_durations(
     )
     frame = pl.concat([closed_frame, still_open]).filter(pl.col("duration") >= 0)
     return Durations(frame) if frame.height else None
+
+
+class GateMeasures(Protocol):
+    """What a gate's statistic is computed from, asked the same way whether the frames
+    hold the data (`FrameMeasures`) or an engine does (`pushdown.rum.EngineMeasures`)."""
+
+    def counts(
+        self,
+        events: MetricSource,
+        exposure: MetricSource,
+        samples: pl.DataFrame,
+        beacons: pl.DataFrame | None,
+        window: Window,
+        bucket: timedelta = RATE_BUCKET,
+        prefer: Source | None = None,
+        variants: tuple[str, ...] = ("canary", "control"),
+    ) -> Counts | None: ...
+
+    def rum_samples(
+        self, spec: RumFilter, beacons: pl.DataFrame | None, variants: tuple[str, ...] = ...
+    ) -> Samples | None: ...
+
+    def histogram_counts(self, family: str, samples: pl.DataFrame) -> HistogramCounts | None: ...
+
+    def connection_durations(
+        self, spec: RumFilter, beacons: pl.DataFrame | None, window: Window
+    ) -> Durations | None: ...
+
+    def sessions_per_variant(
+        self, beacons: pl.DataFrame | None, variants: tuple[str, ...]
+    ) -> dict[str, int]: ...
+
+
+class FrameMeasures:
+    """The gate inputs computed from the frames themselves (this module's functions)."""
+
+    counts = staticmethod(counts)
+    rum_samples = staticmethod(rum_samples)
+    histogram_counts = staticmethod(histogram_counts)
+    connection_durations = staticmethod(connection_durations)
+
+    @staticmethod
+    def sessions_per_variant(
+        beacons: pl.DataFrame | None, variants: tuple[str, ...]
+    ) -> dict[str, int]:
+        """Distinct sessions per variant from the beacons ({} without beacons)."""
+        if beacons is None or beacons.is_empty():
+            return {}
+        return sessions_per_variant(beacons, variants)
+
+
+FRAME_MEASURES: GateMeasures = FrameMeasures()

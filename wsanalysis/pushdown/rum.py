@@ -373,8 +373,6 @@ class EngineMeasures:
     it as it asks that module; server series still come from the samples frame.
     """
 
-    RATE_BUCKET = measures.RATE_BUCKET
-
     def __init__(self, aggregates: RumAggregates) -> None:
         self.aggregates = aggregates
 
@@ -420,7 +418,9 @@ class EngineMeasures:
     ) -> measures.HistogramCounts | None:
         return measures.histogram_counts(family, samples)
 
-    def sessions_per_variant(self, variants: tuple[str, ...]) -> dict[str, int]:
+    def sessions_per_variant(
+        self, beacons: pl.DataFrame | None, variants: tuple[str, ...]
+    ) -> dict[str, int]:
         """What the sample-ratio check counts, as `measures.sessions_per_variant`."""
         return self.aggregates.sessions_per_variant(variants)
 

@@ -2,8 +2,9 @@
 
 The notebook stays narrative and plots: it calls `evaluate` (the same sources and the
 same judge as `wsanalysis judge`), writes `verdict.json` with `write_verdict`, and shows
-`gate_rows`. Loading goes through `wsanalysis.canary.inputs.load_judge_input`, so a report
-and the pipeline's `judge` read the data identically.
+`gate_rows`. Loading goes through the one loader (`wsanalysis.loading.load`, via
+`canary.inputs.judge_input`), so a report and the pipeline's `judge` read the data
+identically.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ import polars as pl
 
 from wsanalysis.canary.evidence import one_sided_alpha
 from wsanalysis.canary.gates import Gate, Profile, load_gate_file
-from wsanalysis.canary.inputs import load_judge_input
+from wsanalysis.canary.inputs import judge_input, sequential_plan
 from wsanalysis.canary.judge import JudgeInput, evaluate_gate, judge
 from wsanalysis.canary.sentences import format_value
 from wsanalysis.canary.verdict import Verdict
 from wsanalysis.frames.measures import Window
-from wsanalysis.sources.dataset import file_fingerprint
+from wsanalysis.loading import DataSource
 from wsanalysis.stats.settle import half_width_ratio
 
 VERDICT_FILE = "verdict.json"
@@ -53,35 +54,23 @@ def evaluate(
     sequential: bool = False,
     look: str = "5m",
     horizon: str = "48h",
-    variant_label: str = "variant",
+    variant_label: str | None = None,
     canary_selector: str | None = None,
     control_selector: str | None = None,
 ) -> CanaryEvaluation:
-    """Load the inputs as `wsanalysis judge` does, and judge them against the profile."""
+    """Load the inputs as `wsanalysis judge` does (every series: the charts read more
+    than the gates), and judge them against the profile."""
     gate_file = load_gate_file(gates)
     chosen = gate_file.profile(profile)
-    inputs = load_judge_input(
-        chosen,
-        data=data or None,
-        prometheus=prometheus or None,
-        start=start,
-        end=end,
-        rum=rum or None,
-        canary_share=canary_share,
-        variant_label=variant_label,
-        canary_selector=canary_selector,
+    source = DataSource.of(
+        data=data or None, prometheus=prometheus or None, start=start, end=end, rum=rum or None,
+        variant_label=variant_label, canary_selector=canary_selector,
         control_selector=control_selector,
-        sequential=sequential,
-        look=look,
-        horizon=horizon,
-    )
+    )  # fmt: skip
+    plan = sequential_plan(look, horizon) if sequential else None
+    inputs = judge_input(chosen, source, canary_share=canary_share, sequential=plan, narrow=False)
     verdict = judge(chosen, inputs)
-    document = verdict.to_json()
-    document["gate_file"] = {
-        "path": str(gate_file.path),
-        "sha256": file_fingerprint(gate_file.path),
-    }
-    document["canary_share"] = canary_share
+    document = verdict.to_json(gate_file)
     return CanaryEvaluation(verdict, chosen, inputs, inputs.resolved_window(), document)
 
 
