@@ -1,38 +1,42 @@
-"""One look at one canary: fetch what is new, re-judge the whole window in sequential mode.
+"""One look at one canary: read what is new (and the late margin), judge the whole window.
 
-The judge is the library's (`canary.judge.judge` with a `SequentialPlan`), run on every
-sample fetched since the canary started: only the fetch is incremental, so the verdict
-is exactly what `wsanalysis judge --sequential` would say on the same window. A GO or a
-NO_GO is final: later looks return it unchanged.
+A look reads through the one loader, as `wsanalysis judge --prometheus --sequential`
+does: the server sums what the gates need (push-down) from the bucket the last look
+ended in, less the late-arrival margin (`--late`), and those buckets replace the ones
+kept (`bucket_stats`), so a sample that reaches the server up to `late` after its
+timestamp is counted. The library's judge then runs with a `SequentialPlan` on the
+whole window's statistics, with the server's warnings kept for the buckets they cover:
+the answer is what the CLI says on the same window. A GO or a NO_GO is final: later
+looks return it unchanged.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
 
-from wsanalysis.canary.gates import load_gate_file, parse_duration
-from wsanalysis.canary.inputs import gate_metric_names
-from wsanalysis.canary.judge import JudgeInput, SequentialPlan, judge
+from wsanalysis.canary.gates import GateFile, load_gate_file
+from wsanalysis.canary.inputs import sequential_plan
+from wsanalysis.canary.judge import JudgeInput, judge
+from wsanalysis.canary.reads import judge_reads
+from wsanalysis.canary.verdict import Verdict
 from wsanalysis.errors import UsageError
 from wsanalysis.frames.measures import Window
-from wsanalysis.frames.selection import variant_mapping
+from wsanalysis.loading import DEFAULT_LATE, DataSource, SourceWarnings, load, read_start
+from wsanalysis.service import bucket_stats
 from wsanalysis.service.requests import Look
-from wsanalysis.service.state import StateStore
-from wsanalysis.sources.prometheus import PrometheusSource
-from wsanalysis.sources.rum import read_rum
-from wsanalysis.sources.schema import SAMPLES_FIXED, empty_samples
+from wsanalysis.service.state import Canary, LookRecord, StateStore
+from wsanalysis.times import epoch_ms
 
 FINAL = ("GO", "NO_GO")
 
 
 @dataclass(frozen=True)
 class Answer:
-    """What a look returns: the JSON document, and how much was fetched for it."""
+    """What a look returns: the JSON document, and how much was received for it."""
 
     document: dict[str, Any]
     fetched_rows: int
@@ -43,57 +47,45 @@ class Answer:
         return self.document["verdict"]
 
 
-def _ms(moment: datetime) -> int:
-    return round(moment.timestamp() * 1000)
-
-
 def _at(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-def _number(value: Any) -> float | str | None:
-    """A JSON number; NaN is null and infinities are "inf" / "-inf", as in verdict.json."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, float) and math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return float(value)
+def kept_warnings(
+    stored: list[dict[str, Any]], fresh: SourceWarnings, read_from_ms: int, end_ms: int
+) -> list[dict[str, Any]]:
+    """The warnings still in force: those of buckets this look did not re-read, and this
+    look's own over what it read (a clean re-read lifts the old ones it covers)."""
+    kept = [w for w in stored if not (w["from_ms"] >= read_from_ms and w["to_ms"] <= end_ms)]
+    for family, texts in fresh.by_family.items():
+        kept += [
+            {"family": family, "text": t, "from_ms": read_from_ms, "to_ms": end_ms} for t in texts
+        ]
+    return kept
 
 
-def gate_json(result: Any) -> dict[str, Any]:
-    """One gate as the service reports it (the fields an Argo condition may read)."""
-    evidence = result.evidence
-    return {
-        "name": result.name,
-        "decision": result.decision,
-        "estimate": _number(evidence.effect),
-        "interval": [_number(evidence.ci_low), _number(evidence.ci_high)],
-        "sentence": result.sentence,
-        "settle_in_s": _number(getattr(result, "settle_in_s", None)),
-    }
-
-
-def _appended(parts: list[pl.DataFrame]) -> pl.DataFrame:
-    """The samples so far plus the new ones, columns in the contract's order.
-
-    Not re-sorted: every use of a series orders it by time itself (`increase()` runs
-    `over(..., order_by="timestamp")`), and sorting a 48 h frame on each look would cost
-    more than judging it.
-    """
-    frame = parts[0] if len(parts) == 1 else pl.concat(parts, how="diagonal_relaxed")
-    labels = sorted(c for c in frame.columns if c not in SAMPLES_FIXED)
-    return frame.select(*SAMPLES_FIXED, *labels)
+def in_force(stored: list[dict[str, Any]]) -> SourceWarnings:
+    found: dict[str, list[str]] = {}
+    for warning in stored:
+        found.setdefault(warning["family"], []).append(warning["text"])
+    return SourceWarnings.of(found)
 
 
 class Judge:
-    """Looks at canaries whose server series live in one Prometheus."""
+    """Looks at canaries whose server series live in one Prometheus-compatible server."""
 
     def __init__(
-        self, store: StateStore, prometheus: str, *, report_url: str | None = None
+        self,
+        store: StateStore,
+        prometheus: str,
+        *,
+        report_url: str | None = None,
+        late: timedelta = DEFAULT_LATE,
     ) -> None:
         self.store = store
         self.prometheus = prometheus
         self.report_url = report_url
+        self.late = late
 
     def look(self, look: Look) -> Answer:
         with self.store.lock(look.id):
@@ -104,14 +96,14 @@ class Judge:
         settings = look.settings()
         if canary is None:
             start = look.start or look.end  # Flagger: the canary starts at its first look
-            canary = self.store.create(look.id, settings, _ms(start))
+            canary = self.store.create(look.id, settings, epoch_ms(start))
         if canary.settings != settings:
             changed = sorted(k for k in settings if settings[k] != canary.settings.get(k))
             raise UsageError(
                 f"canary {look.id!r} was started with other {', '.join(changed)}",
                 "keep a canary's settings from look to look, or give the new one a new id",
             )
-        if look.start is not None and _ms(look.start) != canary.start_ms:
+        if look.start is not None and epoch_ms(look.start) != canary.start_ms:
             raise UsageError(
                 f"canary {look.id!r} started at {_at(canary.start_ms).isoformat()}, "
                 f"not {look.start.isoformat()}",
@@ -120,76 +112,92 @@ class Judge:
         if canary.final is not None:
             document = {**canary.final, "looks": canary.looks + 1, "fetched_samples": 0}
             return Answer(document, 0, cached=True)
-        end_ms = max(_ms(look.end), canary.start_ms)
-        if canary.fetched_ms is not None and end_ms < canary.fetched_ms:
+        end_ms = max(epoch_ms(look.end), canary.start_ms)
+        if canary.looked_ms is not None and end_ms < canary.looked_ms:
             raise UsageError(
                 f"end {look.end.isoformat()} is before the last look "
-                f"({_at(canary.fetched_ms).isoformat()})",
+                f"({_at(canary.looked_ms).isoformat()})",
                 "looks move forward in time; send the current time or omit end",
             )
-
-        profile = load_gate_file(look.gates).profile(look.profile)
-        variants = variant_mapping(look.variant_label, look.canary_selector, look.control_selector)
-        before = self.store.samples(canary) if canary.fetched_ms is not None else None
-        lower_ms = canary.start_ms if canary.fetched_ms is None else canary.fetched_ms + 1
-        new = empty_samples()
-        if end_ms >= lower_ms:
-            selector = '{__name__=~"' + "|".join(gate_metric_names(profile)) + '"}'
-            with PrometheusSource(self.prometheus) as server:
-                new = server.read_samples(selector, _at(lower_ms), _at(end_ms), variants=variants)
-        parts = [f for f in (before, new) if f is not None and not f.is_empty()]
-        samples = _appended(parts) if parts else new
+        gate_file = load_gate_file(look.gates)
         start, end = _at(canary.start_ms), _at(end_ms)
-        beacons = None
-        if look.rum:
-            beacons = read_rum(look.rum, start=start, end=end).frame
-            if variants.label != "variant" and variants.label in beacons.columns:
-                beacons = beacons.with_columns(pl.col(variants.label).alias("variant"))
-        plan = SequentialPlan(parse_duration(look.look), parse_duration(look.horizon))
-        window = Window(start, end) if end > start else None
-        data = JudgeInput(
-            samples,
-            beacons,
-            window,
-            look.canary_share,
-            {"inputs": {"prometheus": self.prometheus, "selectors": variants.selectors or None}},
-            plan,
-        )
-        if window is None:
-            document = self._document(look.id, None, canary.looks + 1, start, end)
-        else:
-            document = self._document(look.id, judge(profile, data), canary.looks + 1, start, end)
-        final = document["verdict"] in FINAL
-        document["final"] = final
-        document["fetched_samples"] = new.height
-        self.store.append(canary, new, end_ms, document, final, samples if parts else None)
-        return Answer(document, new.height, cached=False)
+        if end <= start:  # nothing to read yet
+            verdict = Verdict("INCONCLUSIVE", "The canary has just started: its window holds "
+                              "no time yet.", (), look.profile, "wsanalysis",
+                              {"window": {"start": start.isoformat(), "end": end.isoformat()}})  # fmt: skip
+            return self._answer(canary, look, verdict, gate_file, end_ms, end_ms, 0, None, [])
+        return self._judged(canary, look, gate_file, start, end)
 
-    def _document(
-        self, canary_id: str, verdict: Any, looks: int, start: datetime, end: datetime
-    ) -> dict[str, Any]:
-        report = self.report_url.format(id=canary_id) if self.report_url else None
-        window = {"start": start.isoformat(), "end": end.isoformat()}
-        if verdict is None:
-            return {
-                "id": canary_id,
-                "verdict": "INCONCLUSIVE",
-                "reason": "The canary has just started: its window holds no time yet.",
-                "settle_in_s": None,
-                "gates": [],
-                "report": report,
-                "window": window,
-                "looks": looks,
-                "elapsed_s": 0.0,
-            }
-        return {
-            "id": canary_id,
-            "verdict": verdict.overall,
-            "reason": verdict.reason,
-            "settle_in_s": _number(getattr(verdict, "settle_in_s", None)),
-            "gates": [gate_json(g) for g in verdict.gates],
-            "report": report,
-            "window": window,
-            "looks": looks,
-            "elapsed_s": (end - start) / timedelta(seconds=1),
+    def _judged(
+        self, canary: Canary, look: Look, gate_file: GateFile, start: datetime, end: datetime
+    ) -> Answer:
+        profile = gate_file.profile(look.profile)
+        reads = judge_reads(profile)
+        assert reads.pushdown is not None
+        bucket = reads.pushdown.bucket
+        source = DataSource.of(
+            prometheus=self.prometheus, start=start, end=end, rum=look.rum,
+            variant_label=look.variant_label, canary_selector=look.canary_selector,
+            control_selector=look.control_selector,
+        )  # fmt: skip
+        if canary.looked_ms is not None:
+            source = source.since(_at(canary.looked_ms), self.late)
+        loaded = load(source, reads)
+        read_from = loaded.read_from or start
+        first = bucket_stats.bucket_index(start, end, bucket, read_from)
+        fresh = bucket_stats.increments(loaded.samples, start, end, bucket)
+        statistics = bucket_stats.replaced(self.store.statistics(canary), fresh, first)
+        warnings = kept_warnings(
+            canary.warnings, loaded.warnings, epoch_ms(read_from), epoch_ms(end)
+        )
+        data = JudgeInput(
+            bucket_stats.as_counters(statistics, start, end, bucket),
+            loaded.beacons,
+            Window(start, end),
+            look.canary_share,
+            sequential_plan(look.look, look.horizon),
+            loaded.measures,
+            in_force(warnings),
+            loaded.inputs,
+        )
+        # the buckets the next look reads again (its late margin) stay apart in the state
+        settle_from = read_start(source.since(end, self.late), reads) or start
+        settled_k = bucket_stats.bucket_index(start, end, bucket, settle_from)
+        return self._answer(
+            canary, look, judge(profile, data), gate_file, epoch_ms(end),
+            epoch_ms(read_from), loaded.received_rows, statistics, warnings, settled_k,
+        )  # fmt: skip
+
+    def _answer(
+        self,
+        canary: Canary,
+        look: Look,
+        verdict: Verdict,
+        gate_file: GateFile,
+        end_ms: int,
+        read_from_ms: int,
+        received: int,
+        statistics: pl.DataFrame | None,
+        warnings: list[dict[str, Any]],
+        settled_k: int = 0,
+    ) -> Answer:
+        """The answer (the verdict's one JSON rendering, plus the look's own fields),
+        stored with the look."""
+        document = verdict.to_json(gate_file)
+        final = verdict.overall in FINAL
+        elapsed = (end_ms - canary.start_ms) / 1000
+        document |= {
+            "id": look.id,
+            "report": self.report_url.format(id=look.id) if self.report_url else None,
+            "looks": canary.looks + 1,
+            "elapsed_s": elapsed,
+            "final": final,
+            "fetched_samples": received,
         }
+        record = LookRecord(
+            end_ms, read_from_ms, look.canary_share, received, verdict.overall, document, final
+        )
+        if statistics is None:  # nothing read yet
+            statistics = pl.DataFrame(schema={bucket_stats.INDEX: pl.Int32})
+        self.store.save(canary, statistics, settled_k, warnings, record)
+        return Answer(document, received, cached=False)
