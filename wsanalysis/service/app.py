@@ -18,6 +18,7 @@ import hmac
 import logging
 import time
 import traceback
+from datetime import timedelta
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -28,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from wsanalysis.errors import PrometheusError, UsageError, WsAnalysisError
+from wsanalysis.loading import DEFAULT_LATE
 from wsanalysis.secrets import redact
 from wsanalysis.service.canary_looks import Answer, Judge
 from wsanalysis.service.requests import parse_flagger, parse_look
@@ -90,10 +92,11 @@ def create_app(
     token: str | None,
     files_root: Path | None = None,
     report_url: str | None = None,
+    late: timedelta = DEFAULT_LATE,
 ) -> Starlette:
     """The application; `token=None` means no authentication (`--no-auth`, said aloud)."""
     store = StateStore(state)
-    judge = Judge(store, prometheus, report_url=report_url)
+    judge = Judge(store, prometheus, report_url=report_url, late=late)
     metrics = Metrics()
     expected = f"Bearer {token}".encode() if token else None
 
