@@ -27,7 +27,7 @@ import polars as pl
 from wsanalysis.errors import UsageError
 from wsanalysis.frames.measures import FRAME_MEASURES, GateMeasures, Window
 from wsanalysis.loading.source import DataSource
-from wsanalysis.pushdown.promql import PushdownRequest, pushed_samples
+from wsanalysis.pushdown.promql import PushdownRequest, ReceivedBytes, pushed_samples
 from wsanalysis.pushdown.rum import engine_input, with_engine_window
 from wsanalysis.sources.dataset import Dataset, file_fingerprint
 from wsanalysis.sources.openmetrics import MetricsLoad, load_openmetrics
@@ -135,6 +135,7 @@ class Loaded:
     rum_read: RumLoad | None = None
     read_from: datetime | None = None
     received_rows: int = 0  # rows the server sent (samples, or sums on push-down)
+    received_bytes: int = 0  # what those answers weighed (decoded)
 
 
 def load(source: DataSource, reads: Reads = EVERYTHING) -> Loaded:
@@ -183,9 +184,11 @@ def _from_server(source: DataSource, reads: Reads) -> Loaded:
     read_from = read_start(source, reads)
     with PrometheusSource(server.url) as connection:
         if server.raw or reads.pushdown is None:
+            tally = ReceivedBytes(connection)
             samples, warned = _raw_samples(connection, source, reads, read_from)
+            received = tally.total
         else:
-            samples, warned = _pushed(connection, source, reads.pushdown, read_from)
+            samples, warned, received = _pushed(connection, source, reads.pushdown, read_from)
     in_engine = source.rum is not None and source.engine != "polars"
     rum_read = (
         _rum_in_memory(source, source.rum, reads)
@@ -203,7 +206,7 @@ def _from_server(source: DataSource, reads: Reads) -> Loaded:
     return _loaded(
         source, samples, rum_read, inputs, warned, source.rum if in_engine else None,
         read_from=read_from if source.incremental is not None else None,
-        received=samples.height,
+        received=(samples.height, received),
     )  # fmt: skip
 
 
@@ -231,7 +234,7 @@ def _loaded(
     *,
     metrics_read: MetricsLoad | None = None,
     read_from: datetime | None = None,
-    received: int = 0,
+    received: tuple[int, int] = (0, 0),
 ) -> Loaded:
     beacons = rum_read.frame if rum_read is not None else None
     label = source.variants.label
@@ -246,7 +249,7 @@ def _loaded(
         inputs = Inputs(**{**inputs.__dict__, "rum_engine": source.engine})
     return Loaded(
         samples, beacons, window, inputs, warned, measures, metrics_read, rum_read,
-        read_from, received,
+        read_from, *received,
     )  # fmt: skip
 
 
@@ -302,9 +305,9 @@ def _pushed(
     source: DataSource,
     request: PushdownRequest,
     read_from: datetime | None,
-) -> tuple[pl.DataFrame, SourceWarnings]:
+) -> tuple[pl.DataFrame, SourceWarnings, int]:
     assert read_from is not None and source.end is not None
     with python_warnings.catch_warnings():
         python_warnings.simplefilter("ignore", PrometheusWarning)  # kept per family instead
         pushed = pushed_samples(server, request, read_from, source.end, source.variants)
-    return pushed.frame, SourceWarnings.of(pushed.warnings)
+    return pushed.frame, SourceWarnings.of(pushed.warnings), pushed.received_bytes

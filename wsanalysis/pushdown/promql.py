@@ -71,6 +71,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import polars as pl
 
@@ -121,6 +122,7 @@ class PushedSamples:
     step: timedelta
     fine_step: timedelta
     reset_series: int = 0
+    received_bytes: int = 0
 
 
 def increase_expr(selector: str, by: Iterable[str], near_ms: int, far_ms: int) -> str:
@@ -240,6 +242,7 @@ def pushed_samples(
         # one connection per job: `last_warnings` belongs to one query at a time
         with PrometheusSource(source.settings) as own:
             answers = _Answers(own, grid, by)
+            received = ReceivedBytes(own)
             if grid.k < 1:  # shorter than a bucket: nothing to sum
                 answers.steps(everything, fine)
             else:
@@ -264,22 +267,36 @@ def pushed_samples(
                 promql = presence_expr(everything, by, end_ms - start_ms)
                 answers.parts.append(answers.instant(promql))
         answers.parts = [_tidy(a, query, variant, variants) for a in answers.parts if a.height]
+        answers.received = received.total
         return answers
 
     parts: list[pl.DataFrame] = []
     warned: dict[str, list[str]] = {}
-    queries = irregular = 0
+    queries = irregular = received = 0
     # the server evaluates several families at once (a query frontend spreads them)
     with ThreadPoolExecutor(QUERY_WORKERS) as pool:
         for (query, _, _), answers in zip(jobs, pool.map(run, jobs), strict=True):
             parts += answers.parts
             queries += answers.queries
             irregular += answers.irregular
+            received += answers.received
             if answers.warnings:
                 warned.setdefault(query.metric, []).extend(dict.fromkeys(answers.warnings))
     columns = sorted({c for q in families for c in q.by})
     frame = _as_counters(parts, columns, start)
-    return PushedSamples(frame, warned, queries, bucket, fine, irregular)
+    return PushedSamples(frame, warned, queries, bucket, fine, irregular, received)
+
+
+class ReceivedBytes:
+    """The bytes of every answer a connection receives from now on (decoded), tallied by
+    a response hook: what a read costs on the wire, for the benchmarks and the service."""
+
+    def __init__(self, source: PrometheusSource) -> None:
+        self.total = 0
+        source.session.hooks["response"].append(self._add)
+
+    def _add(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        self.total += len(response.content)
 
 
 class _Answers:
@@ -292,6 +309,7 @@ class _Answers:
         self.warnings: list[str] = []
         self.queries = 0
         self.irregular = 0
+        self.received = 0
 
     def instant(self, promql: str, at_ms: int | None = None) -> pl.DataFrame:
         """One instant query (as a one-point range query), at the window's end by default."""

@@ -110,7 +110,8 @@ class Judge:
                 "keep its start, or give the new canary a new id",
             )
         if canary.final is not None:
-            document = {**canary.final, "looks": canary.looks + 1, "fetched_samples": 0}
+            document = {**canary.final, "looks": canary.looks + 1, "fetched_samples": 0,
+                        "received_bytes": 0}  # fmt: skip
             return Answer(document, 0, cached=True)
         end_ms = max(epoch_ms(look.end), canary.start_ms)
         if canary.looked_ms is not None and end_ms < canary.looked_ms:
@@ -125,7 +126,7 @@ class Judge:
             verdict = Verdict("INCONCLUSIVE", "The canary has just started: its window holds "
                               "no time yet.", (), look.profile, "wsanalysis",
                               {"window": {"start": start.isoformat(), "end": end.isoformat()}})  # fmt: skip
-            return self._answer(canary, look, verdict, gate_file, end_ms, end_ms, 0, None, [])
+            return self._answer(canary, look, verdict, gate_file, end_ms, end_ms, (0, 0), None, [])
         return self._judged(canary, look, gate_file, start, end)
 
     def _judged(
@@ -165,7 +166,8 @@ class Judge:
         settled_k = bucket_stats.bucket_index(start, end, bucket, settle_from)
         return self._answer(
             canary, look, judge(profile, data), gate_file, epoch_ms(end),
-            epoch_ms(read_from), loaded.received_rows, statistics, warnings, settled_k,
+            epoch_ms(read_from), (loaded.received_rows, loaded.received_bytes), statistics,
+            warnings, settled_k,
         )  # fmt: skip
 
     def _answer(
@@ -176,7 +178,7 @@ class Judge:
         gate_file: GateFile,
         end_ms: int,
         read_from_ms: int,
-        received: int,
+        received: tuple[int, int],
         statistics: pl.DataFrame | None,
         warnings: list[dict[str, Any]],
         settled_k: int = 0,
@@ -192,12 +194,13 @@ class Judge:
             "looks": canary.looks + 1,
             "elapsed_s": elapsed,
             "final": final,
-            "fetched_samples": received,
+            "fetched_samples": received[0],  # rows the server sent
+            "received_bytes": received[1],
         }
         record = LookRecord(
-            end_ms, read_from_ms, look.canary_share, received, verdict.overall, document, final
+            end_ms, read_from_ms, look.canary_share, received[0], verdict.overall, document, final
         )
         if statistics is None:  # nothing read yet
             statistics = pl.DataFrame(schema={bucket_stats.INDEX: pl.Int32})
         self.store.save(canary, statistics, settled_k, warnings, record)
-        return Answer(document, received, cached=False)
+        return Answer(document, received[0], cached=False)
