@@ -14,8 +14,9 @@ INCONCLUSIVE. Missing data is never a GO. No observed-power figure decides anyth
 
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import IntEnum
 from typing import Any, Literal
 
@@ -137,11 +138,11 @@ class GateResult:
         return evidence_frame([self])
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["evidence"] = {
-            k: _json_number(v)
-            for k, v in data["evidence"].items()
-            if k not in ("path_harm", "path_safe")
+            f.name: _json_number(copy.deepcopy(getattr(self.evidence, f.name)))
+            for f in fields(self.evidence)
+            if f.name not in ("path_harm", "path_safe")  # every look's p-values: not written
         }
         data["p_adjusted"] = _json_number(self.p_adjusted)
         data["p_safe_adjusted"] = _json_number(self.p_safe_adjusted)
