@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from wsanalysis.incident import (
     close_codes,
@@ -25,7 +27,8 @@ from wsanalysis.incident import (
 )
 from wsanalysis.incident.episodes import Episode, episodes
 from wsanalysis.incident.findings import Finding, NotRun
-from wsanalysis.incident.inputs import IncidentData
+from wsanalysis.incident.inputs import IncidentData, load_incident
+from wsanalysis.loading import DataSource
 
 DETECTOR_WORKERS = 3  # the detectors with no dependency, run beside the chain
 
@@ -69,3 +72,34 @@ def analyze(data: IncidentData) -> Analysis:
         take(ttfb_run.result())
     findings.sort(key=lambda f: (f.start, f.variant, f.kind))
     return Analysis(findings, not_run, episodes(data, findings))
+
+
+def incident(
+    data: Any = None,
+    *,
+    prometheus: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    rum: str | Path | None = None,
+    rum_sample: float | None = None,
+    telemetry: Any = None,
+    variant_label: str | None = None,
+    canary_selector: str | None = None,
+    control_selector: str | None = None,
+) -> Analysis:
+    """Find, bound and attribute incidents: the `Analysis` (`episodes`, `findings`,
+    `not_run`) behind `wsanalysis incident`, called as `wsanalysis.incident(...)`.
+
+    `data` is a dataset folder (or a `Dataset`, or a `DataSource`); else `prometheus` with
+    `start` and `end`, and a RUM export in `rum` with the share of sessions it keeps
+    (`rum_sample`; a folder's labels.json says its own). `telemetry` names your metrics.
+
+        >>> analysis = wsanalysis.incident(data="data/network_outage")
+        >>> analysis.episodes[0].sentence
+    """
+    source = DataSource.of(
+        data=data, prometheus=prometheus, start=start, end=end, rum=rum, telemetry=telemetry,
+        variant_label=variant_label, canary_selector=canary_selector,
+        control_selector=control_selector, raw=True,
+    )  # fmt: skip
+    return analyze(load_incident(source, rum_sample))

@@ -18,6 +18,7 @@ from wsanalysis.errors import UsageError
 from wsanalysis.frames.selection import variant_mapping
 from wsanalysis.pushdown.engines import ENGINES, Engine
 from wsanalysis.secrets import checked_url
+from wsanalysis.sources.dataset import Dataset
 from wsanalysis.sources.telemetry import REFERENCE, Telemetry, load_telemetry
 from wsanalysis.sources.variants import DEFAULT_VARIANTS, VariantMapping
 from wsanalysis.windows import checked_window
@@ -96,7 +97,7 @@ class DataSource:
     def of(
         cls,
         *,
-        data: str | Path | None = None,
+        data: str | Path | Dataset | DataSource | None = None,
         prometheus: str | None = None,
         start: str | datetime | None = None,
         end: str | datetime | None = None,
@@ -109,10 +110,14 @@ class DataSource:
         control_selector: str | None = None,
         telemetry: str | Path | Telemetry | None = None,
     ) -> DataSource:
-        """A source from what a person gives (options, notebook parameters, keywords), every
-        check in one place: exactly one of `data` / `prometheus`, a window in order (both
+        """A source from what a person gives (options, notebook parameters, keywords; a
+        `Dataset` for its folder, a `DataSource` as it is), every check in one place: exactly one of `data` / `prometheus`, a window in order (both
         ends for a server), no credentials in the URL, selectors in pairs, one variant
         mapping (the options' or the telemetry file's, not both)."""
+        if isinstance(data, DataSource):  # already a source
+            return data
+        if isinstance(data, Dataset):
+            data = data.folder
         if (data is None) == (prometheus is None):
             raise UsageError(
                 "give exactly one data source", "a dataset folder (data) or a metrics server URL"
