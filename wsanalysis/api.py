@@ -61,6 +61,7 @@ def judge(
     variant_label: str | None = None,
     canary_selector: str | None = None,
     control_selector: str | None = None,
+    frames: bool = False,
 ) -> Verdict:
     """Judge a canary against control: the `Verdict` `wsanalysis judge` writes.
 
@@ -71,19 +72,23 @@ def judge(
     fields; `sequential` the anytime-valid mode for a pipeline that looks every `look`
     through a canary of `horizon`; `engine` where the RUM gates' sums are computed
     (`polars`, `duckdb`, `spark`); `raw` reads every sample from a server instead of the
-    gates' sums. Errors are `wsanalysis.errors.WsAnalysisError` (problem and fix).
+    gates' sums. The frames it judged are `verdict.data` (a `JudgeInput`): only what the
+    gates read, or every series and RUM field with `frames=True` (for charts). Errors
+    are `wsanalysis.errors.WsAnalysisError` (problem and fix).
 
         >>> verdict = wsanalysis.judge(data="data/error_rate_x2", canary_share=0.1)
         >>> verdict.overall
         'NO_GO'
     """
-    chosen = load_gate_file(gates).profile(profile)
+    gate_file = load_gate_file(gates)
+    chosen = gate_file.profile(profile)
     source = DataSource.of(
         data=data, prometheus=prometheus, start=start, end=end, rum=rum, telemetry=telemetry,
         raw=raw, engine=engine, lenient=lenient, variant_label=variant_label,
         canary_selector=canary_selector, control_selector=control_selector,
     )  # fmt: skip
     plan = sequential_plan(look, horizon) if sequential else None
-    return judge_profile(
-        chosen, judge_input(chosen, source, canary_share=canary_share, sequential=plan)
+    data = judge_input(
+        chosen, source, canary_share=canary_share, sequential=plan, narrow=not frames
     )
+    return judge_profile(chosen, data, gate_file=gate_file)

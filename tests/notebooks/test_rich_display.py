@@ -22,9 +22,9 @@ HOSTILE = "<script>alert(1)</script>"
 
 @pytest.fixture(scope="module")
 def verdict() -> Verdict:
-    from wsanalysis.report.canary import evaluate
+    import wsanalysis
 
-    return evaluate(data=str(REPO / "data" / "sample"), canary_share=0.1).verdict
+    return wsanalysis.judge(data=str(REPO / "data" / "sample"), canary_share=0.1)
 
 
 def test_verdict_reads_as_its_decision_and_gates(verdict: Verdict):

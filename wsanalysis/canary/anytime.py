@@ -22,7 +22,7 @@ judge can tell when a verdict was first reached.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
@@ -37,6 +37,7 @@ from wsanalysis.canary.evidence import (
     one_sided_alpha,
 )
 from wsanalysis.canary.gates import Gate
+from wsanalysis.canary.plan import SequentialPlan
 from wsanalysis.canary.verdict import GateEvidence
 from wsanalysis.frames import measures
 from wsanalysis.stats.multiplicity import holm
@@ -49,22 +50,6 @@ from wsanalysis.stats.sequential import (
     sequential_poisson_test,
     sequential_rate_test,
 )
-
-
-@dataclass(frozen=True)
-class SequentialPlan:
-    """Looks every `look` through a canary of `horizon`: how a pipeline asks repeatedly.
-
-    GO as soon as every gate has passed, NO_GO as soon as a gate has failed, and
-    INCONCLUSIVE ("keep watching") until the horizon, then INCONCLUSIVE for good.
-    """
-
-    look: timedelta = timedelta(minutes=5)
-    horizon: timedelta = timedelta(hours=48)
-
-    @property
-    def planned_looks(self) -> int:
-        return max(1, math.ceil(self.horizon / self.look))
 
 
 def _minutes(plan: SequentialPlan) -> int:

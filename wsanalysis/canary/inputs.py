@@ -10,23 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wsanalysis.canary.anytime import SequentialPlan
 from wsanalysis.canary.gates import Profile
 from wsanalysis.canary.judge import JudgeInput
+from wsanalysis.canary.plan import SequentialPlan, sequential_plan
 from wsanalysis.canary.reads import gate_metric_names, judge_reads
-from wsanalysis.errors import UsageError
 from wsanalysis.loading import DataSource, Reads, load
 from wsanalysis.pushdown.engines import Engine
 from wsanalysis.sources.telemetry import Telemetry
-from wsanalysis.times import parse_duration
-
-
-def sequential_plan(look: str = "5m", horizon: str = "48h") -> SequentialPlan:
-    """Sequential mode's plan from durations as a person writes them."""
-    try:
-        return SequentialPlan(parse_duration(look), parse_duration(horizon))
-    except ValueError as error:
-        raise UsageError(f"look/horizon: {error}", "use durations like 5m and 48h") from None
 
 
 def judge_input(

@@ -13,27 +13,25 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import numpy as np
 import polars as pl
 from scipy import stats
 
 from wsanalysis.canary import anytime, evidence
-from wsanalysis.canary.anytime import SequentialPlan
-from wsanalysis.canary.gates import Gate, Profile
+from wsanalysis.canary.gates import Gate, GateFile, Profile
+from wsanalysis.canary.judge_input import JudgeInput
 from wsanalysis.canary.partial import (
     dropped_lines_sentence,
     undecided_sentence,
     warnings_against,
 )
+from wsanalysis.canary.plan import SequentialPlan
 from wsanalysis.canary.sentences import sentence
 from wsanalysis.canary.verdict import GateEvidence, GateResult, Verdict, decide, overall
 from wsanalysis.frames.counters import total_increase
-from wsanalysis.frames.measures import FRAME_MEASURES, RATE_BUCKET, GateMeasures, Window
-from wsanalysis.loading import NO_WARNINGS, Inputs, Loaded, SourceWarnings
+from wsanalysis.frames.measures import RATE_BUCKET, Window
 from wsanalysis.sources.metric_names import CONNECTIONS_TOTAL
 from wsanalysis.stats.multiplicity import holm
 from wsanalysis.stats.settle import settle_factor, z_beyond
@@ -43,53 +41,6 @@ __all__ = ["JudgeInput", "SequentialPlan", "evaluate_gate", "judge"]
 
 CANARY, CONTROL = evidence.CANARY, evidence.CONTROL
 GATE_WORKERS = 4  # gates evaluated at once; more gain nothing on a few cores
-
-
-@dataclass(frozen=True)
-class JudgeInput:
-    """The data a verdict is about: frames from any source, and the declared split.
-
-    `measures` computes each gate's inputs (from the frames, or an engine's sums for
-    RUM); `warnings` names the metric families whose figures may be incomplete (their
-    gates are not decided); `inputs` is the provenance the verdict names.
-    """
-
-    samples: pl.DataFrame
-    beacons: pl.DataFrame | None
-    window: Window | None = None
-    canary_share: float | None = None
-    sequential: SequentialPlan | None = None
-    measures: GateMeasures = FRAME_MEASURES
-    warnings: SourceWarnings = NO_WARNINGS
-    inputs: Inputs | None = None
-
-    @classmethod
-    def of(
-        cls,
-        loaded: Loaded,
-        canary_share: float | None = None,
-        sequential: SequentialPlan | None = None,
-    ) -> JudgeInput:
-        """What the one loader read (`wsanalysis.loading.load`), as the judge's input."""
-        return cls(
-            loaded.samples,
-            loaded.beacons,
-            loaded.window,
-            canary_share,
-            sequential,
-            loaded.measures,
-            loaded.warnings,
-            loaded.inputs,
-        )
-
-    def resolved_window(self) -> Window | None:
-        return self.window or Window.of(self.samples, self.beacons)
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        """The provenance a verdict carries (verdict.json's `inputs`, `source_warnings`)."""
-        found: dict[str, Any] = {"inputs": self.inputs.to_json()} if self.inputs else {}
-        return {**found, "source_warnings": self.warnings.to_json()}
 
 
 # -- the gate and the profile -----------------------------------------------------------
@@ -223,13 +174,14 @@ def _first_looks(profile: Profile, found: list[GateEvidence]) -> dict:
     return {"go_at_look": go, "no_go_at_look": no_go, "looks": length}
 
 
-def judge(profile: Profile, data: JudgeInput) -> Verdict:
+def judge(profile: Profile, data: JudgeInput, *, gate_file: GateFile | None = None) -> Verdict:
     """Evaluate every gate of `profile` on `data` and decide.
 
     The gates and the sample-ratio check are independent and spend their time in
     polars and numpy with the GIL released, so they run side by side: one gate's
     single-threaded sort overlaps another's scan. With `data.sequential` set, call it
-    on the data accumulated so far at every look: decisions only firm up.
+    on the data accumulated so far at every look: decisions only firm up. `gate_file`
+    names where the profile came from (verdict.json records its path and sha256).
     """
     window = data.resolved_window()
     if window is None:
@@ -277,6 +229,7 @@ def judge(profile: Profile, data: JudgeInput) -> Verdict:
                 sentence=undecided_sentence(text, warned) if warned else text,
                 p_safe_adjusted=safe[i],
                 settle_in_s=settle,
+                gate=gate,
             )
         )
     verdict, reason = overall(results, srm_problem)
@@ -309,7 +262,9 @@ def judge(profile: Profile, data: JudgeInput) -> Verdict:
                 reason = f"{reason.rstrip('.')} at the {horizon:.0f} h horizon: the canary did not settle."
     dropped = dropped_lines_sentence(data.inputs)
     reason = f"{reason} {dropped}" if dropped else reason
-    return Verdict(verdict, reason, tuple(results), profile.name, "wsanalysis", metadata)
+    return Verdict(
+        verdict, reason, tuple(results), profile.name, "wsanalysis", metadata, gate_file, data
+    )
 
 
 def _window_json(window: Window | None) -> dict | None:

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field, fields
 from enum import IntEnum
 from typing import Any, Literal
 
-from wsanalysis.canary.gates import GateFile
+from wsanalysis.canary.gates import Gate, GateFile
+from wsanalysis.canary.judge_input import JudgeInput
 from wsanalysis.sources.dataset import file_fingerprint
 
 Decision = Literal["pass", "fail", "inconclusive", "no_data"]
@@ -120,6 +121,16 @@ class GateResult:
     sentence: str
     p_safe_adjusted: float = math.nan
     settle_in_s: float | None = None
+    #: the gate's spec from the gate file (not written to verdict.json: its name is)
+    gate: Gate | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def scale(self) -> str:
+        """What `effect`, the interval, the bound and the tolerance are: a `ratio` to
+        control, a `difference` from control, or the canary's own `figure`."""
+        if self.comparison == "bound":
+            return "figure"
+        return "ratio" if self.gate is not None and self.gate.relative else "difference"
 
     # -- rich display in notebooks (issue 18; rendering lives in wsanalysis.display) ----
     def __repr__(self) -> str:
@@ -138,7 +149,7 @@ class GateResult:
         return evidence_frame([self])
 
     def to_json(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "gate"}
         data["evidence"] = {
             f.name: _json_number(copy.deepcopy(getattr(self.evidence, f.name)))
             for f in fields(self.evidence)
@@ -147,6 +158,7 @@ class GateResult:
         data["p_adjusted"] = _json_number(self.p_adjusted)
         data["p_safe_adjusted"] = _json_number(self.p_safe_adjusted)
         data["settle_in_s"] = _json_number(self.settle_in_s)
+        data["scale"] = self.scale
         # the figures a rollout controller's condition reads (Argo, Flagger)
         data["estimate"] = _json_number(self.evidence.effect)
         data["interval"] = [_json_number(self.evidence.ci_low), _json_number(self.evidence.ci_high)]
@@ -161,6 +173,10 @@ class Verdict:
     profile: str
     judge: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: where the gates came from and what they were judged on (not in verdict.json; the
+    #: file's path and sha256 are, and the inputs' provenance): set by the one pipeline
+    gate_file: GateFile | None = field(default=None, repr=False, compare=False)
+    data: JudgeInput | None = field(default=None, repr=False, compare=False)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -195,9 +211,9 @@ class Verdict:
 
         return evidence_frame(self.gates)
 
-    def to_json(self, gate_file: GateFile | None = None) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         """verdict.json: the one rendering of a verdict, for the CLI, the reports and the
-        service alike; `gate_file` names the file the gates came from, with its sha256."""
+        service alike (the gate file it came from named with its sha256)."""
         document = {
             "verdict": self.overall,
             "reason": self.reason,
@@ -208,8 +224,8 @@ class Verdict:
             "gates": [g.to_json() for g in self.gates],
             **self.metadata,
         }
-        if gate_file is not None:
-            path = gate_file.path
+        if self.gate_file is not None:
+            path = self.gate_file.path
             document["gate_file"] = {"path": str(path), "sha256": file_fingerprint(path)}
         return document
 

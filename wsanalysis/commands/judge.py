@@ -104,10 +104,10 @@ def verdict_document(args: argparse.Namespace) -> tuple[Verdict, dict[str, Any]]
             source = replace(source, metrics=replace(source.server, raw=True))
     plan = sequential_plan(args.look, args.horizon) if args.sequential else None
     data = judge_input(profile, source, canary_share=args.canary_share, sequential=plan)
-    verdict = judge(profile, data)
+    verdict = judge(profile, data, gate_file=gate_file)
     if args.judge == "kayenta":
         verdict = kayenta_judged(profile, data, verdict)
-    document = verdict.to_json(gate_file)
+    document = verdict.to_json()
     document["run"] = {
         "run_id": uuid.uuid4().hex,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -38,6 +38,7 @@ class Analysis:
     findings: list[Finding]
     not_run: list[NotRun] = field(default_factory=list)
     episodes: list[Episode] = field(default_factory=list)  # the findings grouped, ranked
+    data: IncidentData | None = field(default=None, repr=False, compare=False)  # read
 
     def of_kind(self, kind: str) -> list[Finding]:
         return [f for f in self.findings if f.kind == kind]
@@ -45,7 +46,8 @@ class Analysis:
 
 def analyze(data: IncidentData) -> Analysis:
     if data.window is None:
-        return Analysis([], [NotRun("all", "the window holds no server samples and no beacons")])
+        nothing = NotRun("all", "the window holds no server samples and no beacons")
+        return Analysis([], [nothing], data=data)
     findings: list[Finding] = []
     not_run: list[NotRun] = []
 
@@ -71,7 +73,7 @@ def analyze(data: IncidentData) -> Analysis:
         take(survival.detect(data, restart + outage + auth + storm))
         take(ttfb_run.result())
     findings.sort(key=lambda f: (f.start, f.variant, f.kind))
-    return Analysis(findings, not_run, episodes(data, findings))
+    return Analysis(findings, not_run, episodes(data, findings), data)
 
 
 def incident(

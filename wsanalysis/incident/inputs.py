@@ -134,14 +134,14 @@ INCIDENT_READS = Reads(metrics=SERVER_METRICS)  # raw samples: the detectors rea
 def load_incident(source: DataSource, rum_sample: float | None = None) -> IncidentData:
     """What the detectors read, through the one loader (`wsanalysis.loading.load`): the
     server series they use as raw samples, and every RUM field. The RUM sampling rate is
-    `rum_sample`, else the dataset's labels.json, else 1.0 (a complete export)."""
+    the dataset's (labels.json), else `rum_sample`, else 1.0 (a complete export)."""
     if source.server is not None and not source.server.raw:
         source = replace(source, metrics=replace(source.server, raw=True))
     loaded = load(source, INCIDENT_READS)
     if source.folder is not None:
         labels = Dataset.open(source.folder).labels or {}
         found = (labels.get("rum") or {}).get("session_sample")
-        rum_sample = rum_sample or float(found or 1.0)
+        rum_sample = float(found) if found else rum_sample  # the dataset says its own
         origin: dict[str, Any] = {**source.origin(), "fingerprints": loaded.inputs.fingerprints}
     else:
         origin = {**source.origin(), "rum": str(source.rum) if source.rum else None}

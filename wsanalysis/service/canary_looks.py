@@ -125,8 +125,9 @@ class Judge:
         if end <= start:  # nothing to read yet
             verdict = Verdict("INCONCLUSIVE", "The canary has just started: its window holds "
                               "no time yet.", (), look.profile, "wsanalysis",
-                              {"window": {"start": start.isoformat(), "end": end.isoformat()}})  # fmt: skip
-            return self._answer(canary, look, verdict, gate_file, end_ms, end_ms, (0, 0), None, [])
+                              {"window": {"start": start.isoformat(), "end": end.isoformat()}},
+                              gate_file)  # fmt: skip
+            return self._answer(canary, look, verdict, end_ms, end_ms, (0, 0), None, [])
         return self._judged(canary, look, gate_file, start, end)
 
     def _judged(
@@ -165,7 +166,7 @@ class Judge:
         settle_from = read_start(source.since(end, self.late), reads) or start
         settled_k = bucket_stats.bucket_index(start, end, bucket, settle_from)
         return self._answer(
-            canary, look, judge(profile, data), gate_file, epoch_ms(end),
+            canary, look, judge(profile, data, gate_file=gate_file), epoch_ms(end),
             epoch_ms(read_from), (loaded.received_rows, loaded.received_bytes), statistics,
             warnings, settled_k,
         )  # fmt: skip
@@ -175,7 +176,6 @@ class Judge:
         canary: Canary,
         look: Look,
         verdict: Verdict,
-        gate_file: GateFile,
         end_ms: int,
         read_from_ms: int,
         received: tuple[int, int],
@@ -185,7 +185,7 @@ class Judge:
     ) -> Answer:
         """The answer (the verdict's one JSON rendering, plus the look's own fields),
         stored with the look."""
-        document = verdict.to_json(gate_file)
+        document = verdict.to_json()
         final = verdict.overall in FINAL
         elapsed = (end_ms - canary.start_ms) / 1000
         document |= {
