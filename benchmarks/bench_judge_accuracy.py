@@ -145,7 +145,7 @@ def sequential_run(task: tuple[float, int, float]) -> dict:
     plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
     gate = PROFILE.gate("error_rate")
     found = evaluate_gate(gate, JudgeInput(samples, None, window, sequential=plan), window)
-    first = found.details.get("first_rejecting_look")
+    first = found.sequence.first_rejecting_look if found.sequence is not None else None
     minutes = None
     if first is not None:
         minutes = (datetime.fromisoformat(first) - scenario.start).total_seconds() / 60 + 5

@@ -66,7 +66,7 @@ def test_auth_burst_is_not_averaged_away():
     assert gate.decision == "fail"
     burst_start = scenario.start + timedelta(minutes=scenario.auth_burst_minutes[0])
     burst_end = scenario.start + timedelta(minutes=scenario.auth_burst_minutes[1])
-    worst = gate.evidence.details["worst_bucket"]
+    worst = gate.evidence.details.worst_bucket
     assert burst_start.isoformat() <= worst < burst_end.isoformat()
 
 
@@ -208,7 +208,7 @@ def test_sequential_mode_goes_before_the_horizon_on_a_healthy_canary():
     assert record["go_at_look"] is not None and record["go_at_look"] < 24
     gate = next(g for g in verdict.gates if g.name == "error_rate")
     assert gate.evidence.method.startswith("mixture SPRT over 24 looks")
-    assert gate.evidence.anytime and gate.evidence.details["first_rejecting_look"] is None
+    assert gate.evidence.anytime and gate.evidence.sequence.first_rejecting_look is None
     ttfb = next(g for g in verdict.gates if g.name == "ttfb_p95")
     assert "quantile confidence sequences" in ttfb.evidence.method
     # the anytime interval is wider than the fixed one on the same data
@@ -237,7 +237,7 @@ def test_sequential_mode_stops_at_a_clear_failure():
     )
     gate = next(g for g in verdict.gates if g.name == "error_rate")
     assert verdict.overall == "NO_GO" and gate.decision == "fail"
-    first = gate.evidence.details["first_rejecting_look"]
+    first = gate.evidence.sequence.first_rejecting_look
     # rate decisions wait for an hour of buckets (the burn-in), then come at the first look
     assert first == (Scenario().start + timedelta(hours=1)).isoformat()
 

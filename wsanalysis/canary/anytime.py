@@ -28,6 +28,7 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 
+from wsanalysis.canary.details import QuantileSequenceDetails, SpikeDetails, SprtDetails
 from wsanalysis.canary.evidence import (
     CANARY,
     CONTROL,
@@ -36,7 +37,7 @@ from wsanalysis.canary.evidence import (
     gate_batches,
     one_sided_alpha,
 )
-from wsanalysis.canary.gates import Gate
+from wsanalysis.canary.gate_spec import Gate
 from wsanalysis.canary.plan import SequentialPlan
 from wsanalysis.canary.verdict import GateEvidence
 from wsanalysis.frames import measures
@@ -203,13 +204,12 @@ def rate_evidence(
         anytime=True,
         path_harm=tuple(path_harm),
         path_safe=tuple(path_safe),
-        details={
-            **fixed.details,
-            "e_value_harm": harm.statistic,
-            "e_value_safe": safe.statistic,
-            "first_rejecting_look": _first(path_harm, alpha, looks),
-            "looks": len(looks),
-        },
+        sequence=SprtDetails(
+            e_value_harm=harm.statistic,
+            e_value_safe=safe.statistic,
+            first_rejecting_look=_first(path_harm, alpha, looks),
+            looks=len(looks),
+        ),
     )
 
 
@@ -252,7 +252,7 @@ def spike_evidence(
         )  # fmt: skip
         low, high = rate_sequence_bounds(y, e, m, f, alpha=alpha, dispersion=phi)
     path_safe = _watched(safe, burn)
-    p_excess = fixed.details.get("p_excess")
+    p_excess = fixed.details.p_excess if isinstance(fixed.details, SpikeDetails) else None
     if p_excess is not None:  # the excess claim at this look, alpha split over the looks
         excess = min(1.0, p_excess * plan.planned_looks)
         path_safe = np.minimum(1.0, 2.0 * np.minimum(path_safe, excess))
@@ -332,5 +332,5 @@ def quantile_evidence(
         anytime=True,
         path_harm=tuple(path_harm),
         path_safe=tuple(path_safe),
-        details={**fixed.details, "design_effect": list(deff), "looks": n_looks},
+        sequence=QuantileSequenceDetails(list(deff), n_looks),
     )

@@ -19,7 +19,14 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from wsanalysis.canary.gates import Gate
+from wsanalysis.canary.details import (
+    BoundDetails,
+    Details,
+    RateDetails,
+    SpikeDetails,
+    SurvivalDetails,
+)
+from wsanalysis.canary.gate_spec import Gate
 from wsanalysis.canary.verdict import GateEvidence
 from wsanalysis.frames import measures
 from wsanalysis.stats.multiplicity import holm
@@ -123,7 +130,7 @@ def rate_evidence(gate: Gate, counts: measures.Counts) -> GateEvidence:
             n_canary=int(canary["events"].sum()),
             n_control=int(control["events"].sum()),
             worse=gate.worse,
-            details={"dispersion": dispersion},
+            details=BoundDetails(dispersion),
         )
     args = (canary["events"], canary["exposure"], control["events"], control["exposure"])
     compare = compare_rates if gate.relative else rate_difference  # a ratio, or a difference
@@ -136,7 +143,7 @@ def rate_evidence(gate: Gate, counts: measures.Counts) -> GateEvidence:
         float(canary["exposure"].sum()),
         counts.source,
         method=f"{result.method} (dispersion {result.dispersion:.2f}, {result.buckets} buckets)",
-        details={"dispersion": result.dispersion, "buckets": result.buckets},
+        details=RateDetails(result.dispersion, result.buckets),
     )
 
 
@@ -210,19 +217,19 @@ def spike_evidence(gate: Gate, counts: measures.Counts) -> GateEvidence:
         n_canary=int(y.sum()),
         n_control=int(m.sum()),
         worse=gate.worse,
-        details={
-            "worst_bucket": canary["bucket"][worst].isoformat(),
-            "worst_bucket_ratio": float(effect[worst]) if not math.isnan(effect[worst]) else None,
-            "worst_bucket_events": float(y[worst]),
-            "worst_bucket_exposure": float(e[worst]),
-            "worst_bucket_control_events": float(m[worst]),
-            "worst_bucket_control_exposure": float(f[worst]),
-            "buckets_failing": int(np.sum(adjusted[tested] <= alpha)),
-            "buckets": n_tested,
-            "dispersion": wide["dispersion"],
-            "p_excess": wide.get("p_excess"),
-            "excess_high": wide.get("excess_high"),
-        },
+        details=SpikeDetails(
+            worst_bucket=canary["bucket"][worst].isoformat(),
+            worst_bucket_ratio=float(effect[worst]) if not math.isnan(effect[worst]) else None,
+            worst_bucket_events=float(y[worst]),
+            worst_bucket_exposure=float(e[worst]),
+            worst_bucket_control_events=float(m[worst]),
+            worst_bucket_control_exposure=float(f[worst]),
+            buckets_failing=int(np.sum(adjusted[tested] <= alpha)),
+            buckets=n_tested,
+            dispersion=wide["dispersion"],
+            p_excess=wide.get("p_excess"),
+            excess_high=wide.get("excess_high"),
+        ),
         p_safe=wide["p_safe"],
         tolerance=gate.tolerance,
         se=wide["se"],
@@ -307,7 +314,7 @@ def comparison_evidence(
     exposure: float,
     source: str,
     method: str | None = None,
-    details: dict | None = None,
+    details: Details | None = None,
 ) -> GateEvidence:
     """Evidence from a canary-vs-control `Comparison` (a ratio or a difference)."""
     ci = result.confidence_interval()
@@ -349,7 +356,7 @@ def comparison_evidence(
         n_control=int(result.n_control),
         reason=result.reason,
         worse=gate.worse,
-        details=details or {},
+        details=details,
         p_safe=p_safe,
         tolerance=tolerance,
         se=se,
@@ -443,7 +450,7 @@ def survival_evidence(gate: Gate, durations: measures.Durations | None) -> GateE
         n_canary=fit.n,
         n_control=fits[CONTROL].n if CONTROL in fits else 0,
         worse=gate.worse,
-        details={"events": fit.n_events, "censored": fit.n - fit.n_events},
+        details=SurvivalDetails(fit.n_events, fit.n - fit.n_events),
         p_safe=above_tolerance if decrease else 1.0 - above_tolerance,
         tolerance=gate.tolerance,
         se=se,

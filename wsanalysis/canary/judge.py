@@ -19,9 +19,10 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from wsanalysis.canary import anytime, evidence
+from wsanalysis.canary import evidence
 from wsanalysis.canary.gates import Gate, GateFile, Profile
 from wsanalysis.canary.judge_input import JudgeInput
+from wsanalysis.canary.kinds import kind_of
 from wsanalysis.canary.partial import (
     dropped_lines_sentence,
     undecided_sentence,
@@ -31,7 +32,7 @@ from wsanalysis.canary.plan import SequentialPlan
 from wsanalysis.canary.sentences import sentence
 from wsanalysis.canary.verdict import GateEvidence, GateResult, Verdict, decide, overall
 from wsanalysis.frames.counters import total_increase
-from wsanalysis.frames.measures import RATE_BUCKET, Window
+from wsanalysis.frames.measures import Window
 from wsanalysis.sources.metric_names import CONNECTIONS_TOTAL
 from wsanalysis.stats.multiplicity import holm
 from wsanalysis.stats.settle import settle_factor, z_beyond
@@ -47,40 +48,9 @@ GATE_WORKERS = 4  # gates evaluated at once; more gain nothing on a few cores
 
 
 def evaluate_gate(gate: Gate, data: JudgeInput, window: Window) -> GateEvidence:
-    """Evidence for one gate, or `no_data` evidence saying what was missing."""
-    plan = data.sequential
-    measures = data.measures  # the frames', or an engine's (push-down)
-    if gate.statistic in ("rate", "share", "spike"):
-        bucket = gate.bucket or RATE_BUCKET
-        counts = measures.counts(
-            gate.events, gate.exposure, data.samples, data.beacons, window, bucket, gate.prefer
-        )
-        if counts is None:
-            return GateEvidence.no_data(gate.bound_line, "events or exposure missing for a variant")
-        if gate.statistic == "spike":
-            fixed = evidence.spike_evidence(gate, counts)
-            return anytime.spike_evidence(gate, counts, plan, fixed) if plan else fixed
-        fixed = evidence.rate_evidence(gate, counts)
-        if plan is None:
-            return fixed
-        if gate.relative or gate.compare.against == "bound":
-            return anytime.rate_evidence(gate, counts, plan, fixed)
-        return anytime.bonferroni_over_looks(fixed, plan)
-    source = gate.samples
-    if gate.statistic == "survival_quantile":
-        durations = (
-            measures.connection_durations(source.rum, data.beacons, window) if source.rum else None
-        )
-        fixed = evidence.survival_evidence(gate, durations)
-        return anytime.fixed_horizon(fixed) if plan else fixed
-    samples = measures.rum_samples(source.rum, data.beacons) if source.rum else None
-    histogram = (
-        measures.histogram_counts(source.histogram, data.samples) if source.histogram else None
-    )
-    if gate.prefer == "prometheus" and histogram is not None:
-        samples = None
-    fixed = evidence.quantile_evidence(gate, samples, histogram)
-    return anytime.quantile_evidence(gate, samples, window, plan, fixed) if plan else fixed
+    """Evidence for one gate, or `no_data` evidence saying what was missing: its kind
+    (`canary.kinds`) measures and weighs it, anytime-valid with `data.sequential`."""
+    return kind_of(gate).evaluate(gate, data, window)
 
 
 def _holm_levels(pvalues: list[float], alpha: float) -> list[float]:

@@ -14,14 +14,12 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-import polars as pl
-
 from wsanalysis.canary.gates import Gate, Profile
 from wsanalysis.canary.judge import CANARY, CONTROL, JudgeInput
+from wsanalysis.canary.kinds import kind_of
 from wsanalysis.canary.partial import dropped_lines_sentence
 from wsanalysis.canary.reads import gate_metric_names
 from wsanalysis.canary.verdict import Overall, Verdict
-from wsanalysis.frames import measures
 from wsanalysis.frames.measures import Window
 from wsanalysis.stats.kayenta import KayentaJudgeResult, KayentaMetric, kayenta_judge
 
@@ -29,44 +27,9 @@ KAYENTA_STEP = timedelta(minutes=5)
 VERDICTS: dict[str, Overall] = {"Pass": "GO", "Marginal": "INCONCLUSIVE", "Fail": "NO_GO"}
 
 
-def _per_bucket(
-    frame: pl.DataFrame, value: pl.Expr, window: Window, time: str
-) -> dict[str, list[float]]:
-    bucketed = frame.with_columns(measures.bucket_of(time, window, KAYENTA_STEP).alias("bucket"))
-    per = bucketed.group_by("variant", "bucket").agg(value.alias("value")).sort("bucket")
-    return {v: per.filter(pl.col("variant") == v)["value"].to_list() for v in (CANARY, CONTROL)}
-
-
 def gate_series(gate: Gate, data: JudgeInput, window: Window) -> dict[str, list[float]] | None:
     """Canary and control values per time step for one gate (None without data)."""
-    if gate.statistic in ("rate", "share", "spike"):
-        counts = measures.counts(
-            gate.events, gate.exposure, data.samples, data.beacons, window,
-            gate.bucket or KAYENTA_STEP, gate.prefer,
-        )  # fmt: skip
-        if counts is None:
-            return None
-        ratio = pl.when(pl.col("exposure") > 0).then(pl.col("events") / pl.col("exposure"))
-        frame = counts.frame.with_columns(ratio.otherwise(None).alias("value"))
-        return {
-            v: counts.variant(v).join(frame, on=["bucket", "variant"])["value"].to_list()
-            for v in (CANARY, CONTROL)
-        }
-    if gate.statistic == "quantile" and gate.samples.rum is not None:
-        samples = measures.rum_samples(gate.samples.rum, data.beacons)
-        if samples is None:
-            return None
-        return _per_bucket(samples.frame, pl.col("value").quantile(gate.quantile), window, "ts")
-    if (
-        gate.statistic == "survival_quantile"
-        and gate.samples.rum is not None
-        and data.beacons is not None
-    ):
-        closes = data.beacons.filter(pl.col("type") == gate.samples.rum.type)
-        column = gate.samples.rum.column
-        value = (pl.col(column).cast(pl.Float64) * gate.samples.rum.scale).mean()
-        return _per_bucket(closes, value, window, "ts") if closes.height else None
-    return None
+    return kind_of(gate).per_step(gate, data, window, KAYENTA_STEP)
 
 
 def kayenta_verdict(

@@ -9,7 +9,7 @@ sentence quotes the warning. A rule of the verdict, so it lives with the judge.
 
 from __future__ import annotations
 
-from wsanalysis.canary.gates import Gate
+from wsanalysis.canary.gate_spec import Gate
 from wsanalysis.canary.verdict import Decision, GateEvidence
 from wsanalysis.loading import Inputs, SourceWarnings
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
-from wsanalysis.canary.gates import Profile
+from wsanalysis.canary.gate_spec import Profile
+from wsanalysis.canary.kinds import kind_of
 from wsanalysis.frames.measures import RATE_BUCKET
 from wsanalysis.frames.selection import Series
 from wsanalysis.loading import Reads
@@ -34,13 +35,7 @@ def gate_rum_columns(profile: Profile, variant_label: str = "variant") -> list[s
     """The RUM columns a profile's gates read (a Parquet scan then reads no others)."""
     names = {"ts", "type", "variant", "session_id", variant_label}  # windows, split, SRM
     for gate in profile.gates:
-        for source in (gate.events, gate.exposure, gate.samples):
-            if source is not None and source.rum is not None:
-                names.update(source.rum.where)
-                if source.rum.column:
-                    names.add(source.rum.column)
-        if gate.statistic == "survival_quantile":
-            names.add("socket_id")  # still-open connections are found by their socket
+        names |= kind_of(gate).rum_columns(gate)
     return sorted(names & set(RUM_SCHEMA))  # a field the frame lacks reads as missing
 
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field, fields
 from enum import IntEnum
 from typing import Any, Literal
 
-from wsanalysis.canary.gates import Gate, GateFile
+from wsanalysis.canary.details import Details
+from wsanalysis.canary.gate_spec import Gate, GateFile
 from wsanalysis.canary.judge_input import JudgeInput
 from wsanalysis.sources.dataset import file_fingerprint
 
@@ -66,7 +67,7 @@ class GateEvidence:
     n_control: int = 0
     reason: str = ""
     worse: str = "increase"
-    details: dict[str, Any] = field(default_factory=dict)
+    details: Details | None = None  # what the statistic found besides the interval
     p_safe: float = math.nan
     tolerance: float = math.nan
     se: float = math.nan
@@ -77,6 +78,12 @@ class GateEvidence:
     # sequential mode: the p-values after every look (not written to verdict.json)
     path_harm: tuple[float, ...] | None = None
     path_safe: tuple[float, ...] | None = None
+    sequence: Details | None = None  # sequential mode: what the looks added
+
+    def details_json(self) -> dict[str, Any]:
+        """`details` and `sequence` as verdict.json writes them (one object)."""
+        found = self.details.to_json() if self.details is not None else {}
+        return found | (self.sequence.to_json() if self.sequence is not None else {})
 
     @classmethod
     def no_data(cls, limit: float, reason: str) -> GateEvidence:
@@ -150,10 +157,15 @@ class GateResult:
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "gate"}
-        data["evidence"] = {
-            f.name: _json_number(copy.deepcopy(getattr(self.evidence, f.name)))
-            for f in fields(self.evidence)
-            if f.name not in ("path_harm", "path_safe")  # every look's p-values: not written
+        evidence = self.evidence
+        data["evidence"] = {  # every look's p-values are not written; the details are
+            f.name: _json_number(
+                evidence.details_json()
+                if f.name == "details"
+                else copy.deepcopy(getattr(evidence, f.name))
+            )
+            for f in fields(evidence)
+            if f.name not in ("path_harm", "path_safe", "sequence")
         }
         data["p_adjusted"] = _json_number(self.p_adjusted)
         data["p_safe_adjusted"] = _json_number(self.p_safe_adjusted)

@@ -15,7 +15,7 @@ from pathlib import Path
 from wsanalysis.errors import UsageError
 from wsanalysis.loading import DataSource
 from wsanalysis.secrets import checked_url
-from wsanalysis.times import parse_moment
+from wsanalysis.times import parse_duration, parse_moment
 from wsanalysis.windows import checked_window
 
 
@@ -43,8 +43,6 @@ def rum_share(text: str) -> float:
 
 def duration(text: str) -> str:
     """A positive duration such as 5m or 48h (kept as text: the loaders parse it)."""
-    from wsanalysis.canary.gates import parse_duration
-
     try:
         value: timedelta = parse_duration(text)
     except (ValueError, UsageError):

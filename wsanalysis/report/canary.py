@@ -17,9 +17,10 @@ from typing import Any
 import polars as pl
 
 from wsanalysis.canary.evidence import one_sided_alpha
+from wsanalysis.canary.formatting import format_value
 from wsanalysis.canary.gates import Gate, Profile
 from wsanalysis.canary.judge import evaluate_gate
-from wsanalysis.canary.sentences import format_value
+from wsanalysis.canary.kinds import kind_for
 from wsanalysis.canary.verdict import Verdict
 from wsanalysis.frames.measures import Window
 from wsanalysis.stats.settle import half_width_ratio
@@ -62,8 +63,9 @@ def _difference(gate: dict[str, Any], spec: Gate | None) -> str:
     unit = gate["unit"]
     if e.get("effect") is None:
         return "n/a"
-    if gate.get("statistic") == "spike":
-        return _worst_bucket(gate)
+    own = _kind_cell(gate)  # a kind's own figure (a spike's worst bucket)
+    if own is not None:
+        return own
     if _relative(gate, spec):
         text = _ratio(e["effect"])
         low, high = _ratio(e.get("ci_low")), _ratio(e.get("ci_high"))
@@ -75,26 +77,12 @@ def _difference(gate: dict[str, Any], spec: Gate | None) -> str:
     return f"{text} [{low}, {high}]"
 
 
-def _worst_bucket(gate: dict[str, Any]) -> str:
-    """A spike gate's figure is its worst bucket, with its counts: against control the
-    ratio alone is ×∞ whenever control had no event in that bucket."""
-    e = gate["evidence"]
-    details = e.get("details") or {}
-    if details.get("worst_bucket_events") is None:
-        return "n/a"
-    canary = f"{details['worst_bucket_events']:g} in {details['worst_bucket_exposure']:g}"
-    if gate["comparison"] != "control":
-        exposure = details["worst_bucket_exposure"]
-        worst = details["worst_bucket_events"] / exposure if exposure else None
-        return f"worst bucket {format_value(worst, gate['unit'])} ({canary})"
-    control = (
-        f"{details['worst_bucket_control_events']:g} in "
-        f"{details['worst_bucket_control_exposure']:g}"
-    )
-    # rule v2 keeps the worst bucket's ratio in the details (the effect is window-wide);
-    # a verdict.json written before it had the worst bucket's ratio as the effect
-    ratio = details["worst_bucket_ratio"] if "worst_bucket_ratio" in details else e.get("effect")
-    return f"worst bucket {_ratio(ratio)} ({canary} vs {control})"
+def _kind_cell(gate: dict[str, Any]) -> str | None:
+    try:
+        kind = kind_for(gate.get("statistic", ""), gate.get("comparison", "control"))
+    except KeyError:  # a statistic this version does not know: the general figure
+        return None
+    return kind.cell(gate)
 
 
 def _threshold(gate: dict[str, Any], spec: Gate | None) -> str:
