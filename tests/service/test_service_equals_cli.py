@@ -33,7 +33,17 @@ pytestmark = pytest.mark.prometheus
 PLAN = {"look": "1h", "horizon": "24h"}
 #: what belongs to one run of the CLI or to one look of the service, not to the verdict
 EARLY = timedelta(minutes=35)  # before any rate gate can decide (the first hour's burn-in)
-OWN = {"run", "id", "report", "looks", "elapsed_s", "final", "fetched_samples", "received_bytes"}
+OWN = {
+    "run",
+    "id",
+    "report",
+    "looks",
+    "elapsed_s",
+    "final",
+    "fetched_samples",
+    "received_bytes",
+    "read_seconds",
+}
 
 
 def window(name: str) -> tuple[datetime, datetime]:

@@ -12,6 +12,7 @@ looks return it unchanged.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -144,7 +145,9 @@ class Judge:
         )  # fmt: skip
         if canary.looked_ms is not None:
             source = source.since(_at(canary.looked_ms), self.late)
+        began = time.perf_counter()
         loaded = load(source, reads)
+        read_seconds = time.perf_counter() - began  # the server's answers, mostly
         read_from = loaded.read_from or start
         first = bucket_stats.bucket_index(start, end, bucket, read_from)
         fresh = bucket_stats.increments(loaded.samples, start, end, bucket)
@@ -165,11 +168,13 @@ class Judge:
         # the buckets the next look reads again (its late margin) stay apart in the state
         settle_from = read_start(source.since(end, self.late), reads) or start
         settled_k = bucket_stats.bucket_index(start, end, bucket, settle_from)
-        return self._answer(
+        answer = self._answer(
             canary, look, judge(profile, data, gate_file=gate_file), epoch_ms(end),
             epoch_ms(read_from), (loaded.received_rows, loaded.received_bytes), statistics,
             warnings, settled_k,
         )  # fmt: skip
+        answer.document["read_seconds"] = round(read_seconds, 3)
+        return answer
 
     def _answer(
         self,
