@@ -11,33 +11,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wsanalysis.canary.gates import Profile, load_gate_file
+from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.canary.inputs import judge_input, sequential_plan
 from wsanalysis.canary.judge import judge as judge_profile
-from wsanalysis.canary.verdict import GateEvidence, GateResult, Verdict
-from wsanalysis.incident.analyze import Analysis, incident
-from wsanalysis.incident.episodes import Episode
-from wsanalysis.incident.findings import Finding, NotRun
+from wsanalysis.canary.verdict import Verdict
 from wsanalysis.loading import DataSource
 from wsanalysis.pushdown.engines import Engine
 from wsanalysis.sources.dataset import Dataset
 from wsanalysis.sources.telemetry import Telemetry
 
-__all__ = [
-    "Analysis",
-    "DataSource",
-    "Dataset",
-    "Episode",
-    "Finding",
-    "GateEvidence",
-    "GateResult",
-    "NotRun",
-    "Profile",
-    "Verdict",
-    "incident",
-    "judge",
-]
-
+#: what `data` may be: a dataset folder, a `Dataset`, a `DataSource`
 Source = str | Path | Dataset | DataSource
 
 

@@ -21,7 +21,8 @@ class Details:
 
 @dataclass(frozen=True)
 class RateDetails(Details):
-    """A rate against control: the dispersion the interval used, over how many buckets."""
+    """A rate against control: the dispersion the interval used (overdispersion and
+    autocorrelation measured by batch means), over how many time buckets."""
 
     dispersion: float
     buckets: int

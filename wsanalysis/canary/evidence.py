@@ -38,6 +38,7 @@ from wsanalysis.stats.quantiles import (
     quantile_difference_ranked,
 )
 from wsanalysis.stats.rates import (
+    RateComparison,
     compare_rates,
     garwood_interval,
     rate_against_bound,
@@ -331,7 +332,8 @@ def comparison_evidence(
         p_harm = result.noninferiority(limit, worse=flip(gate.worse))
         p_safe = result.noninferiority(tolerance, worse=gate.worse)
     ratio = result.effect == "ratio"
-    se = _ratio_se(result) if ratio and hasattr(result, "events_canary") else result.standard_error
+    counted = isinstance(result, RateComparison)  # a rate ratio: its standard error from counts
+    se = _ratio_se(result) if ratio and counted else result.standard_error
     return GateEvidence(
         canary=result.canary,
         control=result.control,
@@ -340,6 +342,15 @@ def comparison_evidence(
         ci_high=ci.high,
         limit=limit,
         p_harm=p_harm,
+        sufficient=result.sufficient,
+        method=method or result.method,
+        source=source,
+        n_canary=int(result.n_canary),
+        n_control=int(result.n_control),
+        reason=result.reason,
+        details=details,
+        worse=gate.worse,
+        p_safe=p_safe,
         power=power_at(
             tolerance,
             limit,
@@ -349,15 +360,6 @@ def comparison_evidence(
             worse=gate.worse,
             df=result.df,
         ),  # fmt: skip
-        sufficient=result.sufficient,
-        method=method or result.method,
-        source=source,
-        n_canary=int(result.n_canary),
-        n_control=int(result.n_control),
-        reason=result.reason,
-        worse=gate.worse,
-        details=details,
-        p_safe=p_safe,
         tolerance=tolerance,
         se=se,
         df=result.df,

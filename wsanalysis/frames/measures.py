@@ -9,6 +9,7 @@ and the verdict can state where each number came from.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -321,29 +322,13 @@ def connection_durations(
 
 class GateMeasures(Protocol):
     """What a gate's statistic is computed from, asked the same way whether the frames
-    hold the data (`FrameMeasures`) or an engine does (`pushdown.rum.EngineMeasures`)."""
+    hold the data (`FrameMeasures`: this module's functions) or an engine does
+    (`pushdown.rum.EngineMeasures`); each member takes this module's function's arguments."""
 
-    def counts(
-        self,
-        events: MetricSource,
-        exposure: MetricSource,
-        samples: pl.DataFrame,
-        beacons: pl.DataFrame | None,
-        window: Window,
-        bucket: timedelta = RATE_BUCKET,
-        prefer: Source | None = None,
-        variants: tuple[str, ...] = ("canary", "control"),
-    ) -> Counts | None: ...
-
-    def rum_samples(
-        self, spec: RumFilter, beacons: pl.DataFrame | None, variants: tuple[str, ...] = ...
-    ) -> Samples | None: ...
-
-    def histogram_counts(self, family: str, samples: pl.DataFrame) -> HistogramCounts | None: ...
-
-    def connection_durations(
-        self, spec: RumFilter, beacons: pl.DataFrame | None, window: Window
-    ) -> Durations | None: ...
+    counts: Callable[..., Counts | None]
+    rum_samples: Callable[..., Samples | None]
+    histogram_counts: Callable[..., HistogramCounts | None]
+    connection_durations: Callable[..., Durations | None]
 
     def sessions_per_variant(
         self, beacons: pl.DataFrame | None, variants: tuple[str, ...]

@@ -139,16 +139,8 @@ class DataSource:
         metrics: Path | MetricsServer = (
             Path(data) if data is not None else MetricsServer(str(prometheus), raw=raw)
         )
-        return cls(
-            metrics=metrics,
-            rum=Path(rum) if rum else None,
-            engine=engine,
-            start=start_at,
-            end=end_at,
-            variants=variants,
-            telemetry=mapping,
-            lenient=lenient,
-        )
+        rum_path = Path(rum) if rum else None
+        return cls(metrics, rum_path, engine, start_at, end_at, variants, mapping, lenient)
 
     def origin(self) -> dict[str, object]:
         """What a verdict names as its source (verdict.json's `inputs`)."""

@@ -144,15 +144,20 @@ class StateStore:
         with self._locks_lock:
             return self._locks.setdefault(canary_id, threading.Lock())
 
-    def get(self, canary_id: str) -> Canary | None:
+    def _rows(self, sql: str, *params: Any) -> list[tuple]:
+        """One read-only query's rows (its own connection and transaction)."""
         with self._connect() as db:
-            row = db.execute(
-                "SELECT id, settings, start_ms, looked_ms, looks, settled_k, warnings, final, "
-                "last FROM canaries WHERE id = ?",
-                (canary_id,),
-            ).fetchone()
-        if row is None:
+            return db.execute(sql, params).fetchall()
+
+    def get(self, canary_id: str) -> Canary | None:
+        found = self._rows(
+            "SELECT id, settings, start_ms, looked_ms, looks, settled_k, warnings, final, "
+            "last FROM canaries WHERE id = ?",
+            canary_id,
+        )
+        if not found:
             return None
+        row = found[0]
         return Canary(
             row[0],
             json.loads(row[1]),
@@ -240,29 +245,25 @@ class StateStore:
 
     def looks(self, canary_id: str) -> list[LookRecord]:
         """Every look at a canary, in order (what was read, the share, the verdict)."""
-        with self._connect() as db:
-            rows = db.execute(
-                "SELECT end_ms, read_from_ms, canary_share, received_rows, verdict FROM looks "
-                "WHERE canary = ? ORDER BY seq",
-                (canary_id,),
-            ).fetchall()
+        rows = self._rows(
+            "SELECT end_ms, read_from_ms, canary_share, received_rows, verdict FROM looks "
+            "WHERE canary = ? ORDER BY seq",
+            canary_id,
+        )
         return [LookRecord(*row) for row in rows]
 
     def size_bytes(self, canary_id: str) -> int:
         """What the canary's statistics take in the state file (Parquet bytes)."""
-        with self._connect() as db:
-            settled = db.execute(
-                "SELECT COALESCE(SUM(LENGTH(parquet)), 0) FROM settled WHERE canary = ?",
-                (canary_id,),
-            ).fetchone()[0]
-            recent = db.execute(
-                "SELECT COALESCE(LENGTH(recent), 0) FROM canaries WHERE id = ?", (canary_id,)
-            ).fetchone()
-        return int(settled) + int(recent[0] if recent else 0)
+        settled = self._rows(
+            "SELECT COALESCE(SUM(LENGTH(parquet)), 0) FROM settled WHERE canary = ?", canary_id
+        )
+        recent = self._rows(
+            "SELECT COALESCE(LENGTH(recent), 0) FROM canaries WHERE id = ?", canary_id
+        )
+        return int(settled[0][0]) + int(recent[0][0] if recent else 0)
 
     def count(self) -> dict[str, int]:
-        with self._connect() as db:
-            total, final = db.execute("SELECT COUNT(*), COUNT(final) FROM canaries").fetchone()
+        total, final = self._rows("SELECT COUNT(*), COUNT(final) FROM canaries")[0]
         return {"canaries": total, "decided": final}
 
     def _remember(self, canary_id: str, looked_ms: int | None, frame: pl.DataFrame) -> None:

@@ -54,22 +54,18 @@ class RateKind(_Rates):
     against: ClassVar[tuple[str, ...]] = ("control",)
 
     def evidence(self, gate: Gate, measured: Any, data: JudgeInput, window: Window) -> GateEvidence:
-        fixed = evidence.rate_evidence(gate, measured)
-        plan = data.sequential
-        if plan is None:
-            return fixed
-        if gate.relative:
-            return anytime.rate_evidence(gate, measured, plan, fixed)
+        fixed, plan = evidence.rate_evidence(gate, measured), data.sequential
+        if plan is None or gate.relative:  # a ratio has its mixture SPRT
+            return anytime.rate_evidence(gate, measured, plan, fixed) if plan else fixed
         return anytime.bonferroni_over_looks(fixed, plan)
 
 
 @register
 class BoundKind(_Rates):
-    """The canary's rate alone against an absolute bound."""
+    """The canary's rate alone against an absolute bound (a mixture SPRT when sequential)."""
 
     against: ClassVar[tuple[str, ...]] = ("bound",)
 
     def evidence(self, gate: Gate, measured: Any, data: JudgeInput, window: Window) -> GateEvidence:
-        fixed = evidence.rate_evidence(gate, measured)
-        plan = data.sequential
+        fixed, plan = evidence.rate_evidence(gate, measured), data.sequential
         return anytime.rate_evidence(gate, measured, plan, fixed) if plan else fixed
