@@ -4,17 +4,26 @@
 a gate profile, exactly as `wsanalysis judge` does (the same `DataSource.of` checks, the
 same loader, the same judge); `wsanalysis.incident(...)` (`incident.analyze.incident`)
 runs the incident detectors as `wsanalysis incident` does. Everything else in the
-package sits behind these.
+package sits behind these; the names `wsanalysis.__all__` lists come from here (the
+result types re-exported as they are).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from wsanalysis.canary.gates import Profile as Profile
 from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.canary.inputs import judge_input, sequential_plan
 from wsanalysis.canary.judge import judge as judge_profile
+from wsanalysis.canary.verdict import GateEvidence as GateEvidence
+from wsanalysis.canary.verdict import GateResult as GateResult
 from wsanalysis.canary.verdict import Verdict
+from wsanalysis.incident.analyze import Analysis as Analysis
+from wsanalysis.incident.analyze import incident as incident
+from wsanalysis.incident.episodes import Episode as Episode
+from wsanalysis.incident.findings import Finding as Finding
+from wsanalysis.incident.findings import NotRun as NotRun
 from wsanalysis.loading import DataSource
 from wsanalysis.pushdown.engines import Engine
 from wsanalysis.sources.dataset import Dataset
