@@ -260,7 +260,7 @@ class MetricsLoad:
 
     def warnings(self) -> dict[str, list[str]]:
         """Per sample name, why its samples are incomplete: the judge makes the gates
-        reading it inconclusive (`wsanalysis.pushdown.SOURCE_WARNINGS`)."""
+        reading it inconclusive (`loading.SourceWarnings`, `canary.partial`)."""
         name = Path(self.source).name
         warnings = {}
         for series, rules in self.dropped_series.items():
