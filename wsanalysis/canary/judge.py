@@ -199,6 +199,7 @@ def judge(profile: Profile, data: JudgeInput, *, gate_file: GateFile | None = No
                 sentence=undecided_sentence(text, warned) if warned else text,
                 p_safe_adjusted=safe[i],
                 settle_in_s=settle,
+                scale=kind_of(gate).scale(gate),
                 gate=gate,
             )
         )

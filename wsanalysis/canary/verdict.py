@@ -128,16 +128,11 @@ class GateResult:
     sentence: str
     p_safe_adjusted: float = math.nan
     settle_in_s: float | None = None
+    #: what `effect`, the interval, the bound and the tolerance are (the gate kind says):
+    #: a `ratio` to control, a `difference` from control, or the canary's own `figure`
+    scale: str = "difference"
     #: the gate's spec from the gate file (not written to verdict.json: its name is)
     gate: Gate | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def scale(self) -> str:
-        """What `effect`, the interval, the bound and the tolerance are: a `ratio` to
-        control, a `difference` from control, or the canary's own `figure`."""
-        if self.comparison == "bound":
-            return "figure"
-        return "ratio" if self.gate is not None and self.gate.relative else "difference"
 
     # -- rich display in notebooks (issue 18; rendering lives in wsanalysis.display) ----
     def __repr__(self) -> str:
@@ -170,7 +165,6 @@ class GateResult:
         data["p_adjusted"] = _json_number(self.p_adjusted)
         data["p_safe_adjusted"] = _json_number(self.p_safe_adjusted)
         data["settle_in_s"] = _json_number(self.settle_in_s)
-        data["scale"] = self.scale
         # the figures a rollout controller's condition reads (Argo, Flagger)
         data["estimate"] = _json_number(self.evidence.effect)
         data["interval"] = [_json_number(self.evidence.ci_low), _json_number(self.evidence.ci_high)]
