@@ -17,7 +17,7 @@ from __future__ import annotations
 import warnings as python_warnings
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -246,7 +246,7 @@ def _loaded(
         pushed = engine_input(source.engine, engine_path, source.start, source.end)
         window = with_engine_window(window, samples, pushed)
         measures = pushed.measures
-        inputs = Inputs(**{**inputs.__dict__, "rum_engine": source.engine})
+        inputs = replace(inputs, rum_engine=source.engine)
     return Loaded(
         samples, beacons, window, inputs, warned, measures, metrics_read, rum_read,
         read_from, *received,
