@@ -11,7 +11,7 @@ import pytest
 from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.canary.judge import JudgeInput, judge
 from wsanalysis.canary.sentences import format_duration, verdict_line
-from wsanalysis.canary.synthetic import Scenario, simulate
+from wsanalysis.canary.synthetic import CanaryCase, synthesize
 from wsanalysis.canary.verdict import Verdict
 from wsanalysis.cli import main
 from wsanalysis.frames.measures import Window
@@ -21,8 +21,8 @@ from wsanalysis.stats.settle import settle_factor
 CANARY = load_gate_file().profile("canary")
 
 
-def _verdict(scenario: Scenario, seed: int) -> Verdict:
-    samples, beacons = simulate(scenario, seed)
+def _verdict(scenario: CanaryCase, seed: int) -> Verdict:
+    samples, beacons = synthesize(scenario, seed)
     window = Window(scenario.start, scenario.start + timedelta(hours=scenario.hours))
     return judge(CANARY, JudgeInput(samples, beacons, window, canary_share=0.1))
 
@@ -31,7 +31,7 @@ def _verdict(scenario: Scenario, seed: int) -> Verdict:
 def unsettled() -> Verdict:
     """A healthy canary at low traffic: the error-rate gate cannot settle in 1 h."""
     for seed in range(10):
-        verdict = _verdict(Scenario(connections_per_hour=12_000), seed)
+        verdict = _verdict(CanaryCase(connections_per_hour=12_000), seed)
         if verdict.overall == "INCONCLUSIVE" and verdict.settle_in_s:
             return verdict
     raise AssertionError("no unsettled canary among the seeds")
@@ -53,7 +53,7 @@ def test_settle_in_s_on_the_verdict_its_json_and_the_cli_line(unsettled):
 
 
 def test_settled_verdicts_have_no_settle_time():
-    verdict = _verdict(Scenario(connections_per_hour=200_000), 1)
+    verdict = _verdict(CanaryCase(connections_per_hour=200_000), 1)
     assert verdict.overall == "GO" and verdict.settle_in_s is None
     assert verdict.to_json()["settle_in_s"] is None
     assert all(g.settle_in_s is None for g in verdict.gates)
