@@ -7,7 +7,7 @@ Each run is a synthetic A/A canary (`wsanalysis.canary.synthetic_series`: CPU se
 counters of 2 canary and 6 control pods, scraped every 15 s, autocorrelated load),
 labelled `run="k"`; all runs are backfilled into one local Prometheus, and each is
 judged by the gate `avg(rate(container_cpu_usage_seconds_total{run="k",{variant}}[2m]))`
-at a 1 m step (the library's own fetch and evidence, `canary.series`), under decision
+at a 1 m step (the library's own fetch, `pushdown.series`, and statistic), under decision
 rule v2. Reported per condition: how often the A/A canary fails (false NO_GO) at the
 gate's margin (×1.2) and at no margin (×1.0: the interval's own one-sided error, 2.5%
 nominal), and how often it passes; for contrast, the same per-step values judged with an
@@ -30,10 +30,11 @@ import polars as pl
 from tqdm import tqdm
 
 from wsanalysis.canary.evidence import comparison_evidence, one_sided_alpha
-from wsanalysis.canary.gates import Comparison, Gate
-from wsanalysis.canary.series import _values, series_metric
+from wsanalysis.canary.gates import CompareSpec, Gate
+from wsanalysis.canary.kinds import kind_of
 from wsanalysis.canary.synthetic_series import CPU_METRIC, START, cpu_samples
 from wsanalysis.canary.verdict import decide
+from wsanalysis.pushdown.series import series_values
 from wsanalysis.sources.local_prometheus import LocalPrometheus, backfill
 from wsanalysis.sources.openmetrics import write_openmetrics
 from wsanalysis.sources.prometheus import PrometheusSource
@@ -47,7 +48,7 @@ CONDITIONS = (0.0, 0.05)  # pod spread
 def gate(run: int, margin: float) -> Gate:
     return Gate(
         name="cpu_per_pod", title="CPU per pod", description="", critical=True,
-        statistic="series", compare=Comparison("control", margin, "relative"),
+        statistic="series", compare=CompareSpec("control", margin, "relative"),
         worse="increase", tolerance=1.5, confidence=0.95, power=0.8, min_events=20,
         promql=f'avg(rate({CPU_METRIC}{{run="{run}",{{variant}}}}[2m]))',
         step=timedelta(minutes=1),
@@ -81,18 +82,18 @@ def condition(spread: float, runs: int, hours: float, folder: Path) -> dict[str,
     with LocalPrometheus(folder / "tsdb") as server, PrometheusSource(server.url) as source:
         for run in tqdm(range(runs), desc=f"pod spread {spread}", unit="run"):
             with_margin = gate(run, 0.2)
-            values = _values(source, with_margin, START, end, MAPPING)
+            (query,) = kind_of(with_margin).queries(with_margin)  # what the loader asks
+            values = series_values(source, query, START, end, MAPPING)
             wide = values.pivot(on="variant", index="timestamp", values="value").sort("timestamp")
             canary, control = wide["canary"].to_numpy(), wide["control"].to_numpy()
             margin = decision(with_margin, canary, control)
-            zero = replace(with_margin, compare=Comparison("control", 0.0, "relative"))
+            zero = replace(with_margin, compare=CompareSpec("control", 0.0, "relative"))
             counts["fail_margin"] += margin == "fail"
             counts["pass_margin"] += margin == "pass"
             counts["fail_zero"] += decision(zero, canary, control) == "fail"
             counts["iid_fail_zero"] += (
                 decision(zero, canary, control, batches=len(canary)) == "fail"
             )
-    assert series_metric(with_margin)  # the library's name for the values
     return counts
 
 

@@ -299,7 +299,7 @@ def test_canary_report_in_the_dialect(dialects, tmp_path: Path):
 def test_a_judge_server_look_names_its_telemetry(dialects, both_names, tmp_path: Path):
     """A look's `telemetry` field (a file under --files-root) reaches the service's reads:
     its answer is the original's, judged by the same server in the contract's names."""
-    from wsanalysis.service.looks import Judge
+    from wsanalysis.service.canary_looks import Judge
     from wsanalysis.service.requests import parse_look
     from wsanalysis.service.state import StateStore
 

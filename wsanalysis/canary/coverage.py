@@ -1,9 +1,9 @@
 """What a profile's gates read, checked against what the data hold (`frames.coverage`).
 
-At load time (`check_input`): a source holding none of the gates' series or beacon
+After the load (`check_input`): a source holding none of the gates' series or beacon
 types, series matching no variant, beacons all rejected and a gate reading a beacon
-field that beacons lack are errors; a gate series the data hold nowhere is recorded
-(`ABSENT`) with a sentence (`NOTES`). At judge time (`review`): such a gate is
+field that beacons lack are errors; a gate series the data hold nowhere is kept in the
+`Coverage` (`absent`) with a sentence (`notes`). At judge time (`review`): such a gate is
 `no_data` (zero events from a series that does not exist is no evidence), and the verdict
 says when the sample-ratio check was skipped or a gate read its other source.
 """
@@ -14,14 +14,16 @@ from dataclasses import replace
 
 import polars as pl
 
-from wsanalysis.canary.gates import Gate, Profile
+from wsanalysis.canary.gates import Profile
+from wsanalysis.canary.kinds import kind_of
 from wsanalysis.canary.verdict import GateResult
 from wsanalysis.frames import coverage
+from wsanalysis.frames.coverage import Coverage
+from wsanalysis.loading import Loaded
 from wsanalysis.sources.metric_names import CONNECTIONS_TOTAL
-from wsanalysis.sources.rum import RumLoad
+from wsanalysis.sources.variants import VariantMapping
 
-NOTES = "notes"  # JudgeInput.metadata / verdict.json: sentences the CLI prints
-ABSENT = "absent_series"  # gate -> the series it reads that the data hold nowhere
+NOTES = "notes"  # verdict.json: sentences about the inputs, which the CLI prints
 
 
 def gate_series(profile: Profile) -> set[str]:
@@ -53,66 +55,50 @@ def check_fields(profile: Profile) -> None:
 
 def check_input(
     profile: Profile,
-    samples: pl.DataFrame,
-    held: coverage.Held | None,
-    variants: str,
-    rum: RumLoad | None,
-    rum_where: str,
-) -> dict:
-    """The coverage checks at load time; returns the metadata entries for the verdict."""
+    loaded: Loaded,
+    variants: VariantMapping,
+    samples: pl.DataFrame | None = None,
+) -> Coverage:
+    """The checks of what `loaded` holds against what the gates read (`samples`: the
+    frame judged, when it is not the one read: an incremental look's whole window)."""
     check_fields(profile)
-    notes = coverage.check_beacons(rum, gate_types(profile), rum_where)
-    absent: dict[str, list[str]] = {}
+    rum = loaded.rum_read
+    notes = coverage.check_beacons(rum, gate_types(profile), rum.source if rum else "")
+    absent: dict[str, tuple[str, ...]] = {}
+    held = loaded.held
     if held is not None:
-        notes += coverage.check_series(gate_series(profile), held, variants, samples)
+        frame = loaded.samples if samples is None else samples
+        notes += coverage.check_series(gate_series(profile), held, variants.describe(), frame)
         for gate in profile.gates:
             missing = coverage.absent_series(gate.server_series, held.series)
             if missing:
-                absent[gate.name] = missing
+                absent[gate.name] = tuple(missing)
                 notes.append(
                     coverage.absent_sentence(
                         f"Gate {gate.name}", missing, held.series | held.spelled
                     )
                 )
-    return {NOTES: notes, ABSENT: absent}
-
-
-def _preferred(gate: Gate) -> str | None:
-    """The source a gate reads when it has data (None: one source only)."""
-    if gate.statistic in ("rate", "share", "spike"):
-        both = all(
-            s is not None and s.prometheus and s.rum is not None
-            for s in (gate.events, gate.exposure)
-        )
-        return (gate.prefer or "prometheus") if both else None
-    if (
-        gate.statistic == "quantile"
-        and gate.samples
-        and gate.samples.rum
-        and gate.samples.histogram
-    ):
-        return "prometheus" if gate.prefer == "prometheus" else "rum"
-    return None
+    return Coverage(tuple(notes), absent)
 
 
 def review(
-    profile: Profile, results: list[GateResult], metadata: dict, srm_skipped: bool
+    profile: Profile, results: list[GateResult], found: Coverage, srm_skipped: bool
 ) -> tuple[list[GateResult], list[str]]:
     """The results with absent series made `no_data`, and every sentence the verdict
     carries about its inputs."""
-    notes = list(metadata.get(NOTES) or [])
-    absent = metadata.get(ABSENT) or {}
+    notes = list(found.notes)
     reviewed = []
     for gate, result in zip(profile.gates, results, strict=True):
         server = result.evidence.source in ("prometheus", "histogram")
-        if absent.get(gate.name) and server and result.decision != "no_data":
+        absent = found.absent.get(gate.name)
+        if absent and server and result.decision != "no_data":
             result = replace(
                 result,
                 decision="no_data",
                 sentence=f"{result.sentence.rstrip('.')}. Not decided: it reads "
-                f"{', '.join(absent[gate.name])}, which the data hold nowhere.",
+                f"{', '.join(absent)}, which the data hold nowhere.",
             )
-        preferred, used = _preferred(gate), result.evidence.source
+        preferred, used = kind_of(gate).preferred(gate), result.evidence.source
         if preferred and used and not result.evidence.missing:
             read = "rum" if used == "rum" else "prometheus"
             if read != preferred:

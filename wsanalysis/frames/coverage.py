@@ -4,16 +4,17 @@ Data read in another service's names without a telemetry mapping, a variant labe
 matches nothing, beacons all rejected, a gate naming a series or a beacon field the data
 lack: each either stops the run (a `DataError`, exit 3, one line naming what was
 expected, the closest names the data hold, and the fix) or becomes a sentence the verdict
-carries and the CLI prints. The loaders call `check_series` and `check_beacons` on what
-they read; the judge calls `gate_notes` on its results (`canary/coverage.py` spells the
-gates' needs, `incident/inputs.py` the detectors').
+carries and the CLI prints. The loader says what a metrics source holds (`Held`); the
+judge's and the incident analysis' inputs call `check_series` and `check_beacons` on it
+and on what was read (`canary/coverage.py` spells the gates' needs and keeps what is not
+an error as a `Coverage`, `incident/inputs.py` the detectors').
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -65,6 +66,18 @@ class Held:
         """What a source holds, from the sample names it spells."""
         spelled = frozenset(spelled)
         return cls(where, frozenset(reference_name(telemetry, n) for n in spelled), spelled)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What the checks found that is not an error: sentences a verdict carries (`notes`),
+    and per reader (a gate) the series it reads that the data hold nowhere (`absent`)."""
+
+    notes: tuple[str, ...] = ()
+    absent: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+NOTHING_MISSING = Coverage()
 
 
 def check_series(

@@ -1,24 +1,25 @@
 """What an incident analysis reads: server samples and/or RUM beacons over one window.
 
 Loaded the way the judge loads its data (a dataset folder, or a Prometheus server plus
-an optional RUM export), so both commands name the same inputs the same way.
+an optional RUM export), so both commands name the same inputs the same way; what was
+read is checked against what the detectors read (`frames.coverage`): data in other names
+than the telemetry file's stop the run with the fix, never a quiet "no findings".
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from wsanalysis import __version__
 from wsanalysis.errors import DataError
 from wsanalysis.frames import coverage
 from wsanalysis.frames.measures import Window
-from wsanalysis.secrets import checked_url
+from wsanalysis.loading import DataSource, Loaded, Reads, load
 from wsanalysis.sources.dataset import Dataset
 from wsanalysis.sources.metric_names import (
     ASSISTANT_TTFB,
@@ -29,11 +30,9 @@ from wsanalysis.sources.metric_names import (
     FRAMES_SENT_TOTAL,
     RECONNECT_ADVICE_TOTAL,
 )
-from wsanalysis.sources.prometheus import PrometheusSource
-from wsanalysis.sources.rum import RumLoad, read_rum
 from wsanalysis.sources.schema import RUM_SCHEMA, RUM_TYPES, empty_samples
-from wsanalysis.sources.telemetry import Telemetry, load_telemetry
-from wsanalysis.windows import checked_window
+from wsanalysis.sources.telemetry import Telemetry
+from wsanalysis.version import __version__
 
 #: Server series the detectors read (everything else is left on the server).
 SERVER_METRICS = (
@@ -133,11 +132,47 @@ def from_frames(
     return IncidentData(samples, beacons, window, rum_sample, origin or {})
 
 
-def _covered(held: coverage.Held | None, samples: pl.DataFrame, load: RumLoad | None) -> None:
+INCIDENT_READS = Reads(metrics=SERVER_METRICS)  # raw samples: the detectors read them
+
+
+def _covered(loaded: Loaded) -> None:
     """The detectors' telemetry is found where it is given (`frames.coverage`)."""
-    if held is not None:
-        coverage.check_series(SERVER_METRICS, held, None, samples)
-    coverage.check_beacons(load, RUM_TYPES, load.source if load is not None else "")
+    if loaded.held is not None:
+        coverage.check_series(SERVER_METRICS, loaded.held, None, loaded.samples)
+    rum = loaded.rum_read
+    coverage.check_beacons(rum, RUM_TYPES, rum.source if rum is not None else "")
+
+
+def load_incident(source: DataSource, rum_sample: float | None = None) -> IncidentData:
+    """What the detectors read, through the one loader (`wsanalysis.loading.load`): the
+    server series they use as raw samples, and every RUM field. The RUM sampling rate:
+    `rum_sample`, else the telemetry file's `rum.sample_rate`, else the dataset's
+    (labels.json), else 1.0 (a complete export)."""
+    if source.server is not None and not source.server.raw:
+        source = replace(source, metrics=replace(source.server, raw=True))
+    loaded = load(source, INCIDENT_READS)
+    _covered(loaded)
+    rum_sample = rum_sample or source.telemetry.rum_sample_rate
+    telemetry = {"telemetry": loaded.inputs.telemetry} if loaded.inputs.telemetry else {}
+    if source.folder is not None:
+        labels = Dataset.open(source.folder).labels or {}
+        rum_sample = rum_sample or (labels.get("rum") or {}).get("session_sample")
+        origin: dict[str, Any] = {
+            **source.origin(), "fingerprints": loaded.inputs.fingerprints, **telemetry,
+        }  # fmt: skip
+    else:
+        origin = {**source.origin(), "rum": str(source.rum) if source.rum else None, **telemetry}
+    data = from_frames(
+        loaded.samples, loaded.beacons, start=source.start, end=source.end,
+        rum_sample=float(rum_sample or 1.0), origin=origin,
+    )  # fmt: skip
+    if source.server is not None and not data.has_server and not data.has_rum:
+        raise DataError(
+            f"no ws_* series in {source.server.url} between {source.start} and {source.end}, "
+            "and no RUM beacons",
+            "check the window and that the server scrapes the WebSocket service",
+        )
+    return data
 
 
 def load_dataset(
@@ -145,40 +180,18 @@ def load_dataset(
     *,
     start: str | None = None,
     end: str | None = None,
-    variant_label: str = "variant",
+    variant_label: str | None = None,
     canary_selector: str | None = None,
     control_selector: str | None = None,
     telemetry: str | Path | Telemetry | None = None,
     rum_sample: float | None = None,
 ) -> IncidentData:
-    """A dataset folder (metrics and/or RUM). The RUM sampling rate: `rum_sample`, else
-    the telemetry file's `rum.sample_rate`, else labels.json's, else 1."""
-    start_at, end_at = checked_window(start, end)
-    mapping = load_telemetry(telemetry).with_variants(
-        variant_label, canary_selector, control_selector
-    )
-    dataset = Dataset.open(folder)
-    metrics = dataset.metrics_load(
-        telemetry=mapping, metrics=list(SERVER_METRICS), start=start_at, end=end_at
-    )
-    load = dataset.rum(start=start_at, end=end_at, telemetry=mapping)
-    where = dataset.metrics_path
-    held = coverage.Held.of(str(where), metrics.names, mapping) if where is not None else None
-    _covered(held, metrics.frame, load)
-    labels = dataset.labels or {}
-    rate = rum_sample or mapping.rum_sample_rate or (labels.get("rum") or {}).get("session_sample")
-    return from_frames(
-        metrics.frame,
-        load.frame if load is not None else None,
-        start=start_at,
-        end=end_at,
-        rum_sample=float(rate or 1.0),
-        origin={
-            "data": str(folder),
-            "fingerprints": dataset.fingerprints(),
-            "telemetry": mapping.provenance(),
-        },
-    )
+    """A dataset folder (metrics and/or RUM), in `telemetry`'s names."""
+    source = DataSource.of(
+        data=folder, start=start, end=end, variant_label=variant_label,
+        canary_selector=canary_selector, control_selector=control_selector, telemetry=telemetry,
+    )  # fmt: skip
+    return load_incident(source, rum_sample)
 
 
 def load_prometheus(
@@ -188,35 +201,15 @@ def load_prometheus(
     *,
     rum: str | Path | None = None,
     rum_sample: float | None = None,
-    variant_label: str = "variant",
+    variant_label: str | None = None,
     canary_selector: str | None = None,
     control_selector: str | None = None,
     telemetry: str | Path | Telemetry | None = None,
 ) -> IncidentData:
-    """Server series from a live Prometheus over [start, end], plus optional RUM export
-    (sampled at `rum_sample`, else the telemetry file's `rum.sample_rate`, else 1)."""
-    checked_url(url, "prometheus")
-    start_at, end_at = checked_window(start, end, required=True, needs="a Prometheus source")
-    mapping = load_telemetry(telemetry).with_variants(
-        variant_label, canary_selector, control_selector
-    )
-    variants = mapping.variant_mapping
-    with PrometheusSource(url) as server:
-        selector = '{__name__=~"' + "|".join(SERVER_METRICS) + '"}'
-        samples = server.read_samples(selector, start_at, end_at, telemetry=mapping)
-        spelled = server.metric_names(start_at, end_at)
-        held = coverage.Held.of(f"Prometheus at {url}", spelled, mapping)
-    load = read_rum(rum, start=start_at, end=end_at, telemetry=mapping) if rum else None
-    _covered(held, samples, load)
-    data = from_frames(
-        samples, load.frame if load is not None else None, start=start_at, end=end_at,
-        rum_sample=rum_sample or mapping.rum_sample_rate or 1.0,
-        origin={"prometheus": url, "rum": str(rum) if rum else None,
-                "selectors": variants.selectors or None, "telemetry": mapping.provenance()},
+    """Server series from a live Prometheus over [start, end], plus optional RUM export,
+    in `telemetry`'s names."""
+    source = DataSource.of(
+        prometheus=url, start=start, end=end, rum=rum, raw=True, variant_label=variant_label,
+        canary_selector=canary_selector, control_selector=control_selector, telemetry=telemetry,
     )  # fmt: skip
-    if not data.has_server and not data.has_rum:
-        raise DataError(
-            f"no ws_* series in {url} between {start} and {end}, and no RUM beacons",
-            "check the window and that the server scrapes the WebSocket service",
-        )
-    return data
+    return load_incident(source, rum_sample)

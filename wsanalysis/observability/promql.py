@@ -28,9 +28,10 @@ from datetime import timedelta
 from statistics import NormalDist
 from typing import Literal
 
-from wsanalysis.canary.gates import VARIANT_PLACEHOLDER, Comparison, Gate, GateFile, Series
-from wsanalysis.canary.series import per_variant_promql
+from wsanalysis.canary.gates import CompareSpec, Gate, GateFile, Series
+from wsanalysis.canary.kinds import kind_of
 from wsanalysis.errors import UsageError
+from wsanalysis.pushdown.series import VARIANT_PLACEHOLDER, per_variant_promql
 from wsanalysis.sources import metric_names as names
 from wsanalysis.sources.promql_text import Spelling, translate_promql
 from wsanalysis.sources.telemetry import REFERENCE, Telemetry
@@ -244,11 +245,13 @@ class GateFigure:
     def _series(self, matchers: tuple[Matcher, ...]) -> str:
         """A `series` gate's PromQL (the user's names) for the variant `matchers` name, or
         both variants, each labelled with its value of the variant label."""
-        queries = per_variant_promql(self.gate, self.telemetry.variant_mapping)
+        assert self.gate.promql is not None
+        queries = per_variant_promql(
+            self.gate.name, self.gate.promql, self.telemetry.variant_mapping
+        )
         roles = [m.value for m in matchers if m.label == VARIANT and m.op == "="]
         if roles and roles[0] in queries:
             return queries[roles[0]]
-        assert self.gate.promql is not None
         if VARIANT_PLACEHOLDER not in self.gate.promql:
             return f"({self.gate.promql})"  # grouped by the variant label already
         spelling = Spelling(self.telemetry)
@@ -312,8 +315,8 @@ class GateFigure:
         return self.gate.compare.bound if self.gate.compare.against == "bound" else None
 
 
-def limit_expr(compare: Comparison, control: str) -> str:
-    """The canary's limit given control's figure as PromQL, as `Comparison.limit` computes it."""
+def limit_expr(compare: CompareSpec, control: str) -> str:
+    """The canary's limit given control's figure as PromQL, as `CompareSpec.limit` computes it."""
     if compare.against == "bound":
         return f"{compare.bound:g}"
     if compare.margin_type == "relative":
@@ -357,13 +360,14 @@ def gate_figure(
 
 def figure_of(gate: Gate, profile: str, telemetry: Telemetry = REFERENCE) -> GateFigure:
     window = window_text(gate.bucket) if gate.bucket is not None else DEFAULT_WINDOW
-    if gate.statistic == "series":
+    form = kind_of(gate).export(gate)  # the PromQL form its kind has, if any
+    if form == "series":
         return GateFigure(gate, profile, "series", window, telemetry=telemetry)
-    if gate.statistic in ("quantile", "survival_quantile"):
-        if gate.samples is not None and gate.samples.histogram and gate.quantile is not None:
-            quantile = Quantile(gate.samples.histogram, gate.quantile, window)
-            return GateFigure(gate, profile, "quantile", window, quantile, telemetry)
-    elif gate.events and gate.events.prometheus and gate.exposure and gate.exposure.prometheus:
+    if form == "quantile":
+        assert gate.samples is not None and gate.samples.histogram and gate.quantile is not None
+        quantile = Quantile(gate.samples.histogram, gate.quantile, window)
+        return GateFigure(gate, profile, "quantile", window, quantile, telemetry)
+    if form == "ratio":
         return GateFigure(gate, profile, "ratio", window, telemetry=telemetry)
     if gate.promql:
         return GateFigure(gate, profile, "verbatim", window, telemetry=telemetry)
