@@ -6,7 +6,10 @@ window the service's data path (`canary_looks.Judge`: incremental push-down read
 late margin re-read, per-bucket sums in its SQLite state) looks, and `wsanalysis judge
 --prometheus ... --sequential` runs over the same window; the two documents must be
 equal (verdict, reason, every gate's decision, figures and sentence, provenance), apart
-from what belongs to a run or a look. Under a partial-response warning on any family
+from what belongs to a run or a look. The selectors name a label only the server has
+(`dataset`), so both read the beacons' variant from their own field (a telemetry file's
+`rum.fields.variant`; selectors reach the beacons otherwise). On a one-variant dataset
+(before/after) the selectors pick no series: both refuse it, with the same words. Under a partial-response warning on any family
 (a fault-injecting proxy in front of the server), both leave the same gates undecided.
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -23,6 +27,7 @@ from tests.service.conftest import BUNDLED, REPO
 from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.canary.reads import gate_metric_names
 from wsanalysis.cli import main
+from wsanalysis.errors import DataError
 from wsanalysis.service.canary_looks import Judge
 from wsanalysis.service.requests import Look
 from wsanalysis.service.state import StateStore
@@ -60,15 +65,24 @@ def selectors(name: str) -> dict[str, str]:
     }
 
 
-def look(name: str, start: datetime, end: datetime, rum: Path | None) -> Look:
+def beacon_variants(folder: Path) -> Path:
+    """A telemetry file: the beacons name their variant in their own `variant` field."""
+    path = folder / "telemetry.yaml"
+    path.write_text("version: 1\nrum:\n  fields: {variant: variant}\n")
+    return path
+
+
+def look(name: str, start: datetime, end: datetime, rum: Path | None, names: Path) -> Look:
     return Look(id=name, start=start, end=end, canary_share=0.1, rum=str(rum) if rum else None,
-                **PLAN, **selectors(name))  # fmt: skip
+                **PLAN, **selectors(name), telemetry=str(names))  # fmt: skip
 
 
-def cli(url: str, name: str, start: datetime, end: datetime, rum: Path | None, out: Path) -> dict:
+def cli(
+    url: str, name: str, start: datetime, end: datetime, rum: Path | None, out: Path, names: Path
+) -> dict:
     args = ["judge", "--prometheus", url, "--start", start.isoformat(), "--end", end.isoformat(),
             "--canary-share", "0.1", "--sequential", "--look", PLAN["look"], "--horizon",
-            PLAN["horizon"], "--out", str(out)]  # fmt: skip
+            PLAN["horizon"], "--out", str(out), "--telemetry", str(names)]  # fmt: skip
     for option, value in selectors(name).items():
         args += [f"--{option.replace('_', '-')}", value]
     if rum is not None:
@@ -78,22 +92,40 @@ def cli(url: str, name: str, start: datetime, end: datetime, rum: Path | None, o
     return json.loads(out.read_text())
 
 
+def refused_alike(refused: DataError, run_cli, capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI refuses what the service refused (exit 3), naming the same problem."""
+    capsys.readouterr()
+    with pytest.raises(AssertionError, match="the CLI failed"):
+        run_cli()
+    assert refused.problem in capsys.readouterr().err
+
+
 def verdict_part(document: dict) -> dict:
     return json.loads(json.dumps({k: v for k, v in document.items() if k not in OWN}))
 
 
 @pytest.mark.parametrize("name", BUNDLED)
-def test_the_service_says_what_the_cli_says_look_by_look(bundled_prometheus, tmp_path, name):
+def test_the_service_says_what_the_cli_says_look_by_look(
+    bundled_prometheus, tmp_path, name, capsys
+):
     start, end = window(name)
     rum = Dataset.open(REPO / "data" / name).rum_path
     service = Judge(StateStore(tmp_path / "state.sqlite"), bundled_prometheus.url)
+    names = beacon_variants(tmp_path)
     compared = 0
     half = start + ((end - start) / 2 // timedelta(minutes=1)) * timedelta(minutes=1)
     for k, at in enumerate((start + EARLY, start + 2 * EARLY, half, end)):
-        answer = service.look(look(name, start, at, rum))
+        out = tmp_path / f"v{k}.json"
+        try:
+            answer = service.look(look(name, start, at, rum, names))
+        except DataError as refused:  # no series is canary or control: never a verdict
+            assert name.startswith("before_after"), refused
+            run_cli = partial(cli, bundled_prometheus.url, name, start, at, rum, out, names)
+            refused_alike(refused, run_cli, capsys)
+            return
         if answer.cached:  # decided at an earlier look: the answer stays
             continue
-        expected = cli(bundled_prometheus.url, name, start, at, rum, tmp_path / f"v{k}.json")
+        expected = cli(bundled_prometheus.url, name, start, at, rum, out, names)
         assert verdict_part(answer.document) == verdict_part(expected), f"{name} at {at}"
         compared += 1
     # the incremental path ran (a look after the first), unless the first look decided
@@ -111,13 +143,14 @@ def test_a_partial_answer_on_any_family_leaves_the_same_gates_undecided(
     partial-response warning to every query on `family`, at every look."""
     name = "aa_baseline"
     start, end = window(name)
-    clean = cli(bundled_prometheus.url, name, start, end, None, tmp_path / "clean.json")
+    names = beacon_variants(tmp_path)
+    clean = cli(bundled_prometheus.url, name, start, end, None, tmp_path / "clean.json", names)
     faults = Faults(warn_when=family)
     with FaultProxy(bundled_prometheus.url, faults) as proxy:
         service = Judge(StateStore(tmp_path / "state.sqlite"), proxy.url)
         for at in (start + (end - start) / 2, end):
-            answer = service.look(look(name, start, at, None))
-        expected = cli(proxy.url, name, start, end, None, tmp_path / "warned.json")
+            answer = service.look(look(name, start, at, None, names))
+        expected = cli(proxy.url, name, start, end, None, tmp_path / "warned.json", names)
     assert verdict_part(answer.document) == verdict_part(expected)
     touched = {g.name for g in PROFILE.gates if family in g.server_series}
     gates = {g["name"]: g for g in answer.document["gates"]}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,9 @@ from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.canary.synthetic_series import CPU_METRIC, START, cpu_samples
 from wsanalysis.cli import main
 from wsanalysis.errors import UsageError
+from wsanalysis.service.canary_looks import Judge
+from wsanalysis.service.requests import parse_look
+from wsanalysis.service.state import StateStore
 from wsanalysis.sources.local_prometheus import prometheus_for_dataset
 from wsanalysis.sources.openmetrics import write_openmetrics
 from wsanalysis.stats.series import compare_series
@@ -110,6 +114,24 @@ def test_from_a_server_with_selectors_and_sequential(cpu, tmp_path):
         assert verdict(tmp_path, *args)["verdict"] == "NO_GO"
         sequential = verdict(tmp_path, *args, "--sequential", "--look", "5m", "--horizon", "2h")
     assert sequential["verdict"] == "NO_GO"
+
+
+def test_judge_server_looks_judge_series_gates(cpu, tmp_path):
+    """Each look of `judge-server` asks the series through the same loader (the whole
+    window at every look): the ×2 canary fails, on more steps at the later look."""
+    gate_file(tmp_path, PLACEHOLDER)
+    (tmp_path / "telemetry.yaml").write_text(yaml.safe_dump(TELEMETRY))
+    fields = {"id": "cpu", "start": START.isoformat(), "gates": "gates.yaml",
+              "telemetry": "telemetry.yaml", "look": "5m", "horizon": "2h"}  # fmt: skip
+    with prometheus_for_dataset(cpu["x2"]) as server:
+        judge_ = Judge(StateStore(tmp_path / "state.sqlite"), server.url)
+        answers = [
+            judge_.look(parse_look(fields, now=START + timedelta(hours=h), files_root=tmp_path))
+            for h in (1, 2)
+        ]
+    steps = [a.document["gates"][0]["evidence"]["details"]["steps"] for a in answers]
+    assert steps[0] < steps[1], steps
+    assert answers[1].verdict == "NO_GO", answers[1].document["gates"][0]["sentence"]
 
 
 def test_a_grouped_query_with_selectors_is_refused_with_the_fix(cpu, tmp_path, capsys):

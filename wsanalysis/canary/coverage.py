@@ -24,6 +24,7 @@ from wsanalysis.sources.metric_names import CONNECTIONS_TOTAL
 from wsanalysis.sources.variants import VariantMapping
 
 NOTES = "notes"  # verdict.json: sentences about the inputs, which the CLI prints
+ABSENT = "absent_series"  # verdict.json: gate -> the series it reads that the data lack
 
 
 def gate_series(profile: Profile) -> set[str]:

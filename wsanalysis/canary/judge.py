@@ -20,7 +20,7 @@ import polars as pl
 from scipy import stats
 
 from wsanalysis.canary import evidence
-from wsanalysis.canary.coverage import NOTES, review
+from wsanalysis.canary.coverage import ABSENT, NOTES, review
 from wsanalysis.canary.gates import Gate, GateFile, Profile
 from wsanalysis.canary.judge_input import JudgeInput
 from wsanalysis.canary.kinds import kind_of
@@ -213,6 +213,7 @@ def judge(profile: Profile, data: JudgeInput, *, gate_file: GateFile | None = No
         "srm": srm_problem,
         "canary_share": data.canary_share,
         NOTES: notes,
+        ABSENT: {name: list(series) for name, series in data.coverage.absent.items()},
     }
     if data.sequential is not None:
         plan = data.sequential

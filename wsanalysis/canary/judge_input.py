@@ -61,7 +61,12 @@ class JudgeInput:
         )
 
     def resolved_window(self) -> Window | None:
-        return self.window or Window.of(self.samples, self.beacons)
+        """The window asked for, else the data's own (the series gates' values when the
+        gates read nothing else: a profile of series gates on a dataset folder)."""
+        own = self.window or Window.of(self.samples, self.beacons)
+        if own is None and self.series is not None:
+            return Window.of(self.series, None)
+        return own
 
     @property
     def metadata(self) -> dict[str, Any]:

@@ -370,7 +370,7 @@ def _series_of_folder(
         find_binary("prometheus"), find_binary("promtool")
     except UsageError as error:
         raise UsageError(
-            "a series gate runs its PromQL on a server, and a dataset folder has none: "
+            "a series gate runs its PromQL on a server, and this dataset folder has none: "
             f"{error.problem}",
             f"{error.fix}; or judge against the Prometheus holding the data (--prometheus URL)",
         ) from None
