@@ -116,7 +116,9 @@ def _names(seed: int, frame: pl.DataFrame, reasons: list[str]) -> dict:
 def _write_beacons(text: pl.Series, target: Path, telemetry: Telemetry) -> None:
     """The beacons rewritten as text, in bulk: the bundled files are compact JSON written
     by the reference writer, so each field is `"name":` and each value follows it as
-    written (checked after: the dialect read back must give the original's answers)."""
+    written (checked after: the dialect read back must give the original's answers).
+    One pass over the text: each pattern's replacement is what the renames below, in
+    turn, make of it, and a field's value patterns come before the field's own."""
     roles = {role: value for value, role in telemetry.variant_mapping.rename.items()}
     fields = telemetry.rum_fields
     pairs: list[tuple[str, str]] = []
@@ -130,37 +132,52 @@ def _write_beacons(text: pl.Series, target: Path, telemetry: Telemetry) -> None:
     for reference, user in telemetry.label_values.get("reason", {}).items():
         pairs.append((f'"reason":{json.dumps(reference)}', f'"reason":{json.dumps(user)}'))
     pairs += [(f'"{r}":', f'"{u}":') for r, u in fields.items() if r not in ("v", "variant")]
-    for old, new in pairs:
-        if old != new:
-            text = text.str.replace_all(old, new, literal=True)
-    target.write_bytes(gzip.compress(text[0].encode(), mtime=0))
+    patterns = list(dict.fromkeys(old for old, _ in pairs))
+    composed = []
+    for pattern in patterns:
+        for old, new in pairs:
+            pattern = pattern.replace(old, new)
+        composed.append(pattern)
+    text = text.str.replace_many(patterns, composed, leftmost=True)
+    target.write_bytes(gzip.compress(text[0].encode(), compresslevel=1, mtime=0))
 
 
-def rewrite(dataset: Path, out: Path, telemetry: Telemetry) -> None:
+def rewrite(
+    dataset: Path,
+    out: Path,
+    telemetry: Telemetry,
+    metrics: pl.DataFrame | None = None,
+    beacons: pl.Series | None = None,
+) -> None:
     """`dataset` written into `out` in the names a telemetry mapping gives (variants by a
-    label): metrics.om.gz and rum.ndjson.gz, no labels.json (a production export)."""
+    label): metrics.om and rum.ndjson.gz, no labels.json (a production export).
+    `metrics` / `beacons`: the dataset's samples frame and beacon text, when read already."""
     source = Dataset.open(dataset)
     out.mkdir(parents=True, exist_ok=True)
     mapping = telemetry.variant_mapping
     roles = {role: value for value, role in mapping.rename.items()}
-    frame = source.metrics().with_columns(
+    metrics = source.metrics() if metrics is None else metrics
+    frame = metrics.with_columns(
         pl.col("metric").replace(sample_names(telemetry)), pl.col("variant").replace(roles)
     )
     for label, values in telemetry.label_values.items():
         if label in frame.columns:
             frame = frame.with_columns(pl.col(label).replace(values))
     frame = frame.rename({r: u for r, u in telemetry.labels.items() if r in frame.columns})
-    write_openmetrics(frame, out / "metrics.om.gz", variant_label=mapping.label)
-    if source.rum_path is not None:
-        text = pl.Series([gzip.decompress(source.rum_path.read_bytes()).decode()])
-        _write_beacons(text, out / "rum.ndjson.gz", telemetry)
+    write_openmetrics(frame, out / "metrics.om", variant_label=mapping.label)
+    if beacons is None and source.rum_path is not None:
+        beacons = _beacon_text(source.rum_path)
+    if beacons is not None:
+        _write_beacons(beacons, out / "rum.ndjson.gz", telemetry)
 
 
-def _reasons(dataset: Path) -> list[str]:
-    rum = Dataset.open(dataset).rum_path
-    if rum is None:
+def _beacon_text(path: Path) -> pl.Series:
+    return pl.Series([gzip.decompress(path.read_bytes()).decode()])
+
+
+def _reasons(text: pl.Series | None) -> list[str]:
+    if text is None:
         return []
-    text = pl.Series([gzip.decompress(rum.read_bytes()).decode()])
     found = text.str.extract_all(r'"reason":"(?:[^"\\]|\\.)*"').explode().drop_nulls()
     return [json.loads(r.removeprefix('"reason":')) for r in found.unique().to_list()]
 
@@ -169,14 +186,17 @@ def make_dialect(dataset: Path, out: Path, seed: int = 1) -> Dialect:
     """`dataset` rewritten into `out` in names drawn from `seed`, plus the mappings back:
     `telemetry-label.yaml` (the variant label and its values) and
     `telemetry-selectors.yaml` (the same variants as selectors)."""
-    names = _names(seed, Dataset.open(dataset).metrics(), _reasons(dataset))
+    source = Dataset.open(dataset)
+    metrics = source.metrics()
+    beacons = _beacon_text(source.rum_path) if source.rum_path is not None else None
+    names = _names(seed, metrics, _reasons(beacons))
     label = f"lane_{_word(seed, 'variant')}"
     values = {
         "canary": f"pilöt_{_word(seed, 'canary', 3)}",
         "control": f"main_{_word(seed, 'control', 3)}",
     }
     out.mkdir(parents=True, exist_ok=True)
-    sample = ((Dataset.open(dataset).labels or {}).get("rum") or {}).get("session_sample")
+    sample = ((source.labels or {}).get("rum") or {}).get("session_sample")
     common = {
         "metrics": names["metrics"],
         "labels": names["labels"],
@@ -195,7 +215,7 @@ def make_dialect(dataset: Path, out: Path, seed: int = 1) -> Dialect:
             sort_keys=False,
         )
     )
-    rewrite(dataset, out, load_telemetry(by_label))
+    rewrite(dataset, out, load_telemetry(by_label), metrics, beacons)
     selectors = {role: f'{label}="{value}"' for role, value in values.items()}
     by_selectors = out / "telemetry-selectors.yaml"
     by_selectors.write_text(

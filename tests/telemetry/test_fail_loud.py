@@ -67,7 +67,7 @@ def judge(capsys, *args: str) -> tuple[int, str, str]:
 def test_metrics_in_other_names_without_a_mapping(dialect, tmp_path, capsys):
     folder = tmp_path / "metrics-only"
     folder.mkdir()
-    shutil.copy(dialect.folder / "metrics.om.gz", folder)
+    shutil.copy(dialect.folder / "metrics.om", folder)
     code, _, err = judge(capsys, "--data", str(folder), "--out", str(tmp_path / "v.json"))
     assert code == 3
     assert "holds none of the series read here (ws_assistant_ttfb_seconds_bucket, ws_closes" in err

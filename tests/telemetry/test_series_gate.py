@@ -1,12 +1,14 @@
 """`series` gates on any PromQL, on a real Prometheus: a CPU counter per pod, the canary at
 ×2 fails, at ×1 passes, read from a dataset folder (a local Prometheus behind it) and
-from a server; written with `{variant}` or grouped by the variant label; exported."""
+from a server (one per case for the module); written with `{variant}` or grouped by the
+variant label; judged by `judge-server`'s looks; exported."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -75,6 +77,17 @@ def cpu(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return folders
 
 
+@pytest.fixture(scope="module")
+def servers(cpu) -> Iterator[dict[str, str]]:
+    """A Prometheus holding each case, for the server-side tests."""
+    with prometheus_for_dataset(cpu["x2"]) as x2, prometheus_for_dataset(cpu["x1"]) as x1:
+        yield {"x2": x2.url, "x1": x1.url}
+
+
+def window(hours: float = 2) -> list[str]:
+    return ["--start", str(START.timestamp()), "--end", str(START.timestamp() + hours * 3600)]
+
+
 def verdict(tmp_path: Path, *args: str) -> dict:
     out = tmp_path / "verdict.json"
     code = main(["judge", *args, "--out", str(out)])
@@ -83,19 +96,13 @@ def verdict(tmp_path: Path, *args: str) -> dict:
     return document
 
 
-@pytest.mark.parametrize("promql", [PLACEHOLDER, GROUPED], ids=["placeholder", "grouped"])
-def test_cpu_x2_fails_and_x1_passes_from_a_dataset_folder(cpu, tmp_path, promql: str):
-    gates = str(gate_file(tmp_path, promql))
+def test_cpu_x2_fails_and_x1_passes_from_a_dataset_folder(cpu, tmp_path):
+    gates = str(gate_file(tmp_path, PLACEHOLDER))
     for name, expected in (("x2", "NO_GO"), ("x1", "GO")):
         document = verdict(
-            tmp_path,
-            "--data",
-            str(cpu[name]),
-            "--gates",
-            gates,
-            "--telemetry",
-            str(cpu["telemetry"]),
-        )
+            tmp_path, "--data", str(cpu[name]), "--gates", gates,
+            "--telemetry", str(cpu["telemetry"]),
+        )  # fmt: skip
         (gate,) = document["gates"]
         assert document["verdict"] == expected, gate["sentence"]
         effect = gate["evidence"]["effect"]
@@ -104,43 +111,49 @@ def test_cpu_x2_fails_and_x1_passes_from_a_dataset_folder(cpu, tmp_path, promql:
         assert gate["evidence"]["details"]["steps"] >= 100  # 2 h at 1 m
 
 
-def test_from_a_server_with_selectors_and_sequential(cpu, tmp_path):
+def test_grouped_by_the_variant_label_on_a_server(cpu, servers, tmp_path):
+    gates = str(gate_file(tmp_path, GROUPED))
+    for name, expected in (("x2", "NO_GO"), ("x1", "GO")):
+        document = verdict(
+            tmp_path, "--prometheus", servers[name], *window(), "--gates", gates,
+            "--telemetry", str(cpu["telemetry"]),
+        )  # fmt: skip
+        (gate,) = document["gates"]
+        assert document["verdict"] == expected, gate["sentence"]
+        assert gate["evidence"]["effect"] == pytest.approx(2.0 if name == "x2" else 1.0, rel=0.2)
+
+
+def test_from_a_server_with_selectors_and_sequential(servers, tmp_path):
     gates = str(gate_file(tmp_path, PLACEHOLDER))
-    end = START.timestamp() + 2 * 3600
-    with prometheus_for_dataset(cpu["x2"]) as server:
-        args = ["--prometheus", server.url, "--start", str(START.timestamp()), "--end", str(end),
-                "--canary-selector", 'track="canary"', "--control-selector", 'track="stable"',
-                "--gates", gates]  # fmt: skip
-        assert verdict(tmp_path, *args)["verdict"] == "NO_GO"
-        sequential = verdict(tmp_path, *args, "--sequential", "--look", "5m", "--horizon", "2h")
+    args = ["--prometheus", servers["x2"], *window(), "--canary-selector", 'track="canary"',
+            "--control-selector", 'track="stable"', "--gates", gates]  # fmt: skip
+    assert verdict(tmp_path, *args)["verdict"] == "NO_GO"
+    sequential = verdict(tmp_path, *args, "--sequential", "--look", "5m", "--horizon", "2h")
     assert sequential["verdict"] == "NO_GO"
 
 
-def test_judge_server_looks_judge_series_gates(cpu, tmp_path):
+def test_judge_server_looks_judge_series_gates(servers, tmp_path):
     """Each look of `judge-server` asks the series through the same loader (the whole
     window at every look): the ×2 canary fails, on more steps at the later look."""
     gate_file(tmp_path, PLACEHOLDER)
     (tmp_path / "telemetry.yaml").write_text(yaml.safe_dump(TELEMETRY))
     fields = {"id": "cpu", "start": START.isoformat(), "gates": "gates.yaml",
               "telemetry": "telemetry.yaml", "look": "5m", "horizon": "2h"}  # fmt: skip
-    with prometheus_for_dataset(cpu["x2"]) as server:
-        judge_ = Judge(StateStore(tmp_path / "state.sqlite"), server.url)
-        answers = [
-            judge_.look(parse_look(fields, now=START + timedelta(hours=h), files_root=tmp_path))
-            for h in (1, 2)
-        ]
+    judge_ = Judge(StateStore(tmp_path / "state.sqlite"), servers["x2"])
+    answers = [
+        judge_.look(parse_look(fields, now=START + timedelta(hours=h), files_root=tmp_path))
+        for h in (1, 2)
+    ]
     steps = [a.document["gates"][0]["evidence"]["details"]["steps"] for a in answers]
     assert steps[0] < steps[1], steps
     assert answers[1].verdict == "NO_GO", answers[1].document["gates"][0]["sentence"]
 
 
-def test_a_grouped_query_with_selectors_is_refused_with_the_fix(cpu, tmp_path, capsys):
+def test_a_grouped_query_with_selectors_is_refused_with_the_fix(servers, tmp_path, capsys):
     gates = str(gate_file(tmp_path, GROUPED))
     selectors = ["--canary-selector", 'track="canary"', "--control-selector", 'track="stable"']
-    with prometheus_for_dataset(cpu["x1"]) as server:
-        args = ["--prometheus", server.url, "--start", str(START.timestamp()),
-                "--end", str(START.timestamp() + 3600), *selectors, "--gates", gates]  # fmt: skip
-        assert main(["judge", *args, "--out", str(tmp_path / "v.json")]) == 3
+    args = ["--prometheus", servers["x1"], *window(1), *selectors, "--gates", gates]
+    assert main(["judge", *args, "--out", str(tmp_path / "v.json")]) == 3
     err = capsys.readouterr().err
     assert "groups by a variant label, and the variants are picked by selectors" in err
     assert "{variant}" in err

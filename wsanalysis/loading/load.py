@@ -156,6 +156,8 @@ def load(source: DataSource, reads: Reads = EVERYTHING) -> Loaded:
 
 
 def _from_folder(source: DataSource, folder: Path, reads: Reads) -> Loaded:
+    if reads.series:
+        _local_server_installed()
     dataset = Dataset.open(folder)
     rum_path = dataset.rum_path
     in_engine = rum_path is not None and source.engine != "polars"
@@ -352,19 +354,10 @@ def _series(
     return pl.concat([empty_series(), *found])
 
 
-def _series_of_folder(
-    source: DataSource, folder: Path, samples: pl.DataFrame, reads: Reads
-) -> pl.DataFrame | None:
-    """The queries' values on a dataset folder, through a local Prometheus over it
-    (`prom up`'s machinery), or a refusal with the fix when Prometheus is not installed.
-    The window: the source's, else the samples', else the server's blocks'."""
-    if not reads.series:
-        return None
-    from wsanalysis.sources.local_prometheus import (  # only when a query needs a server
-        find_binary,
-        prometheus_for_dataset,
-        tsdb_window,
-    )
+def _local_server_installed() -> None:
+    """A folder's per-step queries need a local Prometheus: refused before anything is
+    read when it is not installed."""
+    from wsanalysis.sources.local_prometheus import find_binary  # only for such queries
 
     try:
         find_binary("prometheus"), find_binary("promtool")
@@ -374,6 +367,18 @@ def _series_of_folder(
             f"{error.problem}",
             f"{error.fix}; or judge against the Prometheus holding the data (--prometheus URL)",
         ) from None
+
+
+def _series_of_folder(
+    source: DataSource, folder: Path, samples: pl.DataFrame, reads: Reads
+) -> pl.DataFrame | None:
+    """The queries' values on a dataset folder, through a local Prometheus over it
+    (`prom up`'s machinery), or a refusal with the fix when Prometheus is not installed.
+    The window: the source's, else the samples', else the server's blocks'."""
+    if not reads.series:
+        return None
+    from wsanalysis.sources.local_prometheus import prometheus_for_dataset, tsdb_window
+
     with prometheus_for_dataset(folder) as local, PrometheusSource(local.url) as server:
         window = Window.of(samples, None)
         span = tsdb_window(local.tsdb) if window is None else None
