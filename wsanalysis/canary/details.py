@@ -61,13 +61,6 @@ class SurvivalDetails(Details):
 
 
 @dataclass(frozen=True)
-class SeriesDetails(Details):
-    """A series gate's PromQL: the steps at which both variants had a value."""
-
-    steps: int
-
-
-@dataclass(frozen=True)
 class SprtDetails(Details):
     """Sequential rates: the e-values of both claims and the first look that rejected."""
 
@@ -83,3 +76,10 @@ class QuantileSequenceDetails(Details):
 
     design_effect: list[float]
     looks: int
+
+
+@dataclass(frozen=True)
+class SeriesDetails(Details):
+    """A series gate's PromQL: the steps at which both variants had a value."""
+
+    steps: int

@@ -16,7 +16,7 @@ from wsanalysis.canary.gates import Profile
 from wsanalysis.canary.judge import JudgeInput
 from wsanalysis.canary.plan import SequentialPlan, sequential_plan
 from wsanalysis.canary.reads import gate_metric_names, judge_reads
-from wsanalysis.loading import DataSource, Loaded, Reads, load
+from wsanalysis.loading import DataSource, Reads, load
 from wsanalysis.pushdown.engines import Engine
 from wsanalysis.sources.telemetry import Telemetry
 
@@ -38,21 +38,8 @@ def judge_input(
     (`inputs.dropped_lines`) and leaves every gate reading a series with dropped lines
     undecided, as a partial server answer does. `source.telemetry` names the user's
     metrics, labels, variant and beacons (docs/telemetry.md)."""
-    return checked_input(
-        profile, source, load(source, judge_reads(profile, narrow=narrow)), canary_share,
-        sequential,
-    )  # fmt: skip
-
-
-def checked_input(
-    profile: Profile,
-    source: DataSource,
-    loaded: Loaded,
-    canary_share: float | None = None,
-    sequential: SequentialPlan | None = None,
-) -> JudgeInput:
-    """What `source` gave, checked against what the gates read, as the judge's input."""
-    found = check_input(profile, loaded, source.variants)
+    loaded = load(source, judge_reads(profile, narrow=narrow))
+    found = check_input(profile, loaded, source.variants)  # what the gates read is there
     return JudgeInput.of(loaded, canary_share, sequential, found)
 
 
@@ -94,4 +81,5 @@ def load_judge_input(
         pushdown=judge_reads(profile).pushdown,
         series=judge_reads(profile).series,
     )
-    return checked_input(profile, source, load(source, reads), canary_share, plan)
+    loaded = load(source, reads)
+    return JudgeInput.of(loaded, canary_share, plan, check_input(profile, loaded, source.variants))

@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from wsanalysis.canary.coverage import NOTES
 from wsanalysis.canary.gates import Gate, Profile
 from wsanalysis.canary.judge import CANARY, CONTROL, JudgeInput
 from wsanalysis.canary.kinds import kind_of
@@ -86,7 +87,8 @@ def kayenta_judged(profile: Profile, data: JudgeInput, native: Verdict) -> Verdi
     return replace(
         native,
         overall=overall,
-        reason=f"{reason} {dropped}" if dropped else reason,
+        # the notes about the inputs stay said, as the native judge says them
+        reason=" ".join([reason, *([dropped] if dropped else []), *native.metadata.get(NOTES, [])]),
         judge="kayenta",
         metadata={**native.metadata, "kayenta": found},
     )

@@ -13,18 +13,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from wsanalysis.commands import options
 from wsanalysis.errors import UsageError
 from wsanalysis.files import write_text_atomic
+from wsanalysis.loading import Reads, load
 from wsanalysis.sources import telemetry_check
-from wsanalysis.sources.dataset import Dataset
 from wsanalysis.sources.metric_names import FAMILIES, HISTOGRAMS
-from wsanalysis.sources.prometheus import PrometheusSource
-from wsanalysis.sources.rum import read_rum
-from wsanalysis.sources.telemetry import load_telemetry
-from wsanalysis.windows import checked_window
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,30 +54,25 @@ def run_init(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    telemetry = load_telemetry(args.telemetry).with_variants(
-        args.variant_label, args.canary_selector, args.control_selector
-    )
-    start, end = checked_window(args.start, args.end)
-    if args.data is not None:
-        dataset = Dataset.open(args.data)
-        metrics = dataset.metrics_load(telemetry=telemetry, start=start, end=end)
-        samples, spelled = metrics.frame, set(metrics.names)
-        load = dataset.rum(start=start, end=end, telemetry=telemetry)
-        where = str(args.data)
-    else:
-        series = [f + s for f in HISTOGRAMS for s in ("_bucket", "_count", "_sum")]
-        series += [f for f in FAMILIES if f not in HISTOGRAMS]
-        selector = '{__name__=~"' + "|".join(series) + '"}'
-        with PrometheusSource(args.prometheus) as server:
-            samples = server.read_samples(selector, start, end, telemetry=telemetry)
-            spelled = set(server.metric_names(start, end))
-        load = read_rum(args.rum, start=start, end=end, telemetry=telemetry) if args.rum else None
-        where = f"Prometheus at {args.prometheus}" + (f" and {args.rum}" if args.rum else "")
-    beacons = load.frame if load is not None else None
+    source = options.data_source(args)
+    if source.server is not None:  # the samples themselves: series and variants counted
+        source = replace(source, metrics=replace(source.server, raw=True))
+    series = [f + s for f in HISTOGRAMS for s in ("_bucket", "_count", "_sum")]
+    series += [f for f in FAMILIES if f not in HISTOGRAMS]
+    loaded = load(source, Reads(metrics=tuple(series)))  # the one loader, in your names
+    telemetry = source.telemetry
+    spelled = set(loaded.held.spelled) if loaded.held is not None else set()
+    rum = loaded.rum_read
+    where = str(args.data) if args.data is not None else f"Prometheus at {args.prometheus}"
+    if args.data is None and args.rum:
+        where += f" and {args.rum}"
     findings = [
-        *telemetry_check.metric_findings(samples, spelled, telemetry),
-        *telemetry_check.variant_findings(samples, beacons, telemetry),
-        *telemetry_check.beacon_findings(load, telemetry),
+        *telemetry_check.metric_findings(loaded.samples, spelled, telemetry),
+        *telemetry_check.variant_findings(
+            loaded.samples, rum.frame if rum is not None else None, telemetry
+        ),
+        *telemetry_check.beacon_findings(rum, telemetry),
     ]
-    print(telemetry_check.report(findings, where, (start, end) if start and end else None))
+    window = (source.start, source.end) if source.start and source.end else None
+    print(telemetry_check.report(findings, where, window))
     return 0

@@ -280,9 +280,8 @@ def _loaded(
 def _metrics_file(source: DataSource, path: Path | None, reads: Reads) -> MetricsLoad:
     if path is None:
         return MetricsLoad(frame=empty_samples(), source=str(source.folder), format="none")
-    return load_openmetrics(
+    return load_openmetrics(  # the variants are the telemetry's (`DataSource`)
         path,
-        variants=source.variants,
         telemetry=source.telemetry,
         metrics=reads.metrics,
         start=source.start,
