@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from wsanalysis.canary.gates import parse_duration
+from wsanalysis.canary.gates import load_gate_file, parse_duration
 from wsanalysis.errors import UsageError
 from wsanalysis.frames.selection import variant_mapping
 from wsanalysis.times import parse_moment
@@ -87,7 +87,11 @@ def _text(body: dict[str, Any], name: str, limit: int = MAX_TEXT) -> str | None:
     value = body.get(name)
     if value is None or (isinstance(value, str) and value.strip() == ""):
         return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, str | int | float)
+        or (isinstance(value, float) and not math.isfinite(value))
+    ):
         raise UsageError(f"field {name!r} must be a string", f'e.g. {name}: "..."')
     text = str(value).strip()
     if len(text) > limit:
@@ -208,12 +212,15 @@ def parse_look(body: Any, *, now: datetime | None = None, files_root: Path | Non
     horizon = _duration("horizon", _text(body, "horizon"), "48h")
     if parse_duration(horizon) < parse_duration(look):
         raise UsageError(f"horizon {horizon} is shorter than look {look}", "e.g. 5m and 48h")
+    profile = _text(body, "profile", MAX_ID) or "canary"
+    gates = _inside(files_root, "gates", _text(body, "gates"))
+    load_gate_file(gates).profile(profile)  # exists and reads: a bad first look stores nothing
     return Look(
         id=canary_id,
         start=start,
         end=end,
-        profile=_text(body, "profile", MAX_ID) or "canary",
-        gates=_inside(files_root, "gates", _text(body, "gates")),
+        profile=profile,
+        gates=gates,
         canary_share=_share(body),
         variant_label=variant_label,
         canary_selector=selectors[0],
@@ -238,12 +245,16 @@ def parse_flagger(
     """
     if hook not in FLAGGER_HOOKS:
         raise UsageError(f"no Flagger hook {hook!r}", "use one of " + ", ".join(FLAGGER_HOOKS))
-    if not isinstance(payload, dict) or "name" not in payload:
+    if (
+        not isinstance(payload, dict)
+        or not all(isinstance(payload.get(k, ""), str) for k in ("name", "namespace", "checksum"))
+        or not payload.get("name")
+    ):
         raise UsageError(
             "the body is not a Flagger webhook payload",
             "Flagger sends {name, namespace, phase, checksum, metadata}",
         )
-    metadata = payload.get("metadata") or {}
+    metadata = {} if payload.get("metadata") is None else payload["metadata"]
     if not isinstance(metadata, dict):
         raise UsageError("field 'metadata' is not an object", "give the look's fields there")
     fields = {k: v for k, v in metadata.items() if k in KNOWN}  # `token` authenticates
