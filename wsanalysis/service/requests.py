@@ -19,6 +19,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +180,16 @@ def _inside(root: Path | None, name: str, text: str | None) -> str | None:
     return str(path)
 
 
+def _mtime(path: str | None) -> int:
+    return Path(path).stat().st_mtime_ns if path else 0
+
+
+@lru_cache(maxsize=64)
+def _check_profile(gates: str | None, mtime: int, profile: str) -> None:
+    """The gate file reads and names the profile (cached per file version: looks repeat)."""
+    load_gate_file(gates).profile(profile)
+
+
 def parse_look(body: Any, *, now: datetime | None = None, files_root: Path | None = None) -> Look:
     """A `Look` from a JSON body (Argo `web` provider, or any caller)."""
     if not isinstance(body, dict):
@@ -214,7 +225,7 @@ def parse_look(body: Any, *, now: datetime | None = None, files_root: Path | Non
         raise UsageError(f"horizon {horizon} is shorter than look {look}", "e.g. 5m and 48h")
     profile = _text(body, "profile", MAX_ID) or "canary"
     gates = _inside(files_root, "gates", _text(body, "gates"))
-    load_gate_file(gates).profile(profile)  # exists and reads: a bad first look stores nothing
+    _check_profile(gates, _mtime(gates), profile)  # a bad first look stores nothing
     return Look(
         id=canary_id,
         start=start,
