@@ -75,7 +75,9 @@ class FlaggerCanary:
         analysis = spec["analysis"]
         # canary.go DeploymentStrategy: iterations (without match) means Blue/Green
         if analysis.get("iterations") or analysis.get("match") or analysis.get("stepWeights"):
-            raise Unmodelled("only progressive canaries (stepWeight/maxWeight) are modelled")
+            raise Unmodelled(
+                "iterations, match or stepWeights: Blue/Green, A/B or steps, not modelled"
+            )
         # scheduler.go: the kubernetes provider forces iterations = 10 (Blue/Green)
         if spec.get("provider", "kubernetes") == "kubernetes":
             raise Unmodelled("the kubernetes provider turns the canary into Blue/Green")
