@@ -20,7 +20,7 @@ import pytest
 from tests.prometheus.fixtures import require_prometheus
 from tests.pushdown.fault_proxy import FaultProxy, Faults
 from tests.service.served import served
-from wsanalysis.canary.synthetic import Scenario, simulate
+from wsanalysis.canary.synthetic import CanaryCase, synthesize
 from wsanalysis.sources.dataset import Dataset
 from wsanalysis.sources.local_prometheus import LocalPrometheus, backfill
 from wsanalysis.sources.openmetrics import write_openmetrics
@@ -54,7 +54,7 @@ def ramp_samples() -> pl.DataFrame:
     frames: list[pl.DataFrame] = []
     start = RAMP_START
     for seed, (hours, share) in enumerate(RAMP_STAGES):
-        frame, _ = simulate(Scenario(hours=hours, canary_share=share, start=start), seed, False)
+        frame, _ = synthesize(CanaryCase(hours=hours, canary_share=share, start=start), seed, False)
         if frames:  # the previous stage's last scrape is this one's first: continue from it
             keys = [c for c in frame.columns if c not in ("timestamp", "value")]
             done = pl.concat(frames, how="diagonal_relaxed")

@@ -24,10 +24,10 @@ from tests.pipelines.controllers import (
     evaluate,
     go_duration,
 )
-from wsanalysis.canary.gates import parse_duration
 from wsanalysis.cli import build_parser
 from wsanalysis.service.app import FLAGGER_OK
 from wsanalysis.service.requests import KNOWN, parse_flagger, parse_look
+from wsanalysis.times import parse_duration
 
 HERE = Path(__file__).resolve().parent
 DOCS = HERE.parents[1] / "docs" / "pipelines"

@@ -1,4 +1,4 @@
-"""The HTTP face of the judge: Starlette routes over `looks.Judge`.
+"""The HTTP face of the judge: Starlette routes over `canary_looks.Judge`.
 
 - `POST /v1/judge` — Argo Rollouts' `web` provider (or any caller): 200 with the
   answer; its `verdict` is what `successCondition` / `failureCondition` read.
@@ -28,7 +28,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +40,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-import wsanalysis
-from wsanalysis import __version__
 from wsanalysis.errors import PrometheusError, UsageError, WsAnalysisError
+from wsanalysis.loading import DEFAULT_LATE
 from wsanalysis.secrets import redact
-from wsanalysis.service.looks import Answer, Judge
+from wsanalysis.service.canary_looks import Answer, Judge
 from wsanalysis.service.requests import Look, parse_flagger, parse_look
 from wsanalysis.service.state import StateStore
 from wsanalysis.sources.prometheus import PrometheusSettings
+from wsanalysis.version import __version__
 
 log = logging.getLogger("wsanalysis.judge_server")
 REFUSED = 409  # Flagger: any status above 202 is a failed check; 409 says "not in this state"
@@ -113,7 +113,7 @@ def server_paths(*, files_root: Path | None, state: str | Path) -> list[tuple[st
     """Folders of this machine that an answer must not show, with what shows instead."""
     named = [
         (files_root, "<files-root>"),
-        (Path(wsanalysis.__file__).parent, "<wsanalysis>"),
+        (Path(__file__).resolve().parents[1], "<wsanalysis>"),
         (Path(state).parent, "<state>"),
         (Path(sys.prefix), "<server>"),
         (Path(tempfile.gettempdir()), "<server>"),
@@ -166,6 +166,7 @@ def create_app(
     report_url: str | None = None,
     max_body: int = MAX_BODY,
     clock: Callable[[], datetime] | None = None,
+    late: timedelta = DEFAULT_LATE,
 ) -> Starlette:
     """The application; `token=None` means no authentication (`--no-auth`, said aloud).
 
@@ -173,7 +174,7 @@ def create_app(
     retries); `clock` gives "now" for looks that send no `end` (a test's virtual clock).
     """
     store = StateStore(state)
-    judge = Judge(store, prometheus, report_url=report_url)
+    judge = Judge(store, prometheus, report_url=report_url, late=late)
     metrics = Metrics()
     expected = token.encode() if token else None
     hidden = server_paths(files_root=files_root, state=state)

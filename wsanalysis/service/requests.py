@@ -23,10 +23,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from wsanalysis.canary.gates import load_gate_file, parse_duration
+from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.errors import UsageError
 from wsanalysis.frames.selection import variant_mapping
-from wsanalysis.times import parse_moment
+from wsanalysis.times import parse_duration, parse_moment
 
 FLAGGER_HOOKS = ("confirm-promotion", "rollout", "pre-rollout", "rollback")
 #: Fields that fix what a canary is; a later look may not change them (only `end` moves).
