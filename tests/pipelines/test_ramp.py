@@ -3,10 +3,9 @@
 Argo resolves a run's args when the run is created (utils/analysis/factory.go), so the
 weight reaches the service per stage only through an inline analysis after each
 setWeight, each declaring `canary_weight`. Flagger's payload carries no weight at all.
-The service accepts the field per look; judging across stages (each stage's share and
-time span, the sample ratio per stage) needs the state to record stages. Until it does,
-a changed weight is refused (400, an Error for Argo), and the rollout below fails: it
-is marked xfail(strict) so that it turns green, and must be unmarked, when stages land.
+The service keeps each look's share: a changed weight opens a new stage (no 400), the
+split is checked per stage against that stage's share, and the rates against control are
+weighted per stage; the answer records the stages.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
 from tests.pipelines.conftest import RAMP, RAMP_STAGES, RAMP_START, TOKEN, ramp_samples
@@ -80,11 +80,11 @@ def ramp_rollout(base: str) -> ArgoRollout:
 
 
 def test_the_ramp_data_is_a_healthy_canary_when_judged_whole(tmp_path: Path):
-    """The ramp rollout below fails for want of stages, not for its data."""
+    """The ramp's data are a healthy canary whose share really moves to 25 %."""
     samples = ramp_samples()
     profile = load_gate_file(server_gates(tmp_path)).profile("canary")
     plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
-    verdict = judge(profile, JudgeInput(samples, None, Window(RAMP_START, END), None, {}, plan))
+    verdict = judge(profile, JudgeInput(samples, None, Window(RAMP_START, END), None, plan))
     assert verdict.overall == "GO", verdict.reason
     opened = samples.filter(samples["metric"] == "ws_connections_total")
     stage_two = opened.filter(
@@ -98,11 +98,6 @@ def test_the_ramp_data_is_a_healthy_canary_when_judged_whole(tmp_path: Path):
     assert canary / (canary + control) == pytest.approx(0.25, abs=0.01)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ramp stages (share and time span per stage, SRM per stage, judging across stages) "
-    "need the service's stage state (issue 25 item 2, the lead's, on issue 23's state)",
-)
 def test_a_weight_ramp_keeps_its_state(judge_service, tmp_path: Path):
     server_gates(tmp_path)
     clock = Clock(RAMP_START)
@@ -113,3 +108,21 @@ def test_a_weight_ramp_keeps_its_state(judge_service, tmp_path: Path):
     assert [run.phase for run in rollout.runs] == ["Successful"] * len(RAMP_STAGES)
     assert rollout.phase == "Healthy" and rollout.weight == 100
     assert looks[-1][2] == "GO" and [m[0] for m in looks] == sorted(m[0] for m in looks)
+    # the last answer, asked again at its end, is returned as it was: the ramp's record
+    body = {"id": f"checkout/{RAMP.canary_hash}", "end": looks[-1][0].isoformat(),
+            "canary_selector": f'rollouts_pod_template_hash="{RAMP.canary_hash}"',
+            "control_selector": f'rollouts_pod_template_hash="{RAMP.stable_hash}"',
+            "profile": "canary", "look": "5m", "horizon": "48h", "gates": "gates.yaml",
+            "canary_weight": "50"}  # fmt: skip
+    answer = requests.post(f"{service.url}/v1/judge", json=body, timeout=30,
+                           headers={"Authorization": f"Bearer {TOKEN}"}).json()  # fmt: skip
+    assert answer["verdict"] == "GO" and answer["fetched_samples"] == 0
+    # decided in the second stage (a GO is final: the third stage's looks return it)
+    stages = answer["stages"]
+    assert [s["share"] for s in stages] == [share for _, share in RAMP_STAGES][: len(stages)]
+    assert len(stages) >= 2 and stages[1]["start"] == (RAMP_START + timedelta(hours=1)).isoformat()
+    for stage in stages:  # each stage's split against its own share, none mismatched
+        assert stage["unit"] == "connections" and stage["srm_p"] > 0.001
+        assert stage["observed_share"] == pytest.approx(stage["share"], abs=0.02)
+    assert answer["across_stages"]["weighted"] == ["error_rate", "auth_spike"]
+    assert f"moved over {len(stages)} stages (10%, 25%" in answer["reason"]

@@ -33,17 +33,23 @@ def test_one_unit_at_a_time_and_never_all_or_nothing():
             parse_look({**LOOK, "canary_weight": weight})
 
 
-def test_the_share_is_the_looks_stage_and_still_fixed_until_stages_are_recorded():
+def test_the_share_is_the_looks_stage_not_a_setting():
     assert STAGE == ("canary_share",) and "canary_share" not in SETTINGS
     look = parse_look({**LOOK, "canary_weight": "10", "profile": "canary"})
-    # the interim: a changed share changes settings(), so the service refuses it (400)
-    assert look.settings() == {**{k: getattr(look, k) for k in SETTINGS}, "canary_share": 0.1}
+    assert look.settings() == {k: getattr(look, k) for k in SETTINGS}
     ramped = parse_look({**LOOK, "canary_weight": "25", "profile": "canary"})
-    assert ramped.settings() != look.settings()
-    assert {k: ramped.settings()[k] for k in SETTINGS} == {k: look.settings()[k] for k in SETTINGS}
+    assert ramped.settings() == look.settings() and ramped.stage() != look.stage()
     # a changed gate file, profile or selector is a changed setting
     other = parse_look({**LOOK, "profile": "staging"})
     assert other.settings()["profile"] != look.settings()["profile"]
+    selected = {"canary_selector": 'app="a"', "control_selector": 'app="b"'}
+    assert parse_look({**LOOK, **selected}).settings() != look.settings()
+
+
+def test_an_end_not_sent_is_the_servers_now():
+    now = parse_look({"id": "c"}, now=parse_look(LOOK).end)
+    assert now.end_is_now and now.end == parse_look(LOOK).end
+    assert not parse_look(LOOK).end_is_now
 
 
 def test_flagger_weights_ride_in_metadata_as_strings():

@@ -43,6 +43,7 @@ OWN = {
     "fetched_samples",
     "received_bytes",
     "read_seconds",
+    "stages",  # the service's record of the canary's ramp stages (one here)
 }
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import polars as pl
 
 from wsanalysis.canary.plan import SequentialPlan
+from wsanalysis.canary.stages import Stage
 from wsanalysis.frames.measures import FRAME_MEASURES, GateMeasures, Window
 from wsanalysis.loading import NO_WARNINGS, Inputs, Loaded, SourceWarnings
 
@@ -21,7 +22,10 @@ class JudgeInput:
 
     `measures` computes each gate's inputs (from the frames, or an engine's sums for
     RUM); `warnings` names the metric families whose figures may be incomplete (their
-    gates are not decided); `inputs` is the provenance the verdict names.
+    gates are not decided); `inputs` is the provenance the verdict names. `stages` are
+    a ramp's spans, each at its declared share (the judge-server's looks): given, the
+    split is checked per stage and rates against control are weighted per stage
+    (`canary.stages`); empty, `canary_share` holds for the whole window.
     """
 
     samples: pl.DataFrame
@@ -32,6 +36,7 @@ class JudgeInput:
     measures: GateMeasures = FRAME_MEASURES
     warnings: SourceWarnings = NO_WARNINGS
     inputs: Inputs | None = None
+    stages: tuple[Stage, ...] = ()
 
     @classmethod
     def of(

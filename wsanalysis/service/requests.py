@@ -8,8 +8,8 @@ and cannot both match one series (`sources.variants`), durations are bounded.
 
 A canary's settings (`SETTINGS`) never change from look to look. Its traffic share
 (`STAGE`: `canary_share`, or `canary_weight` in percent as Argo's `setWeight` and
-Flagger's weights count) belongs to the look: a ramp moves it. Until the state records
-ramp stages, `Look.settings()` still holds the share, so a changed share is refused.
+Flagger's weights count) belongs to the look: a ramp moves it, and the state keeps each
+look's share (a new ramp stage where it changes, `canary_looks`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ SETTINGS = (
     "horizon",
 )
 #: Fields of the look's ramp stage: a later look may change them (Argo `setWeight`,
-#: Flagger `stepWeight`), once the state records stages (see the module docstring).
+#: Flagger `stepWeight`); the state records them per look.
 STAGE = ("canary_share",)
 KNOWN = {"id", "start", "end", "canary_weight", *SETTINGS, *STAGE}
 MAX_ID = 256  # characters of a canary id (it keys the state and the lock table)
@@ -68,15 +68,12 @@ class Look:
     look: str = "5m"
     horizon: str = "48h"
     ignored: tuple[str, ...] = ()  # Flagger metadata keys that are not a look's (owners...)
+    end_is_now: bool = False  # no `end` was sent: `end` is the server's time of arrival
 
     def settings(self) -> dict[str, Any]:
-        """What must stay the same from look to look (stored with the canary).
-
-        Holds the stage's share too until the state records ramp stages: then this
-        returns `SETTINGS` only and the state keeps `stage()` per look.
-        """
+        """What must stay the same from look to look (stored with the canary)."""
         values = asdict(self)
-        return {name: values[name] for name in (*SETTINGS, *STAGE)}
+        return {name: values[name] for name in SETTINGS}
 
     def stage(self) -> dict[str, Any]:
         """What a ramp may change between looks: the canary's declared traffic share."""
@@ -204,7 +201,8 @@ def parse_look(body: Any, *, now: datetime | None = None, files_root: Path | Non
     if not canary_id:
         raise UsageError("field 'id' is missing", "name the canary, e.g. checkout/7d9f8c")
     start = _moment("start", _text(body, "start"))
-    end = _moment("end", _text(body, "end")) or (now or datetime.now(UTC))
+    given_end = _moment("end", _text(body, "end"))
+    end = given_end or (now or datetime.now(UTC))
     if start is not None and end <= start:
         raise UsageError(
             f"field 'end' ({end.isoformat()}) is not after 'start' ({start.isoformat()})",
@@ -239,6 +237,7 @@ def parse_look(body: Any, *, now: datetime | None = None, files_root: Path | Non
         rum=_inside(files_root, "rum", _text(body, "rum")),
         look=look,
         horizon=horizon,
+        end_is_now=given_end is None,
     )
 
 
