@@ -11,16 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from tests.canary import ramps
 from tests.prometheus.fixtures import require_prometheus
 from tests.pushdown.fault_proxy import FaultProxy, Faults
 from tests.service.served import served
-from wsanalysis.canary.synthetic import CanaryCase, synthesize
+from wsanalysis.canary.synthetic import CanaryCase
 from wsanalysis.sources.dataset import Dataset
 from wsanalysis.sources.local_prometheus import LocalPrometheus, backfill
 from wsanalysis.sources.openmetrics import write_openmetrics
@@ -51,23 +52,8 @@ RAMP_STAGES = ((1.0, 0.10), (1.0, 0.25), (4.0, 0.50))  # (hours, canary share)
 
 def ramp_samples() -> pl.DataFrame:
     """The ramp's counters, running on across stages (no reset where the share changes)."""
-    frames: list[pl.DataFrame] = []
-    start = RAMP_START
-    for seed, (hours, share) in enumerate(RAMP_STAGES):
-        frame, _ = synthesize(CanaryCase(hours=hours, canary_share=share, start=start), seed, False)
-        if frames:  # the previous stage's last scrape is this one's first: continue from it
-            keys = [c for c in frame.columns if c not in ("timestamp", "value")]
-            done = pl.concat(frames, how="diagonal_relaxed")
-            last = done.group_by(keys).agg(carried=pl.col("value").sort_by("timestamp").last())
-            frame = (
-                frame.filter(pl.col("timestamp") > start)
-                .join(last, on=keys, how="left", nulls_equal=True)
-                .with_columns(value=pl.col("value") - 1000.0 + pl.col("carried"))
-                .drop("carried")
-            )
-        frames.append(frame)
-        start += timedelta(hours=hours)
-    return pl.concat(frames, how="diagonal_relaxed")
+    stages = [(hours, CanaryCase(canary_share=share)) for hours, share in RAMP_STAGES]
+    return ramps.ramp_samples(ramps.ramp_cases(RAMP_START, stages))
 
 
 def labelled(deployment: Deployment) -> pl.DataFrame:

@@ -204,3 +204,34 @@ def test_the_job_runs_a_judge_command_line_that_parses(tmp_path: Path):
     assert args.canary_selector == 'rollouts_pod_template_hash="7d9f8c"'
     names = {e["name"] for e in container["env"]}
     assert "WSANALYSIS_PROM_BEARER_TOKEN" in names and "hunter" not in script
+
+
+def test_the_ramp_declares_each_steps_weight_to_the_one_canary():
+    stage, gate, rollout = documents("argo-ramp-analysis.yaml")
+    steps = rollout["spec"]["strategy"]["canary"]["steps"]
+    assert "analysis" not in rollout["spec"]["strategy"]["canary"]  # no background run
+    hashes = {"canary-hash": "7d9f8c", "stable-hash": "5b6c7d"}
+    ids = set()
+    for setter, step in zip(steps[::2], steps[1::2], strict=True):
+        weight = setter["setWeight"]
+        args = {a["name"]: a.get("value") for a in step["analysis"]["args"]}
+        assert args["canary-weight"] == str(weight)  # what was just set, as text
+        (name,) = [t["templateName"] for t in step["analysis"]["templates"]]
+        template = {"wsanalysis-judge-stage": stage, "wsanalysis-judge-ramp": gate}[name]
+        web = template["spec"]["metrics"][0]["provider"]["web"]
+        body = json.loads(render(json.dumps(web["jsonBody"]),
+                                 {**hashes, "canary-weight": args["canary-weight"]}))  # fmt: skip
+        look = parse_look(body)
+        assert look.canary_share == weight / 100
+        ids.add((look.id, tuple(sorted(look.settings().items()))))
+    assert len(ids) == 1  # one canary, one set of settings: only the share moves
+    # a stage watches its hour and never pauses on INCONCLUSIVE; the last step is the gate
+    metric = stage["spec"]["metrics"][0]
+    assert metric["count"] - 1 == 12 and go_duration(metric["interval"]) * 12 == parse_duration(
+        "1h"
+    )
+    assert metric["inconclusiveLimit"] >= metric["count"] and metric["failureLimit"] == 0
+    assert "consecutiveSuccessLimit" not in metric
+    assert steps[-1]["analysis"]["templates"] == [{"templateName": "wsanalysis-judge-ramp"}]
+    last = gate["spec"]["metrics"][0]
+    assert last["consecutiveSuccessLimit"] == 1 and last["inconclusiveLimit"] == last["count"] - 1

@@ -43,36 +43,19 @@ def server_gates(folder: Path) -> Path:
 
 
 def ramp_rollout(base: str) -> ArgoRollout:
-    """The example's template, declaring the stage's weight; one inline run per stage.
-
-    A stage run watches for the stage's hour (count 13 looks at 5 minutes: 0 to 60 min)
-    and ends Successful unless a NO_GO fails it; the last stage is the example's gate.
-    """
-    template, rollout = copy.deepcopy(documents("argo-web-analysis.yaml"))
-    template["spec"]["args"].append({"name": "canary-weight"})
-    metric = template["spec"]["metrics"][0]
-    metric["provider"]["web"]["jsonBody"] |= {
-        "canary_weight": "{{args.canary-weight}}", "gates": "gates.yaml",
-    }  # fmt: skip
-    stage = copy.deepcopy(template)
-    stage["metadata"]["name"] = "wsanalysis-judge-stage"
-    stage_metric = stage["spec"]["metrics"][0]
-    stage_metric.pop("consecutiveSuccessLimit")
-    stage_metric |= {"count": 13, "inconclusiveLimit": 13}
-    hashes = rollout["spec"]["strategy"]["canary"]["analysis"]["args"]
-    steps = []
-    for number, (_, share) in enumerate(RAMP_STAGES):
-        weight = round(share * 100)
-        name = "wsanalysis-judge" if number == len(RAMP_STAGES) - 1 else "wsanalysis-judge-stage"
-        args = [*hashes, {"name": "canary-weight", "value": str(weight)}]
-        steps += [{"setWeight": weight}, {"analysis": {"templates": [{"templateName": name}],
-                                                       "args": args}}]  # fmt: skip
-    canary = rollout["spec"]["strategy"]["canary"]
-    canary.pop("analysis")  # a background run could only send the first stage's weight
-    canary["steps"] = steps
+    """The ramp example (docs/pipelines/argo-ramp-analysis.yaml) on the synthetic ramp,
+    whose server gates leave out TTFB (`gates.yaml`, under the service's --files-root)."""
+    stage, gate, rollout = copy.deepcopy(documents("argo-ramp-analysis.yaml"))
+    templates = {t["metadata"]["name"]: t for t in (stage, gate)}
+    for template in templates.values():
+        template["spec"]["metrics"][0]["provider"]["web"]["jsonBody"]["gates"] = "gates.yaml"
+    steps = rollout["spec"]["strategy"]["canary"]["steps"]
+    assert [s["setWeight"] for s in steps if "setWeight" in s] == [
+        round(share * 100) for _, share in RAMP_STAGES
+    ]
     return ArgoRollout(
         rollout,
-        {"wsanalysis-judge": template, "wsanalysis-judge-stage": stage},
+        templates,
         {"Latest": RAMP.canary_hash, "Stable": RAMP.stable_hash},
         {("wsanalysis-judge", "token"): TOKEN},
         base,
