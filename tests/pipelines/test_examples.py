@@ -16,9 +16,18 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.pipelines.controllers import (
+    ERROR_RETRY,
+    ArgoRollout,
+    FlaggerCanary,
+    Unmodelled,
+    evaluate,
+    go_duration,
+)
 from wsanalysis.cli import build_parser
 from wsanalysis.service.app import FLAGGER_OK
 from wsanalysis.service.requests import KNOWN, parse_flagger, parse_look
+from wsanalysis.times import parse_duration
 
 HERE = Path(__file__).resolve().parent
 DOCS = HERE.parents[1] / "docs" / "pipelines"
@@ -88,15 +97,6 @@ def render(text: str, args: dict[str, str]) -> str:
     return re.sub(r"\{\{\s*args\.([\w-]+)\s*\}\}", lambda m: args[m.group(1)], text)
 
 
-def condition_holds(condition: str, answer: dict) -> bool:
-    """Argo's expr for the one form the template uses: `result.<field> == "<value>"`."""
-    match = re.fullmatch(r'result\.(\w+) == "(\w+)"', condition.strip())
-    assert match, f"unexpected condition form: {condition}"
-    field, value = match.groups()
-    assert field in answer, f"the service's answer has no {field!r}"
-    return answer[field] == value
-
-
 def test_the_web_template_sends_what_the_service_reads_and_reads_what_it_answers():
     template, rollout = documents("argo-web-analysis.yaml")
     metric = template["spec"]["metrics"][0]
@@ -109,43 +109,78 @@ def test_the_web_template_sends_what_the_service_reads_and_reads_what_it_answers
     assert set(body) <= KNOWN
     look = parse_look(body)
     assert look.canary_selector == 'rollouts_pod_template_hash="7d9f8c"'
-    assert look.canary_share == 0.1 and look.horizon == "48h"
+    # args are resolved once per run: a background run cannot follow setWeight, so no share
+    assert look.canary_share is None and look.horizon == "48h"
     # the conditions, on the three answers the service gives (shape of looks._document)
     outcomes = {}
     for verdict in VERDICTS:
         answer = {"verdict": verdict, "reason": "", "settle_in_s": None, "gates": [],
                   "report": None}  # fmt: skip
-        outcomes[verdict] = (condition_holds(metric["successCondition"], answer),
-                             condition_holds(metric["failureCondition"], answer))  # fmt: skip
-    assert outcomes == {"GO": (True, False), "NO_GO": (False, True),
-                        "INCONCLUSIVE": (False, False)}  # fmt: skip
+        outcomes[verdict] = evaluate(metric, answer)
+    assert outcomes == {"GO": "Successful", "NO_GO": "Failed", "INCONCLUSIVE": "Inconclusive"}
+    # every look until the horizon may be inconclusive; an outage of two intervals (errors
+    # retried every 10 s, analysis.go) stays under consecutiveErrorLimit
+    interval = go_duration(metric["interval"])
+    assert metric["count"] * interval == parse_duration(look.horizon)
     assert metric["failureLimit"] == 0 and metric["inconclusiveLimit"] == metric["count"] - 1
+    assert metric["consecutiveErrorLimit"] * ERROR_RETRY >= 2 * interval
+    # the same template runs in the background across the setWeight steps and gates the end
     declared = {a["name"] for a in template["spec"]["args"]}
-    passed = {
-        a["name"] for a in rollout["spec"]["strategy"]["canary"]["steps"][1]["analysis"]["args"]
-    }
-    assert passed | {"judge-token"} == declared
+    canary = rollout["spec"]["strategy"]["canary"]
+    background = canary["analysis"]
+    assert [t["templateName"] for t in background["templates"]] == ["wsanalysis-judge"]
+    assert {a["name"] for a in background["args"]} | {"judge-token"} == declared
+    weights = [step["setWeight"] for step in canary["steps"] if "setWeight" in step]
+    assert weights == sorted(weights) and len(weights) > 1
+    gate = canary["steps"][-1]["analysis"]
+    assert gate["templates"] == background["templates"] and gate["args"] == background["args"]
 
 
 def test_the_flagger_hooks_go_where_their_semantics_are():
     (canary,) = documents("flagger-canary.yaml")
-    hooks = canary["spec"]["analysis"]["webhooks"]
+    analysis = canary["spec"]["analysis"]
+    # a progressive canary (canary.go DeploymentStrategy), on a provider that moves weights
+    assert "iterations" not in analysis and "match" not in analysis
+    assert canary["spec"]["provider"] != "kubernetes"
+    assert 0 < analysis["stepWeight"] <= analysis["maxWeight"] < 100
+    assert analysis["threshold"] >= 3  # a blip of two intervals is two failed checks
+    hooks = analysis["webhooks"]
     assert {h["type"] for h in hooks} == set(FLAGGER_OK)
+    assert hooks[0]["type"] == "rollback"
     for hook in hooks:
         assert hook["url"].endswith(f"/v1/flagger/{hook['type']}")
         metadata = hook["metadata"]
         assert all(isinstance(v, str) for v in metadata.values())  # Flagger's metadata type
-        assert set(metadata) - {"token"} <= KNOWN
         payload = {"name": "checkout", "namespace": "shop", "phase": "Progressing",
                    "checksum": "85d557f47b", "metadata": metadata}  # fmt: skip
         look = parse_flagger(hook["type"], payload)
-        assert look.id == "shop/checkout@85d557f47b" and look.canary_share == 0.1
+        assert look.id == "shop/checkout@85d557f47b" and look.canary_share is None
+        assert look.ignored == ("owner",)  # the team's key, ignored, not a 400
+        # the labels Flagger puts on canary pods (the target's) and on primary pods
+        assert 'app="checkout"' in look.canary_selector
+        assert 'app="checkout-primary"' in look.control_selector
+        assert "canary" not in look.canary_selector.replace("checkout", "")
     assert {
         "confirm-promotion": {"GO"},
         "rollout": {"GO", "INCONCLUSIVE"},
         "pre-rollout": {"GO", "INCONCLUSIVE"},
         "rollback": {"NO_GO"},
     } == FLAGGER_OK
+
+
+def test_the_examples_are_what_the_controller_double_runs():
+    """The double refuses what it does not model; the examples stay on modelled ground."""
+    (canary,) = documents("flagger-canary.yaml")
+    FlaggerCanary(canary, "http://127.0.0.1:9")
+    template, rollout = documents("argo-web-analysis.yaml")
+    argo = ArgoRollout(rollout, {"wsanalysis-judge": template}, {"Latest": "a", "Stable": "b"},
+                       {("wsanalysis-judge", "token"): "t"}, "http://127.0.0.1:9")  # fmt: skip
+    run = argo.new_run(rollout["spec"]["strategy"]["canary"]["analysis"], "background")
+    assert run.metric["provider"]["web"]["headers"] == [{"key": "Authorization",
+                                                         "value": "Bearer t"}]  # fmt: skip
+    with pytest.raises(Unmodelled, match="Blue/Green"):
+        FlaggerCanary({**canary, "spec": {**canary["spec"], "analysis": {
+            **canary["spec"]["analysis"], "iterations": 576}}}, "http://127.0.0.1:9")  # fmt: skip
 
 
 def test_the_job_runs_a_judge_command_line_that_parses(tmp_path: Path):
@@ -169,3 +204,34 @@ def test_the_job_runs_a_judge_command_line_that_parses(tmp_path: Path):
     assert args.canary_selector == 'rollouts_pod_template_hash="7d9f8c"'
     names = {e["name"] for e in container["env"]}
     assert "WSANALYSIS_PROM_BEARER_TOKEN" in names and "hunter" not in script
+
+
+def test_the_ramp_declares_each_steps_weight_to_the_one_canary():
+    stage, gate, rollout = documents("argo-ramp-analysis.yaml")
+    steps = rollout["spec"]["strategy"]["canary"]["steps"]
+    assert "analysis" not in rollout["spec"]["strategy"]["canary"]  # no background run
+    hashes = {"canary-hash": "7d9f8c", "stable-hash": "5b6c7d"}
+    ids = set()
+    for setter, step in zip(steps[::2], steps[1::2], strict=True):
+        weight = setter["setWeight"]
+        args = {a["name"]: a.get("value") for a in step["analysis"]["args"]}
+        assert args["canary-weight"] == str(weight)  # what was just set, as text
+        (name,) = [t["templateName"] for t in step["analysis"]["templates"]]
+        template = {"wsanalysis-judge-stage": stage, "wsanalysis-judge-ramp": gate}[name]
+        web = template["spec"]["metrics"][0]["provider"]["web"]
+        body = json.loads(render(json.dumps(web["jsonBody"]),
+                                 {**hashes, "canary-weight": args["canary-weight"]}))  # fmt: skip
+        look = parse_look(body)
+        assert look.canary_share == weight / 100
+        ids.add((look.id, tuple(sorted(look.settings().items()))))
+    assert len(ids) == 1  # one canary, one set of settings: only the share moves
+    # a stage watches its hour and never pauses on INCONCLUSIVE; the last step is the gate
+    metric = stage["spec"]["metrics"][0]
+    assert metric["count"] - 1 == 12 and go_duration(metric["interval"]) * 12 == parse_duration(
+        "1h"
+    )
+    assert metric["inconclusiveLimit"] >= metric["count"] and metric["failureLimit"] == 0
+    assert "consecutiveSuccessLimit" not in metric
+    assert steps[-1]["analysis"]["templates"] == [{"templateName": "wsanalysis-judge-ramp"}]
+    last = gate["spec"]["metrics"][0]
+    assert last["consecutiveSuccessLimit"] == 1 and last["inconclusiveLimit"] == last["count"] - 1

@@ -3,7 +3,8 @@
 It forwards every request and, when told to, answers as Thanos or Mimir do under
 trouble: `warnings` in a successful answer (a store was down: partial data), or a
 per-query limit refusal ("too many samples") for range queries spanning too many steps
-or for instant queries whose range selector spans too long (a raw read's chunk).
+or for instant queries whose range selector spans too long (a raw read's chunk); or,
+`down`, drops every request unanswered (an outage of the server behind it).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Faults:
     warning: str = "partial response: store 10.0.3.7:10901 unavailable"
     max_steps: int | None = None  # range queries with more steps are refused (422)
     max_range_ms: int | None = None  # instant queries over a longer `[Nms]` are refused
+    down: bool = False  # every request is dropped unanswered, as by a server that is gone
     seen: list[dict[str, str]] = field(default_factory=list)
     refused: int = 0
 
@@ -63,6 +65,9 @@ class FaultProxy:
         params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         faults = self.faults
         faults.seen.append(params)
+        if faults.down:
+            request.close_connection = True  # no status line: the client sees a dropped connection
+            return None
         too_big = False
         if parts.path.endswith("/query_range") and faults.max_steps is not None:
             steps = (float(params["end"]) - float(params["start"])) / float(params["step"]) + 1

@@ -176,8 +176,10 @@ def test_requests_are_checked_and_the_token_is_required(judge_server: JudgeServe
     assert judge_server.post("/v1/flagger/post-rollout", payload).status_code == 400
 
     assert judge_server.post("/v1/judge", body).status_code == 200
-    changed = judge_server.post("/v1/judge", {**argo_body(2), "canary_share": "0.2"})
-    assert changed.status_code == 400 and "canary_share" in changed.json()["error"]
+    changed = judge_server.post("/v1/judge", {**argo_body(2), "profile": "staging"})
+    assert changed.status_code == 400 and "profile" in changed.json()["error"]
+    ramped = judge_server.post("/v1/judge", {**argo_body(2), "canary_share": "0.2"})  # a ramp
+    assert ramped.status_code == 200 and len(ramped.json()["stages"]) == 2
     back = judge_server.post("/v1/judge", {**argo_body(1), "end": START.isoformat()})
     assert back.status_code == 400
 

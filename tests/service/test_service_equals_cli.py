@@ -48,6 +48,7 @@ OWN = {
     "fetched_samples",
     "received_bytes",
     "read_seconds",
+    "stages",  # the service's record of the canary's ramp stages (one here)
 }
 
 
@@ -72,17 +73,27 @@ def beacon_variants(folder: Path) -> Path:
     return path
 
 
-def look(name: str, start: datetime, end: datetime, rum: Path | None, names: Path) -> Look:
+def look(
+    name: str, start: datetime, end: datetime, rum: Path | None, names: Path | None = None
+) -> Look:
     return Look(id=name, start=start, end=end, canary_share=0.1, rum=str(rum) if rum else None,
-                **PLAN, **selectors(name), telemetry=str(names))  # fmt: skip
+                **PLAN, **selectors(name), telemetry=str(names) if names else None)  # fmt: skip
 
 
 def cli(
-    url: str, name: str, start: datetime, end: datetime, rum: Path | None, out: Path, names: Path
+    url: str,
+    name: str,
+    start: datetime,
+    end: datetime,
+    rum: Path | None,
+    out: Path,
+    names: Path | None = None,
 ) -> dict:
     args = ["judge", "--prometheus", url, "--start", start.isoformat(), "--end", end.isoformat(),
             "--canary-share", "0.1", "--sequential", "--look", PLAN["look"], "--horizon",
-            PLAN["horizon"], "--out", str(out), "--telemetry", str(names)]  # fmt: skip
+            PLAN["horizon"], "--out", str(out)]  # fmt: skip
+    if names is not None:
+        args += ["--telemetry", str(names)]
     for option, value in selectors(name).items():
         args += [f"--{option.replace('_', '-')}", value]
     if rum is not None:

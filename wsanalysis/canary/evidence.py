@@ -174,9 +174,13 @@ def bucket_pvalues(gate: Gate, counts: measures.Counts) -> tuple[np.ndarray, np.
     return pvalues, np.divide(y, e, out=np.full(len(y), math.nan), where=e > 0)
 
 
-def spike_evidence(gate: Gate, counts: measures.Counts) -> GateEvidence:
+def spike_evidence(
+    gate: Gate, counts: measures.Counts, stage_weighted: measures.Counts | None = None
+) -> GateEvidence:
     """The worst bucket can fail the gate (Holm over buckets); a pass needs no
-    significant bucket and the window-wide upper limit inside the tolerance.
+    significant bucket and the window-wide upper limit inside the tolerance (read on
+    `stage_weighted`, the counts weighted per ramp stage when the share moved; each
+    bucket is tested on its own counts).
 
     Sufficiency comes from exposure: with no canary event the window-wide upper limit
     is still as wide as the canary's exposure makes it (3.7 / exposure at 95%), so 24
@@ -196,7 +200,7 @@ def spike_evidence(gate: Gate, counts: measures.Counts) -> GateEvidence:
     alpha = one_sided_alpha(gate)
     worst = int(np.nanargmin(np.where(tested, adjusted, np.nan))) if n_tested else 0
     p_harm = float(adjusted[worst]) if n_tested else 1.0
-    wide = _window_wide(gate, counts)
+    wide = _window_wide(gate, stage_weighted or counts)
     control_rate = _overall_rate(control) or 0.0
     power = pooled_power(
         gate.tolerance, limit, float(e.sum()), float(f.sum()), control_rate, alpha,

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from wsanalysis.canary import evidence
+from wsanalysis.canary import evidence, stages
 from wsanalysis.canary.coverage import ABSENT, NOTES, review
 from wsanalysis.canary.gates import Gate, GateFile, Profile
 from wsanalysis.canary.judge_input import JudgeInput
@@ -158,11 +158,12 @@ def judge(profile: Profile, data: JudgeInput, *, gate_file: GateFile | None = No
     if window is None:
         found = [GateEvidence.no_data(math.nan, "the window holds no data")] * len(profile.gates)
         srm_problem, srm_skipped = None, False
+        stage_records = [s.to_json() for s in data.stages]
     else:
         with ThreadPoolExecutor(GATE_WORKERS) as pool:
-            split = pool.submit(_sample_ratio_problem, profile, data)
+            split = pool.submit(_split_by_stage, profile, data)
             found = list(pool.map(lambda gate: evaluate_gate(gate, data, window), profile.gates))
-            srm_problem, srm_skipped = split.result()
+            srm_problem, srm_skipped, stage_records = split.result()
     harm, safe, decisions = _decide_all(profile, found)
     elapsed = window.duration if window is not None else timedelta(0)
     unsettled = [i for i, d in enumerate(decisions) if d in ("inconclusive", "no_data")]
@@ -238,6 +239,15 @@ def judge(profile: Profile, data: JudgeInput, *, gate_file: GateFile | None = No
                 reason = f"{reason.rstrip('.')} at the {horizon:.0f} h horizon: the canary did not settle."
     dropped = dropped_lines_sentence(data.inputs)
     reason = " ".join([reason, *([dropped] if dropped else []), *notes])
+    if data.stages:  # a ramp (the judge-server): each stage, and how the gates read them
+        how: dict[str, list[str]] = {}
+        for gate in profile.gates:
+            how.setdefault(kind_of(gate).across_stages(gate), []).append(gate.name)
+        metadata["stages"] = stage_records
+        if len(data.stages) > 1:
+            metadata["across_stages"] = how
+        said = (stages.undeclared_sentence(data.stages), stages.across_sentence(data.stages, how))
+        reason = " ".join([reason, *(sentence for sentence in said if sentence)])
     return Verdict(
         verdict, reason, tuple(results), profile.name, "wsanalysis", metadata, gate_file, data
     )
@@ -249,6 +259,20 @@ def _window_json(window: Window | None) -> dict | None:
     return {"start": window.start.isoformat(), "end": window.end.isoformat()}
 
 
+def _split_pvalue(canary_n: int, control_n: int, share: float, data: JudgeInput) -> float:
+    """The sample-ratio test's p-value (one place: per stage as for the whole window)."""
+    return sample_ratio_mismatch(canary_n, control_n, share).pvalue
+
+
+def _mismatch(unit: str, canary_n: int, control_n: int, share: float, p: float, where: str) -> str:
+    observed = canary_n / (canary_n + control_n)
+    return (
+        f"Sample-ratio mismatch{where}: the canary has {observed:.1%} of {unit} against the "
+        f"declared {share:.0%} (p = {p:.1e}); the traffic split is not what was declared, "
+        "so no comparison can be trusted."
+    )
+
+
 def _sample_ratio_problem(profile: Profile, data: JudgeInput) -> tuple[str | None, bool]:
     """A sentence when the observed split contradicts the declared canary share, and
     whether the check was skipped (a share declared, no unit counted for both variants)."""
@@ -258,15 +282,46 @@ def _sample_ratio_problem(profile: Profile, data: JudgeInput) -> tuple[str | Non
     if units is None:
         return None, True
     unit_name, canary_n, control_n = units
-    result = sample_ratio_mismatch(canary_n, control_n, data.canary_share)
-    if result.pvalue < profile.srm_alpha:
-        observed = canary_n / (canary_n + control_n)
-        return (
-            f"Sample-ratio mismatch: the canary has {observed:.1%} of {unit_name} against the "
-            f"declared {data.canary_share:.0%} (p = {result.pvalue:.1e}); the traffic split is "
-            "not what was declared, so no comparison can be trusted."
-        ), False
+    p = _split_pvalue(canary_n, control_n, data.canary_share, data)
+    if p < profile.srm_alpha:
+        return _mismatch(unit_name, canary_n, control_n, data.canary_share, p, ""), False
     return None, False
+
+
+def _split_by_stage(profile: Profile, data: JudgeInput) -> tuple[str | None, bool, list[dict]]:
+    """The split checked per ramp stage against that stage's declared share (Bonferroni
+    over the stages that declared one), whether the check was skipped (shares declared, no
+    unit counted), and each stage's record; without stages, the whole window
+    against `canary_share`. One stage reads as the whole window does."""
+    if not data.stages:
+        return *_sample_ratio_problem(profile, data), []
+    if len(data.stages) == 1:
+        units = _split_units(profile, data)
+        per = None if units is None else (units[0], [{CANARY: units[1], CONTROL: units[2]}])
+    else:
+        per = stages.units_per_stage(data.samples, data.beacons, data.stages, profile.srm_unit)
+    declared = sum(1 for s in data.stages if s.share is not None)
+    problem, records = None, []
+    skipped = per is None and declared > 0
+    for k, stage in enumerate(data.stages):
+        record = stage.to_json()
+        counted = per[1][k] if per is not None else {}
+        canary_n, control_n = counted.get(CANARY, 0), counted.get(CONTROL, 0)
+        record |= {"unit": per[0] if per is not None else None, "canary": canary_n,
+                   "control": control_n}  # fmt: skip
+        tested = CANARY in counted and CONTROL in counted and canary_n + control_n > 0
+        if stage.share is not None and tested:
+            assert per is not None
+            p = min(1.0, _split_pvalue(canary_n, control_n, stage.share, data) * declared)
+            record |= {"observed_share": canary_n / (canary_n + control_n), "srm_p": p}
+            if p < profile.srm_alpha and problem is None:
+                where = (
+                    "" if len(data.stages) == 1
+                    else f" in {stage.label(k + 1)}, Bonferroni over {declared} stages"
+                )  # fmt: skip
+                problem = _mismatch(per[0], canary_n, control_n, stage.share, p, where)
+        records.append(record)
+    return problem, skipped, records
 
 
 def _split_units(profile: Profile, data: JudgeInput) -> tuple[str, int, int] | None:

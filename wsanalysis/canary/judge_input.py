@@ -11,6 +11,7 @@ from typing import Any
 import polars as pl
 
 from wsanalysis.canary.plan import SequentialPlan
+from wsanalysis.canary.stages import Stage
 from wsanalysis.frames.coverage import NOTHING_MISSING, Coverage
 from wsanalysis.frames.measures import FRAME_MEASURES, GateMeasures, Window
 from wsanalysis.loading import NO_WARNINGS, Inputs, Loaded, SourceWarnings
@@ -25,6 +26,9 @@ class JudgeInput:
     gates are not decided); `inputs` is the provenance the verdict names; `series` holds
     the per-step values of the gates whose figure a server computes (timestamp, query,
     variant, value); `coverage` what the checks of the data against the gates found.
+    `stages` are a ramp's spans, each at its declared share (the judge-server's looks):
+    given, the split is checked per stage and rates against control are weighted per
+    stage (`canary.stages`); empty, `canary_share` holds for the whole window.
     """
 
     samples: pl.DataFrame
@@ -37,6 +41,7 @@ class JudgeInput:
     inputs: Inputs | None = None
     series: pl.DataFrame | None = None
     coverage: Coverage = NOTHING_MISSING
+    stages: tuple[Stage, ...] = ()
 
     @classmethod
     def of(

@@ -2,6 +2,7 @@
 
     WSANALYSIS_JUDGE_TOKEN=... wsanalysis judge-server --prometheus URL --port 8080
                                [--state judge-state.sqlite] [--host 127.0.0.1] [--late 15m]
+                               [--max-body BYTES]
 
 POST /v1/judge (Argo web provider), POST /v1/flagger/{hook} (Flagger webhooks),
 GET /healthz, GET /metrics. Callers send `Authorization: Bearer $WSANALYSIS_JUDGE_TOKEN`;
@@ -72,6 +73,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="link template for each answer's `report`, e.g. https://reports/{id}/report.html",
     )
     parser.add_argument(
+        "--max-body",
+        type=int,
+        metavar="BYTES",
+        help="largest request body; larger ones answer 413 unread (1 MiB)",
+    )
+    parser.add_argument(
         "--no-auth",
         action="store_true",
         help=f"serve without a bearer token (otherwise ${TOKEN_ENV} is required)",
@@ -90,6 +97,8 @@ def check(args: argparse.Namespace) -> None:
             f"export {TOKEN_ENV} (at least {MIN_TOKEN} characters, e.g. `openssl rand -hex 32`),"
             " or pass --no-auth to serve without one",
         )
+    if args.max_body is not None and args.max_body < 1024:
+        raise UsageError(f"--max-body {args.max_body} is too small", "give at least 1024 bytes")
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port} is not a port", "give 1-65535")
     from wsanalysis.sources.prometheus import PrometheusSource
@@ -113,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         report_url=args.report_url,
         late=parse_duration(args.late),
         telemetry=args.telemetry,
+        **({"max_body": args.max_body} if args.max_body else {}),
     )
     auth = "no authentication" if token is None else f"bearer token from ${TOKEN_ENV}"
     print(

@@ -197,7 +197,7 @@ def _from_server(source: DataSource, reads: Reads) -> Loaded:
     server = source.server
     assert server is not None and source.start is not None and source.end is not None
     read_from = read_start(source, reads)
-    with PrometheusSource(server.url) as connection:
+    with PrometheusSource(server.settings or server.url) as connection:
         if server.raw or reads.pushdown is None:
             tally = ReceivedBytes(connection)
             samples, warned = _raw_samples(connection, source, reads, read_from)

@@ -18,6 +18,7 @@ from wsanalysis.errors import UsageError
 from wsanalysis.pushdown.engines import ENGINES, Engine
 from wsanalysis.secrets import checked_url
 from wsanalysis.sources.dataset import Dataset
+from wsanalysis.sources.prometheus.settings import PrometheusSettings
 from wsanalysis.sources.rum import BeaconSchema
 from wsanalysis.sources.telemetry import REFERENCE, Telemetry, load_telemetry
 from wsanalysis.sources.variants import DEFAULT_VARIANTS, VariantMapping
@@ -32,10 +33,13 @@ class MetricsServer:
     """A Prometheus-compatible server (Prometheus, Thanos, Mimir, VictoriaMetrics).
 
     By default the server sums what the gates need (push-down); `raw` reads every sample
-    instead (audits, small data, Kayenta, the incident detectors)."""
+    instead (audits, small data, Kayenta, the incident detectors). `settings` are a
+    library caller's connection settings for `url` (timeouts, retries); None reads them
+    from the environment."""
 
     url: str
     raw: bool = False
+    settings: PrometheusSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ class DataSource:
         cls,
         *,
         data: str | Path | Dataset | DataSource | None = None,
-        prometheus: str | None = None,
+        prometheus: str | PrometheusSettings | None = None,
         start: str | datetime | None = None,
         end: str | datetime | None = None,
         rum: str | Path | None = None,
@@ -137,6 +141,9 @@ class DataSource:
             raise UsageError(
                 "give exactly one data source", "a dataset folder (data) or a metrics server URL"
             )
+        settings = prometheus if isinstance(prometheus, PrometheusSettings) else None
+        if settings is not None:
+            prometheus = settings.url
         checked_url(prometheus, "prometheus")
         start_at, end_at = checked_window(
             start, end, required=prometheus is not None, needs="a Prometheus source"
@@ -146,7 +153,7 @@ class DataSource:
         )
         variants = mapping.variant_mapping
         metrics: Path | MetricsServer = (
-            Path(data) if data is not None else MetricsServer(str(prometheus), raw=raw)
+            Path(data) if data is not None else MetricsServer(str(prometheus), raw, settings)
         )
         rum_path = Path(rum) if rum else None
         return cls(metrics, rum_path, engine, start_at, end_at, variants, mapping, lenient)

@@ -7,8 +7,16 @@ kept (`bucket_stats`), so a sample that reaches the server up to `late` after it
 timestamp is counted. The library's judge then runs with a `SequentialPlan` on the
 whole window's statistics, with the server's warnings kept for the buckets they cover:
 the answer is what the CLI says on the same window. A series gate's values (any PromQL
-per step) are asked over the whole window at every look, as the CLI asks them. A GO or a NO_GO is final: later
-looks return it unchanged.
+per step) are asked over the whole window at every look, as the CLI asks them. A GO or
+a NO_GO is final: later looks return it unchanged.
+
+A ramp: each look declares the canary's share since the last look (`canary_share`, or
+`canary_weight`); a look whose share differs from the last one's opens a new stage at the
+last look's end (`stages_of`). The judge checks the split per stage and weighs rates
+against control per stage (`canary.stages`). A look without `end` is "now" when its turn
+at the canary's lock comes, never before the last look's end (two Argo runs on one
+canary race); a look at the last look's end returns the last answer without re-judging
+(Flagger calls several hooks per interval, on the same data).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import polars as pl
 
@@ -26,6 +35,7 @@ from wsanalysis.canary.gates import GateFile, load_gate_file
 from wsanalysis.canary.inputs import sequential_plan
 from wsanalysis.canary.judge import JudgeInput, judge
 from wsanalysis.canary.reads import judge_reads
+from wsanalysis.canary.stages import Stage
 from wsanalysis.canary.verdict import Verdict
 from wsanalysis.errors import UsageError
 from wsanalysis.frames.measures import Window
@@ -33,6 +43,7 @@ from wsanalysis.loading import DEFAULT_LATE, DataSource, SourceWarnings, load, r
 from wsanalysis.service import bucket_stats
 from wsanalysis.service.requests import Look
 from wsanalysis.service.state import Canary, LookRecord, StateStore
+from wsanalysis.sources.prometheus import PrometheusSettings
 from wsanalysis.sources.telemetry import load_telemetry
 from wsanalysis.times import epoch_ms
 
@@ -54,6 +65,22 @@ class Answer:
 
 def _at(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def stages_of(start_ms: int, looks: list[tuple[int, float | None]]) -> tuple[Stage, ...]:
+    """A ramp's stages from its looks' (end, declared share), in order: a look's share
+    holds since the look before it; a stage ends at the last look that declared its
+    share. Spans without time (a first look at the canary's start) are no stage."""
+    spans: list[tuple[float | None, int, int]] = []
+    since = start_ms
+    for end_ms, share in looks:
+        if end_ms > since:
+            if spans and spans[-1][0] == share:
+                spans[-1] = (share, spans[-1][1], end_ms)
+            else:
+                spans.append((share, since, end_ms))
+        since = max(since, end_ms)
+    return tuple(Stage(share, _at(begin), _at(end)) for share, begin, end in spans)
 
 
 def kept_warnings(
@@ -82,7 +109,7 @@ class Judge:
     def __init__(
         self,
         store: StateStore,
-        prometheus: str,
+        prometheus: str | PrometheusSettings,
         *,
         report_url: str | None = None,
         late: timedelta = DEFAULT_LATE,
@@ -104,8 +131,8 @@ class Judge:
         if canary is None:
             start = look.start or look.end  # Flagger: the canary starts at its first look
             canary = self.store.create(look.id, settings, epoch_ms(start))
-        if canary.settings != settings:
-            changed = sorted(k for k in settings if settings[k] != canary.settings.get(k))
+        changed = sorted(k for k in settings if settings[k] != canary.settings.get(k))
+        if changed:
             raise UsageError(
                 f"canary {look.id!r} was started with other {', '.join(changed)}",
                 "keep a canary's settings from look to look, or give the new one a new id",
@@ -121,12 +148,18 @@ class Judge:
                         "received_bytes": 0}  # fmt: skip
             return Answer(document, 0, cached=True)
         end_ms = max(epoch_ms(look.end), canary.start_ms)
+        if look.end_is_now and canary.looked_ms is not None:
+            end_ms = max(end_ms, canary.looked_ms)  # a look that waited for the lock
         if canary.looked_ms is not None and end_ms < canary.looked_ms:
             raise UsageError(
                 f"end {look.end.isoformat()} is before the last look "
                 f"({_at(canary.looked_ms).isoformat()})",
                 "looks move forward in time; send the current time or omit end",
             )
+        if end_ms == canary.looked_ms and canary.last is not None:  # nothing new to read
+            document = {**canary.last, "looks": canary.looks + 1, "fetched_samples": 0,
+                        "received_bytes": 0, "read_seconds": 0.0}  # fmt: skip
+            return Answer(document, 0, cached=True)
         gate_file = load_gate_file(look.gates)
         start, end = _at(canary.start_ms), _at(end_ms)
         if end <= start:  # nothing to read yet
@@ -174,6 +207,7 @@ class Judge:
             loaded.inputs,
             loaded.series,  # series gates: their values over the whole window, every look
             check_input(profile, loaded, source.variants, samples),
+            self._stages(canary, look, epoch_ms(end)),
         )
         # the buckets the next look reads again (its late margin) stay apart in the state
         settle_from = read_start(source.since(end, self.late), reads) or start
@@ -185,6 +219,11 @@ class Judge:
         )  # fmt: skip
         answer.document["read_seconds"] = round(read_seconds, 3)
         return answer
+
+    def _stages(self, canary: Canary, look: Look, end_ms: int) -> tuple[Stage, ...]:
+        """The canary's stages up to this look (its share from the last look's end)."""
+        looks = [(r.end_ms, r.canary_share) for r in self.store.looks(canary.id)]
+        return stages_of(canary.start_ms, [*looks, (end_ms, look.canary_share)])
 
     def _answer(
         self,
@@ -205,7 +244,9 @@ class Judge:
         elapsed = (end_ms - canary.start_ms) / 1000
         document |= {
             "id": look.id,
-            "report": self.report_url.format(id=look.id) if self.report_url else None,
+            "report": self.report_url.format(id=quote(look.id, safe=""))
+            if self.report_url
+            else None,
             "looks": canary.looks + 1,
             "elapsed_s": elapsed,
             "final": final,

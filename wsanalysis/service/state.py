@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -111,9 +112,10 @@ class StateStore:
         self.path = str(path)
         self._memory: OrderedDict[str, tuple[int | None, pl.DataFrame]] = OrderedDict()
         self._memory_lock = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}  # id -> (lock, looks holding it)
         self._locks_lock = threading.Lock()
         try:
+            _private(Path(path))
             with self._connect() as db:
                 version = db.execute("PRAGMA user_version").fetchone()[0]
                 old = db.execute(
@@ -127,7 +129,7 @@ class StateStore:
                     )
                 db.executescript(SCHEMA)
                 db.execute(f"PRAGMA user_version = {FORMAT}")
-        except sqlite3.Error as error:
+        except (OSError, sqlite3.Error) as error:
             raise UsageError(f"cannot open the state file {self.path}: {error}",
                              "give --state a writable path") from None  # fmt: skip
 
@@ -139,10 +141,26 @@ class StateStore:
             with db:  # one transaction: committed whole, or rolled back
                 yield db
 
-    def lock(self, canary_id: str) -> threading.Lock:
-        """Looks at one canary run one at a time; different canaries run side by side."""
+    @contextmanager
+    def lock(self, canary_id: str) -> Iterator[None]:
+        """Looks at one canary run one at a time; different canaries run side by side.
+
+        The table holds only canaries with a look in flight (an entry leaves with its last
+        holder), so it is bounded by the requests being served, not by the ids ever seen.
+        """
         with self._locks_lock:
-            return self._locks.setdefault(canary_id, threading.Lock())
+            lock, holders = self._locks.get(canary_id, (threading.Lock(), 0))
+            self._locks[canary_id] = (lock, holders + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._locks_lock:
+                lock, holders = self._locks[canary_id]
+                if holders == 1:
+                    del self._locks[canary_id]
+                else:
+                    self._locks[canary_id] = (lock, holders - 1)
 
     def _rows(self, sql: str, *params: Any) -> list[tuple]:
         """One read-only query's rows (its own connection and transaction)."""
@@ -272,6 +290,19 @@ class StateStore:
             self._memory.move_to_end(canary_id)
             while len(self._memory) > MEMORY_CANARIES:
                 self._memory.popitem(last=False)
+
+
+def _private(path: Path) -> None:
+    """The state file readable by its owner only (0600), in a folder created 0700.
+
+    SQLite gives the `-wal` and `-shm` files the database file's mode. An existing file
+    is narrowed to 0600; an existing folder is left as it is (it may be shared).
+    """
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
 
 
 def _now() -> str:

@@ -265,7 +265,7 @@ def _call_string(
     function, position = frame[0].removeprefix("call:"), frame[1]
     if function not in LABEL_ARGUMENTS or not text.startswith('"'):
         return text
-    value = unescape(text[1:-1])
+    value = unescape(text[1:-1], text, "the PromQL string")
     if position in LABEL_ARGUMENTS[function] and value:
         return _quote(
             spelling.one_label("label_replace") if value == VARIANT else spelling.label(value)[0]
@@ -306,7 +306,7 @@ def _argument(tokens: list[tuple[str, str]], i: int, index: int) -> str | None:
         elif text == "," and depth == 0:
             position += 1
         elif kind == "string" and position == index and depth == 0:
-            return unescape(text[1:-1])
+            return unescape(text[1:-1], text, "the PromQL string")
     return None
 
 

@@ -87,6 +87,11 @@ class GateKind:
         """The statistic's evidence, anytime-valid when `data.sequential` is set."""
         raise NotImplementedError
 
+    def across_stages(self, gate: Gate) -> str:
+        """How the gate reads a canary whose share moved (`canary.stages`): "weighted"
+        per stage, the "canary only" (nothing to weigh), or "pooled" over the stages."""
+        return "canary only" if gate.compare.against == "bound" else "pooled"
+
     def evaluate(self, gate: Gate, data: JudgeInput, window: Window) -> GateEvidence:
         measured = self.measure(gate, data, window)
         if measured is None:

@@ -1,6 +1,8 @@
 """Rates: events per unit of exposure (errors per connection opened, ...), the canary's
 against control's (`RateKind`), or the canary's alone against an absolute bound
-(`BoundKind`); `share` is a rate whose events are part of the exposure."""
+(`BoundKind`); `share` is a rate whose events are part of the exposure. Against control,
+a ramp's stages are weighted (`canary.stages.weighted`) in the window-wide estimate; the
+sequential tests condition on every look's own split, so they need no weights."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from wsanalysis.canary import anytime, evidence
+from wsanalysis.canary import anytime, evidence, stages
 from wsanalysis.canary.gate_spec import Gate
 from wsanalysis.canary.judge_input import JudgeInput
 from wsanalysis.canary.kinds.base import CANARY, CONTROL, GateKind, register
@@ -24,6 +26,9 @@ class _Rates(GateKind):
 
     def measure(self, gate: Gate, data: JudgeInput, window: Window) -> Any:
         return self.counts(gate, data, window)
+
+    def across_stages(self, gate: Gate) -> str:
+        return "weighted" if gate.compare.against == "control" else "canary only"
 
     def per_step(
         self, gate: Gate, data: JudgeInput, window: Window, step: timedelta
@@ -61,7 +66,8 @@ class RateKind(_Rates):
     against: ClassVar[tuple[str, ...]] = ("control",)
 
     def evidence(self, gate: Gate, measured: Any, data: JudgeInput, window: Window) -> GateEvidence:
-        fixed, plan = evidence.rate_evidence(gate, measured), data.sequential
+        fixed = evidence.rate_evidence(gate, stages.weighted(measured, data.stages))
+        plan = data.sequential
         if plan is None or gate.relative:  # a ratio has its mixture SPRT
             return anytime.rate_evidence(gate, measured, plan, fixed) if plan else fixed
         return anytime.bonferroni_over_looks(fixed, plan)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from wsanalysis.canary import anytime, evidence
+from wsanalysis.canary import anytime, evidence, stages
 from wsanalysis.canary.details import SpikeDetails
 from wsanalysis.canary.formatting import format_value, ratio_text
 from wsanalysis.canary.gate_spec import CompareSpec, Gate
@@ -29,7 +29,7 @@ class SpikeKind(_Rates):
         return None
 
     def evidence(self, gate: Gate, measured: Any, data: JudgeInput, window: Window) -> GateEvidence:
-        fixed = evidence.spike_evidence(gate, measured)
+        fixed = evidence.spike_evidence(gate, measured, stages.weighted(measured, data.stages))
         plan = data.sequential
         return anytime.spike_evidence(gate, measured, plan, fixed) if plan else fixed
 
