@@ -40,6 +40,9 @@ end: str | None = None  # window end, RFC 3339 or epoch seconds (None: the data'
 rum: str | None = None  # RUM beacons (NDJSON[.gz], Parquet, Datadog export), with prometheus
 rum_sample: float = 1.0  # share of sessions the RUM export keeps, with prometheus, in (0, 1]
 variant_label: str = "variant"  # label and RUM field naming the variant, with prometheus
+service: str | None = None  # the service this run is about, e.g. checkout (release history)
+release: str | None = None  # the release under test: a version or a commit, e.g. v2.3.1
+environment: str | None = None  # where it runs, e.g. production, staging, eu-west
 bucket: str = "10m"  # time bucket of the evidence charts (the timeline is per minute)
 output_dir: str = "."  # folder where findings.json is written
 

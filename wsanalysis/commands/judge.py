@@ -19,7 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from wsanalysis import __version__
-from wsanalysis.canary.gates import Profile, load_gate_file
+from wsanalysis.canary.gates import DEFAULT_GATE_FILE, Profile, load_gate_file
 from wsanalysis.canary.inputs import gate_metric_names, gate_rum_columns, load_judge_input
 from wsanalysis.canary.judge import JudgeInput, judge
 from wsanalysis.canary.kayenta_gates import kayenta_verdict
@@ -27,6 +27,7 @@ from wsanalysis.canary.sentences import verdict_line
 from wsanalysis.canary.verdict import ExitCode
 from wsanalysis.commands import options
 from wsanalysis.files import clear_stale, write_text_atomic
+from wsanalysis.run_metadata import stamp, subject
 from wsanalysis.sources.dataset import file_fingerprint
 
 
@@ -88,6 +89,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "success or failure: use 1 there so an unsettled canary is never promoted",
     )
     parser.add_argument("--out", type=Path, default=Path("verdict.json"), help="verdict file")
+    options.add_subject_arguments(parser)
     parser.set_defaults(func=run, check=options.check_source_arguments)
 
 
@@ -192,6 +194,8 @@ def print_verdict(document: dict) -> None:
 def run(args: argparse.Namespace) -> int:
     clear_stale(args.out)
     document = verdict_document(args)
+    stamp(document, "canary", producer="judge", names=subject(args),
+          gate_file=args.gates or DEFAULT_GATE_FILE)  # fmt: skip
     write_text_atomic(args.out, json.dumps(document, indent=2, default=str) + "\n", what="verdict")
     print_verdict(document)
     print(f"verdict written to {args.out}", file=sys.stderr)

@@ -56,6 +56,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="link template for each answer's `report`, e.g. https://reports/{id}/report.html",
     )
     parser.add_argument(
+        "--reports",
+        type=Path,
+        metavar="DIR",
+        help="write each canary's final answer (verdict.json, answer.json) under DIR, one "
+        "folder per canary, for the release history (`wsanalysis report index DIR`)",
+    )
+    parser.add_argument(
         "--no-auth",
         action="store_true",
         help=f"serve without a bearer token (otherwise ${TOKEN_ENV} is required)",
@@ -81,6 +88,10 @@ def check(args: argparse.Namespace) -> None:
     PrometheusSource(args.prometheus).close()  # the WSANALYSIS_PROM_* credentials make sense
     if args.files_root is not None and not args.files_root.is_dir():
         raise UsageError(f"--files-root {args.files_root} does not exist", "give a folder")
+    if args.reports is not None:
+        from wsanalysis.service.reports import check_reports_folder
+
+        check_reports_folder(args.reports)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         token=token,
         files_root=args.files_root,
         report_url=args.report_url,
+        reports=args.reports,
     )
     auth = "no authentication" if token is None else f"bearer token from ${TOKEN_ENV}"
     print(

@@ -128,3 +128,26 @@ def check_source_arguments(args: argparse.Namespace) -> None:
         raise UsageError(
             "--canary-selector and --control-selector go together", "give both or neither"
         )
+
+
+def add_subject_arguments(parser: argparse.ArgumentParser) -> None:
+    """--service, --release, --environment: who and what the run is about, recorded in its
+    result document (`about`) for the release history (`wsanalysis report index`)."""
+    from wsanalysis.run_metadata import FIELDS, HELP
+
+    for name in FIELDS:
+        parser.add_argument(f"--{name}", type=_label(name), metavar="NAME", help=HELP[name])
+
+
+def _label(name: str):
+    """An argparse type for one of the run's names (one printable line, not too long)."""
+    from wsanalysis.run_metadata import checked_label
+
+    def parse(text: str) -> str | None:
+        try:
+            return checked_label(f"--{name}", text)
+        except UsageError as error:
+            raise argparse.ArgumentTypeError(f"{error.problem}: {error.fix}") from None
+
+    parse.__name__ = name  # argparse names the type in its message
+    return parse

@@ -18,6 +18,7 @@ from typing import Any
 from wsanalysis.canary.gates import load_gate_file, parse_duration
 from wsanalysis.errors import DataError, UsageError
 from wsanalysis.report.parameters import ParameterSpec, read_spec
+from wsanalysis.run_metadata import subject
 from wsanalysis.secrets import CREDENTIALS_FIX, secret_values, url_has_credentials
 from wsanalysis.windows import checked_window
 
@@ -152,7 +153,12 @@ def _rfc3339(text: str) -> str:
 
 
 def _sources_and_window(params: dict[str, Any]) -> None:
-    """What both kinds check first: where the data come from, and the window."""
+    """What both kinds check first: where the data come from, the window, and the run's
+    service / release / environment (one printable line each)."""
+    try:
+        params.update(subject(params))
+    except UsageError as error:
+        raise UsageError(f"parameter {error.problem}", error.fix) from None
     if params["data"] and params["rum"]:
         raise UsageError(
             "parameter 'rum' goes with prometheus; a dataset folder holds its own RUM",

@@ -90,10 +90,12 @@ def create_app(
     token: str | None,
     files_root: Path | None = None,
     report_url: str | None = None,
+    reports: Path | None = None,
 ) -> Starlette:
-    """The application; `token=None` means no authentication (`--no-auth`, said aloud)."""
+    """The application; `token=None` means no authentication (`--no-auth`, said aloud);
+    `reports`: the folder each canary's final answer is written to (`--reports`)."""
     store = StateStore(state)
-    judge = Judge(store, prometheus, report_url=report_url)
+    judge = Judge(store, prometheus, report_url=report_url, reports=reports)
     metrics = Metrics()
     expected = f"Bearer {token}".encode() if token else None
 

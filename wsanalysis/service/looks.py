@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -21,6 +22,7 @@ from wsanalysis.canary.judge import JudgeInput, SequentialPlan, judge
 from wsanalysis.errors import UsageError
 from wsanalysis.frames.measures import Window
 from wsanalysis.frames.selection import variant_mapping
+from wsanalysis.service.reports import write_final_answer
 from wsanalysis.service.requests import Look
 from wsanalysis.service.state import StateStore
 from wsanalysis.sources.prometheus import PrometheusSource
@@ -89,11 +91,17 @@ class Judge:
     """Looks at canaries whose server series live in one Prometheus."""
 
     def __init__(
-        self, store: StateStore, prometheus: str, *, report_url: str | None = None
+        self,
+        store: StateStore,
+        prometheus: str,
+        *,
+        report_url: str | None = None,
+        reports: Path | None = None,
     ) -> None:
         self.store = store
         self.prometheus = prometheus
         self.report_url = report_url
+        self.reports = reports  # --reports: each final answer is written there
 
     def look(self, look: Look) -> Answer:
         with self.store.lock(look.id):
@@ -155,13 +163,13 @@ class Judge:
             {"inputs": {"prometheus": self.prometheus, "selectors": variants.selectors or None}},
             plan,
         )
-        if window is None:
-            document = self._document(look.id, None, canary.looks + 1, start, end)
-        else:
-            document = self._document(look.id, judge(profile, data), canary.looks + 1, start, end)
+        verdict = None if window is None else judge(profile, data)
+        document = self._document(look.id, verdict, canary.looks + 1, start, end)
         final = document["verdict"] in FINAL
         document["final"] = final
         document["fetched_samples"] = new.height
+        if final and self.reports is not None:  # before it is stored: a failed write retries
+            write_final_answer(self.reports, look, document, verdict)
         self.store.append(canary, new, end_ms, document, final, samples if parts else None)
         return Answer(document, new.height, cached=False)
 

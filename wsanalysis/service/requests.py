@@ -15,6 +15,7 @@ from typing import Any
 
 from wsanalysis.canary.gates import parse_duration
 from wsanalysis.errors import UsageError
+from wsanalysis.run_metadata import checked_label
 from wsanalysis.times import parse_moment
 
 FLAGGER_HOOKS = ("confirm-promotion", "rollout", "pre-rollout", "rollback")
@@ -30,7 +31,9 @@ SETTINGS = (
     "look",
     "horizon",
 )
-KNOWN = {"id", "start", "end", *SETTINGS}
+#: Who and what the canary is about (run_metadata): recorded, never part of the settings.
+NAMES = ("service", "release", "environment")
+KNOWN = {"id", "start", "end", *SETTINGS, *NAMES}
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,9 @@ class Look:
     rum: str | None = None
     look: str = "5m"
     horizon: str = "48h"
+    service: str | None = None
+    release: str | None = None
+    environment: str | None = None
 
     def settings(self) -> dict[str, Any]:
         """What must stay the same from look to look (stored with the canary)."""
@@ -154,6 +160,7 @@ def parse_look(body: Any, *, now: datetime | None = None, files_root: Path | Non
         rum=_inside(files_root, "rum", _text(body, "rum")),
         look=_duration("look", _text(body, "look"), "5m"),
         horizon=_duration("horizon", _text(body, "horizon"), "48h"),
+        **{name: checked_label(f"field {name!r}", _text(body, name)) for name in NAMES},
     )
 
 
