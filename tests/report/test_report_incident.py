@@ -196,8 +196,8 @@ def test_executed_notebook_records_parameters_banner_and_tables(incidents):
     texts = _outputs_html(run)
     banner = next(t for t in texts if 'class="banner' in t)
     assert run.findings["verdict"] in banner
-    assert any("<td>network_outage</td>" in t for t in texts)  # the findings table
-    assert any("<td>not_run</td>" in t or "<td>herd</td>" in t for t in texts)
+    assert any('<td data-label="kind">network_outage</td>' in t for t in texts)  # findings
+    assert any('<td data-label="detector">herd</td>' in t for t in texts)  # not run
 
 
 def test_baseline_has_no_serious_finding(incidents):

@@ -89,19 +89,45 @@ a{color:inherit}
 
 LOADER = """
 var narrow = window.matchMedia("(max-width: 700px)").matches;
+function wrapped(text, width) {  // a long title in lines, for plotly (which never wraps)
+  var lines = [""];
+  String(text).split(" ").forEach(function (word) {
+    var last = lines[lines.length - 1];
+    if (last && (last + " " + word).length > width) { lines.push(word); }
+    else { lines[lines.length - 1] = last ? last + " " + word : word; }
+  });
+  return lines;
+}
+function phone(figure, layout) {
+  // the legend one entry a line at the foot of the figure (under anything drawn below the
+  // plot, such as a timeline's key), the title wrapped, thin side margins: the plot keeps
+  // its own height and the figure grows by what was added
+  var entries = (figure.data || []).filter(function (t) { return t.showlegend !== false; });
+  var shown = layout.showlegend === true || (layout.showlegend !== false && entries.length > 1);
+  var legend = layout.legend || {};
+  var titled = legend.title && legend.title.text;
+  var foot = shown ? 20 * entries.length + (titled ? 26 : 8) : 0;
+  layout.legend = Object.assign({}, legend, {orientation: "v", x: 0, xanchor: "left",
+                                             yref: "container", y: 0, yanchor: "bottom"});
+  var title = typeof layout.title === "string" ? {text: layout.title} : (layout.title || {});
+  var lines = title.text ? wrapped(title.text, 36) : [];
+  var head = 24 * Math.max(0, lines.length - 1);
+  if (lines.length) { layout.title = Object.assign({}, title, {text: lines.join("<br>")}); }
+  var margin = layout.margin || {};
+  layout.margin = Object.assign({}, margin, {
+    l: 44, r: 8,
+    b: (margin.b === undefined ? 80 : margin.b) + foot,
+    t: (margin.t === undefined ? 100 : margin.t) + head,
+  });
+  layout.height = (layout.height || 450) + foot + head;
+  layout.width = undefined;
+  return layout;
+}
 document.querySelectorAll("script.plotly-figure").forEach(function (source) {
   var figure = JSON.parse(source.textContent);
   var target = document.getElementById(source.dataset.target);
   var layout = figure.layout || {};
-  if (narrow) {  // a phone: the legend in rows at the foot, thin margins, smaller titles
-    layout.legend = Object.assign({}, layout.legend, {orientation: "h", x: 0, xanchor: "left",
-                                  yref: "container", y: 0, yanchor: "bottom"});
-    var margin = layout.margin || {};
-    layout.margin = Object.assign({}, margin, {l: 44, r: 8, b: (margin.b || 80) + 60});
-    layout.height = (layout.height || 450) + 60;
-    layout.title = Object.assign({}, layout.title, {font: {size: 14}});
-    layout.width = undefined;
-  }
+  if (narrow) { layout = phone(figure, layout); }
   Plotly.newPlot(target, figure.data || [], layout,
                  {responsive: true, displaylogo: false, displayModeBar: !narrow});
 });

@@ -320,6 +320,7 @@ def _layout(title: str, y_title: str, weeks: list[str] | None = None, **extra) -
         "height": 340,
         "margin": {"t": 60, "b": 50, "l": 60, "r": 20},
         "legend": {"orientation": "h", "x": 0, "yref": "container", "y": 0, "yanchor": "bottom"},
+        "showlegend": True,  # one scope or one verdict is still named
         **extra,
     }
 
