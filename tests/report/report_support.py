@@ -142,9 +142,11 @@ class Chromium:
         *,
         width: int | None = None,
         script: str | None = None,
+        media: str | None = None,
     ) -> PageLoad:
-        """Open `path`; `width` emulates a phone that wide (`PHONE_WIDTH`); `script` is an
-        expression evaluated once the page has drawn, its value in `facts["script"]`."""
+        """Open `path`; `width` emulates a phone that wide (`PHONE_WIDTH`); `media="print"`
+        lays it out for paper; `script` is an expression evaluated once the page has drawn,
+        its value in `facts["script"]`."""
         from websockets.sync.client import connect
 
         load = PageLoad()
@@ -203,6 +205,8 @@ class Chromium:
                 metrics = {"width": width, "height": PHONE_HEIGHT, "deviceScaleFactor": 1,
                            "mobile": True}  # fmt: skip
                 send("Emulation.setDeviceMetricsOverride", metrics, session)
+            if media is not None:
+                send("Emulation.setEmulatedMedia", {"media": media}, session)
             send("Page.navigate", {"url": path.resolve().as_uri()}, session)
             deadline = time.monotonic() + 60
             facts: dict[str, Any] = {}

@@ -399,3 +399,12 @@ def test_no_sideways_scroll_on_a_phone(page, reports, history_folder, chromium):
     assert facts["widest_plot"] <= PHONE_WIDTH and facts["rendered"] == facts["plots"] > 0
     assert facts["script"] == "block"  # a cell is a line of a card, not a table column
     assert load.console_errors == [] and load.requests == []
+
+
+def test_on_paper_the_controls_give_way_to_the_runs(history_folder, chromium):
+    shown = """(() => [...document.querySelectorAll('.filters, nav.toc, #runs, .plot')]
+        .map(e => e.className + ':' + getComputedStyle(e).display))()"""
+    load = chromium.open(history_folder / "index.html", media="print", script=shown)
+    displays = dict(item.split(":") for item in load.facts["script"])
+    assert displays["filters"] == "none" and displays["toc"] == "none"
+    assert displays["data runs"] != "none" and displays["plot js-plotly-plot"] != "none"
