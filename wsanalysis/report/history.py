@@ -65,16 +65,16 @@ class Run:
     environment: str | None
     finished: datetime
     finished_recorded: bool  # False: the file's modification time stands in
-    verdict: str | None  # canary: GO / NO_GO / INCONCLUSIVE / FAILED; incident: None or FAILED
     reason: str
     window_s: float | None
-    decided_s: float | None  # GO / NO_GO: from the window's start to the deciding look
-    decided_at: str  # "look 72 of 576", "end of the window", "" (not decided)
-    settle_in_s: float | None  # INCONCLUSIVE: how much longer would settle it
-    failed_gates: tuple[str, ...]
-    open_gates: tuple[str, ...]
-    episodes: tuple[Episode, ...]
     report: Path | None  # report.html beside the result file
+    verdict: str | None = None  # canary: GO / NO_GO / INCONCLUSIVE / FAILED; incident: FAILED
+    decided_s: float | None = None  # GO / NO_GO: from the window's start to the decision
+    decided_at: str = ""  # "look 72 of 576", "end of the window"
+    settle_in_s: float | None = None  # INCONCLUSIVE: how much longer would settle it
+    failed_gates: tuple[str, ...] = ()
+    open_gates: tuple[str, ...] = ()
+    episodes: tuple[Episode, ...] = ()
 
     @property
     def outcome(self) -> str:
@@ -109,13 +109,18 @@ class History:
             if any(r.verdict == v for r in canaries)
         )
         incidents = sum(r.kind == "incident" for r in self.runs)
-        line = f"{len(canaries)} canary runs" + (f" ({counts})" if counts else "")
-        line += f", {incidents} incident runs"
+        line = counted(len(canaries), "canary run") + (f" ({counts})" if counts else "")
+        line += f", {counted(incidents, 'incident run')}"
         if self.unreadable:
             line += f"; {len(self.unreadable)} files are not reports (listed on the page)"
         if not self.runs and not self.unreadable:
             line += f": no {CANARY_FILE} or {INCIDENT_FILE} under {self.root}"
         return line
+
+
+def counted(n: int, thing: str) -> str:
+    """`1 canary run`, `2 canary runs`."""
+    return f"{n} {thing}{'' if n == 1 else 's'}"
 
 
 def result_files(root: Path) -> Iterator[Path]:
@@ -170,6 +175,8 @@ def read_run(path: Path) -> Run:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
         raise NotARun(f"foreign: unexpected shape ({type(error).__name__}: {error})") from None
+    except OSError as error:  # gone while being read (its time, its report beside it)
+        raise NotARun(f"cannot be read: {error.strerror or error}") from None
 
 
 def _text(value: Any) -> str | None:
@@ -194,7 +201,7 @@ def _seconds(value: Any) -> float | None:
     return float(value) if math.isfinite(value) and value >= 0 else None
 
 
-def _kind(path: Path, document: dict[str, Any], about: dict[str, Any]) -> str:
+def _kind(path: Path, about: dict[str, Any]) -> str:
     kind = about.get("kind")
     if kind in ("canary", "incident"):
         return kind
@@ -227,7 +234,7 @@ def _window_s(document: dict[str, Any], about: dict[str, Any]) -> float | None:
 
 def _run(path: Path, document: dict[str, Any]) -> Run:
     about = document.get(KEY) if isinstance(document.get(KEY), dict) else {}
-    kind = _kind(path, document, about)
+    kind = _kind(path, about)
     if kind == "canary" and "verdict" not in document:
         raise NotARun("foreign: no 'verdict' field, so not a wsanalysis verdict")
     failed = "verdict" in document and document["verdict"] is None
@@ -235,28 +242,12 @@ def _run(path: Path, document: dict[str, Any]) -> Run:
         raise NotARun("foreign: 'verdict' is null and no 'failure' says why")
     finished, recorded = _finished(path, document, about)
     window_s = _window_s(document, about)
-    verdict: str | None = FAILED if failed else None
-    decided_s, decided_at, settle_in_s = None, "", None
-    failed_gates: tuple[str, ...] = ()
-    open_gates: tuple[str, ...] = ()
-    episodes: tuple[Episode, ...] = ()
+    outcome: dict[str, Any] = {"verdict": FAILED} if failed else {}
     if kind == "canary" and not failed:
-        verdict = document["verdict"]
-        if verdict not in VERDICTS:
-            raise NotARun(f"foreign: verdict {verdict!r} is not GO, NO_GO or INCONCLUSIVE")
-        gates = document.get("gates")
-        if not isinstance(gates, list):
-            raise NotARun("foreign: no 'gates' list beside the verdict")
-        failed_gates = tuple(str(g["name"]) for g in gates if g["decision"] == "fail")
-        if verdict != "GO":
-            open_gates = tuple(str(g["name"]) for g in gates if g["decision"] in OPEN_DECISIONS)
-        decided_s, decided_at = _decision(document, verdict, window_s)
-        settle_in_s = _seconds(document.get("settle_in_s")) if verdict == "INCONCLUSIVE" else None
+        outcome = _canary_outcome(document, window_s)
     elif kind == "incident" and not failed:
-        found = document.get("episodes")
-        if not isinstance(found, list):
-            raise NotARun("foreign: no 'episodes' list in an incident result")
-        episodes = tuple(_episode(e) for e in found)
+        outcome = {"episodes": _episodes(document)}
+    report = path.with_name(REPORT_FILE)
     return Run(
         path=path,
         kind=kind,
@@ -264,17 +255,40 @@ def _run(path: Path, document: dict[str, Any]) -> Run:
         **{name: _text(about.get(name)) for name in FIELDS},
         finished=finished,
         finished_recorded=recorded,
-        verdict=verdict,
         reason=_text(document.get("reason")) or "",
         window_s=window_s,
-        decided_s=decided_s,
-        decided_at=decided_at,
-        settle_in_s=settle_in_s,
-        failed_gates=failed_gates,
-        open_gates=open_gates,
-        episodes=episodes,
-        report=path.with_name(REPORT_FILE) if path.with_name(REPORT_FILE).is_file() else None,
+        report=report if report.is_file() else None,
+        **outcome,
     )
+
+
+def _canary_outcome(document: dict[str, Any], window_s: float | None) -> dict[str, Any]:
+    """A verdict's fields of the row: the verdict, its gates, the time to decision."""
+    verdict = document["verdict"]
+    if verdict not in VERDICTS:
+        raise NotARun(f"foreign: verdict {verdict!r} is not GO, NO_GO or INCONCLUSIVE")
+    gates = document.get("gates")
+    if not isinstance(gates, list):
+        raise NotARun("foreign: no 'gates' list beside the verdict")
+    decided_s, decided_at = _decision(document, verdict, window_s)
+    open_gates = [str(g["name"]) for g in gates if g["decision"] in OPEN_DECISIONS]
+    return {
+        "verdict": verdict,
+        "failed_gates": tuple(str(g["name"]) for g in gates if g["decision"] == "fail"),
+        "open_gates": () if verdict == "GO" else tuple(open_gates),
+        "decided_s": decided_s,
+        "decided_at": decided_at,
+        "settle_in_s": (
+            _seconds(document.get("settle_in_s")) if verdict == "INCONCLUSIVE" else None
+        ),
+    }
+
+
+def _episodes(document: dict[str, Any]) -> tuple[Episode, ...]:
+    found = document.get("episodes")
+    if not isinstance(found, list):
+        raise NotARun("foreign: no 'episodes' list in an incident result")
+    return tuple(_episode(e) for e in found)
 
 
 def _decision(

@@ -29,6 +29,7 @@ from wsanalysis.report.history import (
     History,
     Run,
     blocking_gates,
+    counted,
     decision_times_per_week,
     incidents_per_week,
     read_history,
@@ -161,8 +162,7 @@ def _decision_text(run: Run) -> str:
 
 def _verdict_cell(run: Run) -> str:
     if run.kind == "incident" and run.verdict != FAILED:
-        n = len(run.episodes)
-        return f"{n} episode{'s' if n != 1 else ''}"
+        return counted(len(run.episodes), "episode")
     word = BANNER_WORDS.get(run.verdict or FAILED, run.verdict or FAILED)
     return f'<span class="verdict-{escape(run.verdict)}">{escape(word)}</span>'
 
@@ -278,7 +278,9 @@ def _tally(history: History) -> str:
     incidents = [r for r in history.runs if r.kind == "incident"]
     if incidents:
         episodes = sum(len(r.episodes) for r in incidents)
-        items.append(f"<li>{len(incidents)} incident runs, {episodes} episodes</li>")
+        items.append(
+            f"<li>{counted(len(incidents), 'incident run')}, {counted(episodes, 'episode')}</li>"
+        )
     return f'<ul class="tally">{"".join(items)}</ul>' if items else ""
 
 
