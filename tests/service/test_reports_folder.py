@@ -26,30 +26,42 @@ def reporting_server(two_datasets_prometheus, tmp_path: Path):
     server.stop()
 
 
-def test_a_final_answer_is_written_once_decided(reporting_server):
+def test_a_final_answer_is_written_once_decided_and_a_failed_write_retries(reporting_server):
     server, reports = reporting_server
     payload = flagger_payload(LOOKS_H[0])
     payload["metadata"]["service"] = "two\nlines"
     refused = server.post("/v1/flagger/rollout", payload, token=None)
     assert refused.status_code == 400 and "control character" in refused.json()["error"]
 
+    # the canary's folder is blocked by a file: the deciding look cannot write its answer
+    folder = canary_folder(reports, "shop/checkout@85d557f47b")
+    folder.write_text("in the way")
     answers = []
     for hours in LOOKS_H:
         payload = flagger_payload(hours)
         payload["metadata"].update(NAMES)
-        answer = server.post("/v1/flagger/rollout", payload, token=None).json()
-        answers.append(answer)
-        folder = canary_folder(reports, answer["id"])
-        if not answer["final"]:
-            assert not folder.exists()  # nothing is written before the decision
-            continue
-        break
-    assert answers[-1]["verdict"] == "NO_GO" and answers[-1]["final"]
+        response = server.post("/v1/flagger/rollout", payload, token=None)
+        if response.status_code == 400:  # the decision, which could not be written
+            break
+        assert response.status_code == 200 and not response.json()["final"], response.text
+        answers.append(response.json())
+    else:
+        raise AssertionError("no look reached a decision")
+    refused = response.json()
+    assert refused["verdict"] is None and "--reports" in refused["error"]
+    assert str(reports) not in response.text  # no server path in an answer
+    folder.unlink()
+    decided = server.post("/v1/flagger/rollout", payload, token=None)  # the same look, again
+    assert decided.status_code == 409 and decided.json()["final"]  # NO_GO: Flagger's refusal
+    answers.append(decided.json())
+    assert answers[-1]["verdict"] == "NO_GO"
+    assert answers[-1]["looks"] == len(answers)  # the refused look was not counted
 
     written = json.loads((folder / "answer.json").read_text())
     assert written == answers[-1]  # what the controller was told, word for word
     verdict = json.loads((folder / "verdict.json").read_text())
     assert verdict["verdict"] == "NO_GO" and verdict["canary"]["id"] == "shop/checkout@85d557f47b"
+    assert verdict["canary"]["looks"] == len(answers)
     assert [g["decision"] for g in verdict["gates"]] == [g["decision"] for g in written["gates"]]
     assert verdict["sequential"]["no_go_at_look"] is not None
     about = verdict["about"]

@@ -169,7 +169,7 @@ class Judge:
         document["final"] = final
         document["fetched_samples"] = new.height
         if final and self.reports is not None:  # before it is stored: a failed write retries
-            write_final_answer(self.reports, look, document, verdict)
+            write_final_answer(self.reports, look, document, verdict.to_json())
         self.store.append(canary, new, end_ms, document, final, samples if parts else None)
         return Answer(document, new.height, cached=False)
 

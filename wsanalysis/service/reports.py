@@ -55,24 +55,20 @@ def canary_folder(reports: Path, canary_id: str) -> Path:
     return reports / f"{readable}-{digest}"
 
 
-def write_final_answer(reports: Path, look: Look, answer: dict[str, Any], verdict: Any) -> Path:
-    """Write the canary's final answer under `reports`; returns its folder."""
+def write_final_answer(
+    reports: Path, look: Look, answer: dict[str, Any], verdict: dict[str, Any]
+) -> Path:
+    """Write the canary's final answer under `reports`; returns its folder. `verdict` is the
+    judge's verdict document (`Verdict.to_json()`); `answer` what the look answers."""
     folder = canary_folder(reports, look.id)
-    document = verdict.to_json() if verdict is not None else {}
-    document = {**document, "verdict": answer["verdict"], "reason": answer["reason"]}
+    document = {**verdict, "verdict": answer["verdict"], "reason": answer["reason"]}
     document["canary"] = {
         "id": look.id,
         "looks": answer.get("looks"),
         "report": answer.get("report"),
     }
-    stamp(
-        document,
-        "canary",
-        producer="judge-server",
-        names=subject(look),
-        gate_file=look.gates or DEFAULT_GATE_FILE,
-        window=answer.get("window"),
-    )
+    stamp(document, "canary", producer="judge-server", names=subject(look),
+          gate_file=look.gates or DEFAULT_GATE_FILE, window=answer.get("window"))  # fmt: skip
     try:
         for name, content in ((ANSWER_FILE, answer), (VERDICT_FILE, document)):
             text = json.dumps(content, indent=2, default=str) + "\n"
