@@ -11,12 +11,15 @@ import argparse
 import math
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wsanalysis.errors import UsageError
-from wsanalysis.loading import DataSource
 from wsanalysis.secrets import checked_url
 from wsanalysis.times import parse_duration, parse_moment
 from wsanalysis.windows import checked_window
+
+if TYPE_CHECKING:
+    from wsanalysis.loading import DataSource
 
 
 def share(text: str) -> float:
@@ -153,6 +156,8 @@ def _label(name: str):
 
 def data_source(args: argparse.Namespace) -> DataSource:
     """The data source the options name (`add_source_arguments`), for the one loader."""
+    from wsanalysis.loading import DataSource  # here: the loader imports scipy (`report index`)
+
     return DataSource.of(
         data=args.data,
         prometheus=args.prometheus,

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from wsanalysis import run_metadata
-from wsanalysis.canary.gates import DEFAULT_GATE_FILE
+from wsanalysis.canary.gate_spec import DEFAULT_GATE_FILE
 from wsanalysis.errors import UsageError
 from wsanalysis.files import write_text_atomic
 from wsanalysis.report.html import SIZE_BUDGET, Failure, render_page

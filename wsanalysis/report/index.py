@@ -20,8 +20,7 @@ from urllib.parse import quote
 import plotly.graph_objects as go
 import polars as pl
 
-from wsanalysis import __version__
-from wsanalysis.canary.sentences import format_duration
+from wsanalysis.canary.formatting import format_duration
 from wsanalysis.files import write_text_atomic
 from wsanalysis.report.history import (
     FAILED,
@@ -37,6 +36,7 @@ from wsanalysis.report.history import (
     verdicts_per_week,
 )
 from wsanalysis.report.html import BANNER_WORDS, escape, page_html, plot_html
+from wsanalysis.version import __version__
 
 INDEX_FILE = "index.html"
 NOT_SET = "(not set)"

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.errors import DataError, UsageError
 from wsanalysis.report.parameters import ParameterSpec, read_spec
 from wsanalysis.run_metadata import subject
@@ -184,6 +183,8 @@ def _check_canary(params: dict[str, Any]) -> None:
         raise UsageError(
             f"parameter 'canary_share': {share} is not between 0 and 1", "e.g. canary_share=0.1"
         )
+    from wsanalysis.canary.gates import load_gate_file  # the judge's stack: not for `index`
+
     gate_file = load_gate_file(params["gates"])
     try:
         gate_file.profile(params["profile"])
