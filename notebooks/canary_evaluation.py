@@ -44,6 +44,9 @@ look: str = "5m"  # sequential: time between looks
 horizon: str = "48h"  # sequential: planned canary length
 variant_label: str = "variant"  # label and RUM field naming the variant
 telemetry: str | None = None  # telemetry mapping (YAML): your metric, label, variant, beacon names
+service: str | None = None  # the service this run is about, e.g. checkout (release history)
+release: str | None = None  # the release under test: a version or a commit, e.g. v2.3.1
+environment: str | None = None  # where it runs, e.g. production, staging, eu-west
 bucket: str = "10m"  # time bucket of the charts
 output_dir: str = "."  # folder where verdict.json is written
 

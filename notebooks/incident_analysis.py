@@ -42,6 +42,9 @@ rum: str | None = None  # RUM beacons (NDJSON[.gz], Parquet, Datadog export), wi
 rum_sample: float | None = None  # share of sessions the RUM beacons keep, in (0, 1] (None: the telemetry file's, labels.json's, else 1)
 variant_label: str = "variant"  # label and RUM field naming the variant
 telemetry: str | None = None  # telemetry mapping (YAML): your metric, label, variant, beacon names
+service: str | None = None  # the service this run is about, e.g. checkout (release history)
+release: str | None = None  # the release under test: a version or a commit, e.g. v2.3.1
+environment: str | None = None  # where it runs, e.g. production, staging, eu-west
 bucket: str = "10m"  # time bucket of the evidence charts (the timeline is per minute)
 output_dir: str = "."  # folder where findings.json is written
 

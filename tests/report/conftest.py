@@ -15,6 +15,8 @@ import subprocess
 import pytest
 from report_support import (
     ARTIFACTS,
+    HOSTILE,
+    HOSTILE_RELEASE,
     REPO,
     SAMPLE,
     SECRET,
@@ -28,10 +30,41 @@ from report_support import (
 from wsanalysis.sources.local_prometheus import BasicAuthUser, LocalPrometheus, backfill
 
 RUNS: dict[str, list[str]] = {
-    "sample": ["--param", "data={data}", "--param", "canary_share=0.1"],
-    "staging": ["--param", "data={data}", "--param", "profile=staging"],
+    "sample": [
+        "--param",
+        "data={data}",
+        "--param",
+        "canary_share=0.1",
+        "--service",
+        "checkout",
+        "--release",
+        "v2.3.1",
+        "--environment",
+        "production",
+    ],
+    "staging": [
+        "--param",
+        "data={data}",
+        "--param",
+        "profile=staging",
+        "--param",
+        "service=checkout",
+        "--param",
+        "release=v2.4.0",
+        "--param",
+        "environment=staging",
+    ],
     "narrow": ["--params", "{params_file}"],
-    "hostile": ["--param", "data={hostile}", "--param", "canary_share=0.1"],
+    "hostile": [
+        "--param",
+        "data={hostile}",
+        "--param",
+        "canary_share=0.1",
+        "--service",
+        HOSTILE,
+        "--release",
+        HOSTILE_RELEASE,
+    ],
     "broken": ["--param", "data={empty}"],
     "prometheus": [
         "--param",

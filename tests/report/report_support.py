@@ -19,6 +19,7 @@ SAMPLE = REPO / "data" / "sample"
 WSANALYSIS = [sys.executable, "-m", "wsanalysis.cli"]
 ARTIFACTS = REPO / "tests" / "artifacts"
 HOSTILE = "<script>alert(1)</script>"
+HOSTILE_RELEASE = '"><img src=x onerror=alert(2)>'  # a service/release name a caller typed
 SECRET = "open-sesame"  # the Prometheus password (bcrypt hash in conftest)
 
 
@@ -86,8 +87,13 @@ PAGE_FACTS = """(() => {
     cells: [...document.querySelectorAll('td')].map(td => td.textContent),
     svg_text: [...document.querySelectorAll('svg text')].map(t => t.textContent),
     title: document.title,
+    scroll_width: document.documentElement.scrollWidth,
+    viewport_width: window.innerWidth,
+    widest_plot: Math.max(0, ...plots.map(p => p.getBoundingClientRect().right)),
   };
 })()"""
+#: A phone (iPhone 12 to 15): what `Chromium.open(..., width=PHONE_WIDTH)` emulates.
+PHONE_WIDTH, PHONE_HEIGHT = 390, 844
 
 
 class Chromium:
@@ -129,7 +135,18 @@ class Chromium:
                 break
         raise RuntimeError("chromium did not start its DevTools endpoint")
 
-    def open(self, path: Path, screenshot: Path | None = None) -> PageLoad:
+    def open(
+        self,
+        path: Path,
+        screenshot: Path | None = None,
+        *,
+        width: int | None = None,
+        script: str | None = None,
+        media: str | None = None,
+    ) -> PageLoad:
+        """Open `path`; `width` emulates a phone that wide (`PHONE_WIDTH`); `media="print"`
+        lays it out for paper; `script` is an expression evaluated once the page has drawn,
+        its value in `facts["script"]`."""
         from websockets.sync.client import connect
 
         load = PageLoad()
@@ -184,6 +201,12 @@ class Chromium:
             ]
             for domain in ("Network", "Runtime", "Log", "Page"):
                 send(f"{domain}.enable", session=session)
+            if width is not None:
+                metrics = {"width": width, "height": PHONE_HEIGHT, "deviceScaleFactor": 1,
+                           "mobile": True}  # fmt: skip
+                send("Emulation.setDeviceMetricsOverride", metrics, session)
+            if media is not None:
+                send("Emulation.setEmulatedMedia", {"media": media}, session)
             send("Page.navigate", {"url": path.resolve().as_uri()}, session)
             deadline = time.monotonic() + 60
             facts: dict[str, Any] = {}
@@ -202,6 +225,10 @@ class Chromium:
             time.sleep(0.5)  # let late requests or errors surface
             send("Runtime.evaluate", {"expression": "1"}, session)
             load.facts.update(facts)
+            if script is not None:
+                answer = send("Runtime.evaluate", {"expression": script, "returnByValue": True},
+                              session)  # fmt: skip
+                load.facts["script"] = answer["result"].get("value")
             if screenshot is not None:
                 shot = send(
                     "Page.captureScreenshot",

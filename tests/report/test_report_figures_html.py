@@ -20,6 +20,7 @@ from wsanalysis.report.html import (
     PLOTLY_MIMETYPE,
     Failure,
     banner_html,
+    escape,
     render_page,
     script_json,
     table_html,
@@ -233,8 +234,9 @@ def test_script_json_cannot_close_its_tag():
 
 def test_table_cells_are_escaped():
     markup = table_html(pl.DataFrame({"decision": ["fail"], HOSTILE: [HOSTILE]}), "decision")
-    assert HOSTILE not in markup and markup.count("&lt;script&gt;") == 2
+    assert HOSTILE not in markup and markup.count("&lt;script&gt;") == 3  # head, label, cell
     assert 'class="decision-fail"' in markup
+    assert f'<td data-label="{escape(HOSTILE)}">' in markup  # the card's label on a phone
 
 
 def test_gate_rows_format_ratios_units_and_infinities():

@@ -13,7 +13,15 @@ from dataclasses import replace
 from datetime import datetime
 
 import pytest
-from report_support import ARTIFACTS, HOSTILE, REPO, WSANALYSIS, Executed, hostile_dataset
+from report_support import (
+    ARTIFACTS,
+    HOSTILE,
+    PHONE_WIDTH,
+    REPO,
+    WSANALYSIS,
+    Executed,
+    hostile_dataset,
+)
 
 from wsanalysis.cli import main
 from wsanalysis.incident.analyze import analyze
@@ -188,8 +196,8 @@ def test_executed_notebook_records_parameters_banner_and_tables(incidents):
     texts = _outputs_html(run)
     banner = next(t for t in texts if 'class="banner' in t)
     assert run.findings["verdict"] in banner
-    assert any("<td>network_outage</td>" in t for t in texts)  # the findings table
-    assert any("<td>not_run</td>" in t or "<td>herd</td>" in t for t in texts)
+    assert any('<td data-label="kind">network_outage</td>' in t for t in texts)  # findings
+    assert any('<td data-label="detector">herd</td>' in t for t in texts)  # not run
 
 
 def test_baseline_has_no_serious_finding(incidents):
@@ -289,3 +297,17 @@ def test_hostile_strings_show_as_text(incidents, chromium):
     assert load.dialogs == []  # alert(1) never ran
     assert HOSTILE in load.facts["cells"]  # the RUM close reason, as text
     assert load.requests == [] and load.console_errors == []
+
+
+def test_no_sideways_scroll_on_a_phone(incidents, chromium):
+    """At 390 px the tables become cards and the charts fit: nothing scrolls sideways."""
+    run = incidents["outage"]
+    cards = "getComputedStyle(document.querySelector('table.data td')).display"
+    load = chromium.open(run.out / "report.html", ARTIFACTS / "phone-incident-report.png",
+                         width=PHONE_WIDTH, script=cards)  # fmt: skip
+    facts = load.facts
+    assert facts["viewport_width"] == PHONE_WIDTH
+    assert facts["scroll_width"] <= PHONE_WIDTH, facts["scroll_width"]
+    assert facts["widest_plot"] <= PHONE_WIDTH and facts["rendered"] == facts["plots"] == 3
+    assert facts["script"] == "block"  # a cell is a line of a card, not a table column
+    assert load.console_errors == [] and load.requests == []

@@ -74,6 +74,7 @@ class JudgeServer:
     process: subprocess.Popen | None = None
     port: int = 0
     log: Path | None = None
+    options: tuple[str, ...] = ()  # more command-line options, e.g. ("--reports", DIR)
 
     @property
     def url(self) -> str:
@@ -84,6 +85,7 @@ class JudgeServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WSANALYSIS_")}
         args = [sys.executable, "-m", "wsanalysis.cli", "judge-server", "--prometheus",
                 self.prometheus, "--port", str(self.port), "--state", str(self.state)]  # fmt: skip
+        args += self.options
         if self.token is None:
             args.append("--no-auth")
         else:

@@ -40,6 +40,7 @@ PLAN = {"look": "1h", "horizon": "24h"}
 EARLY = timedelta(minutes=35)  # before any rate gate can decide (the first hour's burn-in)
 OWN = {
     "run",
+    "about",  # who and what the run is about, and when it finished (run_metadata)
     "id",
     "report",
     "looks",

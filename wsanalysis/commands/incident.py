@@ -11,6 +11,7 @@ outages, restarts, delivery, survival, TTFB); the ones that cannot run say why i
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from wsanalysis.commands import options
@@ -19,6 +20,7 @@ from wsanalysis.files import clear_stale, write_text_atomic
 from wsanalysis.incident.analyze import analyze
 from wsanalysis.incident.findings import dumps
 from wsanalysis.incident.inputs import load_incident
+from wsanalysis.run_metadata import stamp, subject
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("findings.json"), help="findings file")
     parser.add_argument("--plot", type=Path, help="also write the timeline as an HTML page")
+    options.add_subject_arguments(parser)
     parser.set_defaults(func=run, check=options.check_source_arguments)
 
 
@@ -42,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
     clear_stale(args.out)
     data = load_incident(options.data_source(args), args.rum_sample)
     result = analyze(data)
-    document = dumps(result.findings, result.not_run, data.metadata(), result.episodes)
-    write_text_atomic(args.out, document, what="findings")
+    document = json.loads(dumps(result.findings, result.not_run, data.metadata(), result.episodes))
+    stamp(document, "incident", producer="incident", names=subject(args))
+    write_text_atomic(args.out, json.dumps(document, indent=2) + "\n", what="findings")
     if args.plot:
         from wsanalysis.incident.timeline import figure, timeline
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from wsanalysis.canary.coverage import NOTES
-from wsanalysis.canary.gates import load_gate_file
+from wsanalysis.canary.gates import DEFAULT_GATE_FILE, load_gate_file
 from wsanalysis.canary.inputs import judge_input, sequential_plan
 from wsanalysis.canary.judge import judge
 from wsanalysis.canary.kayenta_gates import kayenta_judged
@@ -30,6 +30,7 @@ from wsanalysis.canary.verdict import Verdict
 from wsanalysis.commands import options
 from wsanalysis.console import say
 from wsanalysis.files import clear_stale, write_text_atomic
+from wsanalysis.run_metadata import stamp, subject
 from wsanalysis.version import __version__
 
 
@@ -91,6 +92,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "success or failure: use 1 there so an unsettled canary is never promoted",
     )
     parser.add_argument("--out", type=Path, default=Path("verdict.json"), help="verdict file")
+    options.add_subject_arguments(parser)
     parser.set_defaults(func=run, check=options.check_source_arguments)
 
 
@@ -135,6 +137,8 @@ def verdict_lines(verdict: Verdict) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     clear_stale(args.out)
     verdict, document = verdict_document(args)
+    stamp(document, "canary", producer="judge", names=subject(args),
+          gate_file=args.gates or DEFAULT_GATE_FILE)  # fmt: skip
     write_text_atomic(args.out, json.dumps(document, indent=2, default=str) + "\n", what="verdict")
     # the verdict, its reason and one line per gate, for the pipeline's log
     say(*verdict_lines(verdict))

@@ -79,6 +79,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="largest request body; larger ones answer 413 unread (1 MiB)",
     )
     parser.add_argument(
+        "--reports",
+        type=Path,
+        metavar="DIR",
+        help="write each canary's final answer (verdict.json, answer.json) under DIR, one "
+        "folder per canary, for the release history (`wsanalysis report index DIR`)",
+    )
+    parser.add_argument(
         "--no-auth",
         action="store_true",
         help=f"serve without a bearer token (otherwise ${TOKEN_ENV} is required)",
@@ -106,6 +113,10 @@ def check(args: argparse.Namespace) -> None:
     PrometheusSource(args.prometheus).close()  # the WSANALYSIS_PROM_* credentials make sense
     if args.files_root is not None and not args.files_root.is_dir():
         raise UsageError(f"--files-root {args.files_root} does not exist", "give a folder")
+    if args.reports is not None:
+        from wsanalysis.service.reports import check_reports_folder
+
+        check_reports_folder(args.reports)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -120,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         token=token,
         files_root=args.files_root,
         report_url=args.report_url,
+        reports=args.reports,
         late=parse_duration(args.late),
         telemetry=args.telemetry,
         **({"max_body": args.max_body} if args.max_body else {}),

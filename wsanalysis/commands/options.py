@@ -11,12 +11,15 @@ import argparse
 import math
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wsanalysis.errors import UsageError
-from wsanalysis.loading import DataSource
 from wsanalysis.secrets import checked_url
 from wsanalysis.times import parse_duration, parse_moment
 from wsanalysis.windows import checked_window
+
+if TYPE_CHECKING:
+    from wsanalysis.loading import DataSource
 
 
 def share(text: str) -> float:
@@ -152,8 +155,33 @@ def check_source_arguments(args: argparse.Namespace) -> None:
         )
 
 
+def add_subject_arguments(parser: argparse.ArgumentParser) -> None:
+    """--service, --release, --environment: who and what the run is about, recorded in its
+    result document (`about`) for the release history (`wsanalysis report index`)."""
+    from wsanalysis.run_metadata import FIELDS, HELP
+
+    for name in FIELDS:
+        parser.add_argument(f"--{name}", type=_label(name), metavar="NAME", help=HELP[name])
+
+
+def _label(name: str):
+    """An argparse type for one of the run's names (one printable line, not too long)."""
+    from wsanalysis.run_metadata import checked_label
+
+    def parse(text: str) -> str | None:
+        try:
+            return checked_label(f"--{name}", text)
+        except UsageError as error:
+            raise argparse.ArgumentTypeError(f"{error.problem}: {error.fix}") from None
+
+    parse.__name__ = name  # argparse names the type in its message
+    return parse
+
+
 def data_source(args: argparse.Namespace) -> DataSource:
     """The data source the options name (`add_source_arguments`), for the one loader."""
+    from wsanalysis.loading import DataSource  # here: the loader imports scipy (`report index`)
+
     return DataSource.of(
         data=args.data,
         prometheus=args.prometheus,

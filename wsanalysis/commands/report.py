@@ -1,11 +1,14 @@
-"""`wsanalysis report canary`: execute a report notebook into report.ipynb, .html, .json.
+"""`wsanalysis report`: execute a report notebook, or index a folder of reports.
 
-    wsanalysis report canary [--param k=v ...] [--params FILE.yaml] [--out DIR]
-                             [--timeout S] [--prepare-only]
+    wsanalysis report canary|incident [--param k=v ...] [--params FILE.yaml] [--out DIR]
+                                      [--service S --release R --environment E]
+                                      [--timeout S] [--prepare-only]
+    wsanalysis report index DIR [--out DIR/index.html]
 
 Exit codes: 0 GO, 1 NO_GO, 2 INCONCLUSIVE, 3 any error (bad parameters, data error, a
-failed cell, a timeout, a dead kernel). Prometheus credentials come from WSANALYSIS_PROM_* variables,
-never from parameters (parameters are published in the notebook and the HTML).
+failed cell, a timeout, a dead kernel); `report incident` and `report index` exit 0 when
+they ran. Prometheus credentials come from WSANALYSIS_PROM_* variables, never from
+parameters (parameters are published in the notebook and the HTML).
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ from typing import Any
 
 import yaml
 
+from wsanalysis.commands import options
 from wsanalysis.console import say
 from wsanalysis.errors import UsageError
 from wsanalysis.report.execute import DEFAULT_TIMEOUT, execute, new_run_id, prepare
 from wsanalysis.report.kinds import KINDS, OUTPUT_PARAMETER, ReportKind, kind
 from wsanalysis.report.parameters import parse_assignments
+from wsanalysis.run_metadata import FIELDS
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +57,7 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="write the notebook with parameters injected, without executing it",
     )
+    options.add_subject_arguments(parser)  # the parameters service, release, environment
 
 
 def parameters_epilog(report: ReportKind) -> str:
@@ -70,14 +76,30 @@ def parameters_epilog(report: ReportKind) -> str:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "report",
-        help="execute a report notebook: report.ipynb, report.html, verdict.json",
+        help="execute a report notebook (report.html, verdict.json), or index a folder of them",
         description=__doc__.split("\n\n")[0],
-        epilog="\n\n".join(parameters_epilog(k) for k in KINDS.values()),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("kind", choices=sorted(KINDS), help="which report")
-    add_report_arguments(parser)
-    parser.set_defaults(func=run)
+    kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
+    for report in KINDS.values():
+        sub = kinds.add_parser(
+            report.name,
+            help=f"{report.title.lower()}: report.ipynb, report.html, {report.result_file}",
+            description=f"{report.title}: execute its notebook.",
+            epilog=parameters_epilog(report),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        add_report_arguments(sub)
+        sub.set_defaults(func=run)
+    index = kinds.add_parser(
+        "index",
+        help="one page over every report in a folder: runs, filters, trends",
+        description="The release history: every verdict.json and findings.json under DIR "
+        "(any depth) on one self-contained HTML page. Files that are not reports are listed "
+        "as such. Exit 0 when the page was written, 3 on any error.",
+    )
+    index.add_argument("folder", type=Path, metavar="DIR", help="folder of reports")
+    index.add_argument("--out", type=Path, help="the page (default: DIR/index.html)")
+    index.set_defaults(func=run_index, check=check_index)
 
 
 def read_params_file(path: Path) -> dict[str, Any]:
@@ -99,6 +121,7 @@ def run_kind(report: ReportKind, args: argparse.Namespace) -> int:
     values.update(parse_assignments(args.param))
     if args.telemetry is not None:
         values["telemetry"] = str(args.telemetry)
+    values.update({name: v for name in FIELDS if (v := getattr(args, name, None)) is not None})
     if OUTPUT_PARAMETER in values:
         raise UsageError(f"parameter {OUTPUT_PARAMETER!r} is set by --out", "use --out DIR")
     params = report.validate(values)
@@ -123,3 +146,20 @@ def run_kind(report: ReportKind, args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     return run_kind(kind(args.kind), args)
+
+
+def check_index(args: argparse.Namespace) -> None:
+    if not args.folder.is_dir():
+        raise UsageError(f"{args.folder} is not a folder", "give the folder holding the reports")
+
+
+def run_index(args: argparse.Namespace) -> int:
+    from wsanalysis.report.index import write_index
+
+    out = args.out or args.folder / "index.html"
+    history = write_index(args.folder, out)
+    print(history.summary())
+    for skipped in history.unreadable:
+        print(f"  not a report: {skipped.path} ({skipped.problem})", file=sys.stderr)
+    print(f"index: {out}", file=sys.stderr)
+    return 0

@@ -22,6 +22,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from wsanalysis import run_metadata
+from wsanalysis.canary.gate_spec import DEFAULT_GATE_FILE
 from wsanalysis.errors import UsageError
 from wsanalysis.files import write_text_atomic
 from wsanalysis.report.html import SIZE_BUDGET, Failure, render_page
@@ -224,6 +226,11 @@ def execute(
         "kernel": KERNEL_NAME,
         "notebook": str(kind.notebook),
     }
+    gate_file = (params.get("gates") or DEFAULT_GATE_FILE) if "gates" in params else None
+    run_metadata.stamp(
+        document, kind.name, producer="report", names=run_metadata.subject(params),
+        gate_file=gate_file, window={"start": params.get("start"), "end": params.get("end")},
+    )  # fmt: skip
     write_text_atomic(result_path, json.dumps(document, indent=2, default=str) + "\n")
     render(kind, out, document, failure)
     return ReportRun(run_id, out, int(exit_code), document, failure, seconds)
@@ -231,7 +238,8 @@ def execute(
 
 def context_line(document: dict[str, Any]) -> str:
     """Profile, source and window, under the banner: what the verdict is about."""
-    parts = []
+    about = document.get(run_metadata.KEY) or {}
+    parts = [f"{name} {about[name]}" for name in run_metadata.FIELDS if about.get(name)]
     if document.get("profile"):
         parts.append(f"profile {document['profile']}")
     inputs = document.get("inputs") or {}

@@ -44,21 +44,92 @@ table.data{border-collapse:collapse;background:#fff;margin:8px 0;font-size:.92em
 table.data th,table.data td{border:1px solid #ddd;padding:4px 8px;text-align:left;
 vertical-align:top}
 table.data th{background:#f0f0f0}
+td,.banner,p.context,footer{overflow-wrap:anywhere}
 td.decision-pass{color:#1e7b34;font-weight:600}td.decision-fail{color:#b3261e;font-weight:600}
 td.decision-inconclusive,td.decision-no_data{color:#8a6d00;font-weight:600}
-.plot{background:#fff;border:1px solid #ddd;border-radius:6px;margin:8px 0;min-height:360px}
+.plot{background:#fff;border:1px solid #ddd;border-radius:6px;margin:8px 0;min-height:360px;
+overflow:hidden}
+img{max-width:100%}
 pre.output{background:#fff;border:1px solid #ddd;padding:8px;overflow-x:auto}
 .error{background:#fdecea;border:1px solid #b3261e;padding:8px;white-space:pre-wrap}
 p.context{color:#444;margin:0 0 8px}
 footer{color:#666;font-size:.85em;margin-top:32px}
+.verdict-GO{color:#1e7b34;font-weight:700}.verdict-NO_GO,.verdict-FAILED{color:#b3261e;
+font-weight:700}.verdict-INCONCLUSIVE{color:#8a6d00;font-weight:700}
+.filters{display:flex;flex-wrap:wrap;gap:8px 16px;align-items:end;background:#fff;
+border:1px solid #ddd;border-radius:6px;padding:8px 12px;margin:8px 0}
+.filters label{display:flex;flex-direction:column;font-size:.85em;color:#444}
+.filters select,.filters input{font:inherit;font-size:1rem;padding:4px;max-width:100%}
+.filters .shown{margin-left:auto;color:#444}
+td .why{color:#555;font-size:.85em;margin-top:2px;font-weight:400}
+ul.tally{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:6px 18px}
+[hidden]{display:none!important}
+@media (max-width:700px){
+main{padding:8px 10px 32px}
+.banner{padding:12px 14px}.banner .word{font-size:1.7em}
+table.data,table.data tbody,table.data tr,table.data td{display:block;width:auto}
+table.data thead{display:none}
+table.data tr{border:1px solid #ddd;border-radius:6px;margin:0 0 10px;padding:6px 10px;
+background:#fff}
+table.data td{border:0;padding:2px 0}
+table.data td::before{content:attr(data-label) ": ";font-weight:600;color:#555}
+table.data td:first-child{font-weight:700;font-size:1.05em}
+table.data td:first-child::before{content:none}
+table.data td:empty{display:none}
+.filters .shown{margin-left:0}
+}
+@media print{
+body{background:#fff}main{max-width:none;padding:0}
+nav.toc,.filters{display:none}
+.plot,table.data tr,.banner{break-inside:avoid}
+.banner{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+a{color:inherit}
+}
 """
 
 LOADER = """
+var narrow = window.matchMedia("(max-width: 700px)").matches;
+function wrapped(text, width) {  // a long title in lines, for plotly (which never wraps)
+  var lines = [""];
+  String(text).split(" ").forEach(function (word) {
+    var last = lines[lines.length - 1];
+    if (last && (last + " " + word).length > width) { lines.push(word); }
+    else { lines[lines.length - 1] = last ? last + " " + word : word; }
+  });
+  return lines;
+}
+function phone(figure, layout) {
+  // the legend one entry a line at the foot of the figure (under anything drawn below the
+  // plot, such as a timeline's key), the title wrapped, thin side margins: the plot keeps
+  // its own height and the figure grows by what was added
+  var entries = (figure.data || []).filter(function (t) { return t.showlegend !== false; });
+  var shown = layout.showlegend === true || (layout.showlegend !== false && entries.length > 1);
+  var legend = layout.legend || {};
+  var titled = legend.title && legend.title.text;
+  var foot = shown ? 20 * entries.length + (titled ? 26 : 8) : 0;
+  layout.legend = Object.assign({}, legend, {orientation: "v", x: 0, xanchor: "left",
+                                             yref: "container", y: 0, yanchor: "bottom"});
+  var title = typeof layout.title === "string" ? {text: layout.title} : (layout.title || {});
+  var lines = title.text ? wrapped(title.text, 36) : [];
+  var head = 24 * Math.max(0, lines.length - 1);
+  if (lines.length) { layout.title = Object.assign({}, title, {text: lines.join("<br>")}); }
+  var margin = layout.margin || {};
+  layout.margin = Object.assign({}, margin, {
+    l: 44, r: 8,
+    b: (margin.b === undefined ? 80 : margin.b) + foot,
+    t: (margin.t === undefined ? 100 : margin.t) + head,
+  });
+  layout.height = (layout.height || 450) + foot + head;
+  layout.width = undefined;
+  return layout;
+}
 document.querySelectorAll("script.plotly-figure").forEach(function (source) {
   var figure = JSON.parse(source.textContent);
   var target = document.getElementById(source.dataset.target);
-  Plotly.newPlot(target, figure.data || [], figure.layout || {},
-                 {responsive: true, displaylogo: false});
+  var layout = figure.layout || {};
+  if (narrow) { layout = phone(figure, layout); }
+  Plotly.newPlot(target, figure.data || [], layout,
+                 {responsive: true, displaylogo: false, displayModeBar: !narrow});
 });
 """
 
@@ -113,7 +184,8 @@ def failure_banner_html(failure: Failure) -> str:
 
 
 def table_html(frame: pl.DataFrame, decision_column: str | None = None) -> str:
-    """A frame as an HTML table, every header and cell escaped."""
+    """A frame as an HTML table, every header and cell escaped; each cell carries its
+    column's name, so on a phone each row reads as a card (the first column its title)."""
     head = "".join(f"<th>{escape(c)}</th>" for c in frame.columns)
     rows = []
     for row in frame.iter_rows():
@@ -121,7 +193,7 @@ def table_html(frame: pl.DataFrame, decision_column: str | None = None) -> str:
         for name, value in zip(frame.columns, row, strict=True):
             text = "" if value is None else value
             css = f' class="decision-{escape(text)}"' if name == decision_column else ""
-            cells.append(f"<td{css}>{escape(text)}</td>")
+            cells.append(f'<td data-label="{escape(name)}"{css}>{escape(text)}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return (
         f'<table class="data"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
@@ -133,6 +205,29 @@ def display_html(markup: str, role: str | None = None) -> None:
     from IPython.display import HTML, display
 
     display(HTML(markup), metadata={ROLE_KEY: role} if role else None)
+
+
+def plot_html(figure: dict[str, Any], target: str) -> str:
+    """One chart: a placeholder and its figure as JSON, drawn by `LOADER`."""
+    return (
+        f'<div class="plot" id="{escape(target)}"></div>'
+        f'<script type="application/json" class="plotly-figure" data-target="{escape(target)}">'
+        f"{script_json(figure)}</script>"
+    )
+
+
+def page_html(title: str, body: str, *, charts: bool, script: str = "") -> str:
+    """The document around a page's body: the stylesheet, plotly.js inlined once when the
+    page has charts, and the page's own `script` (ours, never data) after them."""
+    scripts = f"<script>{plotly_js()}</script><script>{LOADER}</script>" if charts else ""
+    if script:
+        scripts += f"<script>{script}</script>"
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body><main>"
+        f"{body}</main>{scripts}</body></html>\n"
+    )
 
 
 @cache
@@ -197,12 +292,7 @@ def _outputs_html(cell: dict[str, Any], counter: list[int]) -> Iterable[str]:
         data = output.get("data", {})
         if PLOTLY_MIMETYPE in data:
             counter[0] += 1
-            target = f"plot-{counter[0]}"
-            yield (
-                f'<div class="plot" id="{target}"></div>'
-                f'<script type="application/json" class="plotly-figure" data-target="{target}">'
-                f"{script_json(data[PLOTLY_MIMETYPE])}</script>"
-            )
+            yield plot_html(data[PLOTLY_MIMETYPE], f"plot-{counter[0]}")
         elif "text/html" in data:
             yield _text(data["text/html"])  # built by this module's escaping helpers
         elif "image/png" in data:
@@ -250,16 +340,12 @@ def render_page(
         f'<li class="h{level}"><a href="#{slug}">{escape(text)}</a></li>'
         for level, slug, text in toc
     )
-    scripts = ""
-    if counter[0]:
-        scripts = f"<script>{plotly_js()}</script><script>{LOADER}</script>"
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body><main>"
-        f"{banner}"
+    return page_html(
+        title,
+        banner
         + (f'<p class="context">{escape(context)}</p>' if context else "")
         + f'<nav class="toc"><strong>Contents</strong><ul>{items}</ul></nav>'
         + "\n".join(body)
-        + f"<footer>{escape(footer)}</footer></main>{scripts}</body></html>\n"
+        + f"<footer>{escape(footer)}</footer>",
+        charts=bool(counter[0]),
     )

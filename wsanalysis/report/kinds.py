@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.errors import DataError, UsageError
 from wsanalysis.report.parameters import ParameterSpec, read_spec
+from wsanalysis.run_metadata import subject
 from wsanalysis.secrets import CREDENTIALS_FIX, secret_values, url_has_credentials
 from wsanalysis.sources.telemetry import load_telemetry
 from wsanalysis.times import parse_duration
@@ -154,10 +154,15 @@ def _rfc3339(text: str) -> str:
 
 
 def _sources_and_window(params: dict[str, Any]) -> None:
-    """What both kinds check first: where the data come from, the window and the
-    telemetry mapping (read now, so a bad file fails before any kernel starts)."""
+    """What both kinds check first: where the data come from, the window, the telemetry
+    mapping (read now, so a bad file fails before any kernel starts), and the run's
+    service / release / environment (one printable line each)."""
     if params.get("telemetry"):
         load_telemetry(params["telemetry"])
+    try:
+        params.update(subject(params))
+    except UsageError as error:
+        raise UsageError(f"parameter {error.problem}", error.fix) from None
     if params["data"] and params["rum"]:
         raise UsageError(
             "parameter 'rum' goes with prometheus; a dataset folder holds its own RUM",
@@ -182,6 +187,8 @@ def _check_canary(params: dict[str, Any]) -> None:
         raise UsageError(
             f"parameter 'canary_share': {share} is not between 0 and 1", "e.g. canary_share=0.1"
         )
+    from wsanalysis.canary.gates import load_gate_file  # the judge's stack: not for `index`
+
     gate_file = load_gate_file(params["gates"])
     try:
         gate_file.profile(params["profile"])

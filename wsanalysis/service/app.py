@@ -166,16 +166,20 @@ def create_app(
     report_url: str | None = None,
     max_body: int = MAX_BODY,
     clock: Callable[[], datetime] | None = None,
+    reports: Path | None = None,
     late: timedelta = DEFAULT_LATE,
     telemetry: str | Path | None = None,
 ) -> Starlette:
     """The application; `token=None` means no authentication (`--no-auth`, said aloud).
 
     `prometheus` is a URL, or `PrometheusSettings` for a library caller (timeouts,
-    retries); `clock` gives "now" for looks that send no `end` (a test's virtual clock).
+    retries); `clock` gives "now" for looks that send no `end` (a test's virtual clock);
+    `reports`: the folder each canary's final answer is written to (`--reports`).
     """
     store = StateStore(state)
-    judge = Judge(store, prometheus, report_url=report_url, late=late, telemetry=telemetry)
+    judge = Judge(
+        store, prometheus, report_url=report_url, late=late, telemetry=telemetry, reports=reports
+    )
     metrics = Metrics()
     expected = token.encode() if token else None
     hidden = server_paths(files_root=files_root, state=state)

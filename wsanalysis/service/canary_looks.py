@@ -41,6 +41,7 @@ from wsanalysis.errors import UsageError
 from wsanalysis.frames.measures import Window
 from wsanalysis.loading import DEFAULT_LATE, DataSource, SourceWarnings, load, read_start
 from wsanalysis.service import bucket_stats
+from wsanalysis.service.reports import write_final_answer
 from wsanalysis.service.requests import Look
 from wsanalysis.service.state import Canary, LookRecord, StateStore
 from wsanalysis.sources.prometheus import PrometheusSettings
@@ -114,12 +115,14 @@ class Judge:
         report_url: str | None = None,
         late: timedelta = DEFAULT_LATE,
         telemetry: str | Path | None = None,
+        reports: Path | None = None,
     ) -> None:
         self.store = store
         self.prometheus = prometheus
         self.report_url = report_url
         self.late = late
         self.telemetry = load_telemetry(telemetry)  # the server's default mapping
+        self.reports = reports  # --reports: each final answer is written there
 
     def look(self, look: Look) -> Answer:
         with self.store.lock(look.id):
@@ -145,7 +148,7 @@ class Judge:
             )
         if canary.final is not None:
             document = {**canary.final, "looks": canary.looks + 1, "fetched_samples": 0,
-                        "received_bytes": 0}  # fmt: skip
+                        "received_bytes": 0, "read_seconds": 0.0}  # fmt: skip
             return Answer(document, 0, cached=True)
         end_ms = max(epoch_ms(look.end), canary.start_ms)
         if look.end_is_now and canary.looked_ms is not None:
@@ -212,13 +215,11 @@ class Judge:
         # the buckets the next look reads again (its late margin) stay apart in the state
         settle_from = read_start(source.since(end, self.late), reads) or start
         settled_k = bucket_stats.bucket_index(start, end, bucket, settle_from)
-        answer = self._answer(
+        return self._answer(
             canary, look, judge(profile, data, gate_file=gate_file), epoch_ms(end),
             epoch_ms(read_from), (loaded.received_rows, loaded.received_bytes), statistics,
-            warnings, settled_k,
+            warnings, settled_k, read_seconds,
         )  # fmt: skip
-        answer.document["read_seconds"] = round(read_seconds, 3)
-        return answer
 
     def _stages(self, canary: Canary, look: Look, end_ms: int) -> tuple[Stage, ...]:
         """The canary's stages up to this look (its share from the last look's end)."""
@@ -236,9 +237,10 @@ class Judge:
         statistics: pl.DataFrame | None,
         warnings: list[dict[str, Any]],
         settled_k: int = 0,
+        read_seconds: float = 0.0,
     ) -> Answer:
         """The answer (the verdict's one JSON rendering, plus the look's own fields),
-        stored with the look."""
+        stored with the look (and written under `--reports` when final)."""
         document = verdict.to_json()
         final = verdict.overall in FINAL
         elapsed = (end_ms - canary.start_ms) / 1000
@@ -252,11 +254,14 @@ class Judge:
             "final": final,
             "fetched_samples": received[0],  # rows the server sent
             "received_bytes": received[1],
+            "read_seconds": round(read_seconds, 3),
         }
         record = LookRecord(
             end_ms, read_from_ms, look.canary_share, received[0], verdict.overall, document, final
         )
         if statistics is None:  # nothing read yet
             statistics = pl.DataFrame(schema={bucket_stats.INDEX: pl.Int32})
+        if final and self.reports is not None:  # before it is stored: a failed write retries
+            write_final_answer(self.reports, look, document, document)
         self.store.save(canary, statistics, settled_k, warnings, record)
         return Answer(document, received[0], cached=False)

@@ -25,6 +25,7 @@ from typing import Any
 
 from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.errors import UsageError
+from wsanalysis.run_metadata import checked_label
 from wsanalysis.sources.telemetry import REFERENCE
 from wsanalysis.times import parse_duration, parse_moment
 
@@ -44,7 +45,9 @@ SETTINGS = (
 #: Fields of the look's ramp stage: a later look may change them (Argo `setWeight`,
 #: Flagger `stepWeight`); the state records them per look.
 STAGE = ("canary_share",)
-KNOWN = {"id", "start", "end", "canary_weight", *SETTINGS, *STAGE}
+#: Who and what the canary is about (run_metadata): recorded, never part of the settings.
+NAMES = ("service", "release", "environment")
+KNOWN = {"id", "start", "end", "canary_weight", *SETTINGS, *STAGE, *NAMES}
 MAX_ID = 256  # characters of a canary id (it keys the state and the lock table)
 MAX_TEXT = 4096  # characters of any other field (selectors, paths, names)
 MIN_LOOK, MAX_HORIZON = "1m", "30d"
@@ -71,6 +74,9 @@ class Look:
     telemetry: str | None = None  # a mapping file under --files-root (default: the server's)
     ignored: tuple[str, ...] = ()  # Flagger metadata keys that are not a look's (owners...)
     end_is_now: bool = False  # no `end` was sent: `end` is the server's time of arrival
+    service: str | None = None
+    release: str | None = None
+    environment: str | None = None
 
     def settings(self) -> dict[str, Any]:
         """What must stay the same from look to look (stored with the canary)."""
@@ -241,6 +247,7 @@ def parse_look(body: Any, *, now: datetime | None = None, files_root: Path | Non
         horizon=horizon,
         telemetry=_inside(files_root, "telemetry", _text(body, "telemetry")),
         end_is_now=given_end is None,
+        **{name: checked_label(f"field {name!r}", _text(body, name)) for name in NAMES},
     )
 
 
