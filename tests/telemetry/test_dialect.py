@@ -200,7 +200,7 @@ def _spelled(expr: str, identifiers: set[str], values: set[str]) -> list[str]:
         if kind == "ident":
             parts = {token, *token.split(":"), *(p for t in token.split(":") for p in t.split("_"))}
             found += [token for part in parts if part in identifiers]
-        elif kind == "string" and unescape(token[1:-1]) in values:
+        elif kind == "string" and unescape(token[1:-1], token, "the PromQL string") in values:
             found.append(token)
     return found
 
