@@ -89,7 +89,9 @@ def test_one_bad_pod_misbehaves_alone() -> None:
     per_pod = errors.group_by("pod").agg(pl.col("value").max())
     assert per_pod["pod"].to_list() == ["control-1"], per_pod  # nobody else ever erred
     assert per_pod["value"][0] > 20
-    fault = next(f for f in result.labels["variants"]["control"]["faults"] if f["kind"] == "bad_pod")
+    fault = next(
+        f for f in result.labels["variants"]["control"]["faults"] if f["kind"] == "bad_pod"
+    )
     assert fault["pod"] == "control-1" and fault["server"] == {"internal_error_p": 0.5}
     assert fault["note"] == "bad node"
 

@@ -468,9 +468,7 @@ class FleetSimulation:
         ttfb = s.ttfb_median * math.exp(self.rng.gauss(0.0, s.ttfb_sigma)) + s.ttfb_extra
         self.push(self.now + ttfb, self._reply, session, thread, trace, self.now, pod)
 
-    def _reply(
-        self, session: _Session, thread: str, trace: str, received: float, pod: int
-    ) -> None:
+    def _reply(self, session: _Session, thread: str, trace: str, received: float, pod: int) -> None:
         """The answer is ready: stored, observed (by the pod that got the message),
         pushed if the socket is there."""
         server = session.server
