@@ -22,6 +22,9 @@ from scipy import stats
 from wsanalysis.canary.sentences import format_duration
 
 Z95 = float(stats.norm.isf(0.025))
+#: Below this many windows with a NO_GO (or without one), the intraclass correlation is
+#: not estimated and windows are the independent unit.
+MIN_WINDOWS_FOR_RHO = 5
 
 
 def wilson_interval(rate: float, n: float, z: float = Z95) -> tuple[float, float]:
@@ -44,7 +47,9 @@ def effective_replays(clusters: list[tuple[int, int]]) -> float:
     if windows < 2 or total == windows:  # one window, or one replay per window
         return float(windows if windows < 2 else total)
     rate = hits / total
-    if rate in (0.0, 1.0):
+    hit = sum(1 for k, _ in clusters if k > 0)
+    missed = sum(1 for k, n in clusters if k < n)
+    if min(hit, missed) < MIN_WINDOWS_FOR_RHO:  # too few windows to tell how alike seeds are
         return float(windows)
     # one-way ANOVA estimate of the intraclass correlation (binary outcomes)
     between = sum(n * (k / n - rate) ** 2 for k, n in clusters) / (windows - 1)

@@ -216,7 +216,7 @@ def calibrate(
                 skipped += 1
                 bar.update(seeds)
                 continue
-            pods = samples_w[history.pod_label].unique().to_list() if history.pod_label else []
+            pods = _live_pods(samples_w, history.pod_label)
             groups = pod_groups(pods, share, seeds) if split_pods and len(pods) >= 2 else None
             for seed in range(seeds):
                 replay = _replay_input(
@@ -243,12 +243,23 @@ def calibrate(
     return document
 
 
+def _live_pods(samples: pl.DataFrame, label: str | None) -> list[str]:
+    """The pods scraped at least twice in a window's samples: one scrape (a pod gone at
+    the window's first instant, or born at its last) shows no increase to split."""
+    if label is None or samples.is_empty():
+        return []
+    scrapes = samples.group_by(label).agg(pl.col("timestamp").n_unique().alias("n"))
+    return sorted(scrapes.filter(pl.col("n") >= 2)[label].to_list())
+
+
 def _pod_counts(history: History, windows: list[Window]) -> list[int]:
-    """Distinct control pods with samples in each window."""
-    if history.pod_label is None:
-        return [0] * len(windows)
+    """Live control pods in each window."""
     return [
-        _in_window(history.samples, "timestamp", w, closed="both")[history.pod_label].n_unique()
+        len(
+            _live_pods(
+                _in_window(history.samples, "timestamp", w, closed="both"), history.pod_label
+            )
+        )
         for w in windows
     ]
 

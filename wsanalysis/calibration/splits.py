@@ -77,7 +77,13 @@ def control_history(data: JudgeInput) -> History:
         notes.append(f"{unmapped:,} samples map to no variant and are left out.")
     samples = samples.filter(pl.col("variant") == CONTROL).sort("timestamp")
     if beacons is not None:
+        named = sorted(beacons["variant"].drop_nulls().unique().to_list())
         beacons = beacons.filter(pl.col("variant") == CONTROL).sort("ts")
+        if beacons.is_empty() and named:
+            notes.append(
+                f"The RUM beacons name no control (their variants: {', '.join(named)}), so "
+                "no RUM gate is replayed: the beacons' variant field must say control."
+            )
         beacons = beacons if not beacons.is_empty() else None
     if CANARY in found:
         notes.append("The history's own canary is left out: only control is split.")
