@@ -78,6 +78,8 @@ def test_pod_groups_take_about_the_share_and_try_every_split_first() -> None:
     groups = pod_groups(pods, 0.1, seeds=6)
     assert all(len(g) == 1 for g in groups)  # at least one pod, about 10% of four
     assert len(set(groups[:4])) == 4 and groups[4] == groups[0]
+    # the next window goes on where the last stopped: 3 seeds a window still try all 4
+    assert pod_groups(pods, 0.1, 3) + pod_groups(pods, 0.1, 3, start=3) == groups
     ten = [f"p{i:02d}" for i in range(10)]
     assert all(len(g) == 3 for g in pod_groups(ten, 0.3, seeds=5))
     assert all(len(g) == 1 for g in pod_groups(["a", "b"], 0.9, seeds=3))  # one left for control

@@ -217,7 +217,7 @@ def calibrate(
                 bar.update(seeds)
                 continue
             pods = _live_pods(samples_w, history.pod_label)
-            groups = pod_groups(pods, share, seeds) if split_pods and len(pods) >= 2 else None
+            groups = pod_groups(pods, share, seeds, index * seeds) if len(pods) >= 2 else None
             for seed in range(seeds):
                 replay = _replay_input(
                     history, samples_w, beacons_w, span, groups, seed, share, srm_on_sessions

@@ -114,17 +114,18 @@ def _pods(samples: pl.DataFrame, notes: list[str]) -> tuple[str | None, pl.DataF
     return None, samples
 
 
-def pod_groups(pods: list[str], share: float, seeds: int) -> list[tuple[str, ...]]:
+def pod_groups(pods: list[str], share: float, seeds: int, start: int = 0) -> list[tuple[str, ...]]:
     """The canary's pods for each seed: about `share` of them (at least one, and one
-    left for control). Seeds go through the distinct choices in a seeded order before
-    any repeats, so a few seeds over few pods try every split they can."""
+    left for control). The distinct choices are taken in a fixed shuffled order from
+    position `start` (the replays before this window), so successive windows go on
+    where the last one stopped and few seeds over few pods still try every split."""
     pods = sorted(pods)
     k = min(len(pods) - 1, max(1, round(share * len(pods))))
     if math.comb(len(pods), k) <= ENUMERATED_SPLITS:
         choices = list(itertools.combinations(pods, k))
         random.Random(0).shuffle(choices)
-        return [choices[seed % len(choices)] for seed in range(seeds)]
-    return [tuple(sorted(random.Random(seed).sample(pods, k))) for seed in range(seeds)]
+        return [choices[(start + seed) % len(choices)] for seed in range(seeds)]
+    return [tuple(sorted(random.Random(start + seed).sample(pods, k))) for seed in range(seeds)]
 
 
 def distinct_pod_splits(pods: int, share: float) -> int:
