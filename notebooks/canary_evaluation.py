@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -27,6 +27,7 @@
 # %%
 from wsanalysis.canary.gates import parse_duration
 from wsanalysis.report import canary, figures
+from wsanalysis.report.calibration import calibration_html
 from wsanalysis.report.html import banner_html, display_html, table_html
 
 # %% tags=["parameters"]
@@ -43,6 +44,7 @@ look: str = "5m"  # sequential: time between looks
 horizon: str = "48h"  # sequential: planned canary length
 variant_label: str = "variant"  # label and RUM field naming the variant
 bucket: str = "10m"  # time bucket of the charts
+calibration: str | None = None  # calibration.json from `wsanalysis calibrate` (None: none)
 output_dir: str = "."  # folder where verdict.json is written
 
 # %%
@@ -87,6 +89,18 @@ display_html(table_html(canary.gate_rows(evaluation.document, evaluation.profile
 
 # %%
 figures.show(figures.settle_figure(canary.settle_paths(evaluation)))
+
+# %% [markdown]
+# ## Calibration on your own history
+#
+# How this judge behaves on the service's own traffic (`wsanalysis calibrate`): it was
+# replayed on A/A splits of control's history, control's pods split into two groups and
+# RUM sessions by a hash at the declared share, window after window. Every replay is a
+# healthy canary, so every NO_GO there is a false one: is their rate within the judge's
+# level, and how long does a healthy canary at this share need to pass each gate?
+
+# %%
+display_html(calibration_html(calibration, evaluation))
 
 # %% [markdown]
 # ## Evidence

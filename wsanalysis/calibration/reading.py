@@ -13,15 +13,20 @@ the seeds differ.
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 from scipy import stats
 
 from wsanalysis.canary.sentences import format_duration
+from wsanalysis.errors import DataError
 
 Z95 = float(stats.norm.isf(0.025))
+VERSION = 1  # of the calibration.json document
+REQUIRED = ("replays", "verdicts", "gates", "plan", "false_no_go", "settings", "sentences")
 #: Below this many windows with a NO_GO (or without one), the intraclass correlation is
 #: not estimated and windows are the independent unit.
 MIN_WINDOWS_FOR_RHO = 5
@@ -275,3 +280,62 @@ def table_text(document: dict[str, Any]) -> str:
         f"{verdicts['NO_GO']}, INCONCLUSIVE {verdicts['INCONCLUSIVE']}"
     )
     return "\n".join(lines)
+
+
+def load_calibration(path: str | Path) -> dict[str, Any]:
+    """A calibration.json written by `wsanalysis calibrate`, checked; a `DataError` naming
+    the file when it is not one."""
+    path = Path(path)
+    fix = "give the calibration.json that `wsanalysis calibrate ... --out FILE` wrote"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"cannot read the calibration {path}: {error}", fix) from None
+    missing = [k for k in REQUIRED if not isinstance(document, dict) or k not in document]
+    if missing:
+        raise DataError(f"{path} is not a calibration (no {', '.join(missing)})", fix)
+    if document.get("version") != VERSION:
+        raise DataError(
+            f"{path} is a calibration of version {document.get('version')}, not {VERSION}",
+            "calibrate again with this version of wsanalysis",
+        )
+    return document
+
+
+def fit_sentences(
+    document: dict[str, Any],
+    *,
+    profile: str,
+    gate_file_sha256: str | None,
+    canary_share: float | None,
+    window_s: float | None,
+) -> list[str]:
+    """Where a calibration does not describe this canary: another profile or gate file,
+    another declared share, another length. Empty when it fits."""
+    settings = document["settings"]
+    out = []
+    if settings.get("profile") != profile:
+        out.append(
+            f"This calibration is of profile {settings.get('profile')}, the verdict of "
+            f"{profile}: its figures are not this judge's."
+        )
+    sha = settings.get("gate_file_sha256")
+    if sha and gate_file_sha256 and sha != gate_file_sha256:
+        out.append(
+            f"This calibration used another gate file ({settings.get('gate_file')}): "
+            "calibrate again with this canary's gates."
+        )
+    share = settings.get("canary_share")
+    if canary_share is not None and share is not None and abs(share - canary_share) > 1e-9:
+        out.append(
+            f"It was calibrated at a canary share of {_percent(share)}; this canary declared "
+            f"{_percent(canary_share)}, so its plan is for another traffic."
+        )
+    length = settings.get("window_s")
+    if window_s and length and not 0.8 <= window_s / length <= 1.25:
+        out.append(
+            f"It was calibrated for canaries of {format_duration(length).removeprefix('about ')}"
+            f"; this one ran {format_duration(window_s).removeprefix('about ')}: the false "
+            "NO_GO rate above is for the calibrated length."
+        )
+    return out
