@@ -63,8 +63,24 @@ def test_a_history_shorter_than_one_window_is_refused_with_the_fix(podded, tmp_p
     code, document, _ = _calibrate(tmp_path, folder, "--window", "3h")
     err = capsys.readouterr().err
     assert code == 3 and document is None
-    assert "2.00 h of control data, less than one window of 3.00 h" in err
-    assert "--window of at most 2.00 h" in err
+    assert "2 h of control data, less than one window of 3 h" in err
+    assert "--window 2h or shorter" in err
+
+
+def test_a_history_a_scrape_short_of_the_window_still_fills_it(podded, tmp_path, capsys):
+    samples, beacons = podded
+    start = samples["timestamp"].min()
+    last = start + timedelta(minutes=59, seconds=30)  # a last scrape just before the hour
+    folder = _folder(
+        tmp_path, samples.filter(pl.col("timestamp") <= last), beacons.filter(pl.col("ts") <= last)
+    )
+    code, document, _ = _calibrate(tmp_path, folder, "--window", "1h", "--seeds", "2")
+    assert code == 0 and document["history"]["windows"] == 1
+    (tmp_path / "fifty").mkdir()
+    fifty = samples.filter(pl.col("timestamp") <= start + timedelta(minutes=50))
+    code, _, _ = _calibrate(tmp_path, _folder(tmp_path / "fifty", fifty, None), "--window", "1h")
+    assert code == 3
+    assert "holds 50 min of control data, less than one window of 1 h" in capsys.readouterr().err
 
 
 def test_a_very_short_canary_window_says_no_gate_decided(podded, tmp_path) -> None:

@@ -125,3 +125,48 @@ def test_the_sentences_say_level_limits_gaps_and_checks() -> None:
     assert table[1].split()[:3] == ["error_rate", "pods", "45"]
     assert "about 1 h 30 min" in table[1]
     assert table[4].startswith("auth_spike") and "not replayed" in table[4]
+
+
+def test_the_plan_projects_a_healthy_canary_to_the_declared_share() -> None:
+    """se 0.2 on the log scale at a 25% pod split, tolerance ×1.5: a canary at ×1 passes
+    with 80% power after ((z_0.975 + z_0.8) · 0.2 / ln 1.5)² windows at 25%, and
+    0.25·0.75 / (0.1·0.9) times that at the declared 10%."""
+    from datetime import timedelta
+
+    from wsanalysis.calibration.replay import healthy_settle_seconds
+    from wsanalysis.canary.gates import load_gate_file
+    from wsanalysis.canary.verdict import GateEvidence, GateResult
+
+    gate = load_gate_file(None).profile("canary").gate("error_rate")
+    evidence = GateEvidence(
+        canary=0.01, control=0.01, effect=1.0, ci_low=0.7, ci_high=1.4, limit=1.1,
+        p_harm=0.5, power=0.5, sufficient=True, method="m", source="prometheus",
+        tolerance=1.5, se=0.2, log_scale=True, exposure=5000.0,
+    )  # fmt: skip
+    result = GateResult(
+        "error_rate", "Error rate", True, "rate", "", "control", "increase", evidence, 0.5,
+        "inconclusive", "",
+    )  # fmt: skip
+    z = stats.norm.isf(0.025) + stats.norm.ppf(0.8)
+    windows = (z * 0.2 / np.log(1.5)) ** 2 * (0.25 * 0.75) / (0.1 * 0.9)
+    seconds = healthy_settle_seconds(gate, result, timedelta(hours=1), 0.25, 0.1)
+    assert seconds == pytest.approx(windows * 3600, rel=1e-9)
+    # below the minimum exposure (200 connections at 10%: 80 at 25% here) it waits for it
+    tiny = GateResult(
+        **{
+            **result.__dict__,
+            "evidence": GateEvidence(**{**evidence.__dict__, "exposure": 50.0, "se": 0.01}),
+        }
+    )
+    assert healthy_settle_seconds(gate, tiny, timedelta(hours=1), 0.25, 0.1) == pytest.approx(
+        200 / 50 * 0.25 / 0.1 * 3600
+    )
+    # control's own level beyond the tolerance: a healthy canary never passes
+    bound = GateResult(
+        **{
+            **result.__dict__,
+            "comparison": "bound",
+            "evidence": GateEvidence(**{**evidence.__dict__, "effect": 1.6}),
+        }
+    )
+    assert healthy_settle_seconds(gate, bound, timedelta(hours=1), 0.25, 0.1) is None

@@ -254,7 +254,7 @@ def gate_rows(document: dict[str, Any]) -> pl.DataFrame:
                 "inconclusive": gate["inconclusive"],
                 "no_data": gate["no_data"],
                 "dispersion": f"{dispersion:.2f}" if dispersion is not None else "",
-                "healthy canary passes in": format_duration(settle) if settle else "",
+                "healthy canary passes in": _plan_text(plan, settle),
             }
         )
     schema = {
@@ -263,6 +263,13 @@ def gate_rows(document: dict[str, Any]) -> pl.DataFrame:
         "healthy canary passes in": pl.Utf8,
     }  # fmt: skip
     return pl.DataFrame(rows, schema=schema)
+
+
+def _plan_text(plan: dict[str, Any], settle: float | None) -> str:
+    if not settle:
+        return ""
+    spoken = format_duration(settle)
+    return f"within {spoken.removeprefix('about ')}" if plan.get("within_window") else spoken
 
 
 def table_text(document: dict[str, Any]) -> str:

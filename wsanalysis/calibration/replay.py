@@ -59,6 +59,7 @@ from wsanalysis.sources.metric_names import CONNECTIONS_TOTAL
 from wsanalysis.sources.schema import empty_samples
 
 DEFAULT_SEEDS = 5
+WINDOW_SLACK = 0.01  # of a window: how short of it a history may fall and still fill it
 DECISIONS = ("pass", "fail", "inconclusive", "no_data")
 OVERALL = ("GO", "NO_GO", "INCONCLUSIVE")
 LOW_EXPOSURE = "the canary's exposure was below the gate's minimum"
@@ -111,23 +112,38 @@ def load_history(
 
 
 def history_windows(span: Window, length: timedelta) -> list[Window]:
-    """Consecutive windows of `length` from the history's start (the rest left out)."""
+    """Consecutive windows of `length` from the history's start (the rest left out).
+
+    A history up to 1% short of a whole number of windows (a last scrape just before the
+    hour) still fills the last one, as `judge --end` past the last scrape would."""
     if length.total_seconds() <= 0:
         raise UsageError(f"--window {length} is not positive", "give a duration such as 1h")
-    count = int(span.duration / length)
+    count = int(span.duration / length + WINDOW_SLACK)
     if count == 0:
         raise DataError(
-            f"the history holds {_hours(span.duration)} of control data, less than one "
-            f"window of {_hours(length)}",
-            f"give a longer history, or a --window of at most {_hours(span.duration)} "
+            f"the history holds {_spoken(span.duration)} of control data, less than one "
+            f"window of {_spoken(length)}",
+            f"give a longer history, or --window {_written(span.duration)} or shorter "
             "(the length of the canaries to calibrate for)",
         )
     return [Window(span.start + i * length, span.start + (i + 1) * length) for i in range(count)]
 
 
-def _hours(length: timedelta) -> str:
-    seconds = length.total_seconds()
-    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+def _parts(length: timedelta) -> list[tuple[int, str]]:
+    seconds = round(length.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return [(n, unit) for n, unit in ((hours, "h"), (minutes, "min"), (seconds, "s")) if n]
+
+
+def _spoken(length: timedelta) -> str:
+    """`2 h 5 min`, `59 min 45 s`: a length as a person reads it."""
+    return " ".join(f"{n} {unit}" for n, unit in _parts(length)) or "0 s"
+
+
+def _written(length: timedelta) -> str:
+    """`2h5m`, `59m45s`: a length as --window reads it."""
+    return "".join(f"{n}{unit[0]}" for n, unit in _parts(length)) or "1s"
 
 
 @dataclass
@@ -181,9 +197,9 @@ def calibrate(
     windows = history_windows(history.window, window)
     notes = list(history.notes)
     left_out = history.window.duration - len(windows) * window
-    if left_out.total_seconds() >= 1:
+    if left_out.total_seconds() >= 1:  # (negative when the last window was filled)
         notes.append(
-            f"The last {_hours(left_out)} of the history, shorter than a window, is left out."
+            f"The last {_spoken(left_out)} of the history, shorter than a window, is left out."
         )
     beacons = session_flags(history.beacons, share, seeds) if history.beacons is not None else None
     pods_everywhere = _pod_counts(history, windows)
@@ -375,15 +391,42 @@ def healthy_settle_seconds(
     one replay: the time at which the upper limit of a canary exactly as good as
     control (×1, +0, or control's own level against a bound) clears the tolerance with
     the gate's planning power, with the standard error this replay measured at the
-    split's own share (`split_share`) rescaled to the declared one.
+    split's own share (`split_share`) rescaled to the declared one. A spike gate with an
+    excess tolerance passes by either route (each at half the level): the sooner counts.
 
-    Variance goes as 1/(s(1-s)) for a comparison with control and 1/s against a bound
-    (s the canary's share); the gate's minimum exposure scales with s. None when the
-    replay has no standard error, or a healthy canary never passes (control's own level
-    is beyond the tolerance).
+    Variance goes as 1/(s(1-s)) for a comparison with control and 1/s against a bound or
+    for an excess (the canary's own counts dominate); the gate's minimum exposure scales
+    with s. None when the replay has no standard error, or a healthy canary never passes
+    (control's own level is beyond the tolerance).
     """
     e = result.evidence
-    if not (math.isfinite(e.se) and e.se > 0 and math.isfinite(e.tolerance)):
+    s = split_share if split_share is not None and 0 < split_share < 1 else share
+    against_control = result.comparison == "control"
+    two_routes = gate.tolerance_excess is not None and gate.statistic == "spike"
+    alpha = one_sided_alpha(gate) / (2 if two_routes else 1)
+    z = stats.norm.isf(alpha) + stats.norm.ppf(gate.power)
+    multiples = []
+    distance = _distance_to_tolerance(gate, result)
+    if distance is not None and math.isfinite(e.se) and e.se > 0:
+        variance = (s * (1 - s)) / (share * (1 - share)) if against_control else s / share
+        multiples.append((z * e.se / distance) ** 2 * variance)
+    excess_high = (e.details or {}).get("excess_high")
+    if two_routes and excess_high is not None and e.canary is not None and e.control is not None:
+        se = (excess_high - (e.canary - e.control)) / stats.norm.isf(alpha)
+        if math.isfinite(se) and se > 0:
+            multiples.append((z * se / gate.tolerance_excess) ** 2 * s / share)
+    if not multiples:
+        return None
+    multiple = min(multiples)  # of this replay's exposure
+    if gate.min_exposure > 0 and math.isfinite(e.exposure) and e.exposure > 0:
+        multiple = max(multiple, gate.min_exposure / e.exposure * s / share)
+    return float(multiple * elapsed.total_seconds())
+
+
+def _distance_to_tolerance(gate: Gate, result: GateResult) -> float | None:
+    """How far a healthy canary sits inside the tolerance, on the test's scale."""
+    e = result.evidence
+    if not math.isfinite(e.tolerance):
         return None
     against_control = result.comparison == "control"
     healthy = (1.0 if e.log_scale else 0.0) if against_control else e.effect
@@ -396,16 +439,7 @@ def healthy_settle_seconds(
     else:
         distance = e.tolerance - healthy
     distance = distance if gate.worse == "increase" else -distance
-    if distance <= 0:
-        return None
-    z = stats.norm.isf(one_sided_alpha(gate)) + stats.norm.ppf(gate.power)
-    multiple = (z * e.se / distance) ** 2  # of this replay's exposure
-    s = split_share if split_share is not None and 0 < split_share < 1 else share
-    variance = (s * (1 - s)) / (share * (1 - share)) if against_control else s / share
-    multiple *= variance
-    if gate.min_exposure > 0 and math.isfinite(e.exposure) and e.exposure > 0:
-        multiple = max(multiple, gate.min_exposure / e.exposure * s / share)
-    return multiple * elapsed.total_seconds()
+    return distance if distance > 0 else None
 
 
 def _document(
@@ -459,7 +493,9 @@ def _document(
         }
         if found.reasons:  # why it had no data, most often
             gates[gate.name]["no_data_why"] = found.reasons.most_common(1)[0][0]
-        plan[gate.name] = _plan(gate, found, replays, length)
+        pod_share = statistics.mean(tally.pod_shares) if tally.pod_shares else None
+        measured = share if source == "rum" else pod_share
+        plan[gate.name] = _plan(gate, found, replays, length, measured, share)
     pods = None
     if history.pod_label is not None and tally.pods_in_canary:
         pods = {
@@ -477,9 +513,7 @@ def _document(
         "checked": srm_on_sessions,
         "trips": tally.srm_trips,
         "alpha": profile.srm_alpha,
-        "why_not": None
-        if srm_on_sessions
-        else "a pod split declares no share, and the history has no RUM sessions to split",
+        "why_not": None if srm_on_sessions else _srm_why_not(profile),
     }
     return {
         "version": 1,
@@ -515,13 +549,31 @@ def _document(
     }
 
 
-def _plan(gate: Gate, found: _GateTally, replays: int, length: timedelta) -> dict[str, Any]:
-    """A gate's settle time for a healthy canary: the median projection over replays;
-    no more than the window when the replays passed it there at the planning power."""
+def _srm_why_not(profile: Profile) -> str:
+    if profile.srm_unit != "sessions":
+        return (
+            f"profile {profile.name} checks the split on connections, and a pod split "
+            "declares no share"
+        )
+    return "a pod split declares no share, and the history has no RUM sessions to split"
+
+
+def _plan(
+    gate: Gate,
+    found: _GateTally,
+    replays: int,
+    length: timedelta,
+    measured_share: float | None,
+    share: float,
+) -> dict[str, Any]:
+    """A gate's settle time for a healthy canary: the median projection over replays; no
+    more than the window when the replays passed it there at the planning power, at a
+    share no larger than the declared one (a pod split's larger share passes sooner)."""
     passed = found.decisions["pass"] / replays
     settle = statistics.median(found.settle) if found.settle else None
     window_s = length.total_seconds()
-    if passed >= gate.power:
+    within = passed >= gate.power and (measured_share or share) <= share * 1.05
+    if within:
         settle = min(settle, window_s) if settle is not None else window_s
     basis = (
         f"median over {len(found.settle)} replays of the time a canary as good as control "
@@ -529,4 +581,9 @@ def _plan(gate: Gate, found: _GateTally, replays: int, length: timedelta) -> dic
         if found.settle
         else "no standard error to project from"
     )
-    return {"settle_in_s": settle, "passed_within_window": passed, "basis": basis}
+    if within:
+        basis += f"; the replays passed it within the window {passed:.0%} of the time"
+    return {
+        "settle_in_s": settle, "within_window": bool(within and settle == window_s),
+        "passed_within_window": passed, "basis": basis,
+    }  # fmt: skip
