@@ -124,3 +124,15 @@ def test_the_sockets_engine_refuses_several_pods() -> None:
     raw["timeline"] = []
     with pytest.raises(UsageError, match="one server per variant"):
         check_supported(parse_scenario(raw))
+
+
+def test_the_overview_of_a_run_with_pods_is_the_run_without(runs) -> None:
+    from wsanalysis.overview import metrics_overview
+
+    plain, podded = runs
+    before, after = metrics_overview(plain.samples), metrics_overview(podded.samples)
+    # open connections at a scrape are the sum over the pods; connections opened too.
+    # (A close code a pod first sees inside the window starts a new series whose first
+    # count no increase() sees, as in PromQL: closes by code may read lower with pods.)
+    for column in ("connections", "active_mean"):
+        assert after[column].to_list() == pytest.approx(before[column].to_list()), column
