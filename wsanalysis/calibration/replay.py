@@ -160,7 +160,6 @@ class _Tally:
     verdicts: Counter = field(default_factory=Counter)
     gates: dict[str, _GateTally] = field(default_factory=lambda: defaultdict(_GateTally))
     srm_trips: int = 0
-    srm_checked: int = 0
     pods_in_canary: Counter = field(default_factory=Counter)
     pods_no_go: Counter = field(default_factory=Counter)
     pod_splits: set = field(default_factory=set)
@@ -292,7 +291,11 @@ def _replayable(
         )
     else:
         pods = history.samples[history.pod_label].unique().sort().to_list()
-        server_why = f"control runs on one pod ({pods[0]}) in every window: no pod split"
+        server_why = (
+            f"control runs on one pod ({pods[0]}) in every window: no pod split"
+            if len(pods) == 1
+            else f"control runs on one pod at a time ({len(pods)} over the history): no pod split"
+        )
     rum_why = "the history holds no RUM beacons of control"
     replayable, why_not = [], {}
     for gate in profile.gates:
