@@ -26,6 +26,7 @@ from pathlib import Path
 
 from wsanalysis.calibration import calibrate, load_history
 from wsanalysis.canary.gates import load_gate_file
+from wsanalysis.loading import DataSource
 
 REPO = Path(__file__).resolve().parents[1]
 HISTORY = REPO / "data" / "aa_baseline"
@@ -35,7 +36,7 @@ WSANALYSIS = Path(sys.executable).with_name("wsanalysis")
 def _round(seeds: int) -> dict[str, float]:
     profile = load_gate_file(None).profile("canary")
     started = time.perf_counter()
-    history = load_history(profile, data=HISTORY)
+    history = load_history(profile, DataSource.of(data=HISTORY))
     loaded = time.perf_counter()
     document = calibrate(
         profile, history, window=timedelta(hours=1), share=0.1, seeds=seeds, progress=False

@@ -180,11 +180,67 @@ def test_bad_options_exit_3_before_reading(podded, tmp_path, capsys) -> None:
         assert said in capsys.readouterr().err, args
 
 
-@pytest.mark.skipif(replay._LOADER_TAKES_TELEMETRY, reason="the loader reads telemetry now")
-def test_telemetry_is_refused_until_the_loader_reads_it(podded, tmp_path, capsys) -> None:
-    folder = _folder(tmp_path, *podded)
+@pytest.fixture(scope="module")
+def reference(podded, tmp_path_factory) -> dict:
+    """The podded history's calibration under the contract's own names."""
+    tmp_path = tmp_path_factory.mktemp("reference")
+    code, document, _ = _calibrate(tmp_path, _folder(tmp_path, *podded))
+    assert code == 0
+    return document
+
+
+def _same_calibration(document: dict, reference: dict) -> None:
+    """Two calibrations of one history (read under two namings) say the same."""
+    for key in ("replays", "verdicts", "gates", "plan", "pods", "false_no_go"):
+        assert document[key] == reference[key], key
+
+
+def test_a_telemetry_files_variants_map_the_history(podded, reference, tmp_path) -> None:
+    """A history whose server series call control `stable`, read with a telemetry file
+    whose `variants` say so, calibrates as the same history under the contract's names
+    (the beacons keep `control`: this build maps a beacon's variant by its field only)."""
+    samples, beacons = podded
+    stable = {"control": "stable"}
+    folder = _folder(tmp_path, samples.with_columns(pl.col("variant").replace(stable)), beacons)
     mapping = tmp_path / "telemetry.yaml"
-    mapping.write_text("version: 1\n")
-    code, _, _ = _calibrate(tmp_path, folder, "--telemetry", str(mapping))
-    assert code == 3
-    assert "does not read a telemetry mapping yet" in capsys.readouterr().err
+    mapping.write_text(
+        "version: 1\nvariants:\n  label: variant\n  values: {canary: canary, control: stable}\n"
+    )
+    code, document, _ = _calibrate(tmp_path, folder, "--telemetry", str(mapping))
+    assert code == 0
+    _same_calibration(document, reference)
+    assert document["history"]["inputs"]["telemetry"]["path"] == str(mapping)
+
+
+def _renamed_history(podded, tmp_path):
+    """The history with ws_connections_total called chat_opened_total, and the mapping."""
+    samples, beacons = podded
+    opened = {"ws_connections_total": "chat_opened_total"}
+    folder = _folder(tmp_path, samples.with_columns(pl.col("metric").replace(opened)), beacons)
+    mapping = tmp_path / "telemetry.yaml"
+    mapping.write_text("version: 1\nmetrics: {ws_connections_total: chat_opened_total}\n")
+    return folder, mapping
+
+
+@pytest.mark.skipif(
+    replay.loader_reads_telemetry_names(), reason="the loader reads a mapping's names"
+)
+def test_a_telemetry_files_names_are_refused_until_the_loader_reads_them(
+    podded, tmp_path, capsys
+) -> None:
+    folder, mapping = _renamed_history(podded, tmp_path)
+    code, document, _ = _calibrate(tmp_path, folder, "--telemetry", str(mapping))
+    assert code == 3 and document is None
+    err = capsys.readouterr().err
+    assert "reads a telemetry mapping's variants but not yet its metrics" in err
+    assert "keep only `variants` in the mapping" in err
+
+
+@pytest.mark.skipif(
+    not replay.loader_reads_telemetry_names(), reason="the loader reads no names yet (issue 22)"
+)
+def test_a_telemetry_files_names_are_read(podded, reference, tmp_path) -> None:
+    folder, mapping = _renamed_history(podded, tmp_path)
+    code, document, _ = _calibrate(tmp_path, folder, "--telemetry", str(mapping))
+    assert code == 0
+    _same_calibration(document, reference)

@@ -9,10 +9,10 @@ import json
 
 import pytest
 
+import wsanalysis
 from wsanalysis.calibration.reading import load_calibration
 from wsanalysis.cli import main
 from wsanalysis.errors import DataError
-from wsanalysis.report import canary
 from wsanalysis.report.calibration import NO_CALIBRATION, calibration_html
 from wsanalysis.report.html import escape
 
@@ -21,28 +21,28 @@ from .conftest import DATA
 
 @pytest.fixture(scope="module")
 def bad_pod(calibrated, tmp_path_factory):
-    """one_bad_pod's calibration file and its canary's evaluation."""
+    """one_bad_pod's calibration file and its canary's verdict (as the report judges it)."""
     code, document = calibrated("one_bad_pod")
     assert code == 0
     path = tmp_path_factory.mktemp("section") / "calibration.json"
     path.write_text(json.dumps(document))
-    evaluation = canary.evaluate(data=str(DATA / "one_bad_pod"), canary_share=0.1)
-    return path, document, evaluation
+    verdict = wsanalysis.judge(str(DATA / "one_bad_pod"), canary_share=0.1, frames=True)
+    return path, document, verdict
 
 
 def test_the_section_shows_the_sentences_and_the_table(bad_pod) -> None:
-    path, document, evaluation = bad_pod
-    html = calibration_html(str(path), evaluation)
+    path, document, verdict = bad_pod
+    html = calibration_html(str(path), verdict)
     for sentence in document["sentences"]:
         assert escape(sentence) in html
     assert "<table" in html and "healthy canary passes in" in html
     # same profile, gate file and share; only the length differs (1 h windows, a 4 h canary)
     assert html.count("Does not fit") == 1 and "canaries of 1 h; this one ran 4 h" in html
-    assert calibration_html(None, evaluation) == f"<p>{escape(NO_CALIBRATION)}</p>"
+    assert calibration_html(None, verdict) == f"<p>{escape(NO_CALIBRATION)}</p>"
 
 
 def test_a_calibration_of_another_setting_says_so(bad_pod, tmp_path) -> None:
-    path, document, evaluation = bad_pod
+    path, document, verdict = bad_pod
     other = copy.deepcopy(document)
     other["settings"] |= {
         "profile": "staging", "canary_share": 0.25, "window_s": 600.0,
@@ -50,7 +50,7 @@ def test_a_calibration_of_another_setting_says_so(bad_pod, tmp_path) -> None:
     }  # fmt: skip
     moved = tmp_path / "other.json"
     moved.write_text(json.dumps(other))
-    html = calibration_html(str(moved), evaluation)
+    html = calibration_html(str(moved), verdict)
     assert html.count("Does not fit") == 4
     assert "profile staging, the verdict of canary" in html
     assert "another gate file (/elsewhere/gates.yaml)" in html
@@ -59,7 +59,7 @@ def test_a_calibration_of_another_setting_says_so(bad_pod, tmp_path) -> None:
 
 
 def test_hostile_strings_in_a_calibration_are_escaped(bad_pod, tmp_path) -> None:
-    path, document, evaluation = bad_pod
+    path, document, verdict = bad_pod
     hostile = copy.deepcopy(document)
     hostile["notes"] = ['<script>alert("note")</script>']
     hostile["sentences"] = [*hostile["sentences"], '<img src=x onerror="alert(1)">']
@@ -67,7 +67,7 @@ def test_hostile_strings_in_a_calibration_are_escaped(bad_pod, tmp_path) -> None
     gates['<b onmouseover="x">gate</b>'] = gates.pop("error_rate")
     moved = tmp_path / "hostile.json"
     moved.write_text(json.dumps(hostile))
-    html = calibration_html(str(moved), evaluation)
+    html = calibration_html(str(moved), verdict)
     assert "<script>" not in html and "<img" not in html and "<b " not in html
     assert "&lt;img src=x" in html and "&lt;b onmouseover" in html
 

@@ -18,10 +18,10 @@ from wsanalysis.calibration.splits import (
     split_beacons,
     split_samples,
 )
-from wsanalysis.canary.inputs import load_judge_input
 from wsanalysis.canary.judge import JudgeInput
 from wsanalysis.errors import DataError
 from wsanalysis.frames.measures import Window
+from wsanalysis.loading import DataSource, load
 from wsanalysis.sources.schema import TIMESTAMP
 
 from .conftest import DATA
@@ -89,8 +89,13 @@ def test_pod_groups_take_about_the_share_and_try_every_split_first() -> None:
     assert drawn == pod_groups(many, 0.2, seeds=5)
 
 
+def _everything(**window: str) -> JudgeInput:
+    """Every series and beacon of aa_baseline (in a window), as the one loader reads it."""
+    return JudgeInput.of(load(DataSource.of(data=DATA / "aa_baseline", **window)))
+
+
 def test_split_samples_relabels_the_canary_groups_pods() -> None:
-    history = control_history(load_judge_input(None, data=DATA / "aa_baseline"))
+    history = control_history(_everything())
     split = split_samples(history.samples, "pod", ("control-2",))
     canary = split.filter(pl.col("variant") == "canary")
     assert canary["pod"].unique().to_list() == ["control-2"]
@@ -98,12 +103,10 @@ def test_split_samples_relabels_the_canary_groups_pods() -> None:
 
 
 def test_each_window_reads_what_the_judge_reads_for_that_window() -> None:
-    whole = load_judge_input(None, data=DATA / "aa_baseline")
+    whole = _everything()
     history = control_history(whole)
     span = history_windows(history.window, timedelta(hours=1))[3]
-    direct = load_judge_input(
-        None, data=DATA / "aa_baseline", start=span.start.isoformat(), end=span.end.isoformat()
-    )
+    direct = _everything(start=span.start.isoformat(), end=span.end.isoformat())
     control = direct.samples.filter(pl.col("variant") == "control")
     mine = _in_window(history.samples, "timestamp", span, closed="both")
     assert mine.sort(mine.columns).equals(control.sort(control.columns))

@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 from scipy import stats
 
-from wsanalysis.canary.sentences import format_duration
+from wsanalysis.canary.formatting import format_duration
 from wsanalysis.errors import DataError
 
 Z95 = float(stats.norm.isf(0.025))

@@ -1,6 +1,7 @@
 """The judge replayed on A/A splits of a service's own history (`wsanalysis calibrate`).
 
-The history is read once (the judge's one loader), control is cut into consecutive
+The history is read once (the one loader, raw: the splits need the pod labels a
+push-down sums away), control is cut into consecutive
 windows of the canary's length, and each window is split into an A/A pair several
 times (`splits`: pods into two groups, sessions by a seeded hash). Each split is judged
 by the library's `judge`, the gate-level path the CLI uses, never the CLI itself. The
@@ -28,14 +29,12 @@ import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 from scipy import stats
 from tqdm import tqdm
 
-from wsanalysis import __version__
 from wsanalysis.calibration import reading
 from wsanalysis.calibration.splits import (
     History,
@@ -46,69 +45,72 @@ from wsanalysis.calibration.splits import (
     split_beacons,
     split_samples,
 )
+from wsanalysis.canary.details import SpikeDetails
 from wsanalysis.canary.evidence import CANARY, one_sided_alpha
 from wsanalysis.canary.gates import Gate, Profile
-from wsanalysis.canary.inputs import gate_metric_names, gate_rum_columns, load_judge_input
 from wsanalysis.canary.judge import JudgeInput, judge
+from wsanalysis.canary.reads import gate_metric_names, gate_rum_columns
 from wsanalysis.canary.verdict import GateResult, Verdict
 from wsanalysis.errors import DataError, UsageError
 from wsanalysis.frames.counters import total_increase
 from wsanalysis.frames.measures import Window
-from wsanalysis.pushdown import SOURCE_WARNINGS
+from wsanalysis.loading import DataSource, Reads, load
 from wsanalysis.sources.metric_names import CONNECTIONS_TOTAL
 from wsanalysis.sources.schema import empty_samples
+from wsanalysis.sources.telemetry import Telemetry
+from wsanalysis.version import __version__
 
 DEFAULT_SEEDS = 5
 WINDOW_SLACK = 0.01  # of a window: how short of it a history may fall and still fill it
 DECISIONS = ("pass", "fail", "inconclusive", "no_data")
 OVERALL = ("GO", "NO_GO", "INCONCLUSIVE")
 LOW_EXPOSURE = "the canary's exposure was below the gate's minimum"
-#: Does the loader read a telemetry mapping yet (issue 22)? Until it does, --telemetry
-#: is refused with that reason rather than ignored.
-_LOADER_TAKES_TELEMETRY = "telemetry" in inspect.signature(load_judge_input).parameters
 
 
-def load_history(
-    profile: Profile,
-    *,
-    data: str | Path | None = None,
-    prometheus: str | None = None,
-    start: str | None = None,
-    end: str | None = None,
-    rum: str | Path | None = None,
-    variant_label: str = "variant",
-    canary_selector: str | None = None,
-    control_selector: str | None = None,
-    telemetry: str | Path | None = None,
-    lenient: bool = False,
-) -> JudgeInput:
-    """The history the replays split, read by the judge's own loader (the one call to it
-    in this package). From a server every raw sample is read: the pod labels the
-    splits need are summed away by the push-down."""
-    options: dict[str, Any] = {}
-    if telemetry is not None:
-        if not _LOADER_TAKES_TELEMETRY:
-            raise UsageError(
-                "this build's loader does not read a telemetry mapping yet",
-                "drop --telemetry and name the series as the reference contract does",
-            )
-        options["telemetry"] = telemetry
-    return load_judge_input(
-        profile,
-        data=data,
-        prometheus=prometheus,
-        start=start,
-        end=end,
-        rum=rum,
-        variant_label=variant_label,
-        canary_selector=canary_selector,
-        control_selector=control_selector,
-        rum_columns=gate_rum_columns(profile, variant_label),
-        metric_names=gate_metric_names(profile),
-        raw=True,
-        lenient=lenient,
-        **options,
+def loader_reads_telemetry_names() -> bool:
+    """Does the one loader read a telemetry mapping's names yet (issue 22)? It does when
+    the readers it calls for a raw history take the mapping (`telemetry=`); until then
+    only the mapping's `variants` are read (`DataSource.of`), and a mapping that renames
+    anything else is refused rather than ignored."""
+    from wsanalysis.sources.openmetrics import load_openmetrics
+    from wsanalysis.sources.prometheus.export import export_samples
+    from wsanalysis.sources.rum import read_rum
+
+    readers = (load_openmetrics, export_samples, read_rum)
+    return all("telemetry" in inspect.signature(reader).parameters for reader in readers)
+
+
+def _renamed(telemetry: Telemetry) -> list[str]:
+    """What a mapping renames besides the variants (the keys of its file)."""
+    found = {
+        "metrics": telemetry.metrics, "labels": telemetry.labels,
+        "label_values": telemetry.label_values, "rum.fields": telemetry.rum_fields,
+        "rum.types": telemetry.rum_types,
+    }  # fmt: skip
+    return [key for key, names in found.items() if names]
+
+
+def load_history(profile: Profile, source: DataSource) -> JudgeInput:
+    """The history the replays split, read by the one loader for the gates' series and
+    RUM fields. From a server every raw sample is read (the pod labels the splits need
+    are summed away by the push-down) and RUM beacons are read into memory (the splits
+    relabel sessions), whatever engine the source named."""
+    renamed = _renamed(source.telemetry)
+    if renamed and not loader_reads_telemetry_names():
+        raise UsageError(
+            f"this build's loader reads a telemetry mapping's variants but not yet its "
+            f"{', '.join(renamed)} ({source.telemetry.path})",
+            "keep only `variants` in the mapping and name the series and beacon fields as "
+            "the reference contract does",
+        )
+    if source.server is not None and not source.server.raw:
+        source = replace(source, metrics=replace(source.server, raw=True))
+    source = replace(source, engine="polars")
+    reads = Reads(
+        metrics=tuple(gate_metric_names(profile)),
+        rum_columns=tuple(gate_rum_columns(profile, source.variants.label)),
     )
+    return JudgeInput.of(load(source, reads))
 
 
 def history_windows(span: Window, length: timedelta) -> list[Window]:
@@ -332,8 +334,7 @@ def _replay_input(
     # the sample-ratio check is replayed on sessions, split at the declared share; a pod
     # split declares no share, so without RUM there is none to check
     declared = share if srm_on_sessions and rum is not None else None
-    warnings = history.metadata.get(SOURCE_WARNINGS, {})
-    return JudgeInput(server, rum, span, declared, {SOURCE_WARNINGS: warnings})
+    return JudgeInput(server, rum, span, declared, warnings=history.warnings)
 
 
 def _pod_share(samples: pl.DataFrame) -> float | None:
@@ -378,7 +379,7 @@ def _count(
         if evidence.missing:
             continue
         found.sources[evidence.source] += 1
-        dispersion = (evidence.details or {}).get("dispersion")
+        dispersion = getattr(evidence.details, "dispersion", None)  # rate, bound, spike
         if dispersion is not None and math.isfinite(dispersion):
             found.dispersion.append(float(dispersion))
         split_share = pod_share if evidence.source != "rum" else share
@@ -413,7 +414,7 @@ def healthy_settle_seconds(
     if distance is not None and math.isfinite(e.se) and e.se > 0:
         variance = (s * (1 - s)) / (share * (1 - share)) if against_control else s / share
         multiples.append((z * e.se / distance) ** 2 * variance)
-    excess_high = (e.details or {}).get("excess_high")
+    excess_high = e.details.excess_high if isinstance(e.details, SpikeDetails) else None
     if two_routes and excess_high is not None and e.canary is not None and e.control is not None:
         se = (excess_high - (e.canary - e.control)) / stats.norm.isf(alpha)
         if math.isfinite(se) and se > 0:
@@ -545,7 +546,7 @@ def _document(
             "start": history.window.start.isoformat(),
             "end": history.window.end.isoformat(),
             "windows": len(windows),
-            "inputs": history.metadata.get("inputs"),
+            "inputs": history.inputs.to_json() if history.inputs is not None else None,
         },
         "notes": notes,
         "package_version": __version__,

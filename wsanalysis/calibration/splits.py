@@ -21,7 +21,7 @@ import hashlib
 import itertools
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -30,6 +30,7 @@ from wsanalysis.canary.evidence import CANARY, CONTROL
 from wsanalysis.canary.judge import JudgeInput
 from wsanalysis.errors import DataError
 from wsanalysis.frames.measures import Window
+from wsanalysis.loading import NO_WARNINGS, Inputs, SourceWarnings
 from wsanalysis.sources.schema import empty_samples
 
 #: Labels that name a server's pod, in order of preference (Kubernetes service
@@ -43,14 +44,16 @@ _GOLDEN = 0x9E3779B97F4A7C15  # splitmix64's increment
 @dataclass(frozen=True)
 class History:
     """Control's history, ready to split: its samples and beacons (time-sorted), the
-    label naming its pods (None when its series carry none), and what was left out."""
+    label naming its pods (None when its series carry none), what was left out, and the
+    loader's warnings and provenance (each replay carries the warnings)."""
 
     samples: pl.DataFrame
     beacons: pl.DataFrame | None
     pod_label: str | None
     window: Window
     notes: tuple[str, ...] = ()
-    metadata: dict = field(default_factory=dict)
+    warnings: SourceWarnings = NO_WARNINGS
+    inputs: Inputs | None = None
 
 
 def control_history(data: JudgeInput) -> History:
@@ -94,7 +97,7 @@ def control_history(data: JudgeInput) -> History:
             "the history holds no control data in its window",
             "check --start/--end, or the dataset folder (metrics.om, rum.ndjson.gz)",
         )
-    return History(samples, beacons, pod_label, window, tuple(notes), data.metadata)
+    return History(samples, beacons, pod_label, window, tuple(notes), data.warnings, data.inputs)
 
 
 def _pods(samples: pl.DataFrame, notes: list[str]) -> tuple[str | None, pl.DataFrame]:

@@ -25,11 +25,12 @@ import sys
 from pathlib import Path
 
 from wsanalysis.calibration import DEFAULT_SEEDS, calibrate, load_history, table_text
-from wsanalysis.canary.gates import load_gate_file, parse_duration
+from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.commands import options
 from wsanalysis.errors import UsageError
 from wsanalysis.files import clear_stale, write_text_atomic
 from wsanalysis.sources.dataset import file_fingerprint
+from wsanalysis.times import parse_duration
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -89,19 +90,7 @@ def run(args: argparse.Namespace) -> int:
     clear_stale(args.out)
     gate_file = load_gate_file(args.gates)
     profile = gate_file.profile(args.profile)
-    history = load_history(
-        profile,
-        data=args.data,
-        prometheus=args.prometheus,
-        start=args.start,
-        end=args.end,
-        rum=args.rum,
-        variant_label=args.variant_label,
-        canary_selector=args.canary_selector,
-        control_selector=args.control_selector,
-        telemetry=args.telemetry,
-        lenient=args.lenient,
-    )
+    history = load_history(profile, options.data_source(args))
     document = calibrate(
         profile,
         history,

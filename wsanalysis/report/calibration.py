@@ -11,7 +11,7 @@ profile, gate file, share or length).
 from __future__ import annotations
 
 from wsanalysis.calibration.reading import fit_sentences, gate_rows, load_calibration
-from wsanalysis.report.canary import CanaryEvaluation
+from wsanalysis.canary.verdict import Verdict
 from wsanalysis.report.html import escape, table_html
 
 NO_CALIBRATION = (
@@ -23,18 +23,20 @@ NO_CALIBRATION = (
 )
 
 
-def calibration_html(path: str | None, evaluation: CanaryEvaluation) -> str:
+def calibration_html(path: str | None, verdict: Verdict) -> str:
     """The section's body: the calibration's sentences and gate table, with what does
-    not fit this canary first; a paragraph saying how to get one when `path` is None."""
+    not fit this canary's verdict first; a paragraph saying how to get one when `path`
+    is None."""
     if not path:
         return f"<p>{escape(NO_CALIBRATION)}</p>"
     document = load_calibration(path)
-    window = evaluation.window
+    judged = verdict.to_json()
+    window = verdict.data.resolved_window() if verdict.data is not None else None
     warnings = fit_sentences(
         document,
-        profile=evaluation.profile.name,
-        gate_file_sha256=(evaluation.document.get("gate_file") or {}).get("sha256"),
-        canary_share=evaluation.document.get("canary_share"),
+        profile=verdict.profile,
+        gate_file_sha256=(judged.get("gate_file") or {}).get("sha256"),
+        canary_share=judged.get("canary_share"),
         window_s=window.duration.total_seconds() if window is not None else None,
     )
     history = document.get("history") or {}
