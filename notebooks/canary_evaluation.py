@@ -27,6 +27,7 @@
 # %%
 import wsanalysis
 from wsanalysis.report import canary, figures
+from wsanalysis.report.calibration import calibration_html
 from wsanalysis.report.html import banner_html, display_html, table_html
 from wsanalysis.times import parse_duration
 
@@ -48,6 +49,7 @@ service: str | None = None  # the service this run is about, e.g. checkout (rele
 release: str | None = None  # the release under test: a version or a commit, e.g. v2.3.1
 environment: str | None = None  # where it runs, e.g. production, staging, eu-west
 bucket: str = "10m"  # time bucket of the charts
+calibration: str | None = None  # calibration.json from `wsanalysis calibrate` (None: none)
 output_dir: str = "."  # folder where verdict.json is written
 
 # %%
@@ -98,6 +100,18 @@ display_html(table_html(canary.gate_rows(verdict.to_json()), "decision"))
 
 # %%
 figures.show(figures.settle_figure(canary.settle_paths(verdict)))
+
+# %% [markdown]
+# ## Calibration on your own history
+#
+# How this judge behaves on the service's own traffic (`wsanalysis calibrate`): it was
+# replayed on A/A splits of control's history, control's pods split into two groups and
+# RUM sessions by a hash at the declared share, window after window. Every replay is a
+# healthy canary, so every NO_GO there is a false one: is their rate within the judge's
+# level, and how long does a healthy canary at this share need to pass each gate?
+
+# %%
+display_html(calibration_html(calibration, verdict))
 
 # %% [markdown]
 # ## Evidence

@@ -30,8 +30,10 @@ def metrics_overview(samples: pl.DataFrame) -> pl.DataFrame:
             overview = overview.with_columns(
                 (pl.col("closes_1011") / pl.col("connections")).alias("internal_error_rate")
             )
-    active = (
+    active = (  # a variant's open connections at a scrape: the sum over its pods
         samples.filter(pl.col("metric") == CONNECTIONS_ACTIVE)
+        .group_by("variant", "timestamp")
+        .agg(pl.col("value").sum())
         .group_by("variant")
         .agg(pl.col("value").mean().alias("active_mean"))
     )

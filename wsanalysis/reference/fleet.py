@@ -4,8 +4,11 @@ A discrete-event simulation (one heap of timed events, no sockets, no sleeping) 
 users opening the chat, each with a real `policy.ClientPolicy` (backoff, jitter,
 close-code hygiene, dedup, stale-socket rejection, RUM beacons), talking to one
 server per variant whose telemetry is the real `server.ServerMetrics` and whose replies
-go through the real `replies.ReplyStore`. Prometheus is imitated by reading each server's
-`ServerMetrics.samples()` every scrape interval, with the `variant` as a target label;
+go through the real `replies.ReplyStore`. A variant may run several pods (`pods`): each
+has its own `ServerMetrics`, connections are dealt to them in turn (round robin, no
+random draw, so the variant's sums are those of one pod), and one may misbehave
+(`pods.bad`). Prometheus is imitated by reading each pod's `ServerMetrics.samples()`
+every scrape interval, with the `variant` (and `pod`, when several) as target labels;
 beacons are what the clients emitted. The timeline's faults (restart, drain, outage,
 token rotation, latency, reconnect storm) act on the servers, the network and the
 clients exactly where the scenario says, and the ground truth goes to `labels.json`.
@@ -70,12 +73,15 @@ CONNECT_TIMEOUT = 2.0
 
 @dataclass
 class _Server:
-    """One variant's server: its metrics registry, its sockets, its fault state."""
+    """One variant's servers: a metrics registry per pod, the sockets (each on the pod
+    it was dealt to, in turn), the fault state."""
 
     variant: Variant
-    metrics: ServerMetrics
+    pods: list[ServerMetrics]
     settings: ServerSettings
     conns: dict[int, _Session] = field(default_factory=dict)
+    pod_of: dict[int, int] = field(default_factory=dict)  # connection -> pod index
+    accepted: int = 0  # connections dealt so far (round robin over the pods)
     refuse_until: float = -math.inf
     draining: bool = False
     rotation: tuple[float, float, float] | None = None  # (at, until, reject_p)
@@ -117,7 +123,10 @@ class FleetSimulation:
         self.end = scenario.warmup + scenario.duration
         self.window_start_ms = int(round(scenario.start.timestamp() * 1000))
         self.exclude = frozenset(scenario.rum_exclude)
-        self.servers = {v.name: _Server(v, ServerMetrics(), v.server) for v in scenario.variants}
+        self.servers = {
+            v.name: _Server(v, [ServerMetrics() for _ in range(v.pods)], v.server)
+            for v in scenario.variants
+        }
         self.truth = {v.name: Truth() for v in scenario.variants}
         self.beacons: list[dict[str, Any]] = []
         self.emitted = 0
@@ -293,7 +302,9 @@ class FleetSimulation:
             return
         self._conn_ids += 1
         conn = self._conn_ids
-        server.metrics.opened(self.now, conn)
+        server.pod_of[conn] = server.accepted % len(server.pods)  # no random draw: round robin
+        server.accepted += 1
+        _metrics(server, conn).opened(self.now, conn)
         server.conns[conn] = session
         session.conn, session.socket_id = conn, socket_id
         self.truth[server.variant.name].connections_opened += 1
@@ -315,7 +326,8 @@ class FleetSimulation:
         server = session.server
         client = server.variant.client
         issued = self.now if client.token_refresh else session.token_issued
-        if self.now + server.settings.token_skew >= issued + self.scenario.users.token_ttl:
+        skew = _settings(server, session.conn).token_skew
+        if self.now + skew >= issued + self.scenario.users.token_ttl:
             return True
         rotation = server.rotation
         if rotation is not None:  # signed with the old secret: anything issued before `until`
@@ -326,7 +338,7 @@ class FleetSimulation:
 
     def _schedule_drop(self, session: _Session, conn: int) -> None:
         """When this connection will die by itself (drops, lifetime, a storm), if ever."""
-        settings = session.server.settings
+        settings = _settings(session.server, conn)
         candidates = []
         if settings.drop_rate > 0:
             candidates.append(self.rng.expovariate(settings.drop_rate / 3600.0))
@@ -354,8 +366,8 @@ class FleetSimulation:
         socket_id = session.socket_id
         if advice is not None:
             retry = ADVICE_AFTER.get(advice, DEFAULT_ADVICE_AFTER)
-            server.metrics.advice(advice)
-            server.metrics.frame_sent("reconnect_advice")
+            _metrics(server, conn).advice(advice)
+            _metrics(server, conn).frame_sent("reconnect_advice")
             self._apply(
                 session,
                 session.policy.message(
@@ -367,8 +379,9 @@ class FleetSimulation:
 
     def _end_conn(self, session: _Session, conn: int, code: int, reason: str) -> None:
         server = session.server
-        server.metrics.closed(self.now, conn, code, reason)
+        _metrics(server, conn).closed(self.now, conn, code, reason)
         server.conns.pop(conn, None)
+        server.pod_of.pop(conn, None)
         self.truth[server.variant.name].closes[code] += 1
         if session.conn == conn:
             session.conn, session.socket_id = None, None
@@ -405,21 +418,24 @@ class FleetSimulation:
         trace = f"{session.id}.m{session.messages}"
         socket_id = session.socket_id
         self._apply(session, session.policy.sent(self.now, thread, trace))
-        if self.rng.random() < server.settings.internal_error_p:
-            server.metrics.frame_sent("error")
+        pod = server.pod_of[session.conn]
+        settings = _settings(server, session.conn)
+        if self.rng.random() < settings.internal_error_p:
+            server.pods[pod].frame_sent("error")
             frame = ErrorFrame("internal", "internal error", thread)
             self._apply(session, session.policy.message(self.now, socket_id, frame))
             self._server_close(session, session.conn, 1011, "internal_error")
             return
-        server.metrics.frame_sent("typing")
-        s = server.settings
+        server.pods[pod].frame_sent("typing")
+        s = settings
         ttfb = s.ttfb_median * math.exp(self.rng.gauss(0.0, s.ttfb_sigma)) + s.ttfb_extra
-        self.push(self.now + ttfb, self._reply, session, thread, trace, self.now)
+        self.push(self.now + ttfb, self._reply, session, thread, trace, self.now, pod)
 
-    def _reply(self, session: _Session, thread: str, trace: str, received: float) -> None:
-        """The answer is ready: stored, observed, pushed if the socket is there."""
+    def _reply(self, session: _Session, thread: str, trace: str, received: float, pod: int) -> None:
+        """The answer is ready: stored, observed (by the pod that got the message),
+        pushed if the socket is there."""
         server = session.server
-        server.metrics.ttfb(self.now - received)
+        server.pods[pod].ttfb(self.now - received)
         self.truth[server.variant.name].replies += 1
         if not session.alive:
             return
@@ -435,11 +451,12 @@ class FleetSimulation:
     def _deliver(self, session: _Session, frame: AssistantMessage) -> None:
         server = session.server
         copies = 1
-        if server.settings.duplicate_p and self.rng.random() < server.settings.duplicate_p:
+        duplicate_p = _settings(server, session.conn).duplicate_p
+        if duplicate_p and self.rng.random() < duplicate_p:
             copies = 2
             self.truth[server.variant.name].duplicates_sent += 1
         for copy in range(copies):
-            server.metrics.frame_sent("assistant_message")
+            _metrics(server, session.conn).frame_sent("assistant_message")
             actions = session.policy.message(self.now, session.socket_id, frame)
             if copy and any(isinstance(a, Deliver) for a in actions):
                 self.truth[server.variant.name].duplicates_delivered += 1
@@ -555,7 +572,11 @@ class FleetSimulation:
     def _scrape(self) -> None:
         ts = int(round((self.origin + self.now) * 1000))
         for name, server in self.servers.items():
-            self.recorder.record(ts, name, server.metrics.samples())
+            if len(server.pods) == 1:  # one pod: no pod label, as before pods existed
+                self.recorder.record(ts, name, server.pods[0].samples())
+                continue
+            for pod, metrics in zip(server.variant.pod_names(), server.pods, strict=True):
+                self.recorder.record(ts, name, metrics.samples(), pod=pod)
 
     # -- ground truth --------------------------------------------------------------------
 
@@ -566,6 +587,20 @@ class FleetSimulation:
 
 def _replace(settings: ServerSettings, **changes: Any) -> ServerSettings:
     return replace(settings, **changes)
+
+
+def _metrics(server: _Server, conn: int | None) -> ServerMetrics:
+    """The metrics of the pod serving connection `conn`."""
+    return server.pods[server.pod_of.get(conn, 0)] if conn is not None else server.pods[0]
+
+
+def _settings(server: _Server, conn: int | None) -> ServerSettings:
+    """The server settings of the pod serving `conn`: the variant's, or the bad pod's own
+    over them (timeline changes to the variant apply to every pod)."""
+    bad = server.variant.bad_pod
+    if bad is None or conn is None or server.pod_of.get(conn) != bad.pod:
+        return server.settings
+    return _replace(server.settings, **bad.server)
 
 
 def simulate(scenario: Scenario, progress: Callable[[float], None] | None = None) -> FleetResult:

@@ -10,8 +10,8 @@ network, the servers and the clients' timing decide, and in nothing else:
   `session_plan` draws the same numbers up front for the sockets engine.
 - `client_policy` turns a variant's `ClientSettings` into its `ClientPolicy`.
 - `Truth` is the ground truth per variant that goes to `labels.json`.
-- `ScrapeRecorder` keeps the scraped samples (with `variant` as a target label) and
-  turns them into the samples frame.
+- `ScrapeRecorder` keeps the scraped samples (with `variant`, and `pod` when a variant
+  has several, as target labels) and turns them into the samples frame.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ from wsanalysis.sources.schema import TIMESTAMP
 
 #: Label columns a scrape of the reference server can carry.
 LABELS = ("code", "reason", "le", "event", "why")
+#: The target label naming a variant's pod, when it has several (as Kubernetes
+#: service discovery labels a scrape target).
+TARGET_POD = "pod"
 #: Size of the client's dedup memory when the variant dedups (0 when it does not).
 DEDUP_SIZE = 200
 #: The warm population arrives spread over this many seconds from time 0.
@@ -176,23 +179,29 @@ class Truth:
 
 
 class ScrapeRecorder:
-    """Scraped samples, each stored with its scrape time and its variant (a target label,
-    as Prometheus relabelling adds it); `frame()` is the samples frame."""
+    """Scraped samples, each stored with its scrape time, its variant and its pod (target
+    labels, as Prometheus relabelling adds them); `frame()` is the samples frame."""
 
     def __init__(self) -> None:
         self.rows: dict[str, list[Any]] = {c: [] for c in ("ts", "metric", "variant", "value")}
-        self.rows.update({c: [] for c in LABELS})
+        self.rows.update({c: [] for c in (*LABELS, TARGET_POD)})
 
     def record(
-        self, ts_ms: int, variant: str, samples: Iterable[tuple[str, Mapping[str, str], float]]
+        self,
+        ts_ms: int,
+        variant: str,
+        samples: Iterable[tuple[str, Mapping[str, str], float]],
+        pod: str | None = None,
     ) -> None:
-        """Store one target's samples (name, labels, value) scraped at `ts_ms`."""
+        """Store one target's samples (name, labels, value) scraped at `ts_ms`; `pod`
+        names the target when a variant has several (None: no pod label)."""
         rows = self.rows
         for metric, labels, value in samples:
             rows["ts"].append(ts_ms)
             rows["metric"].append(metric)
             rows["variant"].append(variant)
             rows["value"].append(value)
+            rows[TARGET_POD].append(pod)
             for label in LABELS:
                 rows[label].append(labels.get(label))
 
@@ -213,10 +222,11 @@ class ScrapeRecorder:
         frame = pl.DataFrame(
             self.rows,
             schema={"ts": pl.Int64, "metric": pl.Utf8, "variant": pl.Utf8, "value": pl.Float64}
-            | {label: pl.Utf8 for label in LABELS},
+            | {label: pl.Utf8 for label in (*LABELS, TARGET_POD)},
         )
         frame = frame.with_columns(pl.col("ts").cast(TIMESTAMP).alias("timestamp")).drop("ts")
-        return frame.drop([c for c in LABELS if frame[c].null_count() == frame.height])
+        labels = (*LABELS, TARGET_POD)
+        return frame.drop([c for c in labels if frame[c].null_count() == frame.height])
 
 
 @dataclass

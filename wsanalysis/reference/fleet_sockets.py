@@ -24,8 +24,9 @@ give-up), client settings, server faults (`internal_error_p`, TTFB median/sigma/
 `duplicate_p`, `token_skew`, `drop_rate`), and the timeline kinds `restart`, `drain`,
 `latency`, `server_faults`. A scenario that needs anything else (connection
 `lifetime`, network outages, token rotation, reconnect storms: they need a network or
-an auth service the loopback stack does not have) is refused with a `UsageError`
-before anything starts; the `simulated` engine runs those.
+an auth service the loopback stack does not have; several `pods` per variant: one
+server runs per variant) is refused with a `UsageError` before anything starts; the
+`simulated` engine runs those.
 """
 
 from __future__ import annotations
@@ -91,6 +92,12 @@ def check_supported(scenario: Scenario) -> None:
                     fix,
                 )
     for v in scenario.variants:
+        if v.pods > 1:
+            raise UsageError(
+                f"the sockets engine runs one server per variant; variants.{v.name}.pods is "
+                f"{v.pods}",
+                fix,
+            )
         if v.server.lifetime_median is not None:
             raise UsageError(
                 f"the sockets engine does not model variants.{v.name}.server.lifetime", fix

@@ -32,6 +32,13 @@ def dataset_labels(scenario: Scenario, truth: dict[str, Any], engine: str) -> di
             }
             for f in v.faults
         ]
+        if v.bad_pod is not None:  # one pod misbehaves for the whole window
+            bad = v.bad_pod
+            faults.append(
+                {"kind": "bad_pod", "pod": v.pod_names()[bad.pod], "server": dict(bad.server)}
+                | ({"note": bad.note} if bad.note else {})
+                | {"start": at(0), "end": at(scenario.duration)}
+            )
         for event in scenario.timeline:
             if v.name in event.variants:
                 faults.append(_event_json(event, at))
@@ -41,6 +48,8 @@ def dataset_labels(scenario: Scenario, truth: dict[str, Any], engine: str) -> di
             "server": asdict(v.server),
             "faults": faults,
         }
+        if v.pods > 1:  # the `pod` label's values (one pod: no pod label)
+            variants[v.name]["pods"] = list(v.pod_names())
     incidents = []
     names = [v.name for v in scenario.variants]
     for event in scenario.timeline:

@@ -167,12 +167,35 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class BadPod:
+    """One pod of a variant that misbehaves: its own server settings over the variant's
+    (a bad node, a stale config on one replica)."""
+
+    pod: int
+    server: dict[str, Any]  # ServerSettings fields this pod sets, over the variant's own
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class Variant:
+    """A variant: its traffic share, client and server settings, and its server pods.
+
+    `pods` replicas serve it, connections dealt to them in turn (a load balancer's round
+    robin); with more than one, every server series carries a `pod` label. `bad_pod`
+    makes one of them misbehave.
+    """
+
     name: str
     share: float
     client: ClientSettings
     server: ServerSettings
     faults: tuple[dict[str, Any], ...] = ()
+    pods: int = 1
+    bad_pod: BadPod | None = None
+
+    def pod_names(self) -> tuple[str, ...]:
+        """The pods' names (`control-0`, ...): the `pod` label's values."""
+        return tuple(f"{self.name}-{i}" for i in range(self.pods))
 
 
 @dataclass(frozen=True)
@@ -307,6 +330,42 @@ def _server(value: Any, where: str) -> ServerSettings:
     return ServerSettings(**out)
 
 
+def _pods(value: Any, where: str) -> tuple[int, BadPod | None]:
+    """`pods: 4`, or `pods: {count: 4, bad: {pod: 3, server: {...}, note: ...}}`."""
+    if value is None:
+        return 1, None
+    data = value if isinstance(value, dict) else {"count": value}
+    data = _mapping(data, where, ("count", "bad"))
+    if "count" not in data:
+        raise ScenarioError(f"{where}.count", "required (how many pods serve the variant)")
+    count = _number(data["count"], f"{where}.count" if isinstance(value, dict) else where, 1, 64)
+    if count != int(count):
+        raise ScenarioError(where, f"{count:g} is not a whole number of pods")
+    if data.get("bad") is None:
+        return int(count), None
+    here = f"{where}.bad"
+    bad = _mapping(data["bad"], here, ("pod", "server", "note"))
+    if count < 2:
+        raise ScenarioError(here, "one bad pod needs at least two pods (the others are healthy)")
+    if "pod" not in bad or not bad.get("server"):
+        raise ScenarioError(here, "a bad pod needs `pod` (its index from 0) and `server` settings")
+    pod = _number(bad["pod"], f"{here}.pod", 0, count - 1)
+    if pod != int(pod):
+        raise ScenarioError(f"{here}.pod", f"{pod:g} is not a pod index")
+    settings = _server(bad["server"], f"{here}.server")
+    fields = {n: getattr(settings, n) for n in _set_fields(bad["server"])}
+    return int(count), BadPod(int(pod), fields, str(bad.get("note", "")))
+
+
+def _set_fields(spec: dict[str, Any]) -> tuple[str, ...]:
+    """The ServerSettings fields a `server:` mapping sets (`ttfb`, `lifetime` by their
+    median, plus `ttfb_sigma` / `ttfb_extra` when the `ttfb` mapping names them)."""
+    names = tuple({"ttfb": "ttfb_median", "lifetime": "lifetime_median"}.get(k, k) for k in spec)
+    if isinstance(spec.get("ttfb"), dict):
+        names += tuple(f"ttfb_{k}" for k in spec["ttfb"] if k != "median")
+    return names
+
+
 def _users(value: Any, where: str = "users") -> Users:
     known = (
         "concurrent", "sessions_per_hour", "session_length", "messages_per_hour", "threads",
@@ -372,7 +431,7 @@ def _variants(value: Any) -> tuple[Variant, ...]:
         where = f"variants.{name}"
         if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9_.-]{1,64}$", name):
             raise ScenarioError(where, "a variant name is 1-64 characters of [A-Za-z0-9_.-]")
-        data = _mapping(spec, where, ("share", "client", "server", "faults"))
+        data = _mapping(spec, where, ("share", "client", "server", "faults", "pods"))
         if "share" not in data:
             raise ScenarioError(f"{where}.share", "required (the variant's traffic share)")
         share = _number(data["share"], f"{where}.share", 0.0, 1.0)
@@ -388,6 +447,7 @@ def _variants(value: Any) -> tuple[Variant, ...]:
                 _client(data.get("client"), f"{where}.client"),
                 _server(data.get("server"), f"{where}.server"),
                 tuple(faults),
+                *_pods(data.get("pods"), f"{where}.pods"),
             )
         )
     total = sum(v.share for v in variants)
@@ -462,14 +522,7 @@ def _timeline(value: Any, duration: float, names: tuple[str, ...]) -> tuple[Even
             )
         if "set" in data:
             params["set"] = _server(data["set"], f"{where}.set")
-            params["set_fields"] = tuple(
-                {"ttfb": "ttfb_median", "lifetime": "lifetime_median"}.get(k, k)
-                for k in data["set"]
-            )
-            if isinstance(data["set"].get("ttfb"), dict):
-                params["set_fields"] += tuple(
-                    f"ttfb_{k}" for k in data["set"]["ttfb"] if k != "median"
-                )
+            params["set_fields"] = _set_fields(data["set"])
         events.append(Event(kind, start, end, tuple(targets), params))
     return tuple(sorted(events, key=lambda e: e.start))
 

@@ -194,6 +194,10 @@ def _check_canary(params: dict[str, Any]) -> None:
         gate_file.profile(params["profile"])
     except UsageError as error:
         raise UsageError(f"parameter 'profile': {error.problem}", error.fix) from None
+    if not _missing(params["calibration"]):
+        from wsanalysis.calibration.reading import load_calibration
+
+        load_calibration(params["calibration"])  # a broken file fails before any kernel
 
 
 CANARY = ReportKind(
@@ -202,7 +206,7 @@ CANARY = ReportKind(
     notebook=NOTEBOOKS / "canary_evaluation.ipynb",
     result_file="verdict.json",
     one_of=(("data", "prometheus"),),
-    files=("data", "rum", "gates", "telemetry"),
+    files=("data", "rum", "gates", "telemetry", "calibration"),
     check=_check_canary,
 )
 
