@@ -3,7 +3,10 @@
 Per gate, `measures` turns the frames into the statistic's input and a function of
 `wsanalysis.stats` computes the evidence (estimate, interval, one-sided p-values of
 harm beyond the bound and of harm at the tolerance). Holm across the profile's gates
-on each of the two, then `verdict.decide` applies decision rule v2, and every
+on the harm p-values (any fail is NO_GO: a union of claims); the safety p-values are
+each read at the gate's own level, because GO needs every gate to pass (an
+intersection-union test: its level is the largest of the gates' levels, with no
+correction). Then `verdict.decide` applies decision rule v2, and every
 unsettled gate gets a projection of how much longer would settle it. With a
 `SequentialPlan` the evidence is anytime-valid (`looks`). Nothing here reads files:
 the CLI and the notebooks hand it frames.
@@ -153,9 +156,10 @@ def _settle_seconds(
 def _decide_all(
     profile: Profile, found: list[GateEvidence]
 ) -> tuple[list[float], list[float], list[str]]:
-    """Holm across gates on both claims, then the rule per gate."""
+    """Holm across gates on the harm claims; each safety claim at its own level (GO is
+    an intersection-union test: every gate must pass), then the rule per gate."""
     harm = holm([e.p_harm for e in found]).tolist()
-    safe = holm([e.p_safe for e in found]).tolist()
+    safe = [e.p_safe for e in found]
     decisions = [
         decide(e, p, evidence.one_sided_alpha(g), s, g.min_exposure)
         for g, e, p, s in zip(profile.gates, found, harm, safe, strict=True)
@@ -182,7 +186,7 @@ def _first_looks(profile: Profile, found: list[GateEvidence]) -> dict:
     alphas = np.array([evidence.one_sided_alpha(g) for g in profile.gates])
     per_look = []
     for t in range(length):
-        h, s = holm(harm[:, t]), holm(safe[:, t])
+        h, s = holm(harm[:, t]), safe[:, t]  # passes: intersection-union, no correction
         fail = np.where(np.isnan(h), False, h <= alphas)
         passed = np.where(np.isnan(s), False, s <= alphas) & ~fail
         per_look.append((fail, passed))
@@ -214,9 +218,7 @@ def judge(profile: Profile, data: JudgeInput) -> Verdict:
     fail_levels = _holm_levels(
         [e.p_harm for e in found], evidence.one_sided_alpha(profile.gates[0])
     )
-    pass_levels = _holm_levels(
-        [e.p_safe for e in found], evidence.one_sided_alpha(profile.gates[0])
-    )
+    pass_levels = [evidence.one_sided_alpha(g) for g in profile.gates]
     results = []
     for i, (gate, gate_evidence) in enumerate(zip(profile.gates, found, strict=True)):
         settle = (

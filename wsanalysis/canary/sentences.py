@@ -193,7 +193,7 @@ def sentence(gate: Gate, result: GateResult, n_gates: int = 1) -> str:
         elif inside:
             why = (
                 f"is not settled: the {near}{window} {lv} limit, {_on_scale(gate, near_value)}, "
-                f"is inside {tolerance} but not after the correction{correction} "
+                f"is inside {tolerance} but its test does not show it at the gate's level "
                 f"(p = {result.p_safe_adjusted:.2g})"
             )
         else:
