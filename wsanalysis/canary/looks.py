@@ -31,6 +31,7 @@ import polars as pl
 from wsanalysis.canary.evidence import (
     CANARY,
     CONTROL,
+    bucket_dispersion,
     bucket_pvalues,
     flip,
     gate_batches,
@@ -235,21 +236,22 @@ def spike_evidence(
     window-wide claim that the canary is inside the tolerance is an e-process."""
     if fixed.missing:
         return fixed
-    pvalues, _ = bucket_pvalues(gate, counts)
     buckets = counts.variant(CANARY)["bucket"]
     parts = _per_look(counts, plan)
     looks = parts[CANARY]["look"]
-    # a bucket counts from the look its start falls in
+    # a bucket counts from the look its start falls in; each look's p-values use the
+    # robust dispersion of the buckets seen by then (frozen: later data never move them)
     seen = np.searchsorted(buckets.to_numpy(), looks.to_numpy(), side="right")
     seen = np.maximum(seen, 1)
-    path_harm = np.array(
-        [
-            min(1.0, float(np.nanmin(holm(pvalues[:k]), initial=1.0)) * plan.planned_looks)
-            if np.any(~np.isnan(pvalues[:k]))
-            else 1.0
-            for k in seen
-        ]
-    )
+
+    def look_p(k: int) -> float:
+        pvalues, _ = bucket_pvalues(gate, counts, bucket_dispersion(gate, counts, int(k)))
+        pvalues = pvalues[:k]
+        if not np.any(~np.isnan(pvalues)):
+            return 1.0
+        return min(1.0, float(np.nanmin(holm(pvalues), initial=1.0)) * plan.planned_looks)
+
+    path_harm = np.array([look_p(k) for k in seen])
     path_harm = np.minimum.accumulate(path_harm) if len(path_harm) else np.ones(1)
     alpha = one_sided_alpha(gate)
     y, e = parts[CANARY]["events"].to_numpy(), parts[CANARY]["exposure"].to_numpy()

@@ -449,6 +449,43 @@ class SpikeResult:
         return len(self.spikes) > 0
 
 
+CHI2_1_MEDIAN = float(stats.chi2.median(1))  # 0.455
+
+
+def robust_dispersion(observed: np.ndarray, expected: np.ndarray, variance: np.ndarray) -> float:
+    """φ from the median squared Pearson residual over the buckets, divided by the median
+    of χ²₁, at least 1 (1 with fewer than 5 buckets to take a median of): a few spiking
+    buckets move a median little, so a burst cannot hide itself by inflating φ."""
+    keep = variance > 0
+    if keep.sum() < 5:
+        return 1.0
+    resid = (observed[keep] - expected[keep]) ** 2 / variance[keep]
+    return max(1.0, float(np.median(resid)) / CHI2_1_MEDIAN)
+
+
+def spike_dispersion(
+    events_canary: np.ndarray,
+    exposure_canary: np.ndarray,
+    events_control: np.ndarray,
+    exposure_control: np.ndarray,
+) -> float:
+    """The robust φ of the canary's share of each bucket's events, around the share a
+    robust ratio predicts: the median of the buckets' ratios (half an event added), not
+    the window-wide one, which a burst pulls up, nor the bound's (a canary better than
+    the bound is not noise)."""
+    y_t, e_t, m_t, f_t = (np.asarray(a, dtype=float) for a in (
+        events_canary, exposure_canary, events_control, exposure_control))  # fmt: skip
+    n_t = y_t + m_t
+    testable = (n_t > 0) & (e_t > 0) & (f_t > 0)
+    if float(y_t[testable].sum()) <= 0 or float(m_t[testable].sum()) <= 0:
+        return 1.0
+    e, f = e_t[testable], f_t[testable]
+    ratio = float(np.median((y_t[testable] + 0.5) / e / ((m_t[testable] + 0.5) / f)))
+    p = ratio * e / (ratio * e + f)
+    n = n_t[testable]
+    return robust_dispersion(y_t[testable], n * p, n * p * (1 - p))
+
+
 def spike_test(
     events_canary: ArrayLike,
     exposure_canary: ArrayLike,
@@ -465,10 +502,10 @@ def spike_test(
     bucket's events against the share its exposure predicts), on effective counts
     divided by φ; p-values are Holm-adjusted over the buckets that had events, so a
     one-hour burst is not averaged away by quiet hours and forty quiet buckets do not
-    give forty chances of a false alarm. φ defaults to a spike-robust estimate: the
-    median squared Pearson residual over the buckets divided by the median of χ²₁
-    (0.455), floored at 1, so a few spiking buckets do not hide themselves by inflating
-    it.
+    give forty chances of a false alarm. φ defaults to a spike-robust estimate
+    (`spike_dispersion`: the median squared Pearson residual over the buckets divided by
+    the median of χ²₁, floored at 1), so a few spiking buckets do not hide themselves by
+    inflating it.
     """
     from wsanalysis.stats.multiplicity import holm
 
@@ -478,13 +515,12 @@ def spike_test(
         share = bound * e_t / (bound * e_t + f_t)
     testable = (n_t > 0) & (e_t > 0) & (f_t > 0)
     if dispersion is None:
-        p = share[testable]
-        resid = (y_t[testable] - n_t[testable] * p) ** 2 / (n_t[testable] * p * (1 - p))
-        chi2_median = float(stats.chi2.median(1))
-        dispersion = max(1.0, float(np.median(resid)) / chi2_median) if len(resid) >= 5 else 1.0
+        dispersion = spike_dispersion(y_t, e_t, m_t, f_t)
     pvalues = np.full(len(y_t), np.nan)
-    for t in np.nonzero(testable)[0]:
-        pvalues[t] = _prob_at_least(y_t[t] / dispersion, n_t[t] / dispersion, share[t])
+    y, n, p = y_t[testable] / dispersion, n_t[testable] / dispersion, share[testable]
+    with np.errstate(invalid="ignore"):  # P(Y >= y), Y ~ Binomial(n, p), fractional counts
+        tail = special.betainc(np.maximum(y, 1e-300), n - y + 1.0, p)
+    pvalues[testable] = np.where(y <= 0, 1.0, np.where(y > n, 0.0, tail))
     adjusted = holm(pvalues)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = (y_t / e_t) / (m_t / f_t)
