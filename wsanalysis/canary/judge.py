@@ -37,7 +37,7 @@ from wsanalysis.pushdown.partial import inconclusive_on_warnings
 from wsanalysis.sources.metric_names import CONNECTIONS_TOTAL
 from wsanalysis.stats.multiplicity import holm
 from wsanalysis.stats.settle import settle_factor, z_beyond
-from wsanalysis.stats.srm import sample_ratio_mismatch
+from wsanalysis.stats.srm import sample_ratio_mismatch, sequential_sample_ratio_mismatch
 
 __all__ = ["JudgeInput", "SequentialPlan", "evaluate_gate", "judge"]
 
@@ -92,7 +92,7 @@ def evaluate_gate(gate: Gate, data: JudgeInput, window: Window) -> GateEvidence:
             measures.connection_durations(source.rum, data.beacons, window) if source.rum else None
         )
         fixed = evidence.survival_evidence(gate, durations)
-        return looks.fixed_horizon(fixed) if plan else fixed
+        return looks.bonferroni_over_looks(fixed, plan) if plan else fixed
     samples = measures.rum_samples(source.rum, data.beacons) if source.rum else None
     histogram = (
         measures.histogram_counts(source.histogram, data.samples) if source.histogram else None
@@ -257,6 +257,16 @@ def judge(profile: Profile, data: JudgeInput) -> Verdict:
             "fixed_horizon_gates": [
                 g.name for g, e in zip(profile.gates, found, strict=True) if not e.anytime
             ],
+            "anytime_valid_gates": [
+                g.name
+                for g, e in zip(profile.gates, found, strict=True)
+                if e.anytime and "looks_correction" not in e.details
+            ],
+            "corrected_over_looks_gates": [
+                g.name
+                for g, e in zip(profile.gates, found, strict=True)
+                if "looks_correction" in e.details
+            ],
             **_first_looks(profile, found),
         }
         metadata["sequential"] = record
@@ -267,7 +277,23 @@ def judge(profile: Profile, data: JudgeInput) -> Verdict:
                 reason = f"{reason.rstrip('.')} after {hours:.1f} h of the {horizon:.0f} h canary; keep watching."
             else:
                 reason = f"{reason.rstrip('.')} at the {horizon:.0f} h horizon: the canary did not settle."
+        reason = f"{reason} {_validity_sentence(record, plan)}".strip()
     return Verdict(verdict, reason, tuple(results), profile.name, "wsanalysis", metadata)
+
+
+def _validity_sentence(record: dict, plan: SequentialPlan) -> str:
+    """Which gates hold at every look, and which by a correction over the planned ones."""
+    parts = []
+    if record["anytime_valid_gates"]:
+        parts.append(f"anytime-valid: {', '.join(record['anytime_valid_gates'])}")
+    if record["corrected_over_looks_gates"]:
+        parts.append(
+            f"corrected over the {plan.planned_looks} planned looks (valid to the horizon): "
+            + ", ".join(record["corrected_over_looks_gates"])
+        )
+    if record["fixed_horizon_gates"]:
+        parts.append(f"not anytime-valid: {', '.join(record['fixed_horizon_gates'])}")
+    return (parts[0][0].upper() + "; ".join(parts)[1:] + ".") if parts else ""
 
 
 def _window_json(window: Window | None) -> dict | None:
@@ -284,13 +310,18 @@ def _sample_ratio_problem(profile: Profile, data: JudgeInput) -> str | None:
     if units is None:
         return None
     unit_name, canary_n, control_n = units
-    result = sample_ratio_mismatch(canary_n, control_n, data.canary_share)
+    if data.sequential is None:
+        result = sample_ratio_mismatch(canary_n, control_n, data.canary_share)
+        test = "chi-square"
+    else:  # read at every look: the anytime-valid Bayes factor on the cumulative counts
+        result = sequential_sample_ratio_mismatch(canary_n, control_n, data.canary_share)
+        test = "anytime-valid Bayes factor"
     if result.pvalue < profile.srm_alpha:
         observed = canary_n / (canary_n + control_n)
         return (
             f"Sample-ratio mismatch: the canary has {observed:.1%} of {unit_name} against the "
-            f"declared {data.canary_share:.0%} (p = {result.pvalue:.1e}); the traffic split is "
-            "not what was declared, so no comparison can be trusted."
+            f"declared {data.canary_share:.0%} ({test} p = {result.pvalue:.1e}); the traffic "
+            "split is not what was declared, so no comparison can be trusted."
         )
     return None
 
