@@ -200,18 +200,19 @@ def test_sequential_mode_goes_before_the_horizon_on_a_healthy_canary():
     from wsanalysis.canary.judge import SequentialPlan
 
     plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
-    verdict = sequential_run(Scenario(connections_per_hour=60_000, hours=2), 0, plan)
+    verdict = sequential_run(Scenario(connections_per_hour=60_000, hours=3), 0, plan)
     record = verdict.metadata["sequential"]
-    assert record["planned_looks"] == 576 and record["looks_so_far"] == 24
+    assert record["planned_looks"] == 576 and record["looks_so_far"] == 36
     assert verdict.overall == "GO", verdict.reason
-    assert record["go_at_look"] is not None and record["go_at_look"] < 24
+    assert record["go_at_look"] is not None and record["go_at_look"] < 36
+    assert "Anytime-valid: error_rate, ttfb_p95, reconnect_rate, auth_spike." in verdict.reason
     gate = next(g for g in verdict.gates if g.name == "error_rate")
-    assert gate.evidence.method.startswith("mixture SPRT over 24 looks")
+    assert gate.evidence.method.startswith("mixture SPRT over 36 looks")
     assert gate.evidence.anytime and gate.evidence.details["first_rejecting_look"] is None
     ttfb = next(g for g in verdict.gates if g.name == "ttfb_p95")
     assert "quantile confidence sequences" in ttfb.evidence.method
     # the anytime interval is wider than the fixed one on the same data
-    fixed = run(Scenario(connections_per_hour=60_000, hours=2), 0)
+    fixed = run(Scenario(connections_per_hour=60_000, hours=3), 0)
     fixed_ttfb = next(g for g in fixed.gates if g.name == "ttfb_p95")
     assert ttfb.evidence.ci_high - ttfb.evidence.ci_low > (
         fixed_ttfb.evidence.ci_high - fixed_ttfb.evidence.ci_low
