@@ -200,3 +200,18 @@ def test_kayenta_parity_verdict_on_the_sample(sample_dataset: Path, tmp_path: Pa
     assert document["kayenta"]["classification"] == "Pass"
     assert document["kayenta"]["score"] == 100.0
     assert document["kayenta"]["metrics"]["reconnect_rate"] == "Pass"
+
+
+def test_quantile_design_effect_of_a_look_is_frozen():
+    """A look's session design effect comes from the samples up to it: more data later
+    (here clustered more strongly) never changes an earlier look's figure."""
+    from wsanalysis.canary.looks import design_effect_per_look
+
+    rng = np.random.default_rng(3)
+    sessions = np.repeat(np.arange(2000), 5)
+    values = rng.lognormal(rng.normal(0, 0.4, 2000)[sessions], 0.3)
+    looks = np.repeat(np.arange(20), 500)
+    early = design_effect_per_look(values[:5000], sessions[:5000], looks[:5000], 20, 0.95, 4)
+    late = design_effect_per_look(values, sessions, looks, 20, 0.95, 4)
+    assert np.array_equal(early[:10], late[:10])
+    assert late.min() >= 1.0 and np.all(np.diff(late[3:]) >= 0)  # running max after 1 h

@@ -319,6 +319,34 @@ def _design_effect(values: np.ndarray, clusters: np.ndarray, q: float) -> float:
     return max(1.0, clustered / (n * q * (1 - q)))
 
 
+def design_effect_per_look(
+    values: np.ndarray,
+    clusters: np.ndarray,
+    looks: np.ndarray,
+    n_looks: int,
+    q: float,
+    every: int,
+) -> np.ndarray:
+    """Each look's design effect from the samples up to it, frozen as φ is: computed at
+    every `every`-th look (an hour) on the data so far, running maximum, and each look
+    uses the figure of the last such look before it (the first hour: its own data).
+    Recomputing from all data and applying it to past looks moved past log p-values by
+    up to 0.46, so a borderline decision could be undone."""
+    order = np.argsort(looks, kind="stable")
+    v, c, lk = values[order], clusters[order], looks[order]
+    ends = np.searchsorted(lk, np.arange(n_looks), side="right")  # samples up to look k
+    out = np.ones(n_looks)
+    best = 1.0
+    for k in range(n_looks):
+        if k < every or (k + 1) % every == 0:
+            current = _design_effect(v[: ends[k]], c[: ends[k]], q)
+            best = current if k < every else max(best, current)
+            if k == every - 1:
+                best = current
+        out[k] = best
+    return out
+
+
 def quantile_evidence(
     gate: Gate,
     samples: measures.Samples | None,
@@ -337,7 +365,16 @@ def quantile_evidence(
         look = np.clip(offset // (plan.look.total_seconds() * 1000), 0, n_looks - 1)
         values = part["value"].to_numpy()
         sequences.append(QuantileLooks(values, look.astype(np.int64), n_looks))
-        effects.append(_design_effect(values, part["cluster"].to_numpy(), gate.quantile))
+        effects.append(
+            design_effect_per_look(
+                values,
+                part["cluster"].to_numpy(),
+                look.astype(np.int64),
+                n_looks,
+                gate.quantile,
+                max(1, round(BURN_IN / plan.look)),
+            )  # fmt: skip
+        )
     canary, control = sequences
     deff = (effects[0], effects[1])
     alpha = one_sided_alpha(gate)
@@ -357,10 +394,14 @@ def quantile_evidence(
         p_harm=float(path_harm[-1]),
         p_safe=float(path_safe[-1]),
         method=f"quantile confidence sequences (Howard & Ramdas) over {n_looks} looks every "
-        f"{_minutes(plan)} min, session design effect {deff[0]:.2f} / {deff[1]:.2f} "
-        "(anytime-valid)",
+        f"{_minutes(plan)} min, session design effect {deff[0][-1]:.2f} / {deff[1][-1]:.2f} "
+        "(each look's frozen; anytime-valid)",
         anytime=True,
         path_harm=tuple(path_harm),
         path_safe=tuple(path_safe),
-        details={**fixed.details, "design_effect": list(deff), "looks": n_looks},
+        details={
+            **fixed.details,
+            "design_effect": [float(deff[0][-1]), float(deff[1][-1])],
+            "looks": n_looks,
+        },
     )

@@ -274,11 +274,11 @@ class QuantileLooks:
         self,
         q: float,
         alpha: np.ndarray | float,
-        design_effect: float = 1.0,
+        design_effect: np.ndarray | float = 1.0,
         tuned_for: float = 10_000.0,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(lower, upper) of the q-quantile after every look, each side at `alpha`
-        (a number, or one per look), running-intersected so they only tighten when
+        (a number, or one per look; `design_effect` likewise), running-intersected so they only tighten when
         `alpha` is one number."""
         variance = design_effect * q * (1 - q)
         f = mixture_boundary(self.n * variance, alpha, max(tuned_for, 1.0) * variance)
@@ -303,7 +303,7 @@ def quantile_difference_pvalues(
     q: float,
     line: float,
     side: str,
-    design_effects: tuple[float, float] = (1.0, 1.0),
+    design_effects: tuple[np.ndarray | float, np.ndarray | float] = (1.0, 1.0),
     tuned_for: float = 10_000.0,
 ) -> np.ndarray:
     """Anytime-valid one-sided p-values, per look, that Q_canary - Q_control lies
