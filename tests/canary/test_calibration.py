@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wsanalysis.canary.evidence import one_sided_alpha
+from wsanalysis.canary.evidence import one_sided_alpha, rate_evidence
 from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.canary.judge import JudgeInput, SequentialPlan, evaluate_gate, judge
-from wsanalysis.canary.synthetic import Scenario, simulate
+from wsanalysis.canary.synthetic import Scenario, gate_counts, simulate
 from wsanalysis.canary.verdict import decide
 from wsanalysis.cli import main
 from wsanalysis.frames.measures import Window
@@ -44,24 +44,42 @@ def _decisions(gate_name: str, scenario: Scenario, seeds: range, beacons: bool) 
 
 # Overdispersed, autocorrelated error counts: where a Poisson test over-alarms.
 ROUGH = {"connections_per_hour": 100_000, "dispersion": 0.6}
+# where the audit saw false passes: 1 h, 3 h at low traffic, few clustered events, rough
+TOLERANCE_CELLS = (
+    {"hours": 1, "connections_per_hour": 100_000},
+    {"hours": 3, "connections_per_hour": 20_000},
+    {"hours": 1, "connections_per_hour": 18_000, "error_cluster": 3.0},
+    {"hours": 1, **ROUGH},
+)
+
+
+def _fast_decisions(cell: dict, multiplier: float, seeds: range, alpha_factor: float = 1.0):
+    """The error-rate gate's decision per seed, through the gate-level fast path (the
+    gate input built from the synthetic counts; the judge's evidence and rule)."""
+    gate = CANARY.gate("error_rate")
+    alpha = one_sided_alpha(gate) * alpha_factor
+    out = []
+    for seed in seeds:
+        counts = gate_counts(Scenario(**cell, error_multiplier=multiplier), seed)
+        found = rate_evidence(gate, counts)
+        out.append(decide(found, found.p_harm, alpha, found.p_safe, gate.min_exposure))
+    return out
+
+
+@pytest.mark.slow
+def test_error_rate_false_passes_at_the_tolerance_over_4000_canaries():
+    """1,000 canaries exactly at the ×1.5 tolerance in each of four cells. Measured: 50
+    passes in 4,000 (1.25%; nominal at most 2.5%); with the one-sided alpha doubled,
+    139. The limit, 80 (2%), sits between: a 2× false-pass rate fails this test."""
+    passes = sum(_fast_decisions(cell, 1.5, range(1000)).count("pass") for cell in TOLERANCE_CELLS)
+    assert passes <= 80, passes
 
 
 @pytest.mark.slow
 def test_error_rate_false_fails_at_the_margin_are_rare():
-    decided = _decisions(
-        "error_rate", Scenario(**ROUGH, error_multiplier=1.1), range(80), beacons=False
-    )
-    assert decided.count("fail") <= 8, decided.count("fail")  # 2.5% nominal; 10% allowed
-    assert decided.count("pass") >= 8  # the test can pass at all: not vacuous
-
-
-@pytest.mark.slow
-def test_error_rate_false_passes_at_the_tolerance_are_rare():
-    decided = _decisions(
-        "error_rate", Scenario(**ROUGH, error_multiplier=1.5), range(80), beacons=False
-    )
-    assert decided.count("pass") <= 8, decided.count("pass")
-    assert decided.count("fail") >= 8  # ×1.5 is beyond the ×1.1 bound: it can fail
+    decided = _fast_decisions({"hours": 1, **ROUGH}, 1.1, range(1000))
+    assert decided.count("fail") <= 25, decided.count("fail")  # one-sided 2.5%
+    assert decided.count("pass") >= 50  # the test can pass at all: not vacuous
 
 
 @pytest.mark.slow

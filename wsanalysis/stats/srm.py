@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 from scipy import special, stats
 
 SRM_ALPHA = 0.001
@@ -71,6 +72,18 @@ def sample_ratio_mismatch(
 SEQUENTIAL_CONCENTRATION = 1000.0
 
 
+def log_bayes_factor(n_canary, n_control, expected_share: float, concentration: float):
+    """log of the beta-binomial Bayes factor against the declared share (arrays welcome)."""
+    a, b = concentration * expected_share, concentration * (1 - expected_share)
+    n_canary, n_control = np.asarray(n_canary, dtype=float), np.asarray(n_control, dtype=float)
+    return (
+        special.betaln(a + n_canary, b + n_control)
+        - special.betaln(a, b)
+        - n_canary * math.log(expected_share)
+        - n_control * math.log1p(-expected_share)
+    )
+
+
 def sequential_sample_ratio_mismatch(
     n_canary: int,
     n_control: int,
@@ -96,13 +109,7 @@ def sequential_sample_ratio_mismatch(
     total = n_canary + n_control
     if total == 0:
         return SRMResult(math.nan, math.nan, math.nan, expected_share, 0, 0, alpha)
-    a, b = concentration * expected_share, concentration * (1 - expected_share)
-    log_bf = (
-        special.betaln(a + n_canary, b + n_control)
-        - special.betaln(a, b)
-        - n_canary * math.log(expected_share)
-        - n_control * math.log1p(-expected_share)
-    )
+    log_bf = float(log_bayes_factor(n_canary, n_control, expected_share, concentration))
     bf = math.exp(min(log_bf, 700.0))
     return SRMResult(
         bf, min(1.0, math.exp(-log_bf)), n_canary / total, expected_share,
