@@ -92,7 +92,7 @@ def evaluate_gate(gate: Gate, data: JudgeInput, window: Window) -> GateEvidence:
             measures.connection_durations(source.rum, data.beacons, window) if source.rum else None
         )
         fixed = evidence.survival_evidence(gate, durations)
-        return looks.bonferroni_over_looks(fixed, plan) if plan else fixed
+        return looks.survival_evidence(gate, durations, window, plan, fixed) if plan else fixed
     samples = measures.rum_samples(source.rum, data.beacons) if source.rum else None
     histogram = (
         measures.histogram_counts(source.histogram, data.samples) if source.histogram else None

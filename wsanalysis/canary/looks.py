@@ -44,10 +44,12 @@ from wsanalysis.canary.evidence import (
 from wsanalysis.canary.gates import Gate
 from wsanalysis.canary.verdict import GateEvidence
 from wsanalysis.frames import measures
-from wsanalysis.stats.multiplicity import holm
-from wsanalysis.stats.rates import compare_rates, rate_against_bound
+from wsanalysis.stats.rates import compare_rates, rate_against_bound, rate_excess_pvalue
 from wsanalysis.stats.sequential import (
     QuantileLooks,
+    bernoulli_log_mixture,
+    best_rho,
+    current_pvalues,
     quantile_difference_pvalues,
     rate_sequence_bounds,
     running_pvalues,
@@ -160,13 +162,25 @@ def running_dispersion(
     return np.asarray([first_hour] * burn + out), burn
 
 
-def _watched(result, burn: int) -> np.ndarray:
-    """Anytime p-values watched from the end of the burn-in on (1 before it): Ville's
-    inequality holds from any fixed start."""
-    path = running_pvalues(replace(result, e_values=np.where(
+def _after_burn_in(result, burn: int):
+    return replace(result, e_values=np.where(
         np.arange(len(result.e_values)) < burn, 1.0, result.e_values
-    )))  # fmt: skip
-    return path
+    ))  # fmt: skip
+
+
+def _watched(result, burn: int) -> np.ndarray:
+    """Harm: anytime p-values watched from the end of the burn-in on (1 before it),
+    running minimum: harm once shown stays shown. Ville's inequality holds from any
+    fixed start."""
+    return running_pvalues(_after_burn_in(result, burn))
+
+
+def _held(result, burn: int) -> np.ndarray:
+    """Safety: each look's own p-value (1 during the burn-in). A pass holds while the
+    evidence does: a canary healthy for an hour that then regresses loses its pass as
+    the e-value falls, instead of keeping a pass frozen at the first hour. Still
+    anytime-valid: a pass at any look needs the e-value past 1/alpha at that look."""
+    return current_pvalues(_after_burn_in(result, burn))
 
 
 def bonferroni_over_looks(found: GateEvidence, plan: SequentialPlan) -> GateEvidence:
@@ -219,7 +233,7 @@ def rate_evidence(
         )
         low, high = rate_sequence_bounds(*tests, alpha=alpha, dispersion=phi)
         what = "mixture SPRT"
-    path_harm, path_safe = _watched(harm, burn), _watched(safe, burn)
+    path_harm, path_safe = _watched(harm, burn), _held(safe, burn)
     looks = canary["look"].to_list()
     return replace(
         fixed,
@@ -242,49 +256,72 @@ def rate_evidence(
     )
 
 
+def _completed_at(counts: measures.Counts, plan: SequentialPlan, n_looks: int) -> np.ndarray:
+    """For each of the canary's buckets, the look at whose end it is complete (n_looks for
+    one still open when the data end)."""
+    canary = counts.variant(CANARY)
+    ends_ms = (canary["bucket"] - counts.window.start).dt.total_milliseconds().to_numpy()
+    ends_ms = ends_ms + counts.bucket.total_seconds() * 1000
+    look_ms = plan.look.total_seconds() * 1000
+    looks = np.ceil(ends_ms / look_ms - 1e-9).astype(np.int64) - 1
+    return np.clip(looks, 0, n_looks)
+
+
+def _on_looks(values: np.ndarray, at: np.ndarray, n_looks: int) -> np.ndarray:
+    """Per-bucket increments summed into the look they become known at (the last look
+    for a bucket still open: the window-wide claim may read part of a bucket)."""
+    return np.bincount(np.minimum(at, n_looks - 1), weights=values, minlength=n_looks)
+
+
 def spike_evidence(
     gate: Gate, counts: measures.Counts, plan: SequentialPlan, fixed: GateEvidence
 ) -> GateEvidence:
-    """Buckets can fail (Holm over the buckets seen, Bonferroni over planned looks); the
-    window-wide claim that the canary is inside the tolerance is an e-process."""
+    """Buckets can fail; the window-wide claim that the canary is inside the tolerance
+    can pass.
+
+    Each bucket is tested once, at the look that completes it, with the robust dispersion
+    of the buckets complete by then (frozen: later data never move it), at alpha split
+    over the buckets the horizon holds (Bonferroni: a bucket re-tested at every look of
+    its hour, or Holm over the buckets seen times the planned looks, spent alpha up to
+    576 times over and missed a labelled bad hour). The window-wide claim is an
+    e-process on the buckets' increments, read at each look (`current_pvalues`)."""
     if fixed.missing:
         return fixed
-    buckets = counts.variant(CANARY)["bucket"]
-    parts = _per_look(counts, plan)
-    looks = parts[CANARY]["look"]
-    # a bucket counts from the look its start falls in; each look's p-values use the
-    # robust dispersion of the buckets seen by then (frozen: later data never move them)
-    seen = np.searchsorted(buckets.to_numpy(), looks.to_numpy(), side="right")
-    seen = np.maximum(seen, 1)
-
-    def look_p(k: int) -> float:
-        pvalues, _ = bucket_pvalues(gate, counts, bucket_dispersion(gate, counts, int(k)))
-        pvalues = pvalues[:k]
-        if not np.any(~np.isnan(pvalues)):
-            return 1.0
-        return min(1.0, float(np.nanmin(holm(pvalues), initial=1.0)) * plan.planned_looks)
-
-    path_harm = np.array([look_p(k) for k in seen])
-    path_harm = np.minimum.accumulate(path_harm) if len(path_harm) else np.ones(1)
+    n_looks = max(1, math.ceil(counts.window.duration / plan.look))
+    done = _completed_at(counts, plan, n_looks)
+    planned = max(math.ceil(plan.horizon / counts.bucket), len(done))
+    per_look = np.ones(n_looks)
+    for look in np.unique(done[done < n_looks]):
+        complete = int(np.sum(done <= look))  # buckets are in time order
+        pvalues, _ = bucket_pvalues(gate, counts, bucket_dispersion(gate, counts, complete))
+        now = (done == look) & ~np.isnan(pvalues)
+        if now.any():
+            per_look[look] = min(1.0, float(np.min(pvalues[now])) * planned)
+    path_harm = np.minimum.accumulate(per_look)
     alpha = one_sided_alpha(gate)
-    y, e = parts[CANARY]["events"].to_numpy(), parts[CANARY]["exposure"].to_numpy()
-    phi, burn = running_dispersion(gate, counts, _look_ends(parts[CANARY], plan))
+    canary, control = counts.variant(CANARY), counts.variant(CONTROL)
+    y, e, m, f = (
+        _on_looks(frame[column].to_numpy().astype(float), done, n_looks)
+        for frame, column in (
+            (canary, "events"), (canary, "exposure"), (control, "events"), (control, "exposure")
+        )
+    )  # fmt: skip
+    phi, burn = running_dispersion(gate, counts, _grid_ends(counts.window, plan, n_looks))
     if gate.compare.against == "bound":
         safe = sequential_poisson_test(
             y, e, bound=gate.tolerance, worse=flip(gate.worse), alpha=alpha, dispersion=phi
         )
         low, high = fixed.ci_low, fixed.ci_high
     else:
-        m, f = parts[CONTROL]["events"].to_numpy(), parts[CONTROL]["exposure"].to_numpy()
         safe = sequential_rate_test(
             y, e, m, f, bound=gate.tolerance, worse=flip(gate.worse), alpha=alpha,
             dispersion=phi,
         )  # fmt: skip
         low, high = rate_sequence_bounds(y, e, m, f, alpha=alpha, dispersion=phi)
-    path_safe = _watched(safe, burn)
-    p_excess = fixed.details.get("p_excess")
-    if p_excess is not None:  # the excess claim at this look, alpha split over the looks
-        excess = min(1.0, p_excess * plan.planned_looks)
+    path_safe = _held(safe, burn)
+    if fixed.details.get("p_excess") is not None:
+        # the excess claim at each look on the data so far, alpha split over the looks
+        excess = _excess_path(gate, (y, e, m, f), plan.planned_looks)
         path_safe = np.minimum(1.0, 2.0 * np.minimum(path_safe, excess))
     return replace(
         fixed,
@@ -292,12 +329,36 @@ def spike_evidence(
         ci_high=high,
         p_harm=float(path_harm[-1]),
         p_safe=float(path_safe[-1]) if len(path_safe) else 1.0,
-        method=f"{fixed.method}; buckets: alpha split over {plan.planned_looks} planned "
-        f"looks; window-wide: mixture SPRT over {len(y)} looks (anytime-valid)",
+        method=f"{fixed.method}; sequential: each bucket tested once when complete, alpha "
+        f"split over the {planned} buckets of the horizon; window-wide: mixture SPRT over "
+        f"{n_looks} looks (anytime-valid)",
         anytime=True,
         path_harm=tuple(path_harm),
         path_safe=tuple(path_safe),
+        details={**fixed.details, "planned_buckets": planned},
     )
+
+
+def _grid_ends(window: measures.Window, plan: SequentialPlan, n_looks: int) -> list:
+    """The end of every look of the plan's grid over the window."""
+    start = window.start.replace(tzinfo=None)
+    return [start + plan.look * (k + 1) for k in range(n_looks)]
+
+
+def _excess_path(gate: Gate, per_look: tuple[np.ndarray, ...], looks: int) -> np.ndarray:
+    """The spike gate's excess claim (`rate_excess_pvalue`) on the data up to every look,
+    times the planned looks (a fixed-window test read at each of them)."""
+    y, e, m, f = (np.cumsum(a) for a in per_look)
+    out = np.ones(len(y))
+    last = None
+    for k in range(len(y)):
+        key = (y[k], e[k], m[k], f[k])
+        if key != last:  # a look that added nothing keeps the previous figure
+            p = rate_excess_pvalue(*key, gate.tolerance_excess)
+            value = 1.0 if math.isnan(p) else min(1.0, p * looks)
+            last = key
+        out[k] = value
+    return out
 
 
 def _first(path: np.ndarray, alpha: float, looks: list) -> str | None:
@@ -347,6 +408,93 @@ def design_effect_per_look(
     return out
 
 
+def survival_evidence(
+    gate: Gate,
+    durations: measures.Durations | None,
+    window: measures.Window,
+    plan: SequentialPlan,
+    fixed: GateEvidence,
+) -> GateEvidence:
+    """A duration quantile against an absolute bound, anytime-valid.
+
+    "The q-quantile of connection lifetimes is above b" is "more than 1 - q of
+    connections live past b". A connection's answer to that is known once it is b old,
+    whatever happened to it, so at every look the connections opened at least b before
+    it are a sample of independent Bernoulli(S(b)) answers in the order they opened
+    (those that closed sooner are not: short lives would come in first), and the
+    one-sided beta-binomial mixture (`bernoulli_log_mixture`) tests S(b) against 1 - q
+    at every look at once. The pass claim reads S(tolerance), the harm claim S(bound).
+    Data without open times (the push-down path) or weighted rows keep the fixed
+    Kaplan–Meier test with alpha split over the planned looks.
+    """
+    frame = durations.frame if durations is not None else None
+    if (
+        fixed.missing
+        or frame is None
+        or "opened" not in frame.columns
+        or "weight" in frame.columns
+        or gate.compare.against != "bound"
+    ):
+        return bonferroni_over_looks(fixed, plan) if not fixed.missing else fixed
+    canary = frame.filter(pl.col("variant") == CANARY)
+    opened = (canary["opened"] - window.start).dt.total_milliseconds().to_numpy() / 1000.0
+    lived = canary["duration"].to_numpy()
+    # only connections the window saw open: one already open at its start is there
+    # because it lived long (length bias), and its answer came before the canary did
+    opened, lived = opened[opened >= 0], lived[opened >= 0]
+    n_looks = max(1, math.ceil(window.duration / plan.look))
+    ends = plan.look.total_seconds() * np.arange(1, n_looks + 1)
+    alpha = one_sided_alpha(gate)
+    p0 = 1.0 - gate.quantile
+    per_hour = np.sum(opened < BURN_IN.total_seconds()) / min(
+        1.0, window.duration / BURN_IN
+    )  # connections opened in the first hour (or at its pace)
+    rho = best_rho(max(100.0, per_hour * PLANNED_HOURS) * p0 * (1 - p0), alpha)
+
+    def log_e(line: float, side: str) -> np.ndarray:
+        entered = np.sort(opened + line)  # when each answer is known
+        n = np.searchsorted(entered, ends, side="right").astype(float)
+        lives_past = np.sort(opened[lived > line] + line)
+        k = np.searchsorted(lives_past, ends, side="right").astype(float)
+        return np.where(n > 0, bernoulli_log_mixture(k, n, p0, rho, side), 0.0)
+
+    # the q-quantile above a line: S(line) above 1 - q; below it: S(line) below 1 - q
+    longer = gate.worse == "decrease"
+    harm = log_e(gate.compare.bound, "below" if longer else "above")
+    safe = log_e(gate.tolerance, "above" if longer else "below")
+    path_harm = np.minimum.accumulate(np.minimum(1.0, np.exp(-np.maximum.accumulate(harm))))
+    path_safe = np.minimum(1.0, np.exp(-safe))
+    matured = int(np.sum(opened + gate.tolerance <= ends[-1]))
+    return replace(
+        fixed,
+        p_harm=float(path_harm[-1]),
+        p_safe=float(path_safe[-1]),
+        method=f"{fixed.method} (interval); decisions: connections past each line's age "
+        f"as Bernoulli answers, beta-binomial mixture over {n_looks} looks every "
+        f"{_minutes(plan)} min (anytime-valid; {matured} connections old enough to tell)",
+        anytime=True,
+        path_harm=tuple(path_harm),
+        path_safe=tuple(path_safe),
+        details={**fixed.details, "answered": matured, "looks": n_looks},
+    )
+
+
+PLANNED_HOURS = 3.0  # the size a quantile sequence is tuned for: 3 h at the first hour's pace
+
+
+def planned_samples(
+    sequence: QuantileLooks, window: measures.Window, plan: SequentialPlan
+) -> float:
+    """The samples `PLANNED_HOURS` bring at the pace of the first hour (or of the data so
+    far, while shorter). It reads only how many samples arrived, never their values,
+    so a mixture tuned on it stays a fixed mixture for the values (valid at every look)."""
+    per_hour = max(1, round(BURN_IN / plan.look))
+    looks = min(per_hour, sequence.n_looks)
+    hours = min(looks * plan.look, window.duration) / BURN_IN
+    first = float(sequence.n[looks - 1]) if sequence.n_looks else 0.0
+    return max(100.0, first / max(hours, 1e-9) * PLANNED_HOURS)
+
+
 def quantile_evidence(
     gate: Gate,
     samples: measures.Samples | None,
@@ -378,19 +526,33 @@ def quantile_evidence(
     canary, control = sequences
     deff = (effects[0], effects[1])
     alpha = one_sided_alpha(gate)
+    # each variant's side of a claim spends half the gate's level; the mixtures are tuned
+    # there (never at the level a p-value search tries), for the planned size
+    rhos = tuple(
+        best_rho(planned_samples(v, window, plan) * gate.quantile * (1 - gate.quantile), alpha / 2)
+        for v in sequences
+    )
     increase = gate.worse == "increase"
     path_harm = quantile_difference_pvalues(
-        canary, control, gate.quantile, fixed.limit, "above" if increase else "below", deff
-    )
+        canary, control, gate.quantile, fixed.limit, "above" if increase else "below", deff,
+        rhos,
+    )  # fmt: skip
     path_safe = quantile_difference_pvalues(
-        canary, control, gate.quantile, gate.tolerance, "below" if increase else "above", deff
-    )
-    c_low, c_high = canary.bounds(gate.quantile, alpha / 2, deff[0])
-    k_low, k_high = control.bounds(gate.quantile, alpha / 2, deff[1])
+        canary, control, gate.quantile, gate.tolerance, "below" if increase else "above",
+        deff, rhos, running=False,
+    )  # fmt: skip
+    # the interval as the decisions read it: the harm side intersected over the looks,
+    # the safety side this look's own
+    q = gate.quantile
+    running = (canary.bounds(q, alpha / 2, deff[0], rhos[0], running=True),
+               control.bounds(q, alpha / 2, deff[1], rhos[1], running=True))  # fmt: skip
+    now = (canary.bounds(q, alpha / 2, deff[0], rhos[0], running=False),
+           control.bounds(q, alpha / 2, deff[1], rhos[1], running=False))  # fmt: skip
+    low_from, high_from = (running, now) if increase else (now, running)
     return replace(
         fixed,
-        ci_low=float(c_low[-1] - k_high[-1]),
-        ci_high=float(c_high[-1] - k_low[-1]),
+        ci_low=float(low_from[0][0][-1] - low_from[1][1][-1]),
+        ci_high=float(high_from[0][1][-1] - high_from[1][0][-1]),
         p_harm=float(path_harm[-1]),
         p_safe=float(path_safe[-1]),
         method=f"quantile confidence sequences (Howard & Ramdas) over {n_looks} looks every "

@@ -463,6 +463,19 @@ def robust_dispersion(observed: np.ndarray, expected: np.ndarray, variance: np.n
     return max(1.0, float(np.median(resid)) / CHI2_1_MEDIAN)
 
 
+def robust_rate(events: np.ndarray, exposure: np.ndarray) -> float:
+    """The exposure-weighted median of the buckets' rates: the rate most buckets run at,
+    which a burst in a few of them barely moves (the window-wide mean follows the burst,
+    and every quiet bucket then looks like a deviation from it)."""
+    keep = exposure > 0
+    if not keep.any():
+        return math.nan
+    rates, weights = events[keep] / exposure[keep], exposure[keep]
+    order = np.argsort(rates, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    return float(rates[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])
+
+
 def spike_dispersion(
     events_canary: np.ndarray,
     exposure_canary: np.ndarray,
