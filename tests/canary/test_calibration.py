@@ -191,20 +191,6 @@ def test_sequential_decisions_are_final():
             assert np.allclose(a.evidence.path_safe[:n], b.evidence.path_safe[:n])
 
 
-def test_quantile_confidence_sequence_covers_at_every_look():
-    from wsanalysis.stats.sequential import QuantileLooks
-
-    rng = np.random.default_rng(0)
-    misses = 0
-    truth = float(np.exp(1.6448536))  # p95 of a standard log-normal
-    for _ in range(200):
-        values = rng.lognormal(0, 1, 4000)
-        looks = np.repeat(np.arange(40), 100)
-        low, high = QuantileLooks(values, looks, 40).bounds(0.95, 0.025, tuned_for=1000)
-        misses += bool(np.any(low > truth) or np.any(high < truth))
-    assert misses <= 10  # at most 5% miss anywhere over the 40 looks (both sides at 2.5%)
-
-
 # -- Kayenta parity on the bundled sample --------------------------------------------------
 
 

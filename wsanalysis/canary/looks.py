@@ -120,21 +120,25 @@ def running_dispersion(
     window is shorter) and decide nothing; after it, a look uses the largest φ estimated at
     any whole hour before it. Every look's φ is then fixed once the look is an hour old,
     so a verdict judged again on more data keeps every earlier decision.
-    Each hour's φ enters the running maximum as an upper confidence bound, φ̂ · df /
-    χ²₀.₂₀(df): an early φ̂ rests on a few batches and is often low (canaries that passed
-    at ×1.5 had a first-hour median of 1.05 against 1.89 over all runs), and the
-    mixture tempered by an underestimate over-rejects.
+    A look's φ is the larger of the running maximum of the hourly estimates and an upper
+    confidence bound on the latest one, φ̂ · df / χ²₀.₂₀(df): an early φ̂ rests on a few
+    batches and is often low (canaries that passed at ×1.5 had a first-hour median of
+    1.05 against 1.89 over all runs), and the mixture tempered by an underestimate
+    over-rejects. The bound is the latest estimate's, not a running maximum of bounds:
+    a first hour of 5-minute buckets has 2 degrees of freedom, and its bound (4.5 φ̂)
+    would otherwise temper every later look too.
     """
     canary, control = counts.variant(CANARY), counts.variant(CONTROL)
     starts = canary["bucket"].to_numpy()
     y, e = canary["events"].to_numpy(), canary["exposure"].to_numpy()
     m, f = control["events"].to_numpy(), control["exposure"].to_numpy()
     hour = np.timedelta64(int(BURN_IN.total_seconds()), "s")
-    cache: dict[int, float] = {}
+    cache: dict[int, tuple[float, float]] = {}
 
-    def phi(k: int) -> float:
+    def estimate(k: int) -> tuple[float, float]:
+        """(φ̂, its upper confidence bound) on the first k buckets."""
         if k not in cache:
-            cache[k] = 1.0
+            cache[k] = (1.0, 1.0)
             if k >= 3 and e[:k].sum() > 0:
                 if gate.compare.against == "bound":
                     found = rate_against_bound(
@@ -145,20 +149,23 @@ def running_dispersion(
                 else:
                     found = None
                 if found is not None:
-                    cache[k] = dispersion_upper_bound(found.dispersion, found.df)
-        return max(1.0, cache[k])
+                    upper = dispersion_upper_bound(found.dispersion, found.df)
+                    cache[k] = (max(1.0, found.dispersion), max(1.0, upper))
+        return cache[k]
 
     if not len(starts):
         return np.ones(len(look_ends)), len(look_ends)
     first = starts[0]
     ends = [np.datetime64(t, "ms") for t in look_ends]
     burn = sum(1 for t in ends if t - first <= hour)
-    first_hour = phi(int(np.searchsorted(starts, first + hour, side="left")))
-    out, largest = [], first_hour
+    point, upper = estimate(int(np.searchsorted(starts, first + hour, side="left")))
+    first_hour = upper
+    out, largest = [], point
     for end in ends[burn:]:
         whole_hours = (end - first - np.timedelta64(1, "ms")) // hour
-        largest = max(largest, phi(int(np.searchsorted(starts, first + whole_hours * hour))))
-        out.append(largest)
+        point, upper = estimate(int(np.searchsorted(starts, first + whole_hours * hour)))
+        largest = max(largest, point)
+        out.append(max(largest, upper))
     return np.asarray([first_hour] * burn + out), burn
 
 
