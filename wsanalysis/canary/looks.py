@@ -2,21 +2,32 @@
 
 A pipeline asks every `look` through a canary of `horizon`. Each gate's two claims (harm
 beyond the bound, safety inside the tolerance) get p-values that stay valid however
-often they are read, and that only fall as looks accumulate, so a decision once taken
-is final:
+often they are read. What is final differs by claim, because a canary's data are not
+stationary (a restart at 4 h, a regression after a healthy first hour):
+- harm once shown stays shown: the harm p-value is the running minimum (a fail is final);
+- a pass holds while the evidence does: the safety p-value is each look's own (1 / the
+  e-value at that look, not its running maximum), so a gate that passed on a healthy
+  first hour loses its pass when later data stop supporting it. Still anytime-valid: a
+  pass at any look needs the e-value past 1 / alpha at that look;
+- GO (every gate passing at one look) is final for the pipeline, which promotes there;
+  judge-server keeps it. A replay of a whole window answers for its last look and
+  records the first look that would have been GO (`go_at_look`).
+Per kind:
 - rates against control: mixture likelihood-ratio e-processes (`stats.sequential`), one
   against the bound, one against the tolerance; the interval shown is the confidence
-  sequence they invert to;
+  sequence they invert to (lower end over every look, upper end at this look);
 - rates against an absolute bound: the same for one Poisson rate;
-- quantiles from RUM samples: Howard & Ramdas quantile confidence sequences per variant,
-  combined into bounds of the difference;
-- spike buckets: the exact per-bucket tests, Holm over the buckets seen, Bonferroni over
-  the planned looks (they can only fail); the window-wide pass claim is an e-process;
-- quantiles from server histograms and rate differences: their fixed-window test with
-  alpha split over the planned looks (Bonferroni: valid up to the horizon);
-- survival gates (the staging profile): their fixed-window test with alpha split over
-  the planned looks too (Kaplan–Meier has no anytime-valid form here; re-testing at the
-  nominal level at every look would spend alpha once per look).
+- quantiles from RUM samples: per variant, one-sided beta-binomial mixtures for each
+  side at its own alpha (Howard & Ramdas), tuned at the gate's level for the planned
+  size, combined into bounds of the difference;
+- spike buckets: each bucket's exact test once, when the bucket is complete, alpha split
+  over the buckets the horizon holds (they can only fail); the window-wide pass claim is
+  an e-process;
+- survival quantiles against a bound: connections old enough to answer "did it live past
+  the line?" are Bernoulli answers, tested by a one-sided beta-binomial mixture;
+- quantiles from server histograms, rate differences, and durations without open times
+  (push-down): their fixed-window test with alpha split over the planned looks
+  (Bonferroni: valid up to the horizon).
 The verdict lists which gates are anytime-valid and which are corrected across looks.
 Each evidence keeps its p-values after every look (`path_harm`, `path_safe`) so the
 judge can tell when a verdict was first reached.
