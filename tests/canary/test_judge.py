@@ -242,6 +242,50 @@ def test_sequential_mode_stops_at_a_clear_failure():
     assert first == (Scenario().start + timedelta(hours=1)).isoformat()
 
 
+def _regressing_counts(healthy_hours: int, hours: int, seed: int):
+    """error_rate's input: the canary as control for `healthy_hours`, then at ×3."""
+    from datetime import datetime
+
+    from wsanalysis.canary.synthetic import gate_counts
+    from wsanalysis.frames.measures import Counts
+
+    good = gate_counts(Scenario(connections_per_hour=200_000, hours=hours), seed)
+    bad = gate_counts(Scenario(connections_per_hour=200_000, hours=hours, error_multiplier=3), seed)
+    turn = datetime(2026, 11, 2, 8 + healthy_hours, tzinfo=Scenario().start.tzinfo)
+    frame = pl.concat(
+        [
+            good.frame.filter((pl.col("variant") == "control") | (pl.col("bucket") < turn)),
+            bad.frame.filter((pl.col("variant") == "canary") & (pl.col("bucket") >= turn)),
+        ]
+    ).sort("variant", "bucket")
+    return Counts(frame, good.source, good.bucket, good.window)
+
+
+def test_a_pass_is_not_frozen_when_the_canary_regresses_later():
+    """Healthy for 2 h, then ×3 errors (200k connections/h): the pass the first hours
+    earned holds while the
+    evidence does, and is lost as the regression comes in (a running minimum kept it, and
+    a later GO would have waved the regressed canary through); the fail comes and stays."""
+    from wsanalysis.canary import evidence, looks
+    from wsanalysis.canary.judge import SequentialPlan
+
+    gate = CANARY.gate("error_rate")
+    plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
+    counts = _regressing_counts(2, 6, 0)
+    found = looks.rate_evidence(gate, counts, plan, evidence.rate_evidence(gate, counts))
+    alpha = evidence.one_sided_alpha(gate)
+    safe, harm = found.path_safe, found.path_harm
+    assert min(safe[:24]) <= alpha  # passed on the healthy first two hours
+    assert found.p_safe > alpha and found.p_harm <= alpha  # then lost the pass, and failed
+    passed_at = [i for i, p in enumerate(safe) if p <= alpha]
+    failed_at = next(i for i, p in enumerate(harm) if p <= alpha)
+    assert max(passed_at) < failed_at  # never a pass and a fail at one look
+    assert all(p <= alpha for p in harm[failed_at:])  # harm once shown stays shown
+    assert decide(found, found.p_harm, alpha, found.p_safe) == "fail"
+    # the pass is gone within 20 minutes of the regression (looks 24..27), before the fail
+    assert 24 <= max(passed_at) <= 28
+
+
 def test_cli_sequential_flag(sample_dataset: Path, tmp_path: Path):
     out = tmp_path / "v.json"
     main(
