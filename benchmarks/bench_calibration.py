@@ -34,7 +34,6 @@ from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.canary.looks import SequentialPlan
 from wsanalysis.canary.synthetic import Scenario, gate_counts
 from wsanalysis.canary.verdict import decide
-from wsanalysis.stats.sequential import sequential_rate_test
 
 PROFILE = load_gate_file().profile("canary")
 ERROR, AUTH = PROFILE.gate("error_rate"), PROFILE.gate("auth_spike")
@@ -79,18 +78,7 @@ def sequential_run(task: tuple[str, float, int]) -> tuple[str, float, float | No
     """48 h of looks every 5 min on the error-rate gate: minutes to the first pass."""
     name, multiplier, seed = task
     scenario = Scenario(**SEQUENTIAL[name], hours=48, error_multiplier=multiplier)
-    counts = gate_counts(scenario, seed)
-    # what looks.rate_evidence computes for the pass claim, without the confidence
-    # sequence's bounds (a bisection that costs three quarters of the run and decides nothing)
-    parts = looks._per_look(counts, PLAN)
-    canary, control = parts["canary"], parts["control"]
-    phi, burn = looks.running_dispersion(ERROR, counts, looks._look_ends(canary, PLAN))
-    safe = sequential_rate_test(
-        canary["events"].to_numpy(), canary["exposure"].to_numpy(),
-        control["events"].to_numpy(), control["exposure"].to_numpy(),
-        bound=ERROR.tolerance, worse="decrease", alpha=one_sided_alpha(ERROR), dispersion=phi,
-    )  # fmt: skip
-    path = looks._watched(safe, burn)
+    path = looks.rate_pass_path(ERROR, gate_counts(scenario, seed), PLAN)
     hits = np.nonzero(np.asarray(path) <= one_sided_alpha(ERROR))[0]
     return name, multiplier, None if len(hits) == 0 else 5.0 * (int(hits[0]) + 1)
 

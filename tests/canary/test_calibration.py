@@ -163,6 +163,24 @@ def test_sequential_error_rate_looked_at_every_5_minutes_stays_calibrated():
     assert passes + fails <= 5, (passes, fails)
 
 
+@pytest.mark.slow
+def test_sequential_error_rate_ever_passes_at_the_tolerance_rarely_over_1000_canaries():
+    """1,000 canaries exactly at the ×1.5 tolerance, 100k connections/h, a look every 5 min
+    for 12 h (the gate-level fast path): ever passing is a false GO. Measured: 1 in 1,000
+    (nominal at most 2.5%; 10 with the one-sided alpha × 4); without the dispersion
+    tempering, 115. The limit, 25, fails a 2× rate (5%: 50 expected) with certainty."""
+    from wsanalysis.canary.looks import rate_pass_path
+
+    gate = CANARY.gate("error_rate")
+    plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
+    alpha = one_sided_alpha(gate)
+    ever = 0
+    for seed in range(1000):
+        scenario = Scenario(connections_per_hour=100_000, hours=12, error_multiplier=1.5)
+        ever += bool(np.any(rate_pass_path(gate, gate_counts(scenario, seed), plan) <= alpha))
+    assert ever <= 25, ever
+
+
 def test_sequential_decisions_are_final():
     """Judged again on more of the same canary, a gate that passed still passes, and the
     p-values after the earlier looks are the same (but the last: the window's end cuts
