@@ -201,7 +201,8 @@ def judge(profile: Profile, data: JudgeInput) -> Verdict:
     The gates and the sample-ratio check are independent and spend their time in
     polars and numpy with the GIL released, so they run side by side: one gate's
     single-threaded sort overlaps another's scan. With `data.sequential` set, call it
-    on the data accumulated so far at every look: decisions only firm up.
+    on the data accumulated so far at every look: a fail is final, a gate's pass holds
+    while its evidence does, and the first GO is the pipeline's to keep (`looks`).
     """
     window = data.resolved_window()
     if window is None:
