@@ -18,13 +18,6 @@ from .conftest import DATA, generated_datasets
 
 #: (dataset, profile) -> why the judge disagrees with the ground truth today.
 KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
-    ("auth_spike_token_change", "canary"): (
-        "the 4401 burst spills into reconnects, and reconnect_rate's window-wide interval on "
-        "12 hourly buckets rests on 3 batches: with df = K - 1 = 2 (issue 24: the 1.5 (K - 1) "
-        "of overlapping batches holds for white noise only) its upper 95% limit is 12.4%, "
-        "not inside the 10% tolerance, so the gate is inconclusive where the label says "
-        "pass (Holm on passes, the earlier reason, is gone); the verdict (NO_GO) agrees"
-    ),
     ("reconnect_storm", "canary"): (
         "the label's note reasons on the v1 pass rule (80% power at x1.5); under rule v2 "
         "each gate passes at its own level (GO is an intersection-union test, issue 24), and "

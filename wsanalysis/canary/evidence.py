@@ -197,9 +197,13 @@ def bucket_pvalues(
     return pvalues, np.divide(y, e, out=np.full(len(y), math.nan), where=e > 0)
 
 
-def spike_evidence(gate: Gate, counts: measures.Counts) -> GateEvidence:
+def spike_evidence(
+    gate: Gate, counts: measures.Counts, fine: measures.Counts | None = None
+) -> GateEvidence:
     """The worst bucket can fail the gate (Holm over buckets); a pass needs no
-    significant bucket and the window-wide upper limit inside the tolerance.
+    significant bucket and the window-wide upper limit inside the tolerance, read from
+    `fine` (the same counts per minute) when given: its dispersion then rests on many
+    batches, not on three batches of hourly buckets.
 
     Sufficiency comes from exposure: with no canary event the window-wide upper limit
     is still as wide as the canary's exposure makes it (3.7 / exposure at 95%), so 24
@@ -220,7 +224,7 @@ def spike_evidence(gate: Gate, counts: measures.Counts) -> GateEvidence:
     alpha = one_sided_alpha(gate)
     worst = int(np.nanargmin(np.where(tested, adjusted, np.nan))) if n_tested else 0
     p_harm = float(adjusted[worst]) if n_tested else 1.0
-    wide = _window_wide(gate, counts)
+    wide = _window_wide(gate, fine if fine is not None else counts)
     control_rate = _overall_rate(control) or 0.0
     power = pooled_power(
         gate.tolerance, limit, float(e.sum()), float(f.sum()), control_rate, alpha,

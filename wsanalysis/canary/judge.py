@@ -78,8 +78,16 @@ def evaluate_gate(gate: Gate, data: JudgeInput, window: Window) -> GateEvidence:
         if counts is None:
             return GateEvidence.no_data(gate.bound_line, "events or exposure missing for a variant")
         if gate.statistic == "spike":
-            fixed = evidence.spike_evidence(gate, counts)
-            return looks.spike_evidence(gate, counts, plan, fixed) if plan else fixed
+            # the window-wide claim reads minutes: hourly buckets leave its dispersion
+            # 2 degrees of freedom over 12 h (K = 3 batches), minutes leave it 26
+            fine = counts
+            if bucket > measures.RATE_BUCKET:
+                fine = measures.counts(
+                    gate.events, gate.exposure, data.samples, data.beacons, window,
+                    measures.RATE_BUCKET, gate.prefer,
+                ) or counts  # fmt: skip
+            fixed = evidence.spike_evidence(gate, counts, fine)
+            return looks.spike_evidence(gate, counts, plan, fixed, fine) if plan else fixed
         fixed = evidence.rate_evidence(gate, counts)
         if plan is None:
             return fixed

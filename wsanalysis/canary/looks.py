@@ -306,14 +306,12 @@ def _completed_at(counts: measures.Counts, plan: SequentialPlan, n_looks: int) -
     return np.clip(looks, 0, n_looks)
 
 
-def _on_looks(values: np.ndarray, at: np.ndarray, n_looks: int) -> np.ndarray:
-    """Per-bucket increments summed into the look they become known at (the last look
-    for a bucket still open: the window-wide claim may read part of a bucket)."""
-    return np.bincount(np.minimum(at, n_looks - 1), weights=values, minlength=n_looks)
-
-
 def spike_evidence(
-    gate: Gate, counts: measures.Counts, plan: SequentialPlan, fixed: GateEvidence
+    gate: Gate,
+    counts: measures.Counts,
+    plan: SequentialPlan,
+    fixed: GateEvidence,
+    fine: measures.Counts | None = None,
 ) -> GateEvidence:
     """Buckets can fail; the window-wide claim that the canary is inside the tolerance
     can pass.
@@ -323,7 +321,8 @@ def spike_evidence(
     over the buckets the horizon holds (Bonferroni: a bucket re-tested at every look of
     its hour, or Holm over the buckets seen times the planned looks, spent alpha up to
     576 times over and missed a labelled bad hour). The window-wide claim is an
-    e-process on the buckets' increments, read at each look (`current_pvalues`)."""
+    e-process on the increments per look of `fine` (the counts per minute; the buckets
+    themselves when not given), read at each look (`current_pvalues`)."""
     if fixed.missing:
         return fixed
     n_looks = max(1, math.ceil(counts.window.duration / plan.look))
@@ -338,14 +337,12 @@ def spike_evidence(
             per_look[look] = min(1.0, float(np.min(pvalues[now])) * planned)
     path_harm = np.minimum.accumulate(per_look)
     alpha = one_sided_alpha(gate)
-    canary, control = counts.variant(CANARY), counts.variant(CONTROL)
-    y, e, m, f = (
-        _on_looks(frame[column].to_numpy().astype(float), done, n_looks)
-        for frame, column in (
-            (canary, "events"), (canary, "exposure"), (control, "events"), (control, "exposure")
-        )
-    )  # fmt: skip
-    phi, burn = running_dispersion(gate, counts, _grid_ends(counts.window, plan, n_looks))
+    wide = fine if fine is not None else counts
+    parts = _per_look(wide, plan)
+    canary, control = parts[CANARY], parts[CONTROL]
+    y, e = canary["events"].to_numpy(), canary["exposure"].to_numpy()
+    m, f = control["events"].to_numpy(), control["exposure"].to_numpy()
+    phi, burn = running_dispersion(gate, wide, _look_ends(canary, plan))
     if gate.compare.against == "bound":
         safe = sequential_poisson_test(
             y, e, bound=gate.tolerance, worse=flip(gate.worse), alpha=alpha, dispersion=phi
@@ -370,18 +367,12 @@ def spike_evidence(
         p_safe=float(path_safe[-1]) if len(path_safe) else 1.0,
         method=f"{fixed.method}; sequential: each bucket tested once when complete, alpha "
         f"split over the {planned} buckets of the horizon; window-wide: mixture SPRT over "
-        f"{n_looks} looks (anytime-valid)",
+        f"{len(y)} looks (anytime-valid)",
         anytime=True,
         path_harm=tuple(path_harm),
         path_safe=tuple(path_safe),
         details={**fixed.details, "planned_buckets": planned},
     )
-
-
-def _grid_ends(window: measures.Window, plan: SequentialPlan, n_looks: int) -> list:
-    """The end of every look of the plan's grid over the window."""
-    start = window.start.replace(tzinfo=None)
-    return [start + plan.look * (k + 1) for k in range(n_looks)]
 
 
 def _excess_path(gate: Gate, per_look: tuple[np.ndarray, ...], looks: int) -> np.ndarray:
