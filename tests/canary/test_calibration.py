@@ -237,3 +237,75 @@ def test_quantile_design_effect_of_a_look_is_frozen():
     late = design_effect_per_look(values, sessions, looks, 20, 0.95, 4)
     assert np.array_equal(early[:10], late[:10])
     assert late.min() >= 1.0 and np.all(np.diff(late[3:]) >= 0)  # running max after 1 h
+
+
+def _durations(rng: np.random.Generator, mean_s: float, hours: float = 12.0, per_hour: int = 80):
+    """Connections opened through the window (and some before it), exponential lives,
+    still-open ones censored at the window's end: a `measures.Durations`."""
+    import polars as pl
+
+    from wsanalysis.frames.measures import Durations
+
+    start = Scenario().start
+    span = hours * 3600
+    opened = rng.uniform(-3 * 3600, span, int(per_hour * (hours + 3)))
+    lives = rng.exponential(mean_s, len(opened))
+    closed = opened + lives <= span
+    seen = closed & (opened + lives >= 0) | ~closed & (opened >= 0)  # what beacons show
+    opened, lives, closed = opened[seen], lives[seen], closed[seen]
+    frame = pl.DataFrame(
+        {
+            "variant": "canary",
+            "duration": np.where(closed, lives, span - opened),
+            "observed": closed,
+            "opened": [start + timedelta(seconds=float(s)) for s in opened],
+        }
+    ).with_columns(pl.col("opened").cast(pl.Datetime("ms", "UTC")))
+    return Durations(frame), Window(start, start + timedelta(hours=hours))
+
+
+@pytest.mark.slow
+def test_sequential_duration_p95_ever_passes_at_the_tolerance_rarely_over_1000_canaries():
+    """p95 connection duration exactly at the 1 h 30 min tolerance (exponential lives,
+    S(5400 s) = 5%), 12 h of 5-minute looks, 1,000 canaries: ever passing is a false GO.
+    Connections already open when the window starts are there because they lived long
+    (length bias) and are left out. Measured: 10 in 1,000; with the one-sided alpha × 2, 22;
+    counting the pre-window connections, 660. The limit, 25, fails a 2× rate (5%: 50
+    expected) with certainty."""
+    from wsanalysis.canary import evidence, looks
+
+    gate = load_gate_file().profile("staging").gate("duration_p95")
+    plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
+    alpha = one_sided_alpha(gate)
+    rng = np.random.default_rng(11)
+    ever = 0
+    for _ in range(1000):
+        durations, window = _durations(rng, 5400 / np.log(20))
+        fixed = evidence.survival_evidence(gate, durations)
+        found = looks.survival_evidence(gate, durations, window, plan, fixed)
+        ever += bool(np.any(np.asarray(found.path_safe) <= alpha))
+    assert ever <= 25, ever
+
+
+def test_sequential_duration_gate_passes_and_fails_what_it_should():
+    """Lives of mean 2 h pass the p95 >= 2 h gate in 12 h; of mean 25 min they fail it;
+    the push-down path (no open times) keeps the fixed test split over the planned looks."""
+    from wsanalysis.canary import evidence, looks
+    from wsanalysis.frames.measures import Durations
+
+    gate = load_gate_file().profile("staging").gate("duration_p95")
+    plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
+    rng = np.random.default_rng(5)
+    for mean, decision in ((7200.0, "pass"), (1500.0, "fail")):
+        durations, window = _durations(rng, mean)
+        found = looks.survival_evidence(
+            gate, durations, window, plan, evidence.survival_evidence(gate, durations)
+        )
+        assert found.anytime and "beta-binomial mixture" in found.method
+        alpha = one_sided_alpha(gate)
+        assert decide(found, found.p_harm, alpha, found.p_safe) == decision, found
+    pushed = Durations(durations.frame.drop("opened"))
+    found = looks.survival_evidence(
+        gate, pushed, window, plan, evidence.survival_evidence(gate, pushed)
+    )
+    assert found.details["looks_correction"] == "bonferroni"

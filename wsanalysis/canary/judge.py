@@ -99,7 +99,7 @@ def evaluate_gate(gate: Gate, data: JudgeInput, window: Window) -> GateEvidence:
         durations = (
             measures.connection_durations(source.rum, data.beacons, window) if source.rum else None
         )
-        fixed = evidence.survival_evidence(gate, durations)
+        fixed = evidence.survival_evidence(gate, durations, window)
         return looks.survival_evidence(gate, durations, window, plan, fixed) if plan else fixed
     samples = measures.rum_samples(source.rum, data.beacons) if source.rum else None
     histogram = (
