@@ -439,15 +439,20 @@ def survival_evidence(
     gate: Gate, durations: measures.Durations | None, window: measures.Window | None = None
 ) -> GateEvidence:
     """A duration quantile by Kaplan–Meier, censored connections kept; with `window` and
-    open times, only connections opened in it: one open before the window is in the data
-    because it lived into it (length bias; counting such connections made 66% of canaries
-    exactly at the tolerance pass in tests/canary/test_calibration.py)."""
+    open times, a connection opened before the window joins the risk sets from the age
+    it had when the window began (left truncation): it is in the data because it lived
+    into the window, and counted from 0 it biases lifetimes up (in the sequential test,
+    such connections made 66% of canaries exactly at the tolerance pass)."""
     limit = gate.bound_line
     if durations is None:
         return GateEvidence.no_data(limit, "no connection durations (RUM ws.close beacons)")
     frame = durations.frame
-    if window is not None and "opened" in frame.columns:
-        frame = frame.filter(pl.col("opened") >= window.start)
+    truncated = window is not None and "opened" in frame.columns
+    if truncated:
+        age = (pl.lit(window.start) - pl.col("opened")).dt.total_milliseconds() / 1000.0
+        frame = frame.with_columns(
+            pl.min_horizontal(pl.max_horizontal(age, 0.0), pl.col("duration")).alias("entry")
+        )
     fits = {}
     for variant in (CANARY, CONTROL):
         part = frame.filter(pl.col("variant") == variant)
@@ -456,6 +461,7 @@ def survival_evidence(
             fits[variant] = kaplan_meier(
                 part["duration"].to_numpy(), part["observed"].to_numpy(),
                 level=gate.confidence, min_events=gate.min_events, weights=weights,
+                entry=part["entry"].to_numpy() if truncated else None,
             )  # fmt: skip
     if gate.compare.against == "control":
         if len(fits) < 2:
