@@ -447,8 +447,9 @@ def survival_evidence(
     if durations is None:
         return GateEvidence.no_data(limit, "no connection durations (RUM ws.close beacons)")
     frame = durations.frame
-    truncated = window is not None and "opened" in frame.columns
-    if truncated:
+    truncated = "entry" in frame.columns  # an engine's, or computed here from open times
+    if not truncated and window is not None and "opened" in frame.columns:
+        truncated = True
         age = (pl.lit(window.start) - pl.col("opened")).dt.total_milliseconds() / 1000.0
         frame = frame.with_columns(
             pl.min_horizontal(pl.max_horizontal(age, 0.0), pl.col("duration")).alias("entry")

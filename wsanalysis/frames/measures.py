@@ -105,7 +105,8 @@ class Durations:
     """Connection lifetimes per variant; `observed` False means still open (censored)."""
 
     # variant, duration, observed[, weight: connections per row][, opened: when (sequential
-    # looks read who had reached an age by then; the push-down path has no `opened`)]
+    # looks read who had reached an age by then)][, entry: the age at which a connection
+    # opened before the window came under watch (the push-down path, which has no `opened`)]
     frame: pl.DataFrame
     source: Source = "rum"
 
