@@ -8,7 +8,7 @@ Each run is a synthetic canary (`canary.synthetic`: diurnal load, shared swings,
 overdispersed AR(1) error counts, 10% canary share) whose gate input is built straight
 from its counts per minute (`synthetic.gate_counts`, equal to what `frames.measures`
 derives from the simulated server samples) and judged by the gate's own evidence
-functions (`canary.evidence`, `canary.looks`) and `verdict.decide`: the judge's code from
+functions (`canary.evidence`, `canary.anytime`) and `verdict.decide`: the judge's code from
 the gate input on, without frames, counters or the CLI. At the tolerance (error rate
 ×1.5) a pass is a false GO (target ≤ 2.5%, the interval's upper end ≤ 3%); A/A passes
 measure decisiveness; the 4401 row is a false NO_GO on overdispersed counts.
@@ -28,11 +28,11 @@ import numpy as np
 from scipy import stats
 from tqdm import tqdm
 
-from wsanalysis.canary import evidence, looks
+from wsanalysis.canary import anytime, evidence
 from wsanalysis.canary.evidence import one_sided_alpha
 from wsanalysis.canary.gates import load_gate_file
-from wsanalysis.canary.looks import SequentialPlan
-from wsanalysis.canary.synthetic import Scenario, gate_counts
+from wsanalysis.canary.plan import SequentialPlan
+from wsanalysis.canary.synthetic import CanaryCase, gate_counts
 from wsanalysis.canary.verdict import decide
 
 PROFILE = load_gate_file().profile("canary")
@@ -61,14 +61,14 @@ SEQUENTIAL = {
 
 def fixed_run(task: tuple[str, float, int]) -> tuple[str, float, str]:
     name, multiplier, seed = task
-    scenario = Scenario(**CELLS[name], error_multiplier=multiplier)
+    scenario = CanaryCase(**CELLS[name], error_multiplier=multiplier)
     found = evidence.rate_evidence(ERROR, gate_counts(scenario, seed))
     alpha = one_sided_alpha(ERROR)
     return name, multiplier, decide(found, found.p_harm, alpha, found.p_safe, ERROR.min_exposure)
 
 
 def auth_run(seed: int) -> str:
-    scenario = Scenario(hours=1, connections_per_hour=100_000, auth_dispersion=1.0)
+    scenario = CanaryCase(hours=1, connections_per_hour=100_000, auth_dispersion=1.0)
     found = evidence.spike_evidence(AUTH, gate_counts(scenario, seed, "auth", 5))
     alpha = one_sided_alpha(AUTH)
     return decide(found, found.p_harm, alpha, found.p_safe, AUTH.min_exposure)
@@ -77,8 +77,8 @@ def auth_run(seed: int) -> str:
 def sequential_run(task: tuple[str, float, int]) -> tuple[str, float, float | None]:
     """48 h of looks every 5 min on the error-rate gate: minutes to the first pass."""
     name, multiplier, seed = task
-    scenario = Scenario(**SEQUENTIAL[name], hours=48, error_multiplier=multiplier)
-    path = looks.rate_pass_path(ERROR, gate_counts(scenario, seed), PLAN)
+    scenario = CanaryCase(**SEQUENTIAL[name], hours=48, error_multiplier=multiplier)
+    path = anytime.rate_pass_path(ERROR, gate_counts(scenario, seed), PLAN)
     hits = np.nonzero(np.asarray(path) <= one_sided_alpha(ERROR))[0]
     return name, multiplier, None if len(hits) == 0 else 5.0 * (int(hits[0]) + 1)
 

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.canary.judge import JudgeInput, judge
-from wsanalysis.canary.synthetic import Scenario, simulate
+from wsanalysis.canary.synthetic import CanaryCase, synthesize
 from wsanalysis.frames.measures import Window
 
 PROFILE = load_gate_file().profile("canary")
@@ -29,8 +29,8 @@ PROFILE = load_gate_file().profile("canary")
 
 def one_run(task: tuple[int, float, float]) -> tuple[str, tuple[str, ...]]:
     seed, hours, traffic = task
-    scenario = Scenario(hours=hours, connections_per_hour=traffic)
-    samples, beacons = simulate(scenario, seed)
+    scenario = CanaryCase(hours=hours, connections_per_hour=traffic)
+    samples, beacons = synthesize(scenario, seed)
     window = Window(scenario.start, scenario.start + timedelta(hours=hours))
     verdict = judge(PROFILE, JudgeInput(samples, beacons, window, 0.1))
     return verdict.overall, tuple(g.name for g in verdict.gates if g.decision != "pass")

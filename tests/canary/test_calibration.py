@@ -22,7 +22,7 @@ import pytest
 from wsanalysis.canary.evidence import one_sided_alpha, rate_evidence
 from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.canary.judge import JudgeInput, SequentialPlan, evaluate_gate, judge
-from wsanalysis.canary.synthetic import Scenario, gate_counts, simulate
+from wsanalysis.canary.synthetic import CanaryCase, gate_counts, synthesize
 from wsanalysis.canary.verdict import decide
 from wsanalysis.cli import main
 from wsanalysis.frames.measures import Window
@@ -30,11 +30,11 @@ from wsanalysis.frames.measures import Window
 CANARY = load_gate_file().profile("canary")
 
 
-def _decisions(gate_name: str, scenario: Scenario, seeds: range, beacons: bool) -> list[str]:
+def _decisions(gate_name: str, scenario: CanaryCase, seeds: range, beacons: bool) -> list[str]:
     gate = CANARY.gate(gate_name)
     out = []
     for seed in seeds:
-        samples, rum = simulate(scenario, seed, beacons=beacons)
+        samples, rum = synthesize(scenario, seed, beacons=beacons)
         window = Window(scenario.start, scenario.start + timedelta(hours=scenario.hours))
         found = evaluate_gate(gate, JudgeInput(samples, rum, window), window)
         alpha = one_sided_alpha(gate)
@@ -60,7 +60,7 @@ def _fast_decisions(cell: dict, multiplier: float, seeds: range, alpha_factor: f
     alpha = one_sided_alpha(gate) * alpha_factor
     out = []
     for seed in seeds:
-        counts = gate_counts(Scenario(**cell, error_multiplier=multiplier), seed)
+        counts = gate_counts(CanaryCase(**cell, error_multiplier=multiplier), seed)
         found = rate_evidence(gate, counts)
         out.append(decide(found, found.p_harm, alpha, found.p_safe, gate.min_exposure))
     return out
@@ -85,10 +85,10 @@ def test_error_rate_false_fails_at_the_margin_are_rare():
 @pytest.mark.slow
 def test_ttfb_at_the_margin_never_fails_and_at_the_tolerance_never_passes():
     margin = _decisions(
-        "ttfb_p95", Scenario(connections_per_hour=20_000, ttfb_shift_s=0.10), range(30), True
+        "ttfb_p95", CanaryCase(connections_per_hour=20_000, ttfb_shift_s=0.10), range(30), True
     )
     tolerance = _decisions(
-        "ttfb_p95", Scenario(connections_per_hour=20_000, ttfb_shift_s=0.15), range(30), True
+        "ttfb_p95", CanaryCase(connections_per_hour=20_000, ttfb_shift_s=0.15), range(30), True
     )
     assert margin.count("fail") <= 3 and margin.count("pass") >= 5, margin
     assert tolerance.count("pass") <= 3 and tolerance.count("fail") >= 5, tolerance
@@ -98,11 +98,11 @@ def test_a_canary_of_24_connections_is_never_go():
     """Even a canary with no event at all: its exposure bounds nothing to the tolerance."""
     for seed in range(12):
         for scenario in (
-            Scenario(connections_per_hour=240),
-            Scenario(connections_per_hour=240, auth_rate=0.0, error_rate=0.0),
-            Scenario(connections_per_hour=240, auth_burst_multiplier=3.0),
+            CanaryCase(connections_per_hour=240),
+            CanaryCase(connections_per_hour=240, auth_rate=0.0, error_rate=0.0),
+            CanaryCase(connections_per_hour=240, auth_burst_multiplier=3.0),
         ):
-            samples, beacons = simulate(scenario, seed)
+            samples, beacons = synthesize(scenario, seed)
             window = Window(scenario.start, scenario.start + timedelta(hours=1))
             verdict = judge(CANARY, JudgeInput(samples, beacons, window, canary_share=0.1))
             assert verdict.overall != "GO", verdict.reason
@@ -113,10 +113,10 @@ def test_a_canary_of_24_connections_is_never_go():
 def test_settle_time_is_stated_and_roughly_right():
     """An inconclusive error-rate gate says how long it needs; given that much more data
     at the same traffic it settles more often than not."""
-    scenario = Scenario(connections_per_hour=18_000)
+    scenario = CanaryCase(connections_per_hour=18_000)
     settled, told = 0, 0
     for seed in range(8):
-        samples, beacons = simulate(scenario, seed, beacons=False)
+        samples, beacons = synthesize(scenario, seed, beacons=False)
         window = Window(scenario.start, scenario.start + timedelta(hours=1))
         profile = CANARY.__class__(CANARY.name, "", (CANARY.gate("error_rate"),))
         verdict = judge(profile, JudgeInput(samples, beacons, window))
@@ -127,8 +127,8 @@ def test_settle_time_is_stated_and_roughly_right():
         assert wait is not None and wait > 0
         assert verdict.to_json()["settle_in_s"] == wait
         hours = 1 + wait / 3600
-        longer = Scenario(connections_per_hour=18_000, hours=round(hours * 60) / 60)
-        samples, _ = simulate(longer, seed, beacons=False)
+        longer = CanaryCase(connections_per_hour=18_000, hours=round(hours * 60) / 60)
+        samples, _ = synthesize(longer, seed, beacons=False)
         window = Window(longer.start, longer.start + timedelta(hours=longer.hours))
         settled += judge(profile, JudgeInput(samples, None, window)).overall != "INCONCLUSIVE"
     assert told >= 3 and settled >= told / 2, (told, settled)
@@ -151,8 +151,10 @@ def test_sequential_error_rate_looked_at_every_5_minutes_stays_calibrated():
     passes = fails = 0
     for multiplier, seeds in ((1.5, range(60)), (1.1, range(60))):
         for seed in seeds:
-            scenario = Scenario(connections_per_hour=100_000, hours=6, error_multiplier=multiplier)
-            samples, _ = simulate(scenario, seed, beacons=False)
+            scenario = CanaryCase(
+                connections_per_hour=100_000, hours=6, error_multiplier=multiplier
+            )
+            samples, _ = synthesize(scenario, seed, beacons=False)
             window = Window(scenario.start, scenario.start + timedelta(hours=6))
             found = evaluate_gate(gate, JudgeInput(samples, None, window, sequential=plan), window)
             ever_pass, ever_fail = _first_pass_and_fail(found)
@@ -169,14 +171,14 @@ def test_sequential_error_rate_ever_passes_at_the_tolerance_rarely_over_1000_can
     for 12 h (the gate-level fast path): ever passing is a false GO. Measured: 1 in 1,000
     (nominal at most 2.5%; 10 with the one-sided alpha × 4); without the dispersion
     tempering, 115. The limit, 25, fails a 2× rate (5%: 50 expected) with certainty."""
-    from wsanalysis.canary.looks import rate_pass_path
+    from wsanalysis.canary.anytime import rate_pass_path
 
     gate = CANARY.gate("error_rate")
     plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
     alpha = one_sided_alpha(gate)
     ever = 0
     for seed in range(1000):
-        scenario = Scenario(connections_per_hour=100_000, hours=12, error_multiplier=1.5)
+        scenario = CanaryCase(connections_per_hour=100_000, hours=12, error_multiplier=1.5)
         ever += bool(np.any(rate_pass_path(gate, gate_counts(scenario, seed), plan) <= alpha))
     assert ever <= 25, ever
 
@@ -186,8 +188,8 @@ def test_sequential_decisions_are_final():
     p-values after the earlier looks are the same (but the last: the window's end cuts
     its last minute of counter increases differently)."""
     plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
-    scenario = Scenario(connections_per_hour=60_000, hours=3)
-    samples, beacons = simulate(scenario, 4)
+    scenario = CanaryCase(connections_per_hour=60_000, hours=3)
+    samples, beacons = synthesize(scenario, 4)
     verdicts = []
     for hours in (2, 3):
         end = scenario.start + timedelta(hours=hours)
@@ -227,7 +229,7 @@ def test_kayenta_parity_verdict_on_the_sample(sample_dataset: Path, tmp_path: Pa
 def test_quantile_design_effect_of_a_look_is_frozen():
     """A look's session design effect comes from the samples up to it: more data later
     (here clustered more strongly) never changes an earlier look's figure."""
-    from wsanalysis.canary.looks import design_effect_per_look
+    from wsanalysis.canary.anytime import design_effect_per_look
 
     rng = np.random.default_rng(3)
     sessions = np.repeat(np.arange(2000), 5)
@@ -246,7 +248,7 @@ def _durations(rng: np.random.Generator, mean_s: float, hours: float = 12.0, per
 
     from wsanalysis.frames.measures import Durations
 
-    start = Scenario().start
+    start = CanaryCase().start
     span = hours * 3600
     opened = rng.uniform(-3 * 3600, span, int(per_hour * (hours + 3)))
     lives = rng.exponential(mean_s, len(opened))
@@ -272,7 +274,7 @@ def test_sequential_duration_p95_ever_passes_at_the_tolerance_rarely_over_1000_c
     (length bias) and are left out. Measured: 10 in 1,000; with the one-sided alpha × 2, 22;
     counting the pre-window connections, 660. The limit, 25, fails a 2× rate (5%: 50
     expected) with certainty."""
-    from wsanalysis.canary import evidence, looks
+    from wsanalysis.canary import anytime, evidence
 
     gate = load_gate_file().profile("staging").gate("duration_p95")
     plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
@@ -282,7 +284,7 @@ def test_sequential_duration_p95_ever_passes_at_the_tolerance_rarely_over_1000_c
     for _ in range(1000):
         durations, window = _durations(rng, 5400 / np.log(20))
         fixed = evidence.survival_evidence(gate, durations)
-        found = looks.survival_evidence(gate, durations, window, plan, fixed)
+        found = anytime.survival_evidence(gate, durations, window, plan, fixed)
         ever += bool(np.any(np.asarray(found.path_safe) <= alpha))
     assert ever <= 25, ever
 
@@ -290,7 +292,8 @@ def test_sequential_duration_p95_ever_passes_at_the_tolerance_rarely_over_1000_c
 def test_sequential_duration_gate_passes_and_fails_what_it_should():
     """Lives of mean 2 h pass the p95 >= 2 h gate in 12 h; of mean 25 min they fail it;
     the push-down path (no open times) keeps the fixed test split over the planned looks."""
-    from wsanalysis.canary import evidence, looks
+    from wsanalysis.canary import anytime, evidence
+    from wsanalysis.canary.details import LooksCorrection
     from wsanalysis.frames.measures import Durations
 
     gate = load_gate_file().profile("staging").gate("duration_p95")
@@ -298,14 +301,15 @@ def test_sequential_duration_gate_passes_and_fails_what_it_should():
     rng = np.random.default_rng(5)
     for mean, decision in ((7200.0, "pass"), (1500.0, "fail")):
         durations, window = _durations(rng, mean)
-        found = looks.survival_evidence(
+        found = anytime.survival_evidence(
             gate, durations, window, plan, evidence.survival_evidence(gate, durations)
         )
         assert found.anytime and "beta-binomial mixture" in found.method
         alpha = one_sided_alpha(gate)
         assert decide(found, found.p_harm, alpha, found.p_safe) == decision, found
     pushed = Durations(durations.frame.drop("opened"))
-    found = looks.survival_evidence(
+    found = anytime.survival_evidence(
         gate, pushed, window, plan, evidence.survival_evidence(gate, pushed)
     )
-    assert found.details["looks_correction"] == "bonferroni"
+    assert isinstance(found.sequence, LooksCorrection)
+    assert found.details_json()["looks_correction"] == "bonferroni"

@@ -289,9 +289,9 @@ def test_effective_degrees_of_freedom_are_at_least_the_claimed(hours: int, traff
     least the df the t interval claims (K - 1), bias included: 2 mean² / var of
     estimate / true variance. The overlapping batches' white-noise claim, 1.5 (K - 1),
     is not met there (8.7 at 1 h × 100k/h against 10.5)."""
-    from wsanalysis.canary.synthetic import Scenario
+    from wsanalysis.canary.synthetic import CanaryCase
 
-    scenario = Scenario(hours=hours, connections_per_hour=traffic)
+    scenario = CanaryCase(hours=hours, connections_per_hour=traffic)
     runs = [_synthetic_contrast(scenario, seed) for seed in range(1500)]
     logs = np.array([r[0] for r in runs])
     ratio = np.array([r[1] for r in runs]) / logs.var()

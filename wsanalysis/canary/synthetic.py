@@ -26,8 +26,9 @@ START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
-class Scenario:
-    """Traffic and truth of one synthetic canary run."""
+class CanaryCase:
+    """Traffic and truth of one synthetic canary run (not a fleet `reference.scenario.Scenario`:
+    counts drawn directly, no clients or servers)."""
 
     hours: float = 1.0
     connections_per_hour: float = 20_000.0  # both variants together, at the diurnal mean
@@ -71,7 +72,7 @@ class MinuteCounts:
     auth: np.ndarray
 
 
-def _load(scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
+def _load(scenario: CanaryCase, rng: np.random.Generator) -> np.ndarray:
     """Connections per minute for both variants together: diurnal, with shared swings."""
     t = np.arange(int(round(scenario.hours * 60)))
     hour_of_day = (scenario.start.hour + t / 60.0) % 24
@@ -81,7 +82,7 @@ def _load(scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
 
 
 def _minute_counts(
-    scenario: Scenario, rng: np.random.Generator, load: np.ndarray, canary: bool
+    scenario: CanaryCase, rng: np.random.Generator, load: np.ndarray, canary: bool
 ) -> MinuteCounts:
     minutes = len(load)
     opened = rng.poisson(load * (scenario.canary_share if canary else 1 - scenario.canary_share))
@@ -105,16 +106,16 @@ def _minute_counts(
     return MinuteCounts(opened, errors, internal, auth)
 
 
-def minute_counts(scenario: Scenario, seed: int) -> dict[str, MinuteCounts]:
-    """Counts per minute and variant, exactly as `simulate(..., beacons=False)` draws
+def minute_counts(scenario: CanaryCase, seed: int) -> dict[str, MinuteCounts]:
+    """Counts per minute and variant, exactly as `synthesize(..., beacons=False)` draws
     them: the gate-level fast path for calibration runs (no frames, no counters)."""
     rng = np.random.default_rng(seed)
     load = _load(scenario, rng)
     return {v: _minute_counts(scenario, rng, load, v == "canary") for v in ("canary", "control")}
 
 
-def simulate(
-    scenario: Scenario, seed: int, beacons: bool = True
+def synthesize(
+    scenario: CanaryCase, seed: int, beacons: bool = True
 ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """Server samples (60 s scrapes) and RUM beacons for one run (None if not wanted)."""
     rng = np.random.default_rng(seed)
@@ -140,7 +141,7 @@ def simulate(
 
 
 def _counters(
-    scenario: Scenario,
+    scenario: CanaryCase,
     variant: str,
     t: np.ndarray,
     opened: np.ndarray,
@@ -170,7 +171,7 @@ def _counters(
 
 
 def _beacons(
-    scenario: Scenario,
+    scenario: CanaryCase,
     variant: str,
     rng: np.random.Generator,
     t: np.ndarray,
@@ -220,11 +221,11 @@ def _frame(kind: str, variant: str, ts: np.ndarray, session: np.ndarray) -> pl.D
 
 
 def gate_counts(
-    scenario: Scenario, seed: int, events: str = "errors", bucket_minutes: int = 1
+    scenario: CanaryCase, seed: int, events: str = "errors", bucket_minutes: int = 1
 ) -> Counts:
     """A rate or spike gate's input (`frames.measures.Counts`) built straight from the
     counts per minute: `events` is "errors" (error_rate) or "auth" (4401 closes). What
-    `measures.counts` derives from `simulate(..., beacons=False)`, without the frames."""
+    `measures.counts` derives from `synthesize(..., beacons=False)`, without the frames."""
     per = minute_counts(scenario, seed)
     minutes = len(per["canary"].opened)
     n = minutes // bucket_minutes

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from wsanalysis.commands import options
+from wsanalysis.console import say
 from wsanalysis.errors import DataError, UsageError
 from wsanalysis.files import write_text_atomic
 from wsanalysis.incident.before_after import before_after, render
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         if data.window is None or data.window.duration.total_seconds() <= 0:
             raise DataError(f"the {name} window holds no data", "check the folder and window")
     rows = before_after(before, after)
-    print(render(rows))
+    say(render(rows))
     if args.json:
         text = json.dumps([r.to_json() for r in rows], indent=2) + "\n"
         write_text_atomic(args.json, text, what="the before/after table")

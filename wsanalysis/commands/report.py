@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from wsanalysis.console import say
 from wsanalysis.errors import UsageError
 from wsanalysis.report.execute import DEFAULT_TIMEOUT, execute, new_run_id, prepare
 from wsanalysis.report.kinds import KINDS, OUTPUT_PARAMETER, ReportKind, kind
@@ -105,7 +106,7 @@ def run_kind(report: ReportKind, args: argparse.Namespace) -> int:
     if result.failure is not None:
         print(f"REPORT FAILED ({result.failure.kind}): {result.failure.message}", file=sys.stderr)
     else:
-        print(f"{document.get('verdict')}: {document.get('reason', '')}")
+        say(f"{document.get('verdict')}: {document.get('reason', '')}")  # `| head`: still its code
     print(f"report: {result.html}", file=sys.stderr)
     print(f"notebook: {result.notebook}", file=sys.stderr)
     print(f"{report.result_file}: {result.out / report.result_file}", file=sys.stderr)

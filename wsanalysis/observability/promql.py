@@ -23,7 +23,8 @@ from datetime import timedelta
 from statistics import NormalDist
 from typing import Literal
 
-from wsanalysis.canary.gates import Comparison, Gate, GateFile, Series
+from wsanalysis.canary.gates import CompareSpec, Gate, GateFile, Series
+from wsanalysis.canary.kinds import kind_of
 from wsanalysis.errors import UsageError
 from wsanalysis.sources import metric_names as names
 from wsanalysis.sources.variants import Matcher
@@ -263,8 +264,8 @@ class GateFigure:
         return self.gate.compare.bound if self.gate.compare.against == "bound" else None
 
 
-def limit_expr(compare: Comparison, control: str) -> str:
-    """The canary's limit given control's figure as PromQL, as `Comparison.limit` computes it."""
+def limit_expr(compare: CompareSpec, control: str) -> str:
+    """The canary's limit given control's figure as PromQL, as `CompareSpec.limit` computes it."""
     if compare.against == "bound":
         return f"{compare.bound:g}"
     if compare.margin_type == "relative":
@@ -297,11 +298,12 @@ def gate_figure(gate_file: GateFile, profile: str, name: str, *, used_by: str) -
 
 def figure_of(gate: Gate, profile: str) -> GateFigure:
     window = window_text(gate.bucket) if gate.bucket is not None else DEFAULT_WINDOW
-    if gate.statistic in ("quantile", "survival_quantile"):
-        if gate.samples is not None and gate.samples.histogram and gate.quantile is not None:
-            quantile = Quantile(gate.samples.histogram, gate.quantile, window)
-            return GateFigure(gate, profile, "quantile", window, quantile)
-    elif gate.events and gate.events.prometheus and gate.exposure and gate.exposure.prometheus:
+    form = kind_of(gate).export(gate)  # the PromQL form its kind has, if any
+    if form == "quantile":
+        assert gate.samples is not None and gate.samples.histogram and gate.quantile is not None
+        quantile = Quantile(gate.samples.histogram, gate.quantile, window)
+        return GateFigure(gate, profile, "quantile", window, quantile)
+    if form == "ratio":
         return GateFigure(gate, profile, "ratio", window)
     if gate.promql:
         return GateFigure(gate, profile, "verbatim", window)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from wsanalysis.canary.gates import Comparison, GateFile, MetricSource, Series
+from wsanalysis.canary.gates import CompareSpec, GateFile, MetricSource, Series
 from wsanalysis.observability import promql
 from wsanalysis.observability.promql import GateFigure
 from wsanalysis.sources import metric_names as names
@@ -52,7 +52,7 @@ class RunbookFigures:
 
 def runbook_figure(base: GateFigure, name: str, bound: float, **changes: object) -> GateFigure:
     """A figure for a runbook target the gate file lacks, shaped like gate `base`'s."""
-    gate = replace(base.gate, name=name, compare=Comparison("bound", bound=bound), **changes)
+    gate = replace(base.gate, name=name, compare=CompareSpec("bound", bound=bound), **changes)
     return promql.figure_of(gate, "runbook")
 
 

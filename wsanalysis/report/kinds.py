@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from wsanalysis.canary.gates import load_gate_file, parse_duration
+from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.errors import DataError, UsageError
 from wsanalysis.report.parameters import ParameterSpec, read_spec
 from wsanalysis.secrets import CREDENTIALS_FIX, secret_values, url_has_credentials
+from wsanalysis.times import parse_duration
 from wsanalysis.windows import checked_window
 
 SECRET_ENV_PREFIX = "WSANALYSIS_PROM_"

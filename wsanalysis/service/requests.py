@@ -13,9 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from wsanalysis.canary.gates import parse_duration
 from wsanalysis.errors import UsageError
-from wsanalysis.times import parse_moment
+from wsanalysis.times import parse_duration, parse_moment
 
 FLAGGER_HOOKS = ("confirm-promotion", "rollout", "pre-rollout", "rollback")
 #: Fields that fix what a canary is; a later look may not change them (only `end` moves).

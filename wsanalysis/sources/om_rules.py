@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from wsanalysis.sources.om_syntax import NAME, SAMPLE_EXEMPLAR, parse_labels
+
 #: Rule id -> what the rule says (shown in errors and in lenient-mode counts).
 RULES: dict[str, str] = {
     "sample-syntax": "not a sample line",
@@ -106,7 +108,7 @@ _SUFFIXES = {
         "summary": ("", "_count", "_sum"),
     },
 }
-_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_NAME = re.compile(NAME)
 _OM_META = re.compile(r"# (TYPE|UNIT|HELP) ([^ ]*)(?: (.*))?")
 _PROM_META = re.compile(r"\s*#\s+(TYPE|HELP)(?:\s+(\S+))?(?:\s+(.*?))?\s*")
 _HELP_ESCAPES = {"openmetrics": re.compile(r'\\[n"\\]'), "prometheus": re.compile(r"\\[n\\]")}
@@ -195,14 +197,12 @@ def label_table(labels: pl.DataFrame) -> tuple[pl.DataFrame, dict[int, str]]:
     """Per distinct label text (`code`, `labels`): its `le`, `quantile`, a number for the
     other labels (`rest`, the point's key) and its label names; plus the codes whose
     text cannot be read, with why."""
-    from wsanalysis.sources.openmetrics import _parse_labels  # the reader's own parser
-
     codes, les, quantiles, rests, names = [], [], [], [], []
     bad: dict[int, str] = {}
     rest_ids: dict[tuple, int] = {}
     for code, text in labels.iter_rows():
         try:
-            parsed = _parse_labels(text or "")
+            parsed = parse_labels(text or "")
         except ValueError as error:
             bad[code] = str(error)
             continue
@@ -372,12 +372,10 @@ def _is_own_name(family: _Family, name: str) -> bool:
 
 def _exemplars(parts: pl.DataFrame, format: str, found: _Found) -> None:
     """Exemplars: where they may be, and their shape (only lines holding a `#`)."""
-    from wsanalysis.sources.openmetrics import _SAMPLE_EXEMPLAR
-
     hashed = parts.filter(pl.col("text").str.contains("#", literal=True))
     if hashed.is_empty():
         return
-    hashed = hashed.with_columns(pl.col("text").str.extract(_SAMPLE_EXEMPLAR, 1).alias("exemplar"))
+    hashed = hashed.with_columns(pl.col("text").str.extract(SAMPLE_EXEMPLAR, 1).alias("exemplar"))
     hashed = hashed.filter(pl.col("exemplar").is_not_null())
     if format == "prometheus":
         found.where(

@@ -18,58 +18,21 @@ from __future__ import annotations
 
 import gzip
 import os
-import re
 import zlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, TypedDict, Unpack
+from typing import TypedDict, Unpack
 
 import polars as pl
 
 from wsanalysis.errors import DataError, UsageError
 from wsanalysis.sources import om_rules
+from wsanalysis.sources.om_syntax import SAMPLE, SAMPLE_START, SERIES, Format, parse_labels
 from wsanalysis.sources.schema import SAMPLES_FIXED, TIMESTAMP, empty_samples, normalize_samples
 from wsanalysis.sources.variants import DEFAULT_VARIANTS, VariantMapping
-
-Format = Literal["openmetrics", "prometheus"]
-
-_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
-_LABELS = r'(?:[^"}]|"(?:[^"\\]|\\.)*")*'
-_SAMPLE = (
-    rf"^(?P<name>{_NAME})(?:\{{(?P<labels>{_LABELS})\}})?[ \t]+(?P<value>[^ \t#]+)"
-    r"(?:[ \t]+(?P<ts>[^ \t#]+))?[ \t]*(?:#.*)?$"
-)
-# The exemplar (or comment) after a sample: group 1, from the blank before its `#`.
-_SAMPLE_EXEMPLAR = rf"^{_NAME}(?:\{{{_LABELS}\}})?[ \t]+[^ \t#]+(?:[ \t]+[^ \t#]+)?([ \t]*#.*)$"
-# A series alone, as the start of `_SAMPLE` reads it.
-_SERIES = rf"^(?P<name>{_NAME})(?:\{{(?P<labels>{_LABELS})\}})?$"
-# Something other than white space, and not a `#`, first: `strip() != ""` and not
-# `strip().startswith("#")`, as one cheap regex (`\s` is Unicode White_Space, like strip).
-_SAMPLE_START = r"^\s*[^\s#]"
-_LABEL_PAIR = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|$)')
-_ESCAPES = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
-_UNESCAPE = re.compile(r'\\[\\"n]')
-
-
-def _parse_labels(text: str) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    position = 0
-    text = text.strip()
-    while position < len(text):
-        match = _LABEL_PAIR.match(text, position)
-        if not match:
-            raise ValueError(f"cannot read labels near {text[position:][:40]!r}")
-        name, value = match.group(1), _UNESCAPE.sub(lambda m: _ESCAPES[m.group(0)], match.group(2))
-        if name in labels:
-            raise ValueError(f"label {name!r} appears twice")
-        labels[name] = value
-        position = match.end()
-        if match.group(3) == "" and position < len(text):
-            raise ValueError(f"missing comma before {text[position:][:40]!r}")
-    return labels
 
 
 def _read_text(source: Path | str | bytes) -> pl.Series:
@@ -171,7 +134,7 @@ def _parts_by_regex(samples: pl.DataFrame) -> pl.DataFrame:
 
     Exact for every line but slow; the split readers must agree with it.
     """
-    parts = samples.with_columns(pl.col("text").str.extract_groups(_SAMPLE).alias("p"))
+    parts = samples.with_columns(pl.col("text").str.extract_groups(SAMPLE).alias("p"))
     parts = parts.unnest("p").with_columns(_numbers())
     return parts.with_columns(pl.col("name", "labels").cast(pl.Categorical))
 
@@ -183,7 +146,7 @@ def _series_parts(series: pl.Series) -> pl.DataFrame:
     run is looked up once, and each distinct series goes through the regex once.
     """
     runs = series.rle().struct.field("value").to_frame("series")
-    known = runs.unique().with_columns(pl.col("series").str.extract_groups(_SERIES).alias("p"))
+    known = runs.unique().with_columns(pl.col("series").str.extract_groups(SERIES).alias("p"))
     known = known.unnest("p").with_columns(pl.col("name", "labels").cast(pl.Categorical))
     per_run = runs.join(known, on="series", how="left", maintain_order="left")
     return per_run.select("name", "labels")[series.rle_id()]
@@ -297,7 +260,7 @@ class MetricsLoad:
 
     def warnings(self) -> dict[str, list[str]]:
         """Per sample name, why its samples are incomplete: the judge makes the gates
-        reading it inconclusive (`wsanalysis.pushdown.SOURCE_WARNINGS`)."""
+        reading it inconclusive (`loading.SourceWarnings`, `canary.partial`)."""
         name = Path(self.source).name
         warnings = {}
         for series, rules in self.dropped_series.items():
@@ -366,7 +329,7 @@ def load_openmetrics(
     """
     origin = str(source) if isinstance(source, os.PathLike) else "metrics text"
     lines = _lines(_read_text(source))
-    samples, others = _partition(lines, pl.col("text").str.contains(_SAMPLE_START))
+    samples, others = _partition(lines, pl.col("text").str.contains(SAMPLE_START))
     eof = _eof_line(others)
     if format is None:
         format = "openmetrics" if eof is not None else "prometheus"
@@ -440,7 +403,7 @@ def _frame(
     parsed: list[dict[str, str]] = []
     for labels in label_sets["labels"].to_list():
         try:
-            parsed.append(_parse_labels(labels))
+            parsed.append(parse_labels(labels))
         except ValueError as error:
             where = parts.filter(pl.col("labels") == labels).head(1)
             raise _bad_line(where, str(error), origin) from None

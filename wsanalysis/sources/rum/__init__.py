@@ -21,7 +21,7 @@ import polars as pl
 from wsanalysis.errors import DataError, UsageError
 from wsanalysis.sources.rum.beacon import EXAMPLES, BadLine, RumLoad, _beacon_row, _Rejects
 from wsanalysis.sources.rum.datadog import _read_datadog
-from wsanalysis.sources.rum.files import _blocks, _sniff
+from wsanalysis.sources.rum.files import _blocks, rum_format
 from wsanalysis.sources.rum.ndjson import _read_ndjson_bytes
 from wsanalysis.sources.rum.parquet import TimeBound, _window, scan_rum_parquet
 from wsanalysis.sources.rum.writer import beacons_frame, write_rum
@@ -78,7 +78,7 @@ def read_rum(
             f"RUM input {path} does not exist",
             "pass an NDJSON(.gz) file, a Parquet file or folder, or a Datadog export",
         )
-    kind = _sniff(path) if format == "auto" else format
+    kind = rum_format(path) if format == "auto" else format
     if kind not in ("ndjson", "parquet", "datadog"):
         raise UsageError(f"unknown RUM format {format!r}", "use auto, ndjson, parquet or datadog")
     keep = _columns(columns)

@@ -36,13 +36,21 @@ judge can tell when a verdict was first reached.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
 import polars as pl
 from scipy import stats
 
+from wsanalysis.canary.details import (
+    LooksCorrection,
+    QuantileSequenceDetails,
+    SpikeDetails,
+    SpikeSequenceDetails,
+    SprtDetails,
+    SurvivalSequenceDetails,
+)
 from wsanalysis.canary.evidence import (
     CANARY,
     CONTROL,
@@ -52,7 +60,8 @@ from wsanalysis.canary.evidence import (
     gate_batches,
     one_sided_alpha,
 )
-from wsanalysis.canary.gates import Gate
+from wsanalysis.canary.gate_spec import Gate
+from wsanalysis.canary.plan import SequentialPlan
 from wsanalysis.canary.verdict import GateEvidence
 from wsanalysis.frames import measures
 from wsanalysis.stats.rates import compare_rates, rate_against_bound, rate_excess_pvalue
@@ -67,22 +76,6 @@ from wsanalysis.stats.sequential import (
     sequential_poisson_test,
     sequential_rate_test,
 )
-
-
-@dataclass(frozen=True)
-class SequentialPlan:
-    """Looks every `look` through a canary of `horizon`: how a pipeline asks repeatedly.
-
-    GO as soon as every gate has passed, NO_GO as soon as a gate has failed, and
-    INCONCLUSIVE ("keep watching") until the horizon, then INCONCLUSIVE for good.
-    """
-
-    look: timedelta = timedelta(minutes=5)
-    horizon: timedelta = timedelta(hours=48)
-
-    @property
-    def planned_looks(self) -> int:
-        return max(1, math.ceil(self.horizon / self.look))
 
 
 def _minutes(plan: SequentialPlan) -> int:
@@ -216,7 +209,7 @@ def bonferroni_over_looks(found: GateEvidence, plan: SequentialPlan) -> GateEvid
         p_safe=split(found.p_safe),
         method=f"{found.method}; alpha split over {looks} planned looks",
         anytime=True,
-        details={**found.details, "looks_correction": "bonferroni"},
+        sequence=LooksCorrection(),
     )
 
 
@@ -285,13 +278,12 @@ def rate_evidence(
         anytime=True,
         path_harm=tuple(path_harm),
         path_safe=tuple(path_safe),
-        details={
-            **fixed.details,
-            "e_value_harm": harm.statistic,
-            "e_value_safe": safe.statistic,
-            "first_rejecting_look": _first(path_harm, alpha, looks),
-            "looks": len(looks),
-        },
+        sequence=SprtDetails(
+            e_value_harm=harm.statistic,
+            e_value_safe=safe.statistic,
+            first_rejecting_look=_first(path_harm, alpha, looks),
+            looks=len(looks),
+        ),
     )
 
 
@@ -355,7 +347,7 @@ def spike_evidence(
         )  # fmt: skip
         low, high = rate_sequence_bounds(y, e, m, f, alpha=alpha, dispersion=phi)
     path_safe = _held(safe, burn)
-    if fixed.details.get("p_excess") is not None:
+    if isinstance(fixed.details, SpikeDetails) and fixed.details.p_excess is not None:
         # the excess claim at each look on the data so far, alpha split over the looks
         excess = _excess_path(gate, (y, e, m, f), plan.planned_looks)
         path_safe = np.minimum(1.0, 2.0 * np.minimum(path_safe, excess))
@@ -371,7 +363,7 @@ def spike_evidence(
         anytime=True,
         path_harm=tuple(path_harm),
         path_safe=tuple(path_safe),
-        details={**fixed.details, "planned_buckets": planned},
+        sequence=SpikeSequenceDetails(planned),
     )
 
 
@@ -505,7 +497,7 @@ def survival_evidence(
         anytime=True,
         path_harm=tuple(path_harm),
         path_safe=tuple(path_safe),
-        details={**fixed.details, "answered": matured, "looks": n_looks},
+        sequence=SurvivalSequenceDetails(matured, n_looks),
     )
 
 
@@ -591,9 +583,5 @@ def quantile_evidence(
         anytime=True,
         path_harm=tuple(path_harm),
         path_safe=tuple(path_safe),
-        details={
-            **fixed.details,
-            "design_effect": [float(deff[0][-1]), float(deff[1][-1])],
-            "looks": n_looks,
-        },
+        sequence=QuantileSequenceDetails([float(deff[0][-1]), float(deff[1][-1])], n_looks),
     )
