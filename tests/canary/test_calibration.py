@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wsanalysis.canary.evidence import one_sided_alpha
+from wsanalysis.canary.evidence import one_sided_alpha, rate_evidence
 from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.canary.judge import JudgeInput, SequentialPlan, evaluate_gate, judge
-from wsanalysis.canary.synthetic import CanaryCase, synthesize
+from wsanalysis.canary.synthetic import CanaryCase, gate_counts, synthesize
 from wsanalysis.canary.verdict import decide
 from wsanalysis.cli import main
 from wsanalysis.frames.measures import Window
@@ -44,24 +44,42 @@ def _decisions(gate_name: str, scenario: CanaryCase, seeds: range, beacons: bool
 
 # Overdispersed, autocorrelated error counts: where a Poisson test over-alarms.
 ROUGH = {"connections_per_hour": 100_000, "dispersion": 0.6}
+# where the audit saw false passes: 1 h, 3 h at low traffic, few clustered events, rough
+TOLERANCE_CELLS = (
+    {"hours": 1, "connections_per_hour": 100_000},
+    {"hours": 3, "connections_per_hour": 20_000},
+    {"hours": 1, "connections_per_hour": 18_000, "error_cluster": 3.0},
+    {"hours": 1, **ROUGH},
+)
+
+
+def _fast_decisions(cell: dict, multiplier: float, seeds: range, alpha_factor: float = 1.0):
+    """The error-rate gate's decision per seed, through the gate-level fast path (the
+    gate input built from the synthetic counts; the judge's evidence and rule)."""
+    gate = CANARY.gate("error_rate")
+    alpha = one_sided_alpha(gate) * alpha_factor
+    out = []
+    for seed in seeds:
+        counts = gate_counts(CanaryCase(**cell, error_multiplier=multiplier), seed)
+        found = rate_evidence(gate, counts)
+        out.append(decide(found, found.p_harm, alpha, found.p_safe, gate.min_exposure))
+    return out
+
+
+@pytest.mark.slow
+def test_error_rate_false_passes_at_the_tolerance_over_4000_canaries():
+    """1,000 canaries exactly at the ×1.5 tolerance in each of four cells. Measured: 50
+    passes in 4,000 (1.25%; nominal at most 2.5%); with the one-sided alpha doubled,
+    139. The limit, 80 (2%), sits between: a 2× false-pass rate fails this test."""
+    passes = sum(_fast_decisions(cell, 1.5, range(1000)).count("pass") for cell in TOLERANCE_CELLS)
+    assert passes <= 80, passes
 
 
 @pytest.mark.slow
 def test_error_rate_false_fails_at_the_margin_are_rare():
-    decided = _decisions(
-        "error_rate", CanaryCase(**ROUGH, error_multiplier=1.1), range(80), beacons=False
-    )
-    assert decided.count("fail") <= 8, decided.count("fail")  # 2.5% nominal; 10% allowed
-    assert decided.count("pass") >= 8  # the test can pass at all: not vacuous
-
-
-@pytest.mark.slow
-def test_error_rate_false_passes_at_the_tolerance_are_rare():
-    decided = _decisions(
-        "error_rate", CanaryCase(**ROUGH, error_multiplier=1.5), range(80), beacons=False
-    )
-    assert decided.count("pass") <= 8, decided.count("pass")
-    assert decided.count("fail") >= 8  # ×1.5 is beyond the ×1.1 bound: it can fail
+    decided = _fast_decisions({"hours": 1, **ROUGH}, 1.1, range(1000))
+    assert decided.count("fail") <= 25, decided.count("fail")  # one-sided 2.5%
+    assert decided.count("pass") >= 50  # the test can pass at all: not vacuous
 
 
 @pytest.mark.slow
@@ -147,6 +165,24 @@ def test_sequential_error_rate_looked_at_every_5_minutes_stays_calibrated():
     assert passes + fails <= 5, (passes, fails)
 
 
+@pytest.mark.slow
+def test_sequential_error_rate_ever_passes_at_the_tolerance_rarely_over_1000_canaries():
+    """1,000 canaries exactly at the ×1.5 tolerance, 100k connections/h, a look every 5 min
+    for 12 h (the gate-level fast path): ever passing is a false GO. Measured: 1 in 1,000
+    (nominal at most 2.5%; 10 with the one-sided alpha × 4); without the dispersion
+    tempering, 115. The limit, 25, fails a 2× rate (5%: 50 expected) with certainty."""
+    from wsanalysis.canary.anytime import rate_pass_path
+
+    gate = CANARY.gate("error_rate")
+    plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
+    alpha = one_sided_alpha(gate)
+    ever = 0
+    for seed in range(1000):
+        scenario = CanaryCase(connections_per_hour=100_000, hours=12, error_multiplier=1.5)
+        ever += bool(np.any(rate_pass_path(gate, gate_counts(scenario, seed), plan) <= alpha))
+    assert ever <= 25, ever
+
+
 def test_sequential_decisions_are_final():
     """Judged again on more of the same canary, a gate that passed still passes, and the
     p-values after the earlier looks are the same (but the last: the window's end cuts
@@ -175,20 +211,6 @@ def test_sequential_decisions_are_final():
             assert np.allclose(a.evidence.path_safe[:n], b.evidence.path_safe[:n])
 
 
-def test_quantile_confidence_sequence_covers_at_every_look():
-    from wsanalysis.stats.sequential import QuantileLooks
-
-    rng = np.random.default_rng(0)
-    misses = 0
-    truth = float(np.exp(1.6448536))  # p95 of a standard log-normal
-    for _ in range(200):
-        values = rng.lognormal(0, 1, 4000)
-        looks = np.repeat(np.arange(40), 100)
-        low, high = QuantileLooks(values, looks, 40).bounds(0.95, 0.025, tuned_for=1000)
-        misses += bool(np.any(low > truth) or np.any(high < truth))
-    assert misses <= 10  # at most 5% miss anywhere over the 40 looks (both sides at 2.5%)
-
-
 # -- Kayenta parity on the bundled sample --------------------------------------------------
 
 
@@ -202,3 +224,92 @@ def test_kayenta_parity_verdict_on_the_sample(sample_dataset: Path, tmp_path: Pa
     assert document["kayenta"]["classification"] == "Pass"
     assert document["kayenta"]["score"] == 100.0
     assert document["kayenta"]["metrics"]["reconnect_rate"] == "Pass"
+
+
+def test_quantile_design_effect_of_a_look_is_frozen():
+    """A look's session design effect comes from the samples up to it: more data later
+    (here clustered more strongly) never changes an earlier look's figure."""
+    from wsanalysis.canary.anytime import design_effect_per_look
+
+    rng = np.random.default_rng(3)
+    sessions = np.repeat(np.arange(2000), 5)
+    values = rng.lognormal(rng.normal(0, 0.4, 2000)[sessions], 0.3)
+    looks = np.repeat(np.arange(20), 500)
+    early = design_effect_per_look(values[:5000], sessions[:5000], looks[:5000], 20, 0.95, 4)
+    late = design_effect_per_look(values, sessions, looks, 20, 0.95, 4)
+    assert np.array_equal(early[:10], late[:10])
+    assert late.min() >= 1.0 and np.all(np.diff(late[3:]) >= 0)  # running max after 1 h
+
+
+def _durations(rng: np.random.Generator, mean_s: float, hours: float = 12.0, per_hour: int = 80):
+    """Connections opened through the window (and some before it), exponential lives,
+    still-open ones censored at the window's end: a `measures.Durations`."""
+    import polars as pl
+
+    from wsanalysis.frames.measures import Durations
+
+    start = CanaryCase().start
+    span = hours * 3600
+    opened = rng.uniform(-3 * 3600, span, int(per_hour * (hours + 3)))
+    lives = rng.exponential(mean_s, len(opened))
+    closed = opened + lives <= span
+    seen = closed & (opened + lives >= 0) | ~closed & (opened >= 0)  # what beacons show
+    opened, lives, closed = opened[seen], lives[seen], closed[seen]
+    frame = pl.DataFrame(
+        {
+            "variant": "canary",
+            "duration": np.where(closed, lives, span - opened),
+            "observed": closed,
+            "opened": [start + timedelta(seconds=float(s)) for s in opened],
+        }
+    ).with_columns(pl.col("opened").cast(pl.Datetime("ms", "UTC")))
+    return Durations(frame), Window(start, start + timedelta(hours=hours))
+
+
+@pytest.mark.slow
+def test_sequential_duration_p95_ever_passes_at_the_tolerance_rarely_over_1000_canaries():
+    """p95 connection duration exactly at the 1 h 30 min tolerance (exponential lives,
+    S(5400 s) = 5%), 12 h of 5-minute looks, 1,000 canaries: ever passing is a false GO.
+    Connections already open when the window starts are there because they lived long
+    (length bias) and are left out. Measured: 10 in 1,000; with the one-sided alpha × 2, 22;
+    counting the pre-window connections, 660. The limit, 25, fails a 2× rate (5%: 50
+    expected) with certainty."""
+    from wsanalysis.canary import anytime, evidence
+
+    gate = load_gate_file().profile("staging").gate("duration_p95")
+    plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
+    alpha = one_sided_alpha(gate)
+    rng = np.random.default_rng(11)
+    ever = 0
+    for _ in range(1000):
+        durations, window = _durations(rng, 5400 / np.log(20))
+        fixed = evidence.survival_evidence(gate, durations)
+        found = anytime.survival_evidence(gate, durations, window, plan, fixed)
+        ever += bool(np.any(np.asarray(found.path_safe) <= alpha))
+    assert ever <= 25, ever
+
+
+def test_sequential_duration_gate_passes_and_fails_what_it_should():
+    """Lives of mean 2 h pass the p95 >= 2 h gate in 12 h; of mean 25 min they fail it;
+    the push-down path (no open times) keeps the fixed test split over the planned looks."""
+    from wsanalysis.canary import anytime, evidence
+    from wsanalysis.canary.details import LooksCorrection
+    from wsanalysis.frames.measures import Durations
+
+    gate = load_gate_file().profile("staging").gate("duration_p95")
+    plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
+    rng = np.random.default_rng(5)
+    for mean, decision in ((7200.0, "pass"), (1500.0, "fail")):
+        durations, window = _durations(rng, mean)
+        found = anytime.survival_evidence(
+            gate, durations, window, plan, evidence.survival_evidence(gate, durations)
+        )
+        assert found.anytime and "beta-binomial mixture" in found.method
+        alpha = one_sided_alpha(gate)
+        assert decide(found, found.p_harm, alpha, found.p_safe) == decision, found
+    pushed = Durations(durations.frame.drop("opened"))
+    found = anytime.survival_evidence(
+        gate, pushed, window, plan, evidence.survival_evidence(gate, pushed)
+    )
+    assert isinstance(found.sequence, LooksCorrection)
+    assert found.details_json()["looks_correction"] == "bonferroni"

@@ -201,18 +201,19 @@ def test_sequential_mode_goes_before_the_horizon_on_a_healthy_canary():
     from wsanalysis.canary.judge import SequentialPlan
 
     plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
-    verdict = sequential_run(CanaryCase(connections_per_hour=60_000, hours=2), 0, plan)
+    verdict = sequential_run(CanaryCase(connections_per_hour=60_000, hours=3), 0, plan)
     record = verdict.metadata["sequential"]
-    assert record["planned_looks"] == 576 and record["looks_so_far"] == 24
+    assert record["planned_looks"] == 576 and record["looks_so_far"] == 36
     assert verdict.overall == "GO", verdict.reason
-    assert record["go_at_look"] is not None and record["go_at_look"] < 24
+    assert record["go_at_look"] is not None and record["go_at_look"] < 36
+    assert "Anytime-valid: error_rate, ttfb_p95, reconnect_rate, auth_spike." in verdict.reason
     gate = next(g for g in verdict.gates if g.name == "error_rate")
-    assert gate.evidence.method.startswith("mixture SPRT over 24 looks")
+    assert gate.evidence.method.startswith("mixture SPRT over 36 looks")
     assert gate.evidence.anytime and gate.evidence.sequence.first_rejecting_look is None
     ttfb = next(g for g in verdict.gates if g.name == "ttfb_p95")
     assert "quantile confidence sequences" in ttfb.evidence.method
     # the anytime interval is wider than the fixed one on the same data
-    fixed = run(CanaryCase(connections_per_hour=60_000, hours=2), 0)
+    fixed = run(CanaryCase(connections_per_hour=60_000, hours=3), 0)
     fixed_ttfb = next(g for g in fixed.gates if g.name == "ttfb_p95")
     assert ttfb.evidence.ci_high - ttfb.evidence.ci_low > (
         fixed_ttfb.evidence.ci_high - fixed_ttfb.evidence.ci_low
@@ -240,6 +241,52 @@ def test_sequential_mode_stops_at_a_clear_failure():
     first = gate.evidence.sequence.first_rejecting_look
     # rate decisions wait for an hour of buckets (the burn-in), then come at the first look
     assert first == (CanaryCase().start + timedelta(hours=1)).isoformat()
+
+
+def _regressing_counts(healthy_hours: int, hours: int, seed: int):
+    """error_rate's input: the canary as control for `healthy_hours`, then at ×3."""
+    from datetime import datetime
+
+    from wsanalysis.canary.synthetic import gate_counts
+    from wsanalysis.frames.measures import Counts
+
+    good = gate_counts(CanaryCase(connections_per_hour=200_000, hours=hours), seed)
+    bad = gate_counts(
+        CanaryCase(connections_per_hour=200_000, hours=hours, error_multiplier=3), seed
+    )
+    turn = datetime(2026, 11, 2, 8 + healthy_hours, tzinfo=CanaryCase().start.tzinfo)
+    frame = pl.concat(
+        [
+            good.frame.filter((pl.col("variant") == "control") | (pl.col("bucket") < turn)),
+            bad.frame.filter((pl.col("variant") == "canary") & (pl.col("bucket") >= turn)),
+        ]
+    ).sort("variant", "bucket")
+    return Counts(frame, good.source, good.bucket, good.window)
+
+
+def test_a_pass_is_not_frozen_when_the_canary_regresses_later():
+    """Healthy for 2 h, then ×3 errors (200k connections/h): the pass the first hours
+    earned holds while the
+    evidence does, and is lost as the regression comes in (a running minimum kept it, and
+    a later GO would have waved the regressed canary through); the fail comes and stays."""
+    from wsanalysis.canary import anytime, evidence
+    from wsanalysis.canary.judge import SequentialPlan
+
+    gate = CANARY.gate("error_rate")
+    plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
+    counts = _regressing_counts(2, 6, 0)
+    found = anytime.rate_evidence(gate, counts, plan, evidence.rate_evidence(gate, counts))
+    alpha = evidence.one_sided_alpha(gate)
+    safe, harm = found.path_safe, found.path_harm
+    assert min(safe[:24]) <= alpha  # passed on the healthy first two hours
+    assert found.p_safe > alpha and found.p_harm <= alpha  # then lost the pass, and failed
+    passed_at = [i for i, p in enumerate(safe) if p <= alpha]
+    failed_at = next(i for i, p in enumerate(harm) if p <= alpha)
+    assert max(passed_at) < failed_at  # never a pass and a fail at one look
+    assert all(p <= alpha for p in harm[failed_at:])  # harm once shown stays shown
+    assert decide(found, found.p_harm, alpha, found.p_safe) == "fail"
+    # the pass is gone within 20 minutes of the regression (looks 24..27), before the fail
+    assert 24 <= max(passed_at) <= 28
 
 
 def test_cli_sequential_flag(sample_dataset: Path, tmp_path: Path):

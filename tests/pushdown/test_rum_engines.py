@@ -230,13 +230,20 @@ def test_durations_leave_the_engine_as_counts_per_second(tmp_path):
     pushed = RumAggregates(engine).at(window).durations(spec)
     rows = measures.connection_durations(spec, beacons, window)
     assert pushed is not None and rows is not None
+    # each connection's entry age (opened before the window: its age then) floored to the
+    # second, as the duration is ceiled
+    age = (pl.lit(window.start) - pl.col("opened")).dt.total_milliseconds() / 1000.0
     expected = (
-        rows.frame.with_columns(pl.col("duration").ceil())
-        .group_by("variant", "duration", "observed")
+        rows.frame.with_columns(
+            pl.col("duration").ceil(), pl.max_horizontal(age, 0.0).floor().alias("entry")
+        )
+        .with_columns(pl.min_horizontal("entry", "duration"))
+        .group_by("variant", "duration", "observed", "entry")
         .agg(pl.len().cast(pl.Int64).alias("weight"))
-        .sort("variant", "duration", "observed")
+        .sort("variant", "duration", "observed", "entry")
     )
-    got = pushed.frame.sort("variant", "duration", "observed")
+    got = pushed.frame.sort("variant", "duration", "observed", "entry")
+    assert (got["entry"] > 0).any()  # the sample has connections from before its window
     assert got.equals(expected.select(got.columns))
     assert got.height < rows.frame.height and got["weight"].sum() == rows.frame.height
     engine.close()

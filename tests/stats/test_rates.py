@@ -126,7 +126,7 @@ def test_batch_variance_recovers_ar1_long_run_variance() -> None:
     x -= x.mean()
     long_run = n / (1 - phi) ** 2  # variance of the sum for unit innovations
     var, df = rates.batch_variance(x)
-    assert df == pytest.approx(1.5 * (n / round(n / 30) - 1))  # 40000 buckets: K capped at 30
+    assert df == pytest.approx(n / round(n / 30) - 1)  # 40000 buckets: K capped at 30
     assert var == pytest.approx(long_run, rel=0.35)
 
 
@@ -152,15 +152,16 @@ def _effective_df(estimates: list[float]) -> float:
 
 def test_overlapping_batches_keep_the_bias_and_add_degrees_of_freedom() -> None:
     # An hour of 1-minute buckets, batch length 60 / 8: on white noise the overlapping
-    # estimator has the 1.5 (K - 1) degrees of freedom it claims (disjoint batches: K - 1);
-    # on AR(1) buckets it has the same mean as disjoint batches.
+    # estimator has about 1.5 (K - 1) degrees of freedom (disjoint batches: K - 1), more
+    # than the K - 1 it claims; on AR(1) buckets it has the same mean as disjoint batches.
     rng = np.random.default_rng(50)
     n, k = 60, 8
     white = [_ar1_series(rng, 0.0, n) for _ in range(3000)]
     overlapping = [rates.batch_variance(x, k)[0] for x in white]
     disjoint = [_disjoint_batch_variance(x, k) for x in white]
     claimed = rates.batch_variance(white[0], k)[1]
-    assert _effective_df(overlapping) == pytest.approx(claimed, rel=0.15)
+    assert claimed == n / round(n / k) - 1  # K - 1 of the batch length actually used
+    assert _effective_df(overlapping) == pytest.approx(1.5 * (k - 1), rel=0.15)
     assert _effective_df(disjoint) == pytest.approx(k - 1, rel=0.15)
     assert np.mean(overlapping) == pytest.approx(n, rel=0.05)
     correlated = [_ar1_series(rng, 0.5, n) for _ in range(3000)]
@@ -254,3 +255,47 @@ def test_rate_excess_pvalue_rules_out_an_excess_from_exposure_alone():
         for _ in range(400)
     )
     assert shown <= 400 * 0.025 + 6
+
+
+def _synthetic_contrast(scenario, seed: int) -> tuple[float, float, float]:
+    """(log rate ratio, its batch-means variance, claimed df) of one synthetic canary's
+    error counts, batches as the judge takes them."""
+    from wsanalysis.canary.evidence import gate_batches
+    from wsanalysis.canary.synthetic import gate_counts
+
+    counts = gate_counts(scenario, seed)
+    c, k = counts.variant("canary"), counts.variant("control")
+    y, e = c["events"].to_numpy(), c["exposure"].to_numpy()
+    m, f = k["events"].to_numpy(), k["exposure"].to_numpy()
+    r = rates.compare_rates(y, e, m, f, batches=gate_batches(len(y)))
+    return math.log(r.statistic), r.standard_error**2 / r.dispersion * _raw_phi(y, e, m, f), r.df
+
+
+def _raw_phi(y, e, m, f) -> float:
+    """The contrast's batch-means dispersion before the floor and the prior."""
+    from wsanalysis.canary.evidence import gate_batches
+
+    ys, ms = y.sum(), m.sum()
+    g = (y - ys / e.sum() * e) / ys - (m - ms / f.sum() * f) / ms
+    var, _ = rates.batch_variance(g, gate_batches(len(y)))
+    return var / (1 / ys + 1 / ms)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("hours", "traffic"), [(1, 100_000), (3, 500_000)])
+def test_effective_degrees_of_freedom_are_at_least_the_claimed(hours: int, traffic: int):
+    """Over 1,500 synthetic canaries (overdispersed, autocorrelated counts: the judge's
+    own synthetic), the batch-means variance behaves like a scaled chi-square with at
+    least the df the t interval claims (K - 1), bias included: 2 mean² / var of
+    estimate / true variance. The overlapping batches' white-noise claim, 1.5 (K - 1),
+    is not met there (8.7 at 1 h × 100k/h against 10.5)."""
+    from wsanalysis.canary.synthetic import CanaryCase
+
+    scenario = CanaryCase(hours=hours, connections_per_hour=traffic)
+    runs = [_synthetic_contrast(scenario, seed) for seed in range(1500)]
+    logs = np.array([r[0] for r in runs])
+    ratio = np.array([r[1] for r in runs]) / logs.var()
+    claimed = runs[0][2]
+    effective = 2 * ratio.mean() ** 2 / ratio.var()
+    assert effective >= claimed, (effective, claimed)
+    assert ratio.mean() >= 0.85  # the batch-means bias under minute-scale autocorrelation

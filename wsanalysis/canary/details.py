@@ -47,7 +47,8 @@ class SpikeDetails(Details):
     worst_bucket_control_exposure: float
     buckets_failing: int
     buckets: int
-    dispersion: float
+    dispersion: float  # the window-wide claim's (batch means)
+    bucket_dispersion: float  # the per-bucket tests' (robust: a median over buckets)
     p_excess: float | None
     excess_high: float | None
 
@@ -72,7 +73,8 @@ class SprtDetails(Details):
 
 @dataclass(frozen=True)
 class QuantileSequenceDetails(Details):
-    """Sequential quantiles: each variant's session design effect, and the looks."""
+    """Sequential quantiles: each variant's session design effect at the last look (each
+    look's is frozen), and the looks."""
 
     design_effect: list[float]
     looks: int
@@ -83,3 +85,28 @@ class SeriesDetails(Details):
     """A series gate's PromQL: the steps at which both variants had a value."""
 
     steps: int
+
+
+@dataclass(frozen=True)
+class SpikeSequenceDetails(Details):
+    """Sequential spikes: the buckets the horizon holds (each bucket's test at alpha
+    split over them)."""
+
+    planned_buckets: int
+
+
+@dataclass(frozen=True)
+class SurvivalSequenceDetails(Details):
+    """Sequential survival: the canary's connections old enough to answer "did it live
+    past the tolerance?", and the looks."""
+
+    answered: int
+    looks: int
+
+
+@dataclass(frozen=True)
+class LooksCorrection(Details):
+    """A gate with no anytime-valid test: its fixed-window test with alpha split over the
+    planned looks (valid up to the horizon, not beyond)."""
+
+    looks_correction: str = "bonferroni"

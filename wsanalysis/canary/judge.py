@@ -3,7 +3,10 @@
 Per gate, `measures` turns the frames into the statistic's input and a function of
 `wsanalysis.stats` computes the evidence (estimate, interval, one-sided p-values of
 harm beyond the bound and of harm at the tolerance). Holm across the profile's gates
-on each of the two, then `verdict.decide` applies decision rule v2, and every
+on the harm p-values (any fail is NO_GO: a union of claims); the safety p-values are
+each read at the gate's own level, because GO needs every gate to pass (an
+intersection-union test: its level is the largest of the gates' levels, with no
+correction). Then `verdict.decide` applies decision rule v2, and every
 unsettled gate gets a projection of how much longer would settle it. With a
 `SequentialPlan` the evidence is anytime-valid (`anytime`). Nothing here reads files:
 the CLI and the notebooks hand it frames.
@@ -21,6 +24,7 @@ from scipy import stats
 
 from wsanalysis.canary import evidence, stages
 from wsanalysis.canary.coverage import ABSENT, NOTES, review
+from wsanalysis.canary.details import LooksCorrection
 from wsanalysis.canary.gates import Gate, GateFile, Profile
 from wsanalysis.canary.judge_input import JudgeInput
 from wsanalysis.canary.kinds import kind_of
@@ -37,7 +41,7 @@ from wsanalysis.frames.measures import Window
 from wsanalysis.sources.metric_names import CONNECTIONS_TOTAL
 from wsanalysis.stats.multiplicity import holm
 from wsanalysis.stats.settle import settle_factor, z_beyond
-from wsanalysis.stats.srm import sample_ratio_mismatch
+from wsanalysis.stats.srm import sample_ratio_mismatch, sequential_sample_ratio_mismatch
 
 __all__ = ["JudgeInput", "SequentialPlan", "evaluate_gate", "judge"]
 
@@ -107,9 +111,10 @@ def _settle_seconds(
 def _decide_all(
     profile: Profile, found: list[GateEvidence]
 ) -> tuple[list[float], list[float], list[str]]:
-    """Holm across gates on both claims, then the rule per gate."""
+    """Holm across gates on the harm claims; each safety claim at its own level (GO is
+    an intersection-union test: every gate must pass), then the rule per gate."""
     harm = holm([e.p_harm for e in found]).tolist()
-    safe = holm([e.p_safe for e in found]).tolist()
+    safe = [e.p_safe for e in found]
     decisions = [
         decide(e, p, evidence.one_sided_alpha(g), s, g.min_exposure)
         for g, e, p, s in zip(profile.gates, found, harm, safe, strict=True)
@@ -136,7 +141,7 @@ def _first_looks(profile: Profile, found: list[GateEvidence]) -> dict:
     alphas = np.array([evidence.one_sided_alpha(g) for g in profile.gates])
     per_look = []
     for t in range(length):
-        h, s = holm(harm[:, t]), holm(safe[:, t])
+        h, s = holm(harm[:, t]), safe[:, t]  # passes: intersection-union, no correction
         fail = np.where(np.isnan(h), False, h <= alphas)
         passed = np.where(np.isnan(s), False, s <= alphas) & ~fail
         per_look.append((fail, passed))
@@ -151,8 +156,10 @@ def judge(profile: Profile, data: JudgeInput, *, gate_file: GateFile | None = No
     The gates and the sample-ratio check are independent and spend their time in
     polars and numpy with the GIL released, so they run side by side: one gate's
     single-threaded sort overlaps another's scan. With `data.sequential` set, call it
-    on the data accumulated so far at every look: decisions only firm up. `gate_file`
-    names where the profile came from (verdict.json records its path and sha256).
+    on the data accumulated so far at every look: a fail is final, a gate's pass holds
+    while its evidence does, and the first GO is the pipeline's to keep (`anytime`).
+    `gate_file` names where the profile came from (verdict.json records its path and
+    sha256).
     """
     window = data.resolved_window()
     if window is None:
@@ -170,9 +177,7 @@ def judge(profile: Profile, data: JudgeInput, *, gate_file: GateFile | None = No
     fail_levels = _holm_levels(
         [e.p_harm for e in found], evidence.one_sided_alpha(profile.gates[0])
     )
-    pass_levels = _holm_levels(
-        [e.p_safe for e in found], evidence.one_sided_alpha(profile.gates[0])
-    )
+    pass_levels = [evidence.one_sided_alpha(g) for g in profile.gates]
     results = []
     for i, (gate, gate_evidence) in enumerate(zip(profile.gates, found, strict=True)):
         settle = (
@@ -227,6 +232,16 @@ def judge(profile: Profile, data: JudgeInput, *, gate_file: GateFile | None = No
             "fixed_horizon_gates": [
                 g.name for g, e in zip(profile.gates, found, strict=True) if not e.anytime
             ],
+            "anytime_valid_gates": [
+                g.name
+                for g, e in zip(profile.gates, found, strict=True)
+                if e.anytime and not isinstance(e.sequence, LooksCorrection)
+            ],
+            "corrected_over_looks_gates": [
+                g.name
+                for g, e in zip(profile.gates, found, strict=True)
+                if isinstance(e.sequence, LooksCorrection)
+            ],
             **_first_looks(profile, found),
         }
         metadata["sequential"] = record
@@ -237,6 +252,7 @@ def judge(profile: Profile, data: JudgeInput, *, gate_file: GateFile | None = No
                 reason = f"{reason.rstrip('.')} after {hours:.1f} h of the {horizon:.0f} h canary; keep watching."
             else:
                 reason = f"{reason.rstrip('.')} at the {horizon:.0f} h horizon: the canary did not settle."
+        reason = f"{reason} {_validity_sentence(record, plan)}".strip()
     dropped = dropped_lines_sentence(data.inputs)
     reason = " ".join([reason, *([dropped] if dropped else []), *notes])
     if data.stages:  # a ramp (the judge-server): each stage, and how the gates read them
@@ -253,23 +269,46 @@ def judge(profile: Profile, data: JudgeInput, *, gate_file: GateFile | None = No
     )
 
 
+def _validity_sentence(record: dict, plan: SequentialPlan) -> str:
+    """Which gates hold at every look, and which by a correction over the planned ones."""
+    parts = []
+    if record["anytime_valid_gates"]:
+        parts.append(f"anytime-valid: {', '.join(record['anytime_valid_gates'])}")
+    if record["corrected_over_looks_gates"]:
+        parts.append(
+            f"corrected over the {plan.planned_looks} planned looks (valid to the horizon): "
+            + ", ".join(record["corrected_over_looks_gates"])
+        )
+    if record["fixed_horizon_gates"]:
+        parts.append(f"not anytime-valid: {', '.join(record['fixed_horizon_gates'])}")
+    return (parts[0][0].upper() + "; ".join(parts)[1:] + ".") if parts else ""
+
+
 def _window_json(window: Window | None) -> dict | None:
     if window is None:
         return None
     return {"start": window.start.isoformat(), "end": window.end.isoformat()}
 
 
-def _split_pvalue(canary_n: int, control_n: int, share: float, data: JudgeInput) -> float:
-    """The sample-ratio test's p-value (one place: per stage as for the whole window)."""
-    return sample_ratio_mismatch(canary_n, control_n, share).pvalue
+def _split_test(canary_n: int, control_n: int, share: float, data: JudgeInput) -> tuple[float, str]:
+    """The sample-ratio test's p-value and its name (one place: per stage as for the
+    whole window). Read at every look (sequential), it is the anytime-valid Bayes factor
+    on the cumulative counts."""
+    if data.sequential is None:
+        return sample_ratio_mismatch(canary_n, control_n, share).pvalue, "chi-square"
+    test = sequential_sample_ratio_mismatch(canary_n, control_n, share)
+    return test.pvalue, "anytime-valid Bayes factor"
 
 
-def _mismatch(unit: str, canary_n: int, control_n: int, share: float, p: float, where: str) -> str:
+def _mismatch(
+    unit: str, counts: tuple[int, int], share: float, test: tuple[float, str], where: str
+) -> str:
+    (canary_n, control_n), (p, name) = counts, test
     observed = canary_n / (canary_n + control_n)
     return (
         f"Sample-ratio mismatch{where}: the canary has {observed:.1%} of {unit} against the "
-        f"declared {share:.0%} (p = {p:.1e}); the traffic split is not what was declared, "
-        "so no comparison can be trusted."
+        f"declared {share:.0%} ({name} p = {p:.1e}); the traffic split is not what was "
+        "declared, so no comparison can be trusted."
     )
 
 
@@ -282,9 +321,10 @@ def _sample_ratio_problem(profile: Profile, data: JudgeInput) -> tuple[str | Non
     if units is None:
         return None, True
     unit_name, canary_n, control_n = units
-    p = _split_pvalue(canary_n, control_n, data.canary_share, data)
-    if p < profile.srm_alpha:
-        return _mismatch(unit_name, canary_n, control_n, data.canary_share, p, ""), False
+    test = _split_test(canary_n, control_n, data.canary_share, data)
+    if test[0] < profile.srm_alpha:
+        counts = (canary_n, control_n)
+        return _mismatch(unit_name, counts, data.canary_share, test, ""), False
     return None, False
 
 
@@ -312,14 +352,16 @@ def _split_by_stage(profile: Profile, data: JudgeInput) -> tuple[str | None, boo
         tested = CANARY in counted and CONTROL in counted and canary_n + control_n > 0
         if stage.share is not None and tested:
             assert per is not None
-            p = min(1.0, _split_pvalue(canary_n, control_n, stage.share, data) * declared)
+            p, name = _split_test(canary_n, control_n, stage.share, data)
+            p = min(1.0, p * declared)
             record |= {"observed_share": canary_n / (canary_n + control_n), "srm_p": p}
             if p < profile.srm_alpha and problem is None:
                 where = (
                     "" if len(data.stages) == 1
                     else f" in {stage.label(k + 1)}, Bonferroni over {declared} stages"
                 )  # fmt: skip
-                problem = _mismatch(per[0], canary_n, control_n, stage.share, p, where)
+                test = (p, name)
+                problem = _mismatch(per[0], (canary_n, control_n), stage.share, test, where)
         records.append(record)
     return problem, skipped, records
 

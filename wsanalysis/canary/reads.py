@@ -69,7 +69,9 @@ def counter_queries(profile: Profile) -> list[CounterQuery]:
 
 def bucket_step(profile: Profile) -> timedelta:
     """The gates' common bucket: the largest step whose sums add up to every gate's buckets."""
-    sizes = [int((g.bucket or RATE_BUCKET).total_seconds() * 1000) for g in profile.gates]
+    sizes = [
+        int(size.total_seconds() * 1000) for g in profile.gates for size in kind_of(g).buckets(g)
+    ]
     common = math.gcd(*sizes) if sizes else int(RATE_BUCKET.total_seconds() * 1000)
     return timedelta(milliseconds=common)
 

@@ -93,7 +93,7 @@ def sentence(
         elif inside:
             why = (
                 f"is not settled: the {near}{window} {lv} limit, {scaled(near_value)}, "
-                f"is inside {tolerance} but not after the correction{correction} "
+                f"is inside {tolerance} but its test does not show it at the gate's level "
                 f"(p = {p_safe:.2g})"
             )
         else:

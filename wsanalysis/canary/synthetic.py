@@ -16,7 +16,9 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
+from scipy import signal
 
+from wsanalysis.frames.measures import Counts, Window
 from wsanalysis.sources.metric_names import CLOSES_TOTAL, CONNECTIONS_TOTAL, FRAMES_SENT_TOTAL
 from wsanalysis.sources.schema import RUM_SCHEMA, TIMESTAMP, normalize_samples
 
@@ -38,6 +40,10 @@ class CanaryCase:
     messages_per_connection: float = 2.0  # TTFB samples per connection
     dispersion: float = 0.25  # sd of the AR(1) log-intensity (overdispersion)
     autocorrelation: float = 0.5  # AR(1) phi per minute
+    # errors per erroring connection (geometric, mean this): 1 is one error each; above 1
+    # errors come in clusters, as real error frames do (a broken client repeats itself)
+    error_cluster: float = 1.0
+    auth_dispersion: float = 0.0  # sd of an AR(1) log-intensity on 4401 closes (0: Poisson)
     session_sd: float = 0.25  # sd of the per-session log-latency multiplier
     # effects on the canary
     error_multiplier: float = 1.0
@@ -50,13 +56,62 @@ class CanaryCase:
 
 def _ar1(rng: np.random.Generator, n: int, phi: float, sd: float) -> np.ndarray:
     """A stationary AR(1) series with marginal sd `sd`."""
-    x = np.empty(n)
-    x[0] = rng.normal(0, sd)
-    innovation = sd * np.sqrt(1 - phi**2)
-    noise = rng.normal(0, innovation, n)
-    for i in range(1, n):
-        x[i] = phi * x[i - 1] + noise[i]
-    return x
+    first = rng.normal(0, sd)
+    noise = rng.normal(0, sd * np.sqrt(1 - phi**2), n)
+    noise[0] = first
+    return signal.lfilter([1.0], [1.0, -phi], noise)
+
+
+@dataclass(frozen=True)
+class MinuteCounts:
+    """One variant's counts per minute: what the server's counters add up."""
+
+    opened: np.ndarray
+    errors: np.ndarray
+    internal: np.ndarray  # the part of `errors` that are 1011 closes
+    auth: np.ndarray
+
+
+def _load(scenario: CanaryCase, rng: np.random.Generator) -> np.ndarray:
+    """Connections per minute for both variants together: diurnal, with shared swings."""
+    t = np.arange(int(round(scenario.hours * 60)))
+    hour_of_day = (scenario.start.hour + t / 60.0) % 24
+    diurnal = 1 + 0.4 * np.sin(2 * np.pi * (hour_of_day - 9) / 24)
+    shared = np.exp(_ar1(rng, len(t), scenario.autocorrelation, scenario.dispersion / 2))
+    return scenario.connections_per_hour / 60 * diurnal * shared
+
+
+def _minute_counts(
+    scenario: CanaryCase, rng: np.random.Generator, load: np.ndarray, canary: bool
+) -> MinuteCounts:
+    minutes = len(load)
+    opened = rng.poisson(load * (scenario.canary_share if canary else 1 - scenario.canary_share))
+    intensity = np.exp(_ar1(rng, minutes, scenario.autocorrelation, scenario.dispersion))
+    error_rate = scenario.error_rate * (scenario.error_multiplier if canary else 1.0)
+    cluster = scenario.error_cluster
+    errors = rng.poisson(rng.gamma(10.0, intensity * opened * error_rate / (10.0 * cluster)))
+    if cluster != 1.0:  # each erroring connection repeats: geometric sizes of mean `cluster`
+        errors = errors + rng.negative_binomial(np.maximum(errors, 1), 1.0 / cluster) * (errors > 0)
+    auth_rate = np.full(minutes, scenario.auth_rate)
+    if canary and scenario.auth_burst_multiplier != 1.0:
+        low, high = scenario.auth_burst_minutes
+        auth_rate[low:high] *= scenario.auth_burst_multiplier
+    if scenario.auth_dispersion > 0:
+        auth_rate = auth_rate * np.exp(
+            _ar1(rng, minutes, scenario.autocorrelation, scenario.auth_dispersion)
+            - scenario.auth_dispersion**2 / 2
+        )
+    auth = rng.poisson(opened * auth_rate)
+    internal = rng.binomial(errors, 0.3)  # 30% of errors are 1011 closes, the rest frames
+    return MinuteCounts(opened, errors, internal, auth)
+
+
+def minute_counts(scenario: CanaryCase, seed: int) -> dict[str, MinuteCounts]:
+    """Counts per minute and variant, exactly as `synthesize(..., beacons=False)` draws
+    them: the gate-level fast path for calibration runs (no frames, no counters)."""
+    rng = np.random.default_rng(seed)
+    load = _load(scenario, rng)
+    return {v: _minute_counts(scenario, rng, load, v == "canary") for v in ("canary", "control")}
 
 
 def synthesize(
@@ -64,29 +119,16 @@ def synthesize(
 ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """Server samples (60 s scrapes) and RUM beacons for one run (None if not wanted)."""
     rng = np.random.default_rng(seed)
-    minutes = int(round(scenario.hours * 60))
-    t = np.arange(minutes)
-    hour_of_day = (scenario.start.hour + t / 60.0) % 24
-    diurnal = 1 + 0.4 * np.sin(2 * np.pi * (hour_of_day - 9) / 24)
-    shared = np.exp(_ar1(rng, minutes, scenario.autocorrelation, scenario.dispersion / 2))
-    load = scenario.connections_per_hour / 60 * diurnal * shared
+    load = _load(scenario, rng)
+    t = np.arange(len(load))
     samples, rum = [], []
-    for variant, share in (
-        ("canary", scenario.canary_share),
-        ("control", 1 - scenario.canary_share),
-    ):
+    for variant in ("canary", "control"):
         canary = variant == "canary"
-        opened = rng.poisson(load * share)
-        intensity = np.exp(_ar1(rng, minutes, scenario.autocorrelation, scenario.dispersion))
-        error_rate = scenario.error_rate * (scenario.error_multiplier if canary else 1.0)
-        errors = rng.poisson(rng.gamma(10.0, intensity * opened * error_rate / 10.0))
-        auth_rate = np.full(minutes, scenario.auth_rate)
-        if canary and scenario.auth_burst_multiplier != 1.0:
-            low, high = scenario.auth_burst_minutes
-            auth_rate[low:high] *= scenario.auth_burst_multiplier
-        auth = rng.poisson(opened * auth_rate)
-        internal = rng.binomial(errors, 0.3)  # 30% of errors are 1011 closes, the rest frames
-        samples.append(_counters(scenario, variant, t, opened, errors - internal, internal, auth))
+        c = _minute_counts(scenario, rng, load, canary)
+        opened = c.opened
+        samples.append(
+            _counters(scenario, variant, t, opened, c.errors - c.internal, c.internal, c.auth)
+        )
         reconnect_rate = (
             scenario.canary_reconnect_rate
             if canary and scenario.canary_reconnect_rate is not None
@@ -176,3 +218,38 @@ def _frame(kind: str, variant: str, ts: np.ndarray, session: np.ndarray) -> pl.D
             "variant": variant,
         }
     )
+
+
+def gate_counts(
+    scenario: CanaryCase, seed: int, events: str = "errors", bucket_minutes: int = 1
+) -> Counts:
+    """A rate or spike gate's input (`frames.measures.Counts`) built straight from the
+    counts per minute: `events` is "errors" (error_rate) or "auth" (4401 closes). What
+    `measures.counts` derives from `synthesize(..., beacons=False)`, without the frames."""
+    per = minute_counts(scenario, seed)
+    minutes = len(per["canary"].opened)
+    n = minutes // bucket_minutes
+    start = scenario.start.replace(tzinfo=None)
+    buckets = [start + timedelta(minutes=bucket_minutes * i) for i in range(n)]
+
+    def binned(x: np.ndarray) -> np.ndarray:
+        # a minute's increase lands where its later scrape does (the window's end is in
+        # the last bucket), as `measures` reads counters
+        shifted = np.concatenate([[0], x[:-1]]).astype(float)
+        shifted[-1] += x[-1]
+        return shifted[: n * bucket_minutes].reshape(n, bucket_minutes).sum(axis=1)
+
+    parts = [
+        pl.DataFrame(
+            {
+                "bucket": buckets,
+                "variant": variant,
+                "events": binned(getattr(c, events)),
+                "exposure": binned(c.opened),
+            }
+        )
+        for variant, c in per.items()
+    ]
+    frame = pl.concat(parts).with_columns(pl.col("bucket").cast(pl.Datetime("ms", "UTC")))
+    window = Window(scenario.start, scenario.start + timedelta(minutes=minutes))
+    return Counts(frame, "prometheus", timedelta(minutes=bucket_minutes), window)

@@ -3,12 +3,15 @@
 Decision rule v2 (docs/architecture.md, default_gates.yaml). Each gate has two lines,
 the bound (where harm starts) and the tolerance (harm that must never be waved
 through). `fail` when the lower confidence limit is beyond the bound (Holm across
-gates); `pass` when the upper confidence limit is inside the tolerance (same level,
-Holm across gates), so a canary exactly at the tolerance passes with probability at
-most alpha / 2 at any volume; `inconclusive` otherwise, with how much longer at this
-traffic would settle it (`settle_in_s`); `no_data` when a variant's metric is missing,
-or the canary's exposure is below the gate's minimum and nothing failed. GO needs
-every gate to pass; any fail is NO_GO; anything else, or a sample-ratio mismatch, is
+gates); `pass` when the upper confidence limit is inside the tolerance, each gate at
+its own level (GO needs every gate to pass: an intersection-union test, whose level is
+the largest single gate's, so passes need no correction), so a canary exactly at the
+tolerance passes with probability at most alpha / 2 at any volume; `inconclusive`
+otherwise, with how much longer at this traffic would settle it (`settle_in_s`);
+`no_data` when a variant's metric is missing, or the canary's exposure is below the
+gate's minimum and nothing failed. GO needs every gate to pass; any failed gate is
+NO_GO, critical or not (`critical` marks the gates the reason names as critical: it
+does not change the verdict); anything else, or a sample-ratio mismatch, is
 INCONCLUSIVE. Missing data is never a GO. No observed-power figure decides anything.
 """
 
@@ -257,7 +260,8 @@ def decide(
     p_safe_adjusted: float = math.nan,
     min_exposure: float = 0.0,
 ) -> Decision:
-    """Decision rule v2 for one gate; `alpha` is one-sided, both p-values Holm-adjusted.
+    """Decision rule v2 for one gate; `alpha` is one-sided, `p_adjusted` (harm) Holm-
+    adjusted across gates, `p_safe_adjusted` the gate's own (intersection-union).
 
     Harm shown is harm at any volume (`fail`); below `min_exposure` nothing else is
     decided (`no_data`); a pass needs the method's own minimum (`sufficient`) too.

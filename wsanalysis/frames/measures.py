@@ -104,7 +104,10 @@ class HistogramCounts:
 class Durations:
     """Connection lifetimes per variant; `observed` False means still open (censored)."""
 
-    frame: pl.DataFrame  # variant, duration, observed[, weight: connections per row]
+    # variant, duration, observed[, weight: connections per row][, opened: when (sequential
+    # looks read who had reached an age by then)][, entry: the age at which a connection
+    # opened before the window came under watch (the push-down path, which has no `opened`)]
+    frame: pl.DataFrame
     source: Source = "rum"
 
 
@@ -305,16 +308,19 @@ def connection_durations(
         return None
     all_closed = beacons.filter(_rum_filter(spec, beacons.columns))
     closed = all_closed.filter(pl.col(spec.column).is_not_null())
+    duration = pl.col(spec.column).cast(pl.Float64) * spec.scale
     closed_frame = closed.select(
         "variant",
-        (pl.col(spec.column).cast(pl.Float64) * spec.scale).alias("duration"),
+        duration.alias("duration"),
         pl.lit(True).alias("observed"),
+        (pl.col("ts") - pl.duration(milliseconds=(duration * 1000).round())).alias("opened"),
     )
     opened = beacons.filter((pl.col("type") == "ws.open") & pl.col("socket_id").is_not_null())
     still_open = opened.join(all_closed.select("socket_id"), on="socket_id", how="anti").select(
         "variant",
         ((pl.lit(window.end) - pl.col("ts")).dt.total_milliseconds() / 1000.0).alias("duration"),
         pl.lit(False).alias("observed"),
+        pl.col("ts").alias("opened"),
     )
     frame = pl.concat([closed_frame, still_open]).filter(pl.col("duration") >= 0)
     return Durations(frame) if frame.height else None

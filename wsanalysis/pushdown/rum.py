@@ -239,20 +239,26 @@ class RumAggregates:
             f"opened AS (SELECT variant, socket_id, {ts} AS ts_ms FROM beacons "
             f"WHERE type = 'ws.open' AND socket_id IS NOT NULL AND {window}), "
             f"lifetimes AS (SELECT variant, CAST({spec.column} AS DOUBLE) * {_double(spec.scale)} "
-            f"AS duration, TRUE AS observed FROM beacons WHERE {where} "
+            f"AS duration, TRUE AS observed, {ts} AS ts_ms FROM beacons WHERE {where} "
             f"AND {spec.column} IS NOT NULL AND {window} "
             "UNION ALL "
-            f"SELECT variant, ({self.end_ms} - ts_ms) / 1000.0 AS duration, FALSE AS observed "
-            "FROM opened WHERE NOT EXISTS "
+            f"SELECT variant, ({self.end_ms} - ts_ms) / 1000.0 AS duration, FALSE AS observed, "
+            f"{self.end_ms} AS ts_ms FROM opened WHERE NOT EXISTS "
             "(SELECT 1 FROM closed WHERE closed.socket_id = opened.socket_id)) "
             f"SELECT variant, CEIL(duration / {step}) * {step} AS duration, observed, "
-            "COUNT(*) AS weight FROM lifetimes WHERE duration >= 0 GROUP BY 1, 2, 3"
+            # the age at which a connection opened before the window came under watch (left
+            # truncation; 0 for one opened in it), floored: "entered before t" is unchanged
+            # for every whole second t, as "lasted at most t" is for the rounded duration
+            f"FLOOR(GREATEST(0.0, ({self.start_ms} - ts_ms) / 1000.0 + duration) / {step}) "
+            f"* {step} AS entry, "
+            "COUNT(*) AS weight FROM lifetimes WHERE duration >= 0 GROUP BY 1, 2, 3, 4"
         )
         frame = self._run(sql).select(
             pl.col("variant").cast(pl.Utf8),
             pl.col("duration").cast(pl.Float64),
             pl.col("observed").cast(pl.Boolean),
             pl.col("weight").cast(pl.Int64),
+            pl.min_horizontal(pl.col("entry").cast(pl.Float64), pl.col("duration")).alias("entry"),
         )
         return measures.Durations(frame.sort("variant", "duration")) if frame.height else None
 

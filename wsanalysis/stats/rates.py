@@ -15,12 +15,24 @@ Method (chosen for being exact when counts are Poisson and honest when they are 
   measured from the data: each bucket's contribution to log θ̂ is summed over batches
   of B / K contiguous buckets, K ≈ B^0.4 (overlapping batch means: every such window,
   not only K disjoint ones), which absorbs autocorrelation shorter than a batch; the
-  ratio of that variance to the Poisson one is the dispersion φ. When φ > 1 the
-  interval and p-value are Wald on the log scale with Student t on 1.5 (K - 1) degrees
-  of freedom, because a variance estimated from a few batch lengths is itself uncertain
-  (on 60 one-minute buckets of overdispersed, autocorrelated counts, an A/A run fails
-  13% of the time at nominal 5% with a normal HAC interval, 6-7% with batch means).
-  φ is never taken below 1.
+  ratio of that variance to the Poisson one is the dispersion φ. The interval and
+  p-value are Wald on the log scale with Student t on K - 1 degrees of freedom, because
+  a variance estimated from a few batch lengths is itself uncertain (on 60 one-minute
+  buckets of overdispersed, autocorrelated counts, an A/A run fails 13% of the time at
+  nominal 5% with a normal HAC interval, 6-7% with batch means). φ is never taken below
+  1, and an estimate at or below 1 keeps the t interval: switching to the exact Poisson
+  interval there would pick exactly the runs whose variance was underestimated (they
+  false-passed 11.5% against 1.8%). The exact interval is `method="poisson"`, asked for.
+  Overlapping batches would claim 1.5 (K - 1) degrees of freedom, which holds for white
+  noise only; on the judge's autocorrelated counts the effective figure is nearer K - 1
+  (tests/stats/test_rates.py measures it).
+* Pooled across variants: a canary with few events cannot show its own clustering
+  (6 error frames from two broken connections look Poisson in 60 buckets), while control,
+  with many times the events of the same process, can. The canary's share of the
+  variance is therefore shrunk toward control's own dispersion with the weight of
+  `PRIOR_EVENTS` events (its own estimate dominates once it has many events): control's
+  dispersion is an upper bound for a smaller variant's under any mix of clustering and
+  multiplicative noise, so the prior only errs on the safe side.
 * Canary and control run in the same buckets, so load swings and incidents that hit both
   cancel in the bucket contributions instead of inflating φ.
 
@@ -41,6 +53,8 @@ from scipy import special, stats
 from wsanalysis.stats.results import Comparison, ConfidenceInterval, Worse
 
 MIN_EVENTS = 10
+# the weight, in canary events, of control's dispersion as a prior for the canary's own
+PRIOR_EVENTS = 5.0
 
 ArrayLike = Sequence[float] | np.ndarray | float
 
@@ -62,11 +76,11 @@ def batch_variance(contributions: np.ndarray, batches: int | None = None) -> tup
     (5 batches' length for an hour of 1-minute buckets, 13 for 48 h of 5-minute ones):
     longer batches absorb more autocorrelation. Every window of that length is used,
     not only K disjoint ones (Meketon & Schmeiser's overlapping batch means): the same
-    bias, a third less variance, so about 1.5 (K - 1) degrees of freedom instead of
-    K - 1, which is power a short canary window needs. That is exact for white noise;
-    when autocorrelation reaches across a batch the gain shrinks (tests/stats/
-    test_rates.py), and the judge's calibration at the margin is checked end to end in
-    benchmarks/bench_judge_accuracy.py.
+    bias, a third less variance. The degrees of freedom returned are K - 1, what
+    disjoint batches carry: the overlapping gain (1.5 (K - 1)) is exact for white noise
+    only, and on autocorrelated, overdispersed counts the effective figure falls to
+    about K - 1 (tests/stats/test_rates.py measures it on the judge's synthetic counts;
+    benchmarks/RESULTS-calibration.md the false-pass rate it gives).
     """
     g = np.asarray(contributions, dtype=float)
     n = len(g)
@@ -79,18 +93,45 @@ def batch_variance(contributions: np.ndarray, batches: int | None = None) -> tup
     means = (cumulative[m:] - cumulative[:-m]) / m  # n - m + 1 overlapping batch means
     spread = float(np.sum((means - g.mean()) ** 2))
     variance_of_mean = m * spread / ((n - m + 1) * (n - m))
-    return n * n * variance_of_mean, 1.5 * (n / m - 1)
+    return n * n * variance_of_mean, float(n / m - 1)
 
 
 def _dispersion(g: np.ndarray, poisson_var: float, batches: int | None) -> tuple[float, float]:
-    """(φ, degrees of freedom): φ floored at 1, df infinite when the Poisson model holds."""
+    """(φ, degrees of freedom): φ floored at 1; df infinite only when no variance can be
+    measured (fewer than 3 buckets, or one batch), which the caller must say."""
     if len(g) < 3 or poisson_var <= 0:
         return 1.0, math.inf
     var, df = batch_variance(g, batches)
-    phi = var / poisson_var
-    if phi <= 1.0 or df < 1:
+    if df < 1:
         return 1.0, math.inf
-    return phi, df
+    return max(1.0, var / poisson_var), df
+
+
+def _own_dispersion(x_t: np.ndarray, rate: float, exposure_t: np.ndarray, k: int | None) -> float:
+    """One variant's dispersion from its own buckets (events over expected), at least 1."""
+    total = float(x_t.sum())
+    if total <= 0 or len(x_t) < 3:
+        return 1.0
+    var, df = batch_variance((x_t - rate * exposure_t) / total, k)
+    return max(1.0, var * total) if df >= 1 else 1.0
+
+
+def pooled_dispersion(
+    y_t: np.ndarray, e_t: np.ndarray, m_t: np.ndarray, f_t: np.ndarray, batches: int | None
+) -> tuple[float, float]:
+    """(φ, df) of the log rate ratio: the contrast's own batch-means dispersion, plus the
+    canary's share shrunk toward control's dispersion (`PRIOR_EVENTS`)."""
+    y, m = float(y_t.sum()), float(m_t.sum())
+    rate_c, rate_k = y / float(e_t.sum()), m / float(f_t.sum())
+    g = (y_t - rate_c * e_t) / y - (m_t - rate_k * f_t) / m
+    poisson_var = 1.0 / y + 1.0 / m
+    phi, df = _dispersion(g, poisson_var, batches)
+    if math.isinf(df):
+        return phi, df
+    own_c = _own_dispersion(y_t, rate_c, e_t, batches)
+    own_k = _own_dispersion(m_t, rate_k, f_t, batches)
+    prior = PRIOR_EVENTS / (y + PRIOR_EVENTS) * max(0.0, own_k - own_c) / y
+    return phi + prior / poisson_var, df
 
 
 # Exact binomial tails on possibly fractional (effective) counts via the incomplete beta.
@@ -151,7 +192,7 @@ class RateComparison(Comparison):
         acceptable; exact binomial when φ = 1); for a difference, an absolute rate
         (events per unit exposure). Small p-value: the canary is better than the bound.
         """
-        if self.effect != "ratio" or self.dispersion > 1.0:
+        if self.effect != "ratio" or not math.isinf(self.df):
             return super().noninferiority(bound, worse)
         y, n = self.events_canary, self.events_canary + self.events_control
         if n <= 0:
@@ -238,17 +279,21 @@ def compare_rates(
 ) -> RateComparison:
     """Rate ratio canary / control with its interval and a two-sided p-value.
 
-    `method="poisson"` assumes plain Poisson counts (φ = 1); `"robust"` (default)
-    estimates φ from the buckets as described in the module docstring. `sufficient` is
-    False below `min_events` events in total (both variants together).
+    `method="poisson"` assumes plain Poisson counts (φ = 1, exact conditional binomial);
+    `"robust"` (default) estimates φ from the buckets, pooled across variants, as the
+    module docstring describes, and never switches to the Poisson interval by itself:
+    only a window too short to measure a variance (fewer than 3 buckets) or a variant
+    with no event is judged exactly, and `method` says so. `sufficient` is False below
+    `min_events` events in total (both variants together).
     """
     y_t, e_t, m_t, f_t = _buckets4(events_canary, exposure_canary, events_control, exposure_control)
     y, e, m, f = float(y_t.sum()), float(e_t.sum()), float(m_t.sum()), float(f_t.sum())
     rate_c, rate_k = y / e, m / f
     phi, df = 1.0, math.inf
-    if _method(method) == "robust" and y > 0 and m > 0:
-        g = (y_t - rate_c * e_t) / y - (m_t - rate_k * f_t) / m
-        phi, df = _dispersion(g, 1.0 / y + 1.0 / m, batches)
+    robust = _method(method) == "robust" and y > 0 and m > 0
+    if robust:
+        phi, df = pooled_dispersion(y_t, e_t, m_t, f_t, batches)
+    wald = robust and not math.isinf(df)
     n = y + m
     ratio = rate_c / rate_k if rate_k > 0 else (math.inf if rate_c > 0 else math.nan)
     se = math.sqrt(phi * (1.0 / y + 1.0 / m)) if y > 0 and m > 0 else math.inf
@@ -257,7 +302,7 @@ def compare_rates(
         return math.inf if p >= 1.0 else p / (1.0 - p) * f / e
 
     def interval(lv: float) -> tuple[float, float]:
-        if phi > 1.0:
+        if wald:
             half = _t(df, 1 - (1 - lv) / 2) * se
             return ratio * math.exp(-half), ratio * math.exp(half)
         if n <= 0:
@@ -265,7 +310,7 @@ def compare_rates(
         lo, hi = _clopper_pearson(y, n, lv)
         return ratio_of_share(lo), ratio_of_share(hi)
 
-    if phi > 1.0:
+    if wald:
         tstat = math.log(ratio) / se
         pvalue = float(2 * (stats.t.sf(abs(tstat), df)))
     elif n > 0:
@@ -273,11 +318,12 @@ def compare_rates(
         pvalue = min(1.0, 2.0 * min(_prob_at_least(y, n, p0), _prob_at_most(y, n, p0)))
     else:
         pvalue = 1.0
-    model = (
-        "Poisson"
-        if phi == 1.0
-        else f"quasi-Poisson φ={phi:.2f} (overlapping batch means, t{df:.1f})"
-    )
+    if wald:
+        model = f"quasi-Poisson φ={phi:.2f} pooled across variants (batch means, t{df:.0f})"
+    elif method == "poisson":
+        model = "Poisson"
+    else:
+        model = "Poisson (exact: too few buckets or events to measure dispersion)"
     return _rate_comparison(
         "ratio", ratio, pvalue, f"rate ratio, conditional binomial, {model}", se, df, interval,
         level, min_events, (y, e, m, f), phi, len(y_t),
@@ -316,7 +362,7 @@ def rate_difference(
     pvalue = float(
         2 * (stats.norm.sf(abs(diff) / se) if math.isinf(df) else stats.t.sf(abs(diff) / se, df))
     )
-    model = "Poisson" if phi == 1.0 else f"quasi-Poisson φ={phi:.2f}"
+    model = "Poisson" if math.isinf(df) else f"quasi-Poisson φ={phi:.2f} (batch means, t{df:.0f})"
     return _rate_comparison(
         "difference", diff, pvalue, f"rate difference, {model}", se, df, interval, level,
         min_events, (y, e, m, f), phi, len(y_t),
@@ -334,6 +380,7 @@ class RateBound:
     exposure: float
     dispersion: float
     sufficient: bool
+    df: float = math.inf  # of the t interval; infinite: the exact Poisson one
 
     def confidence_interval(self) -> ConfidenceInterval:
         return self.ci
@@ -349,9 +396,10 @@ def rate_against_bound(
     batches: int | None = None,
     min_events: int = MIN_EVENTS,
 ) -> RateBound:
-    """One variant's rate with an exact Poisson (Garwood) interval, or a log-scale t
-    interval when the buckets show overdispersion, and a one-sided test of
-    "rate >= bound"."""
+    """One variant's rate with a log-scale t interval on its batch-means dispersion
+    (at least 1), and a one-sided test of "rate >= bound"; the exact Poisson (Garwood)
+    interval when asked (`method="poisson"`), or when there is no event or fewer than
+    3 buckets to measure a variance from (`df` is then infinite: callers say so)."""
     y_t, e_t = _as_buckets(events), _as_buckets(exposure)
     if len(y_t) != len(e_t):
         raise ValueError("events and exposure need the same time buckets")
@@ -363,7 +411,7 @@ def rate_against_bound(
     if _method(method) == "robust" and y > 0:
         phi, df = _dispersion((y_t - rate * e_t) / y, 1.0 / y, batches)
     a = (1 - level) / 2
-    if phi > 1.0:
+    if not math.isinf(df):
         se = math.sqrt(phi / y)
         half = _t(df, 1 - a) * se
         low, high = rate * math.exp(-half), rate * math.exp(half)
@@ -373,7 +421,7 @@ def rate_against_bound(
         # P(Y <= y | rate = bound), Y ~ Poisson(bound * E)
         p_above = float(special.gammaincc(y + 1.0, bound * e)) if bound > 0 else 1.0
     return RateBound(
-        rate, ConfidenceInterval(low, high, level), p_above, y, e, phi, y >= min_events
+        rate, ConfidenceInterval(low, high, level), p_above, y, e, phi, y >= min_events, df
     )
 
 
@@ -401,6 +449,56 @@ class SpikeResult:
         return len(self.spikes) > 0
 
 
+CHI2_1_MEDIAN = float(stats.chi2.median(1))  # 0.455
+
+
+def robust_dispersion(observed: np.ndarray, expected: np.ndarray, variance: np.ndarray) -> float:
+    """φ from the median squared Pearson residual over the buckets, divided by the median
+    of χ²₁, at least 1 (1 with fewer than 5 buckets to take a median of): a few spiking
+    buckets move a median little, so a burst cannot hide itself by inflating φ."""
+    keep = variance > 0
+    if keep.sum() < 5:
+        return 1.0
+    resid = (observed[keep] - expected[keep]) ** 2 / variance[keep]
+    return max(1.0, float(np.median(resid)) / CHI2_1_MEDIAN)
+
+
+def robust_rate(events: np.ndarray, exposure: np.ndarray) -> float:
+    """The exposure-weighted median of the buckets' rates: the rate most buckets run at,
+    which a burst in a few of them barely moves (the window-wide mean follows the burst,
+    and every quiet bucket then looks like a deviation from it)."""
+    keep = exposure > 0
+    if not keep.any():
+        return math.nan
+    rates, weights = events[keep] / exposure[keep], exposure[keep]
+    order = np.argsort(rates, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    return float(rates[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])
+
+
+def spike_dispersion(
+    events_canary: np.ndarray,
+    exposure_canary: np.ndarray,
+    events_control: np.ndarray,
+    exposure_control: np.ndarray,
+) -> float:
+    """The robust φ of the canary's share of each bucket's events, around the share a
+    robust ratio predicts: the median of the buckets' ratios (half an event added), not
+    the window-wide one, which a burst pulls up, nor the bound's (a canary better than
+    the bound is not noise)."""
+    y_t, e_t, m_t, f_t = (np.asarray(a, dtype=float) for a in (
+        events_canary, exposure_canary, events_control, exposure_control))  # fmt: skip
+    n_t = y_t + m_t
+    testable = (n_t > 0) & (e_t > 0) & (f_t > 0)
+    if float(y_t[testable].sum()) <= 0 or float(m_t[testable].sum()) <= 0:
+        return 1.0
+    e, f = e_t[testable], f_t[testable]
+    ratio = float(np.median((y_t[testable] + 0.5) / e / ((m_t[testable] + 0.5) / f)))
+    p = ratio * e / (ratio * e + f)
+    n = n_t[testable]
+    return robust_dispersion(y_t[testable], n * p, n * p * (1 - p))
+
+
 def spike_test(
     events_canary: ArrayLike,
     exposure_canary: ArrayLike,
@@ -417,10 +515,10 @@ def spike_test(
     bucket's events against the share its exposure predicts), on effective counts
     divided by φ; p-values are Holm-adjusted over the buckets that had events, so a
     one-hour burst is not averaged away by quiet hours and forty quiet buckets do not
-    give forty chances of a false alarm. φ defaults to a spike-robust estimate: the
-    median squared Pearson residual over the buckets divided by the median of χ²₁
-    (0.455), floored at 1, so a few spiking buckets do not hide themselves by inflating
-    it.
+    give forty chances of a false alarm. φ defaults to a spike-robust estimate
+    (`spike_dispersion`: the median squared Pearson residual over the buckets divided by
+    the median of χ²₁, floored at 1), so a few spiking buckets do not hide themselves by
+    inflating it.
     """
     from wsanalysis.stats.multiplicity import holm
 
@@ -430,13 +528,12 @@ def spike_test(
         share = bound * e_t / (bound * e_t + f_t)
     testable = (n_t > 0) & (e_t > 0) & (f_t > 0)
     if dispersion is None:
-        p = share[testable]
-        resid = (y_t[testable] - n_t[testable] * p) ** 2 / (n_t[testable] * p * (1 - p))
-        chi2_median = float(stats.chi2.median(1))
-        dispersion = max(1.0, float(np.median(resid)) / chi2_median) if len(resid) >= 5 else 1.0
+        dispersion = spike_dispersion(y_t, e_t, m_t, f_t)
     pvalues = np.full(len(y_t), np.nan)
-    for t in np.nonzero(testable)[0]:
-        pvalues[t] = _prob_at_least(y_t[t] / dispersion, n_t[t] / dispersion, share[t])
+    y, n, p = y_t[testable] / dispersion, n_t[testable] / dispersion, share[testable]
+    with np.errstate(invalid="ignore"):  # P(Y >= y), Y ~ Binomial(n, p), fractional counts
+        tail = special.betainc(np.maximum(y, 1e-300), n - y + 1.0, p)
+    pvalues[testable] = np.where(y <= 0, 1.0, np.where(y > n, 0.0, tail))
     adjusted = holm(pvalues)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = (y_t / e_t) / (m_t / f_t)

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 from scipy.special import logsumexp
 
 
@@ -205,12 +206,93 @@ def running_pvalues(result: SequentialResult) -> np.ndarray:
     return np.minimum(1.0, 1.0 / np.maximum.accumulate(np.maximum(result.e_values, 1e-300)))
 
 
-def mixture_boundary(variance: np.ndarray | float, alpha: float, rho: float) -> np.ndarray:
-    """Two-sided normal-mixture boundary for a sum with variance `variance` (Robbins):
-    P(ever |S| >= boundary) <= alpha for a sub-Gaussian S. `rho` sets where it is
-    tightest (about a variance of rho · 2 log(1/alpha))."""
-    v = np.asarray(variance, dtype=float) + rho
-    return np.sqrt(v * (np.log(v / rho) + 2.0 * np.log(1.0 / np.asarray(alpha, dtype=float))))
+def current_pvalues(result: SequentialResult) -> np.ndarray:
+    """p-value after every look from the e-value at that look alone: min(1, 1 / e_t).
+
+    Still anytime-valid (a look where e_t >= 1/alpha is a look where the running maximum
+    is), but not frozen: when the data stop supporting the claim (the canary was healthy
+    for an hour, then regressed), the evidence falls back. What a pass needs."""
+    if len(result.e_values) == 0:
+        return np.ones(0)
+    return np.minimum(1.0, 1.0 / np.maximum(result.e_values, 1e-300))
+
+
+def best_rho(v_opt: float, alpha: float) -> float:
+    """The mixture parameter that makes a one-sided boundary at crossing probability
+    `alpha` tightest at intrinsic time `v_opt` (Howard et al. 2021, "Time-uniform,
+    nonparametric, nonasymptotic confidence sequences", the normal mixture's optimum)."""
+    two = 2.0 * math.log(1.0 / (2.0 * alpha))
+    return v_opt / (two + math.log1p(two))
+
+
+def bernoulli_log_mixture(
+    successes: np.ndarray | float,
+    trials: np.ndarray | float,
+    p0: float,
+    rho: float,
+    side: str = "above",
+) -> np.ndarray:
+    """log e-value of "the success probability is above `p0`" (`side="above"`; "below":
+    under it; "both": either) after `successes` in `trials`, against Bernoulli(p0).
+
+    The beta-binomial mixture (Howard et al. 2021, Propositions 6 and 7): the Bayes
+    factor of a Beta(c p0, c (1 - p0)) prior on the probability, cut at p0 for a
+    one-sided claim, against p0 itself. Under any probability on the other side of p0
+    it is a nonnegative supermartingale, so it ever reaches 1 / alpha with probability
+    at most alpha, however often it is read. c = rho / (p0 (1 - p0)) - 1: `rho` is the
+    normal mixture's parameter (`best_rho`), which the beta-binomial one matches.
+    Fractional counts are welcome (effective counts under a design effect).
+    """
+    if not 0 < p0 < 1:
+        raise ValueError("p0 must lie strictly between 0 and 1")
+    k, n = np.asarray(successes, dtype=float), np.asarray(trials, dtype=float)
+    c = max(rho / (p0 * (1.0 - p0)) - 1.0, 1e-3)
+    a, b = c * p0, c * (1.0 - p0)
+    post_a, post_b = a + k, b + np.maximum(n - k, 0.0)
+    with np.errstate(divide="ignore"):
+        if side == "above":
+            tails = np.log(special.betaincc(post_a, post_b, p0)) - math.log(
+                special.betaincc(a, b, p0)
+            )
+        elif side == "below":
+            tails = np.log(special.betainc(post_a, post_b, p0)) - math.log(
+                special.betainc(a, b, p0)
+            )
+        elif side == "both":
+            tails = 0.0
+        else:
+            raise ValueError("side must be 'above', 'below' or 'both'")
+    return (
+        special.betaln(post_a, post_b)
+        - special.betaln(a, b)
+        + tails
+        - k * math.log(p0)
+        - (n - k) * math.log1p(-p0)
+    )
+
+
+def bernoulli_mixture_bound(
+    trials: np.ndarray | float, p0: float, alpha: np.ndarray | float, rho: float, side: str
+) -> np.ndarray:
+    """The boundary of `bernoulli_log_mixture`: the smallest deviation |k - n p0| of the
+    successes from their mean (upward for "above", downward for "below") at which the
+    e-value reaches 1 / alpha; infinite where even all (or no) trials would not."""
+    n = np.asarray(trials, dtype=float)
+    threshold = np.log(1.0 / np.asarray(alpha, dtype=float))
+    sign, room = (1.0, 1.0 - p0) if side == "above" else (-1.0, p0)
+
+    def crosses(d: np.ndarray) -> np.ndarray:
+        return bernoulli_log_mixture(n * p0 + sign * d, n, p0, rho, side) >= threshold
+
+    high = n * room
+    reachable = (n > 0) & crosses(high)
+    low = np.zeros_like(n)
+    high = np.where(reachable, high, 0.0)
+    for _ in range(60):
+        mid = (low + high) / 2
+        hit = crosses(mid)
+        high, low = np.where(hit, mid, high), np.where(hit, low, mid)
+    return np.where(reachable, high, np.inf)
 
 
 def _bins(values: np.ndarray, max_bins: int) -> np.ndarray:
@@ -231,14 +313,17 @@ class QuantileLooks:
     "Sequential estimation of quantiles with applications to A/B-testing and best-arm
     identification").
 
-    S_n = #{X_i <= Q_q} - n q is a sum of centred Bernoulli(q) terms; a normal-mixture
-    boundary f(n) on |S_n| at level alpha turns into order statistics:
-    Q_q >= X_(ceil(nq - f)) and Q_q <= X_(floor(nq + f) + 1) at every n at once. The
-    variance is n q (1 - q) times `design_effect` (samples clustered by session: the
-    asymptotic confidence sequences of Waudby-Smith et al. 2021 with the clustered
-    variance in place of the Bernoulli one, an approximation where sessions are few).
-    Order statistics come from cumulative counts over fine bins, each rounded outward
-    (exact when the values have at most `max_bins` distinct values).
+    #{X_i <= x} is a sum of Bernoulli(F(x)) terms, so the one-sided beta-binomial
+    mixture (`bernoulli_log_mixture`) against F(x) = q is an e-value for each claim:
+    "Q_q > x" when too few samples lie at or below x (side "below"), "Q_q <= x" when
+    too many do ("above"). Each side is its own one-sided boundary at its own alpha.
+    Samples clustered by session count as n / `design_effect` effective samples (the
+    clustered variance in place of the Bernoulli one, an approximation where sessions
+    are few). The mixture is tuned once per variant (`rho`, from `best_rho` at the
+    planned size and the gate's level), never at the level being searched, so the
+    bounds at one level are nested in those at a smaller one. Counts are exact at the
+    bin edges (every distinct value when there are at most `max_bins` of them, else a
+    fine grid); a claim between edges is read at the edge on its safe side.
     """
 
     def __init__(
@@ -252,49 +337,71 @@ class QuantileLooks:
             raise ValueError("look indices must lie in 0 ... n_looks - 1")
         self.n_looks = n_looks
         self.edges = _bins(v, max_bins) if len(v) else np.zeros(1)
-        self.exact = len(v) > 0 and len(self.edges) == len(np.unique(v))
         width = len(self.edges)
         b = np.clip(np.searchsorted(self.edges, v, side="left"), 0, width - 1)
         counts = np.bincount(look * width + b, minlength=n_looks * width)
-        cumulative = np.cumsum(np.cumsum(counts.reshape(n_looks, width), axis=0), axis=1)
-        self.n = cumulative[:, -1].astype(float)
-        # rows laid end to end with an offset each, so one searchsorted serves every look
-        self._offset = float(self.n.max() + 1 if len(self.n) else 1)
-        self._flat = (cumulative + self._offset * np.arange(n_looks)[:, None]).ravel()
+        # at_or_below[t, j] = #{X_i <= edges[j]} among the samples up to look t
+        self.at_or_below = np.cumsum(np.cumsum(counts.reshape(n_looks, width), axis=0), axis=1)
+        self.n = self.at_or_below[:, -1].astype(float)
 
-    def _order_statistic(self, k: np.ndarray, outward: int) -> np.ndarray:
+    def log_evidence(
+        self, j: np.ndarray, q: float, side: str, design_effect: np.ndarray | float, rho: float
+    ) -> np.ndarray:
+        """Per look, the log e-value that Q_q > edges[j] ("below": few samples at or below
+        it) or Q_q <= edges[j] ("above"); -inf where j is past the last edge or there is
+        no sample yet."""
         rows = np.arange(self.n_looks)
-        at = np.searchsorted(self._flat, k + self._offset * rows, side="left")
-        at = np.clip(at - rows * len(self.edges), 0, len(self.edges) - 1)
-        if not self.exact and outward < 0:
-            at = np.maximum(at - 1, 0)
-        return self.edges[at]
+        inside = (j >= 0) & (j < len(self.edges)) & (self.n > 0)
+        k = self.at_or_below[rows, np.clip(j, 0, len(self.edges) - 1)].astype(float)
+        deff = np.broadcast_to(np.asarray(design_effect, dtype=float), (self.n_looks,))
+        out = bernoulli_log_mixture(k / deff, self.n / deff, q, rho, side)
+        return np.where(inside, out, -np.inf)
 
     def bounds(
         self,
         q: float,
         alpha: np.ndarray | float,
-        design_effect: float = 1.0,
-        tuned_for: float = 10_000.0,
+        design_effect: np.ndarray | float = 1.0,
+        rho: float | None = None,
+        running: bool | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(lower, upper) of the q-quantile after every look, each side at `alpha`
-        (a number, or one per look), running-intersected so they only tighten when
-        `alpha` is one number."""
-        variance = design_effect * q * (1 - q)
-        f = mixture_boundary(self.n * variance, alpha, max(tuned_for, 1.0) * variance)
-        k_low = np.ceil(self.n * q - f)
-        k_high = np.floor(self.n * q + f) + 1
-        lower = np.where(
-            (k_low >= 1) & (self.n > 0), self._order_statistic(np.maximum(k_low, 1), -1), -np.inf
-        )
-        upper = np.where(
-            (k_high <= self.n) & (self.n > 0),
-            self._order_statistic(np.minimum(k_high, self.n), 1),
-            np.inf,
-        )
-        if np.ndim(alpha) == 0:
+        """(lower, upper) of the q-quantile after every look, each side at `alpha` (a
+        number, or one per look; `design_effect` likewise): the largest edge the quantile
+        is shown above, the smallest it is shown at or below. `rho` defaults to the mixture
+        tuned for the samples at the last look at `alpha`. Running-intersected (they only
+        tighten) when `alpha` is one number, unless `running` says otherwise."""
+        if rho is None:
+            rho = best_rho(max(float(self.n[-1]), 1.0) * q * (1 - q), float(np.max(alpha)))
+        threshold = np.broadcast_to(np.log(1.0 / np.asarray(alpha, dtype=float)), (self.n_looks,))
+        width = len(self.edges)
+        below = _last_true(
+            lambda j: self.log_evidence(j, q, "below", design_effect, rho) >= threshold,
+            width, self.n_looks,
+        )  # fmt: skip
+        above = _last_true(
+            lambda j: self.log_evidence(j, q, "above", design_effect, rho) < threshold,
+            width, self.n_looks,
+        )  # fmt: skip
+        lower = np.where(below >= 0, self.edges[np.clip(below, 0, width - 1)], -np.inf)
+        first = above + 1  # the first edge the quantile is shown at or below
+        upper = np.where(first < width, self.edges[np.clip(first, 0, width - 1)], np.inf)
+        if running if running is not None else np.ndim(alpha) == 0:
             lower, upper = np.maximum.accumulate(lower), np.minimum.accumulate(upper)
         return lower, upper
+
+
+def _last_true(holds, width: int, looks: int) -> np.ndarray:
+    """Per look, the largest index j in [0, width) where `holds(j)` (a predicate that is
+    true up to some index and false after it), -1 where it holds nowhere: bisection,
+    vectorised over looks."""
+    low = np.full(looks, -1, dtype=np.int64)  # holds at low (or low = -1)
+    high = np.full(looks, width, dtype=np.int64)  # fails at high (or high = width)
+    while np.any(high - low > 1):
+        mid = (low + high) // 2
+        ok = holds(np.clip(mid, 0, width - 1)) & (high - low > 1)
+        low = np.where(ok, mid, low)
+        high = np.where(~ok & (high - low > 1), mid, high)
+    return low
 
 
 def quantile_difference_pvalues(
@@ -303,28 +410,60 @@ def quantile_difference_pvalues(
     q: float,
     line: float,
     side: str,
-    design_effects: tuple[float, float] = (1.0, 1.0),
-    tuned_for: float = 10_000.0,
+    design_effects: tuple[np.ndarray | float, np.ndarray | float] = (1.0, 1.0),
+    rhos: tuple[float, float] | None = None,
+    running: bool = True,
 ) -> np.ndarray:
-    """Anytime-valid one-sided p-values, per look, that Q_canary - Q_control lies
-    on `side` of `line` ("above" or "below"). Each variant's sequence
-    spends half; the p-value is the smallest level at which the difference's bound
-    clears the line, then the running minimum (a claim once shown stays shown)."""
+    """Anytime-valid one-sided p-values, per look, that Q_canary - Q_control lies on
+    `side` of `line` ("above" or "below").
+
+    "above" is shown at level a when, for some x, Q_control <= x and Q_canary > x + line
+    are each shown at a / 2: p = 2 / max over x of the smaller of the two e-values (the
+    one grows with x, the other falls, so the maximum is where they cross, found by
+    bisection over control's edges; "below" mirrors it over the canary's). With
+    `running`, then the running minimum (a claim once shown stays shown: harm), else
+    each look's own (a pass holds while the evidence does). `rhos` are the two
+    variants' mixture parameters (default: tuned for each one's samples at the last
+    look at alpha 0.025).
+    """
     if canary.n_looks != control.n_looks:
         raise ValueError("canary and control need the same looks")
     if side not in ("above", "below"):
         raise ValueError("side must be 'above' or 'below'")
-    low, high = np.full(canary.n_looks, -15.0), np.zeros(canary.n_looks)  # log10 alpha
-    for _ in range(40):
-        mid = (low + high) / 2
-        a = 10.0**mid / 2
-        c_low, c_high = canary.bounds(q, a, design_effects[0], tuned_for)
-        k_low, k_high = control.bounds(q, a, design_effects[1], tuned_for)
-        shown = (c_low - k_high > line) if side == "above" else (c_high - k_low < line)
-        high = np.where(shown, mid, high)
-        low = np.where(shown, low, mid)
-    p = np.where(high >= 0, 1.0, 10.0**high)
-    return np.minimum.accumulate(p)
+    if rhos is None:
+        rhos = tuple(best_rho(max(float(v.n[-1]), 1.0) * q * (1 - q), 0.0125) for v in (canary, control))  # fmt: skip
+    deff_c, deff_k = design_effects
+    rho_c, rho_k = rhos
+    if side == "above":  # x over control's edges: Q_k <= x, Q_c > x + line
+
+        def pair(j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            rising = control.log_evidence(j, q, "above", deff_k, rho_k)
+            at = np.searchsorted(canary.edges, control.edges[j] + line, side="left")
+            return rising, canary.log_evidence(at, q, "below", deff_c, rho_c)
+
+        width = len(control.edges)
+    else:  # x over the canary's edges: Q_c <= x, Q_k > x - line
+
+        def pair(j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            rising = canary.log_evidence(j, q, "above", deff_c, rho_c)
+            at = np.searchsorted(control.edges, canary.edges[j] - line, side="left")
+            return rising, control.log_evidence(at, q, "below", deff_k, rho_k)
+
+        width = len(canary.edges)
+    looks = canary.n_looks
+
+    def rising_below(j: np.ndarray) -> np.ndarray:
+        rising, falling = pair(j)
+        return rising < falling
+
+    cross = _last_true(rising_below, width, looks)  # last j where the rising one is lower
+    best = np.full(looks, -np.inf)
+    for j in (cross, cross + 1):
+        ok = (j >= 0) & (j < width)
+        rising, falling = pair(np.clip(j, 0, width - 1))
+        best = np.where(ok, np.maximum(best, np.minimum(rising, falling)), best)
+    p = np.minimum(1.0, 2.0 * np.exp(-np.minimum(best, 700.0)))
+    return np.minimum.accumulate(p) if running else p
 
 
 def sequential_poisson_test(
@@ -374,15 +513,19 @@ def rate_sequence_bounds(
     alpha: float,
     dispersion: float = 1.0,
 ) -> tuple[float, float]:
-    """The rate ratio's anytime-valid bounds after the last look, each side at `alpha`:
-    the ratios no mixture test has rejected at any look (found by bisection, as the
-    inversion of `sequential_rate_test`)."""
+    """The rate ratio's anytime-valid bounds after the last look, each side at `alpha`,
+    as the judge decides (the inversion of `sequential_rate_test`, by bisection): the
+    lower bound excludes the ratios rejected at any look (harm once shown stays shown),
+    the upper bound those rejected at the last look (a pass holds while the evidence
+    does), so the interval a reader sees and the decision agree."""
     y, e, m, f = _increments(events_canary, exposure_canary, events_control, exposure_control)
     threshold = math.log(1.0 / alpha)
 
     def rejected(r0: float, worse: str) -> bool:
         log_e = _log_e_process(y, e, m, f, r0, worse, dispersion, 40, 0.7)
-        return bool(len(log_e) and log_e.max() >= threshold)
+        if not len(log_e):
+            return False
+        return bool((log_e.max() if worse == "increase" else log_e[-1]) >= threshold)
 
     def edge(worse: str) -> float:
         # increase: rejected for small r0 (shown above them); find the largest such r0

@@ -133,12 +133,16 @@ def kaplan_meier(
     level: float = 0.95,
     min_events: int = MIN_EVENTS,
     weights: Sequence[int] | np.ndarray | None = None,
+    entry: Sequence[float] | np.ndarray | None = None,
 ) -> KaplanMeierResult:
     """Fit Kaplan–Meier. `event_observed[i]` is False for a connection still open at the
     end of the window (censored at `durations[i]`); None means every one ended.
     `weights[i]` (whole counts) says how many connections row i stands for: what an
     engine returns when it groups durations (`pushdown.rum`); the fit equals the one on
-    the rows repeated."""
+    the rows repeated. `entry[i]` is the age at which connection i came under watch
+    (left truncation, lifelines' `entry`): one already open when the window began is
+    seen only because it lived that long, so it joins the risk sets from that age on,
+    never before (counting it from 0 biases lifetimes up)."""
     t = np.asarray(durations, dtype=float)
     e = (
         np.ones(len(t), dtype=bool)
@@ -160,7 +164,20 @@ def kaplan_meier(
     events = np.bincount(inverse, weights=e * w, minlength=len(times)).astype(np.int64)
     removed = np.bincount(inverse, weights=w, minlength=len(times)).astype(np.int64)
     total = int(w.sum())
-    at_risk = total - np.concatenate([[0], np.cumsum(removed)[:-1]])
+    entered = np.full(len(times), total, dtype=np.int64)
+    if entry is not None:
+        a = np.asarray(entry, dtype=float)
+        if a.shape != t.shape or np.any(~np.isfinite(a)) or np.any((a < 0) | (a > t)):
+            raise ValueError("entry must be one age per duration, between 0 and it")
+        order = np.argsort(a, kind="stable")
+        cumulative = np.concatenate([[0], np.cumsum(w[order])])
+        entered = cumulative[np.searchsorted(a[order], times, side="left")]  # entry < t
+        # a connection seen at exactly its last age (entry = duration) is at risk then
+        last = a == t
+        entered = entered + np.bincount(
+            inverse[last], weights=w[last], minlength=len(times)
+        ).astype(np.int64)
+    at_risk = entered - np.concatenate([[0], np.cumsum(removed)[:-1]])
     with np.errstate(divide="ignore", invalid="ignore"):
         factor = 1.0 - events / at_risk
         term = np.where(

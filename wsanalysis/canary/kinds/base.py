@@ -2,9 +2,11 @@
 
 The gate file's parser asks a kind what a gate of it must give (`sources`, `quantile`,
 `bucketed`, `excess`, `stepped`, `check_compare`, `check_fields`); the judge asks it to
-measure and to weigh the evidence (`measure`, `evidence`); the reads ask which RUM fields
-and server queries it needs (`rum_columns`, `queries`); the verdict asks which source it
-prefers when it has two (`preferred`); the sentence, the report's table and the Kayenta comparison ask how it
+measure and to weigh the evidence (`measure`, `evidence`) and how it reads a ramp's
+stages (`across_stages`); the reads ask which RUM fields and server queries it needs
+(`rum_columns`, `queries`) and at which time buckets it counts (`buckets`: the
+push-down's step divides them all); the verdict asks which source it prefers when it has
+two (`preferred`); the sentence, the report's table and the Kayenta comparison ask how it
 reads (`head`, `fail_tail`, `pass_tail`, `cell`, `per_step`); the observability export
 asks its PromQL form (`export`). A new statistic is one subclass in one module of this
 package, registered with `@register`: nothing else dispatches on the statistic's name.
@@ -57,6 +59,11 @@ class GateKind:
         return None
 
     # -- reading and weighing -----------------------------------------------------------
+    def buckets(self, gate: Gate) -> tuple[timedelta, ...]:
+        """The time buckets the gate reads counts at (a push-down sums at a step that
+        divides every one of them)."""
+        return (gate.bucket or RATE_BUCKET,)
+
     def rum_columns(self, gate: Gate) -> set[str]:
         """The RUM fields the gate reads (a Parquet scan then reads no others)."""
         names: set[str] = set()
@@ -98,12 +105,15 @@ class GateKind:
             return GateEvidence.no_data(gate.bound_line, self.missing)
         return self.evidence(gate, measured, data, window)
 
-    def counts(self, gate: Gate, data: JudgeInput, window: Window) -> measures.Counts | None:
-        """Events and exposure per time bucket (the count statistics' input)."""
+    def counts(
+        self, gate: Gate, data: JudgeInput, window: Window, bucket: timedelta | None = None
+    ) -> measures.Counts | None:
+        """Events and exposure per time bucket (the count statistics' input), per the
+        gate's bucket unless `bucket` is given."""
         assert gate.events is not None and gate.exposure is not None
         return data.measures.counts(
             gate.events, gate.exposure, data.samples, data.beacons, window,
-            gate.bucket or RATE_BUCKET, gate.prefer,
+            bucket or gate.bucket or RATE_BUCKET, gate.prefer,
         )  # fmt: skip
 
     # -- how it reads -------------------------------------------------------------------

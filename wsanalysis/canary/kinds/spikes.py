@@ -1,8 +1,10 @@
 """Spikes: a rate tested in every time bucket (a burst is not averaged away by quiet
-hours), against control in the same bucket or against a bound; a pass is window-wide."""
+hours), against control in the same bucket or against a bound, each bucket's test on
+counts divided by a robust dispersion; a pass is window-wide, read per minute."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from wsanalysis.canary import anytime, evidence, stages
@@ -13,7 +15,7 @@ from wsanalysis.canary.judge_input import JudgeInput
 from wsanalysis.canary.kinds.base import register
 from wsanalysis.canary.kinds.rates import _Rates
 from wsanalysis.canary.verdict import GateEvidence
-from wsanalysis.frames.measures import Window
+from wsanalysis.frames.measures import RATE_BUCKET, Window
 
 
 @register
@@ -28,10 +30,19 @@ class SpikeKind(_Rates):
             return "margin_type", "must be relative for a spike against control"
         return None
 
+    def buckets(self, gate: Gate) -> tuple[timedelta, ...]:
+        return (gate.bucket or RATE_BUCKET, RATE_BUCKET)  # the per-minute window-wide claim
+
     def evidence(self, gate: Gate, measured: Any, data: JudgeInput, window: Window) -> GateEvidence:
-        fixed = evidence.spike_evidence(gate, measured, stages.weighted(measured, data.stages))
+        # the window-wide claim reads minutes: hourly buckets leave its dispersion
+        # 2 degrees of freedom over 12 h (K = 3 batches), minutes leave it 26; weighted
+        # per ramp stage (the sequential test reads each bucket's own split, unweighted)
+        fine = measured
+        if (gate.bucket or RATE_BUCKET) > RATE_BUCKET:
+            fine = self.counts(gate, data, window, RATE_BUCKET) or measured
+        fixed = evidence.spike_evidence(gate, measured, stages.weighted(fine, data.stages))
         plan = data.sequential
-        return anytime.spike_evidence(gate, measured, plan, fixed) if plan else fixed
+        return anytime.spike_evidence(gate, measured, plan, fixed, fine) if plan else fixed
 
     def scale(self, gate: Gate) -> str:
         return "ratio" if gate.compare.against == "control" else "figure"

@@ -1,5 +1,7 @@
 """Connection lifetimes: a quantile of how long connections last, by Kaplan–Meier with
-the connections still open censored, against control or an absolute bound."""
+the connections still open censored and those opened before the window entered at
+their age then (left truncation), against control or an absolute bound; in sequential
+mode, anytime-valid against a bound (`anytime.survival_evidence`)."""
 
 from __future__ import annotations
 
@@ -36,8 +38,9 @@ class SurvivalKind(GateKind):
             if source.rum
             else None
         )
-        fixed = evidence.survival_evidence(gate, durations)
-        return anytime.fixed_horizon(fixed) if data.sequential else fixed
+        fixed = evidence.survival_evidence(gate, durations, window)
+        plan = data.sequential
+        return anytime.survival_evidence(gate, durations, window, plan, fixed) if plan else fixed
 
     def per_step(
         self, gate: Gate, data: JudgeInput, window: Window, step: timedelta
