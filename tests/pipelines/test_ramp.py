@@ -11,7 +11,7 @@ weighted per stage; the answer records the stages.
 from __future__ import annotations
 
 import copy
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -100,12 +100,14 @@ def test_a_weight_ramp_keeps_its_state(judge_service, tmp_path: Path):
     answer = requests.post(f"{service.url}/v1/judge", json=body, timeout=30,
                            headers={"Authorization": f"Bearer {TOKEN}"}).json()  # fmt: skip
     assert answer["verdict"] == "GO" and answer["fetched_samples"] == 0
-    # decided in the second stage (a GO is final: the third stage's looks return it)
+    # decided in a later stage (a GO is final: later looks return it)
     stages = answer["stages"]
     assert [s["share"] for s in stages] == [share for _, share in RAMP_STAGES][: len(stages)]
     assert len(stages) >= 2 and stages[1]["start"] == (RAMP_START + timedelta(hours=1)).isoformat()
     for stage in stages:  # each stage's split against its own share, none mismatched
         assert stage["unit"] == "connections" and stage["srm_p"] > 0.001
-        assert stage["observed_share"] == pytest.approx(stage["share"], abs=0.02)
+        span = datetime.fromisoformat(stage["end"]) - datetime.fromisoformat(stage["start"])
+        if span >= timedelta(hours=1):  # a whole stage; the GO's stage may have 10 minutes
+            assert stage["observed_share"] == pytest.approx(stage["share"], abs=0.02), stage
     assert answer["across_stages"]["weighted"] == ["error_rate", "auth_spike"]
     assert f"moved over {len(stages)} stages (10%, 25%" in answer["reason"]

@@ -75,10 +75,15 @@ def beacon_variants(folder: Path) -> Path:
 
 
 def look(
-    name: str, start: datetime, end: datetime, rum: Path | None, names: Path | None = None
+    name: str,
+    start: datetime,
+    end: datetime,
+    rum: Path | None,
+    names: Path | None = None,
+    plan: dict[str, str] = PLAN,
 ) -> Look:
     return Look(id=name, start=start, end=end, canary_share=0.1, rum=str(rum) if rum else None,
-                **PLAN, **selectors(name), telemetry=str(names) if names else None)  # fmt: skip
+                **plan, **selectors(name), telemetry=str(names) if names else None)  # fmt: skip
 
 
 def cli(
@@ -89,10 +94,11 @@ def cli(
     rum: Path | None,
     out: Path,
     names: Path | None = None,
+    plan: dict[str, str] = PLAN,
 ) -> dict:
     args = ["judge", "--prometheus", url, "--start", start.isoformat(), "--end", end.isoformat(),
-            "--canary-share", "0.1", "--sequential", "--look", PLAN["look"], "--horizon",
-            PLAN["horizon"], "--out", str(out)]  # fmt: skip
+            "--canary-share", "0.1", "--sequential", "--look", plan["look"], "--horizon",
+            plan["horizon"], "--out", str(out)]  # fmt: skip
     if names is not None:
         args += ["--telemetry", str(names)]
     for option, value in selectors(name).items():
@@ -176,3 +182,26 @@ def test_a_partial_answer_on_any_family_leaves_the_same_gates_undecided(
     assert answer.document["source_warnings"] == {family: [faults.warning]}
     if touched and any(g["decision"] == "pass" for g in clean["gates"] if g["name"] in touched):
         assert answer.document["verdict"] != "GO"
+
+
+def test_a_pass_is_read_from_the_current_look_and_a_fail_is_final(bundled_prometheus, tmp_path):
+    """`sample` from its server series, looked at every 5 minutes: reconnect_rate passes at
+    2 h 20 min, loses the pass five minutes later (each look's own evidence, not the best
+    so far) and fails at 4 h. The service's per-bucket state, read incrementally, says
+    each of those as the CLI does on the same window, and the fail stays."""
+    name = "sample"
+    start, _ = window(name)
+    plan = {"look": "5m", "horizon": "48h"}
+    service = Judge(StateStore(tmp_path / "state.sqlite"), bundled_prometheus.url)
+    seen = []
+    for minutes in (140, 145, 240):
+        at = start + timedelta(minutes=minutes)
+        answer = service.look(look(name, start, at, None, plan=plan))
+        out = tmp_path / "v.json"
+        expected = cli(bundled_prometheus.url, name, start, at, None, out, plan=plan)
+        assert not answer.cached and verdict_part(answer.document) == verdict_part(expected)
+        gates = {g["name"]: g["decision"] for g in answer.document["gates"]}
+        seen.append((answer.verdict, gates["reconnect_rate"]))
+    assert seen == [("INCONCLUSIVE", "pass"), ("INCONCLUSIVE", "inconclusive"), ("NO_GO", "fail")]
+    later = service.look(look(name, start, start + timedelta(hours=5), None, plan=plan))
+    assert later.cached and later.verdict == "NO_GO"
