@@ -43,17 +43,27 @@ class SRMResult:
         )
 
 
-def sample_ratio_mismatch(
-    n_canary: int, n_control: int, expected_share: float, *, alpha: float = SRM_ALPHA
-) -> SRMResult:
-    """Test the canary's share of units (sessions, connections) against `expected_share`."""
+def _no_units(
+    n_canary: int, n_control: int, expected_share: float, alpha: float
+) -> SRMResult | None:
+    """Both tests' argument checks, and their answer when no unit was counted."""
     if not 0 < expected_share < 1:
         raise ValueError("expected_share must be strictly between 0 and 1")
     if n_canary < 0 or n_control < 0:
         raise ValueError("counts must be non-negative")
-    total = n_canary + n_control
-    if total == 0:
+    if n_canary + n_control == 0:
         return SRMResult(math.nan, math.nan, math.nan, expected_share, 0, 0, alpha)
+    return None
+
+
+def sample_ratio_mismatch(
+    n_canary: int, n_control: int, expected_share: float, *, alpha: float = SRM_ALPHA
+) -> SRMResult:
+    """Test the canary's share of units (sessions, connections) against `expected_share`."""
+    empty = _no_units(n_canary, n_control, expected_share, alpha)
+    if empty is not None:
+        return empty
+    total = n_canary + n_control
     expected = [total * expected_share, total * (1 - expected_share)]
     res = stats.chisquare([n_canary, n_control], expected)
     return SRMResult(
@@ -102,13 +112,10 @@ def sequential_sample_ratio_mismatch(
     healthy canaries at alpha 0.001; this one on fewer than alpha of them
     (tests/stats/test_categorical_srm_multiplicity.py).
     """
-    if not 0 < expected_share < 1:
-        raise ValueError("expected_share must be strictly between 0 and 1")
-    if n_canary < 0 or n_control < 0:
-        raise ValueError("counts must be non-negative")
+    empty = _no_units(n_canary, n_control, expected_share, alpha)
+    if empty is not None:
+        return empty
     total = n_canary + n_control
-    if total == 0:
-        return SRMResult(math.nan, math.nan, math.nan, expected_share, 0, 0, alpha)
     log_bf = float(log_bayes_factor(n_canary, n_control, expected_share, concentration))
     bf = math.exp(min(log_bf, 700.0))
     return SRMResult(
