@@ -128,7 +128,9 @@ def test_from_a_server_with_selectors_and_sequential(servers, tmp_path):
     args = ["--prometheus", servers["x2"], *window(), "--canary-selector", 'track="canary"',
             "--control-selector", 'track="stable"', "--gates", gates]  # fmt: skip
     assert verdict(tmp_path, *args)["verdict"] == "NO_GO"
-    sequential = verdict(tmp_path, *args, "--sequential", "--look", "5m", "--horizon", "2h")
+    # 4 planned looks: alpha split over 24 (5-minute looks) leaves a ×1.8 ratio on 2 h of
+    # autocorrelated steps unsettled at K - 1 batch degrees of freedom
+    sequential = verdict(tmp_path, *args, "--sequential", "--look", "30m", "--horizon", "2h")
     assert sequential["verdict"] == "NO_GO"
 
 
@@ -138,7 +140,7 @@ def test_judge_server_looks_judge_series_gates(servers, tmp_path):
     gate_file(tmp_path, PLACEHOLDER)
     (tmp_path / "telemetry.yaml").write_text(yaml.safe_dump(TELEMETRY))
     fields = {"id": "cpu", "start": START.isoformat(), "gates": "gates.yaml",
-              "telemetry": "telemetry.yaml", "look": "5m", "horizon": "2h"}  # fmt: skip
+              "telemetry": "telemetry.yaml", "look": "30m", "horizon": "2h"}  # fmt: skip
     judge_ = Judge(StateStore(tmp_path / "state.sqlite"), servers["x2"])
     answers = [
         judge_.look(parse_look(fields, now=START + timedelta(hours=h), files_root=tmp_path))
