@@ -1,0 +1,400 @@
+"""Elevations at every time scale: a scan of windows from one minute to hours against a
+robust baseline, with overdispersed counts and a stated false-alarm rate.
+
+Why: a per-minute threshold finds only the minutes that cross it, so an hour at ×30
+reads as three one-minute blips and a sustained moderate rise as nothing, while one
+flapping client's burst of closes reads as an incident. A scan statistic tests windows
+of every length and keeps the one the data support best (Kulldorff's scan; Naus).
+
+The model, per series (one signal of one variant, counts per minute):
+
+* **Baseline.** The expected count of a minute is the mean of the surrounding ±`REACH`
+  minutes, leaving out the minutes already found elevated, until nothing changes (an
+  iterated, outlier-excluding smoother, as in Farrington's outbreak detection). A
+  centered mean follows a daily curve; leaving the elevation out keeps an hour-long
+  incident from raising its own baseline. A Jeffreys half event keeps the expected
+  count of a silent series above zero.
+* **Overdispersion, measured.** A window's count is negative binomial around its
+  expected count B with variance φ_w·B·(1 + w/n): φ_w is measured at each window length
+  w from the series itself (the sum of squared residuals of disjoint windows over the
+  sum of their variances, windows found elevated left out), floored at 1 and never
+  below a shorter length's; w/n is the baseline's own uncertainty (n minutes behind
+  it). Errors clustered on one connection, bursty arrivals and load swings all show as
+  φ_w > 1 and widen the test at the scales where they act; the negative binomial tail
+  keeps the skew of a few large clusters (Noufaily et al. 2013 use the same tail).
+* **Multiplicity, from the target.** Windows of length w start every max(1, w/4)
+  minutes; every tested window is counted (Bonferroni, conservative for overlapping
+  windows). The level per window is the series' share of `FALSE_ALARMS_PER_DAY` over
+  the windows it tests per day, so the false-alarm rate is stated, not tuned:
+  `PER_SERIES` false elevations per series per day, and `STRICT` times fewer for
+  elevations that may be rated medium or high.
+
+The best window (smallest p-value) is taken first and its edges moved minute by minute
+to the span the data support best; windows overlapping it are dropped; the next best
+follows. Elevations of one series that touch are merged into one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+MINUTE = timedelta(minutes=1)
+#: Window lengths tested, in minutes (each only where the data are 6× as long).
+SCALES = (1, 2, 3, 5, 8, 12, 20, 30, 45, 60, 90, 120, 180, 240, 360)
+REACH = 90  # the baseline is the mean of ±REACH minutes (±4·REACH where that is all gone)
+JEFFREYS = 0.5  # events added to a baseline span, so a silent series is not certain zero
+MIN_WINDOWS = 6  # disjoint windows needed to measure φ at a length (else the shorter's)
+SPARSE = 0.5  # events per minute below which minutes with any event are scanned too
+
+#: The target: false elevations per day over all series an analysis scans.
+FALSE_ALARMS_PER_DAY = 0.5
+#: Series an analysis scans per variant (close codes, restart closes, reconnects, opens,
+#: give-ups, slow replies, each from the server and/or RUM), for two variants.
+SERIES_SCANNED = 2 * 12
+PER_SERIES = FALSE_ALARMS_PER_DAY / SERIES_SCANNED
+#: Elevations that may be rated medium or high must pass a level this many times smaller.
+STRICT = 100.0
+
+
+@dataclass(frozen=True)
+class Window:
+    """One elevated span of a series, in minute indices [start, end)."""
+
+    start: int
+    end: int
+    observed: float
+    expected: float
+    pvalue: float
+    level: float  # the per-window level it was tested at
+    peak: float  # the largest minute count inside
+    peak_expected: float
+
+    @property
+    def minutes(self) -> int:
+        return self.end - self.start
+
+    @property
+    def strong(self) -> bool:
+        """Significant at the strict level: may be rated medium or high."""
+        return self.pvalue <= self.level / STRICT
+
+
+def scales_for(length: int) -> list[int]:
+    """The lengths scanned: up to a sixth of the series, so that every length keeps
+    enough disjoint windows, the tested one and its flanks left out, to measure its own
+    dispersion (longer elevations are found as touching windows, merged)."""
+    return [w for w in SCALES if w == 1 or 6 * w <= length]
+
+
+def stride(w: int) -> int:
+    return max(1, w // 4)
+
+
+def tests_per_day(length: int) -> float:
+    """Windows tested per day of data (for the Bonferroni level)."""
+    tested = sum(max(0, length - w) // stride(w) + 1 for w in scales_for(length))
+    return tested * 1440.0 / max(length, 1)
+
+
+def level(length: int, per_series: float = PER_SERIES) -> float:
+    """The per-window level: the series' false alarms per day over its tests per day."""
+    return per_series / tests_per_day(length)
+
+
+def baseline(y: np.ndarray, x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Expected count per minute: the rate (events per unit of exposure `x`) of the
+    unmasked minutes within ±REACH, widened to ±4·REACH, then to the whole series, where
+    fewer than REACH remain, times the minute's exposure; and the minutes behind it."""
+    keep = ~mask
+    c_y = np.concatenate([[0.0], np.cumsum(np.where(keep, y, 0.0))])
+    c_x = np.concatenate([[0.0], np.cumsum(np.where(keep, x, 0.0))])
+    c_n = np.concatenate([[0.0], np.cumsum(keep)])
+    idx = np.arange(len(y))
+    rate = np.full(len(y), (c_y[-1] + JEFFREYS) / max(c_x[-1], 1e-12))
+    behind = np.full(len(y), max(c_n[-1], 1.0))
+    for reach in (4 * REACH, REACH):
+        lo, hi = np.clip(idx - reach, 0, len(y)), np.clip(idx + reach + 1, 0, len(y))
+        n = c_n[hi] - c_n[lo]
+        ok = n >= REACH
+        rate = np.where(ok, (c_y[hi] - c_y[lo] + JEFFREYS) / np.maximum(c_x[hi] - c_x[lo], 1e-12),
+                        rate)  # fmt: skip
+        behind = np.where(ok, n, behind)
+    return rate * x, behind
+
+
+def _windows(length: int, w: int, step: int) -> np.ndarray:
+    return np.arange(0, length - w + 1, step)
+
+
+class Dispersion:
+    """φ_w per window length w, measured on the series and left out for the window tested.
+
+    At each length, the disjoint windows give squared residuals against their own
+    expected counts (from their flanks, as a tested window's) over their variance under
+    Poisson; their mean is φ_w, the moment estimate: clusters, load swings and the
+    flanks' own error all raise it. The window under test, and the disjoint windows it
+    overlaps, are left out of that mean, so an incident never widens its own test, while
+    another elevation elsewhere only makes it more cautious (the windows whose flanks
+    reach the tested one are left out as well: the incident would be in their expected
+    counts). A length with fewer than
+    MIN_WINDOWS windows left has no estimate of its own; a window of length L uses the
+    largest φ_w over w <= L (at least 1).
+    """
+
+    def __init__(self, series: _Series, scales: list[int]) -> None:
+        self.scales = scales
+        self.sums: list[tuple[np.ndarray, np.ndarray]] = []  # prefix sums per scale
+        for w in scales:
+            starts = _windows(len(series.y), w, w)
+            s, e, v = series.counts(starts, starts + w)
+            z2 = (s - e) ** 2 / v
+            self.sums.append((np.concatenate([[0.0], np.cumsum(z2)]), np.arange(len(z2) + 1)))
+
+    def at(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """φ for each window [start, end), the windows near it left out."""
+        phi = np.ones(len(start))
+        length = end - start
+        for w, (z2, n) in zip(self.scales, self.sums, strict=True):
+            applies = length >= w
+            if not applies.any():
+                break
+            reach = max(REACH, w)  # windows whose flanks reach the tested one go too
+            first = np.clip((start - reach) // w, 0, len(n) - 1)
+            last = np.clip((end + reach - 1) // w + 1, 0, len(n) - 1)
+            left = n[-1] - (n[last] - n[first])
+            total = z2[-1] - (z2[last] - z2[first])
+            ok = applies & (left >= MIN_WINDOWS)
+            phi = np.where(ok, np.maximum(phi, total / np.maximum(left, 1)), phi)
+        return phi
+
+
+def tail(
+    observed: np.ndarray, expected: np.ndarray, variance: np.ndarray, screen: float = 1.0
+) -> np.ndarray:
+    """P(X >= observed), X negative binomial with that mean and variance (Poisson when the
+    variance is not above the mean): a Poisson count of clusters of logarithmic size when
+    the variance is proportional to the mean, a gamma-swinging rate when it grows as its
+    square. Windows whose Poisson tail is above `screen` keep it (theirs is larger)."""
+    observed = np.asarray(observed, dtype=float)
+    expected = np.maximum(np.asarray(expected, dtype=float), 1e-12)
+    variance = np.asarray(variance, dtype=float)
+    k = np.ceil(observed - 1e-9) - 1
+    p = stats.poisson.sf(k, expected)
+    over = (variance > expected * (1 + 1e-9)) & (p <= screen)
+    mu, var = expected[over], variance[over]
+    p[over] = stats.nbinom.sf(k[over], mu * mu / (var - mu), mu / var)
+    return p
+
+
+class _Series:
+    """One series and its exposure, and the test of any window against its flanks."""
+
+    def __init__(self, y: np.ndarray, x: np.ndarray):
+        self.y = y
+        self.c_y = np.concatenate([[0.0], np.cumsum(y)])
+        self.c_x = np.concatenate([[0.0], np.cumsum(x)])
+        self.phi: Dispersion | None = None
+
+    def expected(self, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Expected count of each window from its flanks: the rate of the max(REACH, w)
+        minutes before and after it (a Jeffreys half event added) times the window's
+        exposure; and the minutes behind that rate."""
+        length = len(self.y)
+        w = end - start
+        reach = np.maximum(REACH, w)
+        lo, hi = np.maximum(start - reach, 0), np.minimum(end + reach, length)
+        flank_y = (self.c_y[start] - self.c_y[lo]) + (self.c_y[hi] - self.c_y[end])
+        flank_x = (self.c_x[start] - self.c_x[lo]) + (self.c_x[hi] - self.c_x[end])
+        rate = (flank_y + JEFFREYS) / np.maximum(flank_x, 1e-12)
+        return rate * (self.c_x[end] - self.c_x[start]), np.maximum((start - lo) + (hi - end), 1)
+
+    def counts(self, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Observed, expected and the Poisson variance with the flanks' own error."""
+        s = self.c_y[end] - self.c_y[start]
+        e, behind = self.expected(start, end)
+        return s, e, e * (1 + (end - start) / behind)
+
+    def test(
+        self, start: np.ndarray, end: np.ndarray, screen: float = 1.0
+    ) -> tuple[np.ndarray, ...]:
+        s, e, v = self.counts(start, end)
+        return s, e, tail(s, e, self.phi.at(start, end) * v, screen)
+
+
+def _refine(series: _Series, start: int, end: int, length: int, screen: float) -> tuple[int, int]:
+    """Move the edges to the span with the smallest p-value nearby (a minute grid around
+    the window, at most ±half its length)."""
+    w = end - start
+    reach = max(1, w // 2)
+    step = max(1, reach // 20)
+    starts = np.arange(max(0, start - reach), min(length - 1, start + reach) + 1, step)
+    ends = np.arange(max(1, end - reach), min(length, end + reach) + 1, step)
+    a, b = np.meshgrid(starts, ends, indexing="ij")
+    a, b = a.ravel(), b.ravel()
+    keep = b > a
+    a, b = a[keep], b[keep]
+    s, e, p = series.test(a, b, screen=screen)
+    best = np.lexsort((-(s - e), p))[0]
+    return int(a[best]), int(b[best])
+
+
+def scan(
+    y: np.ndarray,
+    exposure: np.ndarray | None = None,
+    *,
+    min_excess: float = 3.0,
+    per_series: float = PER_SERIES,
+) -> list[Window]:
+    """Elevated spans of a per-minute count series (see the module docstring). With
+    `exposure` (e.g. open connections per minute), the baseline is a rate per unit of it,
+    so the daily load curve and load swings are not read as elevations."""
+    y = np.asarray(y, dtype=float)
+    length = len(y)
+    if length == 0 or y.sum() <= 0:
+        return []
+    x = np.ones(length) if exposure is None else np.asarray(exposure, dtype=float)
+    x = np.where(np.isfinite(x) & (x > 0), x, 0.0)
+    if x.sum() <= 0:
+        x = np.ones(length)
+    x = np.maximum(x, 1e-3 * x[x > 0].mean())  # a minute without exposure still counts
+    scales = scales_for(length)
+    sparse = y.mean() <= SPARSE
+    alpha = level(length, per_series / 2 if sparse else per_series)
+    series = _Series(y, x)
+    series.phi = Dispersion(series, scales)
+    found = _select(series, scales, alpha, min_excess)
+    if not sparse:
+        return found
+    occupied = _Series((y > 0).astype(float), x)  # minutes with any event: clusters count once
+    occupied.phi = Dispersion(occupied, scales)
+    return _union(found, _select(occupied, scales, alpha, min_excess), series, alpha)
+
+
+def _union(found: list[Window], more: list[Window], series: _Series, alpha: float) -> list[Window]:
+    """Elevations of the counts and of the occupied minutes as one list: spans that
+    overlap or touch become one, with the counts over the whole span and the smaller
+    p-value of the two tests."""
+    spans = sorted(found + more, key=lambda w: w.start)
+    out: list[Window] = []
+    for w in spans:
+        if out and w.start <= out[-1].end:
+            last = out[-1]
+            a, b = last.start, max(last.end, w.end)
+            s, e, p = series.test(np.array([a]), np.array([b]))
+            top = a + int(np.argmax(series.y[a:b]))
+            out[-1] = Window(a, b, float(s[0]), float(e[0]), min(last.pvalue, w.pvalue), alpha,
+                             float(series.y[top]), float(e[0]) / (b - a))  # fmt: skip
+        else:
+            out.append(w)
+    return out
+
+
+def _select(series: _Series, scales: list[int], alpha: float, min_excess: float) -> list[Window]:
+    length = len(series.y)
+    starts, ends = [], []
+    for w in scales:
+        s = _windows(length, w, stride(w))
+        starts.append(s)
+        ends.append(s + w)
+    start, end = np.concatenate(starts), np.concatenate(ends)
+    s, e, p = series.test(start, end, screen=alpha)
+    hit = (p <= alpha) & (s - e >= min_excess)
+    start, end, p = start[hit], end[hit], p[hit]
+    order = np.argsort(p, kind="stable")
+    taken = np.zeros(length, bool)
+    picked: list[tuple[int, int]] = []
+    for i in order:
+        if taken[start[i] : end[i]].any():
+            continue
+        a, b = _refine(series, int(start[i]), int(end[i]), length, float(p[i]))
+        if taken[a:b].any():
+            a, b = int(start[i]), int(end[i])
+        taken[a:b] = True
+        picked.append((a, b))
+    merged: list[list[int]] = []
+    for a, b in sorted(picked):
+        if merged and a <= merged[-1][1] + max(2, (merged[-1][1] - merged[-1][0]) // 10):
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    out = []
+    for a, b in merged:
+        s, e, p = series.test(np.array([a]), np.array([b]))
+        if s[0] - e[0] < min_excess:
+            continue
+        top = a + int(np.argmax(series.y[a:b]))
+        out.append(Window(a, b, float(s[0]), float(e[0]), float(p[0]), alpha,
+                          float(series.y[top]), float(e[0]) / (b - a)))  # fmt: skip
+    return out
+
+
+# -- on the frames the detectors count ----------------------------------------------
+@dataclass(frozen=True)
+class Elevation:
+    """An elevated span of one variant's series: counts observed and expected, its
+    p-value and the level it passed (`strong`: the strict one)."""
+
+    variant: str
+    start: datetime
+    end: datetime
+    observed: float
+    expected: float
+    peak: float
+    peak_baseline: float
+    minutes: int
+    pvalue: float = math.nan
+    strong: bool = False
+
+    @property
+    def ratio(self) -> float:
+        return self.observed / max(self.expected, 1.0)
+
+    @property
+    def excess(self) -> float:
+        return max(self.observed - self.expected, 0.0)
+
+
+def elevations(
+    counts: pl.DataFrame | None,
+    *,
+    min_excess: float = 3.0,
+    per_series: float = PER_SERIES,
+    variants: list[str] | None = None,
+) -> list[Elevation]:
+    """Scan each variant's per-minute counts (bucket, variant, n), in time order."""
+    if counts is None or counts.is_empty():
+        return []
+    found: list[Elevation] = []
+    names = variants or counts["variant"].unique(maintain_order=True).to_list()
+    for variant in sorted(names):
+        part = counts.filter(pl.col("variant") == variant).sort("bucket")
+        buckets = part["bucket"].to_list()
+        for w in scan(part["n"].to_numpy(), min_excess=min_excess, per_series=per_series):
+            found.append(
+                Elevation(
+                    variant, buckets[w.start], buckets[w.end - 1] + MINUTE, w.observed,
+                    w.expected, w.peak, w.peak_expected, w.minutes, w.pvalue, w.strong,
+                )
+            )  # fmt: skip
+    return sorted(found, key=lambda e: (e.start, e.variant))
+
+
+def expected_counts(counts: pl.DataFrame, spans: dict[str, list[tuple[datetime, datetime]]]):
+    """`counts` with `baseline`: each variant's expected count per minute, the spans given
+    for it left out of the baseline (what an episode's excess is measured against)."""
+    parts = []
+    for variant in counts["variant"].unique(maintain_order=True).to_list():
+        part = counts.filter(pl.col("variant") == variant).sort("bucket")
+        times = part["bucket"]
+        mask = np.zeros(part.height, bool)
+        for a, b in spans.get(variant, []):
+            mask |= ((times >= a) & (times < b)).to_numpy()
+        b, _ = baseline(part["n"].to_numpy().astype(float), mask)
+        parts.append(part.with_columns(pl.Series("baseline", b)))
+    return pl.concat(parts) if parts else counts.with_columns(pl.lit(0.0).alias("baseline"))
