@@ -9,35 +9,37 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from wsanalysis.incident.findings import Finding, NotRun, severity_from
+from wsanalysis.incident import impact
+from wsanalysis.incident.findings import Finding, NotRun
 from wsanalysis.incident.inputs import IncidentData
+from wsanalysis.incident.scan import elevations
 from wsanalysis.incident.signals import (
     MINUTE,
-    episodes,
-    rum_counts,
-    server_counts,
+    SIGNALS,
+    exposure,
+    rum_signal,
+    server_signal,
     sessions_in,
-    unusual,
-    with_baseline,
 )
-from wsanalysis.sources.metric_names import CONNECTIONS_ACTIVE, CONNECTIONS_TOTAL
+from wsanalysis.sources.metric_names import CONNECTIONS_ACTIVE
 
 FAILURE_SHARE = 0.6
 MAX_OUTAGE = timedelta(hours=3)
 ACTIVE_DROP = 0.8
+MIN_CLOSES = 5  # sampled 1006 closes beyond the usual in a burst
+#: The users' return is looked for only after an outage was found: a looser level.
+RETURN_ALARMS = 1.0
 
 
 def _return_surge(data: IncidentData, variant: str, after: datetime) -> datetime | None:
     """Start of the first unusual burst of opens after `after` (the users coming back)."""
-    sources = [
-        rum_counts(data, "ws.open") if data.has_rum else None,
-        server_counts(data, CONNECTIONS_TOTAL),
-    ]
-    for counts in sources:
-        if counts is None:
+    signal = SIGNALS["opens"]
+    for source, counts in (("rum", rum_signal(data, signal)),
+                           ("server", server_signal(data, signal))):  # fmt: skip
+        if counts is None or counts["n"].sum() <= 0:
             continue
-        marked = with_baseline(counts.filter(pl.col("variant") == variant))
-        for e in episodes(marked, unusual(marked, ratio=2.0, z=4.0, min_count=3)):
+        mine = counts.filter(pl.col("variant") == variant)
+        for e in elevations(mine, exposure(data, source), per_series=RETURN_ALARMS):
             if after <= e.start <= after + MAX_OUTAGE:
                 return e.start
     return None
@@ -60,12 +62,11 @@ def _near_restart(restarts: list[Finding], variant: str, at: datetime) -> bool:
 
 
 def _from_rum(data: IncidentData, restarts: list[Finding]) -> list[Finding]:
-    counts = rum_counts(data, "ws.close", pl.col("code") == 1006)
-    if counts is None:
+    counts = rum_signal(data, SIGNALS["1006"])
+    if counts is None or counts["n"].sum() <= 0:
         return []
-    marked = with_baseline(counts)
     found = []
-    for e in episodes(marked, unusual(marked, min_count=5), gap=3):
+    for e in elevations(counts, exposure(data, "rum"), min_excess=MIN_CLOSES):
         if _near_restart(restarts, e.variant, e.start):
             continue  # handshakes refused while the server restarts
         failures = _failures(data, e.variant, e.start, e.end + 3 * MINUTE)
@@ -124,7 +125,7 @@ def _finding(variant, start, end, lost, failures, share, source) -> Finding:
         start=start,
         end=end,
         variant=variant,
-        severity=severity_from(share or 0.0, 0.05, 0.2),
+        severity=impact.severity(share, True),
         sentence=(
             f"Network outage on {variant} from {start:%H:%M} to {end:%H:%M} UTC: "
             f"{lost:.0f} connections lost at once{share_text}"

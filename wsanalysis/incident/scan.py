@@ -74,6 +74,7 @@ class Window:
     level: float  # the per-window level it was tested at
     peak: float  # the largest minute count inside
     peak_expected: float
+    burst: float = 1.0  # φ at one minute around it: about the events a burst holds
 
     @property
     def minutes(self) -> int:
@@ -156,8 +157,13 @@ class Dispersion:
             z2 = (s - e) ** 2 / v
             self.sums.append((np.concatenate([[0.0], np.cumsum(z2)]), np.arange(len(z2) + 1)))
 
-    def at(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-        """φ for each window [start, end), the windows near it left out."""
+    def burst(self, start: int, end: int) -> float:
+        """φ at one minute, the span [start, end) and its flanks left out."""
+        return float(self.at(np.array([start]), np.array([start + 1]), reach_to=end)[0])
+
+    def at(self, start: np.ndarray, end: np.ndarray, reach_to: int | None = None) -> np.ndarray:
+        """φ for each window [start, end), the windows near it left out (near
+        [start, reach_to) when given: a span longer than the windows measured)."""
         phi = np.ones(len(start))
         length = end - start
         for w, (z2, n) in zip(self.scales, self.sums, strict=True):
@@ -165,8 +171,9 @@ class Dispersion:
             if not applies.any():
                 break
             reach = max(REACH, w)  # windows whose flanks reach the tested one go too
+            stop = end if reach_to is None else np.maximum(end, reach_to)
             first = np.clip((start - reach) // w, 0, len(n) - 1)
-            last = np.clip((end + reach - 1) // w + 1, 0, len(n) - 1)
+            last = np.clip((stop + reach - 1) // w + 1, 0, len(n) - 1)
             left = n[-1] - (n[last] - n[first])
             total = z2[-1] - (z2[last] - z2[first])
             ok = applies & (left >= MIN_WINDOWS)
@@ -226,10 +233,16 @@ class _Series:
         s, e, v = self.counts(start, end)
         return s, e, tail(s, e, self.phi.at(start, end) * v, screen)
 
+    def z(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """The standardized excess: what a span's edges are chosen by (a p-value that
+        underflows cannot tell a span from one diluted with quiet minutes)."""
+        s, e, v = self.counts(start, end)
+        return (s - e) / np.sqrt(self.phi.at(start, end) * v)
 
-def _refine(series: _Series, start: int, end: int, length: int, screen: float) -> tuple[int, int]:
-    """Move the edges to the span with the smallest p-value nearby (a minute grid around
-    the window, at most ±half its length)."""
+
+def _refine(series: _Series, start: int, end: int, length: int) -> tuple[int, int]:
+    """Move the edges to the span with the largest standardized excess nearby (a minute
+    grid around the window, at most ±half its length)."""
     w = end - start
     reach = max(1, w // 2)
     step = max(1, reach // 20)
@@ -239,8 +252,7 @@ def _refine(series: _Series, start: int, end: int, length: int, screen: float) -
     a, b = a.ravel(), b.ravel()
     keep = b > a
     a, b = a[keep], b[keep]
-    s, e, p = series.test(a, b, screen=screen)
-    best = np.lexsort((-(s - e), p))[0]
+    best = int(np.argmax(series.z(a, b)))
     return int(a[best]), int(b[best])
 
 
@@ -276,6 +288,14 @@ def scan(
     return _union(found, _select(occupied, scales, alpha, min_excess), series, alpha)
 
 
+def _window(series: _Series, a: int, b: int, alpha: float, p: float | None = None) -> Window:
+    """The span [a, b) as found: its counts, p-value (given, or its own test's)."""
+    s, e, own = series.test(np.array([a]), np.array([b]))
+    top = a + int(np.argmax(series.y[a:b]))
+    return Window(a, b, float(s[0]), float(e[0]), float(own[0]) if p is None else p, alpha,
+                  float(series.y[top]), float(e[0]) / (b - a), series.phi.burst(a, b))  # fmt: skip
+
+
 def _union(found: list[Window], more: list[Window], series: _Series, alpha: float) -> list[Window]:
     """Elevations of the counts and of the occupied minutes as one list: spans that
     overlap or touch become one, with the counts over the whole span and the smaller
@@ -285,11 +305,8 @@ def _union(found: list[Window], more: list[Window], series: _Series, alpha: floa
     for w in spans:
         if out and w.start <= out[-1].end:
             last = out[-1]
-            a, b = last.start, max(last.end, w.end)
-            s, e, p = series.test(np.array([a]), np.array([b]))
-            top = a + int(np.argmax(series.y[a:b]))
-            out[-1] = Window(a, b, float(s[0]), float(e[0]), min(last.pvalue, w.pvalue), alpha,
-                             float(series.y[top]), float(e[0]) / (b - a))  # fmt: skip
+            out[-1] = _window(series, last.start, max(last.end, w.end), alpha,
+                              min(last.pvalue, w.pvalue))  # fmt: skip
         else:
             out.append(w)
     return out
@@ -306,13 +323,13 @@ def _select(series: _Series, scales: list[int], alpha: float, min_excess: float)
     s, e, p = series.test(start, end, screen=alpha)
     hit = (p <= alpha) & (s - e >= min_excess)
     start, end, p = start[hit], end[hit], p[hit]
-    order = np.argsort(p, kind="stable")
+    order = np.lexsort((-series.z(start, end), p))  # smallest p first, then largest z
     taken = np.zeros(length, bool)
     picked: list[tuple[int, int]] = []
     for i in order:
         if taken[start[i] : end[i]].any():
             continue
-        a, b = _refine(series, int(start[i]), int(end[i]), length, float(p[i]))
+        a, b = _refine(series, int(start[i]), int(end[i]), length)
         if taken[a:b].any():
             a, b = int(start[i]), int(end[i])
         taken[a:b] = True
@@ -325,20 +342,28 @@ def _select(series: _Series, scales: list[int], alpha: float, min_excess: float)
             merged.append([a, b])
     out = []
     for a, b in merged:
-        s, e, p = series.test(np.array([a]), np.array([b]))
-        if s[0] - e[0] < min_excess:
-            continue
-        top = a + int(np.argmax(series.y[a:b]))
-        out.append(Window(a, b, float(s[0]), float(e[0]), float(p[0]), alpha,
-                          float(series.y[top]), float(e[0]) / (b - a)))  # fmt: skip
+        found = _window(series, a, b, alpha)
+        if found.observed - found.expected >= min_excess:
+            out.append(found)
     return out
+
+
+def burst(y: np.ndarray, exposure: np.ndarray | None = None) -> float:
+    """About the events a burst holds: φ at one minute over the whole series (>= 1)."""
+    y = np.asarray(y, dtype=float)
+    if len(y) < 2 * MIN_WINDOWS or y.sum() <= 0:
+        return 1.0
+    x = np.ones(len(y)) if exposure is None else np.maximum(np.asarray(exposure, float), 1e-9)
+    z2, n = Dispersion(_Series(y, x), [1]).sums[0]
+    return max(1.0, float(z2[-1] / max(n[-1], 1)))
 
 
 # -- on the frames the detectors count ----------------------------------------------
 @dataclass(frozen=True)
 class Elevation:
     """An elevated span of one variant's series: counts observed and expected, its
-    p-value and the level it passed (`strong`: the strict one)."""
+    p-value, whether it passed the strict level, the exposure over it, and the events
+    a burst holds there (φ at one minute)."""
 
     variant: str
     start: datetime
@@ -350,6 +375,8 @@ class Elevation:
     minutes: int
     pvalue: float = math.nan
     strong: bool = False
+    exposure: float = math.nan  # mean open connections per minute over the span
+    burst: float = 1.0
 
     @property
     def ratio(self) -> float:
@@ -360,41 +387,58 @@ class Elevation:
         return max(self.observed - self.expected, 0.0)
 
 
+def _aligned(counts: pl.DataFrame, exposure: pl.DataFrame | None, variant: str):
+    part = counts.filter(pl.col("variant") == variant).sort("bucket")
+    if exposure is None:
+        return part, None
+    x = exposure.filter(pl.col("variant") == variant).select("bucket", pl.col("n").alias("x"))
+    joined = part.join(x, on="bucket", how="left").sort("bucket")
+    return part, joined["x"].fill_null(0.0).to_numpy()
+
+
 def elevations(
     counts: pl.DataFrame | None,
+    exposure: pl.DataFrame | None = None,
     *,
     min_excess: float = 3.0,
     per_series: float = PER_SERIES,
-    variants: list[str] | None = None,
 ) -> list[Elevation]:
-    """Scan each variant's per-minute counts (bucket, variant, n), in time order."""
+    """Scan each variant's per-minute counts (bucket, variant, n) per unit of its
+    exposure (bucket, variant, n: open connections), in time order."""
     if counts is None or counts.is_empty():
         return []
     found: list[Elevation] = []
-    names = variants or counts["variant"].unique(maintain_order=True).to_list()
-    for variant in sorted(names):
-        part = counts.filter(pl.col("variant") == variant).sort("bucket")
+    for variant in sorted(counts["variant"].unique().to_list()):
+        part, x = _aligned(counts, exposure, variant)
         buckets = part["bucket"].to_list()
-        for w in scan(part["n"].to_numpy(), min_excess=min_excess, per_series=per_series):
+        for w in scan(part["n"].to_numpy(), x, min_excess=min_excess, per_series=per_series):
+            mean_x = float(np.mean(x[w.start : w.end])) if x is not None else math.nan
             found.append(
                 Elevation(
                     variant, buckets[w.start], buckets[w.end - 1] + MINUTE, w.observed,
                     w.expected, w.peak, w.peak_expected, w.minutes, w.pvalue, w.strong,
+                    mean_x, w.burst,
                 )
             )  # fmt: skip
     return sorted(found, key=lambda e: (e.start, e.variant))
 
 
-def expected_counts(counts: pl.DataFrame, spans: dict[str, list[tuple[datetime, datetime]]]):
-    """`counts` with `baseline`: each variant's expected count per minute, the spans given
-    for it left out of the baseline (what an episode's excess is measured against)."""
+def expected_counts(
+    counts: pl.DataFrame,
+    exposure: pl.DataFrame | None,
+    spans: dict[str, list[tuple[datetime, datetime]]],
+) -> pl.DataFrame:
+    """`counts` with `baseline`: each variant's expected count per minute (its rate per
+    unit of exposure around the minute), the spans given for it left out of the
+    baseline: what an episode's excess is measured against."""
     parts = []
     for variant in counts["variant"].unique(maintain_order=True).to_list():
-        part = counts.filter(pl.col("variant") == variant).sort("bucket")
+        part, x = _aligned(counts, exposure, variant)
         times = part["bucket"]
         mask = np.zeros(part.height, bool)
         for a, b in spans.get(variant, []):
             mask |= ((times >= a) & (times < b)).to_numpy()
-        b, _ = baseline(part["n"].to_numpy().astype(float), mask)
+        x = np.ones(part.height) if x is None else np.maximum(x, 1e-9)
+        b, _ = baseline(part["n"].to_numpy().astype(float), x, mask)
         parts.append(part.with_columns(pl.Series("baseline", b)))
     return pl.concat(parts) if parts else counts.with_columns(pl.lit(0.0).alias("baseline"))

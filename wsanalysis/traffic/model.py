@@ -17,7 +17,8 @@ a discrete-event clock, this model draws each session's story directly:
   each retry refused, then gets a token or gives up). The client reconnects after a
   full-jitter exponential backoff.
 * **Messages** per connection are Poisson at a per-session rate; time to first byte is
-  log-normal around a per-session level that rises with load, plus a Pareto slow tail.
+  log-normal around a per-session level that rises with the servers' load (the arrival
+  load smoothed over a session's median length), plus a Pareto slow tail.
 * **Injected events** (`Inject`): a rate multiplier on a signal for a variant and a time
   span (an auth spike, an error spike, a level shift since a point), a server restart
   of one pod, a network outage, a reconnect storm (sockets flapping), a TTFB shift, a
@@ -34,7 +35,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -449,8 +450,9 @@ def _replies(traffic: Traffic, rng: np.random.Generator, conn: dict[str, np.ndar
     row = np.repeat(np.arange(len(lived)), counts)
     time = conn["open"][row] + rng.random(len(row)) * lived[row]
     minute = np.clip(((time - traffic.origin) // 60).astype(int), 0, len(load) - 1)
+    busy = _smoothed(load, traffic.session_median_min)  # the servers feel concurrency
     base = traffic.ttfb_median_ms * level[conn["session"][row]]
-    base = base * (1 + traffic.ttfb_load_slope * (load[minute] - 1))
+    base = base * (1 + traffic.ttfb_load_slope * (busy[minute] - 1))
     ttfb = base * np.exp(rng.normal(0, traffic.ttfb_sigma, len(row)))
     slow = rng.random(len(row)) < traffic.slow_share
     ttfb[slow] += traffic.slow_scale_ms * ((1 - rng.random(slow.sum())) ** (-1 / 2) - 1)
@@ -460,5 +462,10 @@ def _replies(traffic: Traffic, rng: np.random.Generator, conn: dict[str, np.ndar
     }  # fmt: skip
 
 
-def window_edges(traffic: Traffic) -> tuple[datetime, datetime]:
-    return traffic.start, traffic.start + timedelta(hours=traffic.hours)
+def _smoothed(load: np.ndarray, minutes: float) -> np.ndarray:
+    """An exponential moving average of the arrival load: how busy the servers are."""
+    out, weight, level = np.empty(len(load)), 1 / max(minutes, 1.0), float(load[0])
+    for i, value in enumerate(load):
+        level += weight * (value - level)
+        out[i] = level
+    return out
