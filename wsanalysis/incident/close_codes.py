@@ -62,10 +62,13 @@ def finding(
     kind: str,
     detector: str,
     felt: Signal | None = None,
-) -> Finding:
+) -> Finding | None:
     """One elevation of a counted signal as a finding (close codes, storms, give-ups);
-    its impact read on `felt` (default: the signal itself) in RUM."""
+    its impact read on `felt` (default: the signal itself) in RUM. None for an elevation
+    counted in RUM that more users than usual do not confirm (a few flapping clients)."""
     hit = impact_of(data, felt or signal, e, source)
+    if source == "rum" and hit is not None and not hit.users_confirm:
+        return None
     share = hit.share if hit else None
     share_text = f"; {share:.0%} of its sessions hit beyond the usual" if share is not None else ""
     return Finding(
@@ -73,7 +76,7 @@ def finding(
         start=e.start,
         end=e.end,
         variant=e.variant,
-        severity=impact.severity(share, e.strong),
+        severity=impact.severity(share, e.strong, hit.hit if hit else None),
         sentence=(
             f"{e.observed:.0f} {signal.label} on {e.variant} from {_hm(e.start)} to "
             f"{_hm(e.end)} UTC where about {e.expected:.0f} are usual "
@@ -113,5 +116,6 @@ def detect(data: IncidentData) -> tuple[list[Finding], list[NotRun]]:
     findings = []
     for name, kind in KINDS.items():
         found, source = scanned(data, name)
-        findings += [finding(data, SIGNALS[name], e, source, kind, "close_codes") for e in found]
+        findings += [f for e in found
+                     if (f := finding(data, SIGNALS[name], e, source, kind, "close_codes"))]
     return sorted(findings, key=lambda f: (f.start, f.variant, f.kind)), []

@@ -74,6 +74,8 @@ def detect(data: IncidentData) -> tuple[list[Finding], list[NotRun]]:
     gave_up = rum_signal(data, SIGNALS["give_ups"])
     for e in elevations(gave_up, exposure(data, "rum"), min_excess=MIN_EXCESS["rum"]):
         f = finding(data, SIGNALS["give_ups"], e, "rum", "give_ups", "delivery")
+        if f is None:
+            continue
         users = e.observed / data.rum_sample
         f.numbers.update({"give_ups": e.observed, "estimated_users": users})
         findings.append(

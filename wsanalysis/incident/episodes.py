@@ -133,7 +133,11 @@ def _finite(value: float) -> float | None:
 
 
 def _signal(f: Finding) -> str | None:
+    """The signal a finding counts: its own word, else its kind's, else its close code's."""
     name = f.numbers.get("signal") or CAUSE_SIGNAL.get(f.kind)
+    if name is None and f.numbers.get("code") is not None:
+        code = int(f.numbers["code"])
+        name = next((n for n, s in SIGNALS.items() if code in s.codes), None)
     return "reconnects" if name == "opens" else name
 
 
@@ -186,8 +190,7 @@ CAUSE_SIGNAL = {"server_restart": "restarts", "thundering_herd": "restarts",
 
 def event_counts(data: IncidentData, cause: Finding) -> tuple[pl.DataFrame | None, str, str]:
     """The events that make `cause`'s kind, per minute and variant: (counts, label, source)."""
-    name = cause.numbers.get("signal") if cause.kind == "close_code_spike" else None
-    name = name or CAUSE_SIGNAL.get(cause.kind)
+    name = _signal(cause)
     if name not in SIGNALS:
         return None, "", ""
     signal = SIGNALS[name]

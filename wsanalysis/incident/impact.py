@@ -10,30 +10,43 @@ one minute, the size of a typical burst).
 
 The same shares decide every kind: `high` from `HIGH_SHARE` of the variant's users,
 `medium` from `MEDIUM_SHARE`, else `low`; medium and high also need the strict level
-(`scan.STRICT`), so that the false-alarm target for them is a hundred times tighter.
+(`scan.STRICT`), so that the false-alarm target for them is a hundred times tighter,
+and at least `MIN_USERS` users hit (a share of a small RUM sample can be one client).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import polars as pl
+from scipy import stats
 
 from wsanalysis.incident.findings import Severity
 from wsanalysis.incident.inputs import IncidentData
 from wsanalysis.incident.signals import sessions_hit, sessions_in
 
 MEDIUM_SHARE, HIGH_SHARE = 0.01, 0.05
+#: Fewest users (sessions, or bursts on the server) beyond the usual for medium or high:
+#: one or two flapping clients are not an incident of that size, whatever their share.
+MIN_USERS = 3
+#: An elevation counted in RUM must show in users too: the sessions hit, against the usual
+#: number in as long (Poisson, a Jeffreys half session added), at this level.
+CONFIRM = 1e-3
+JEFFREYS = 0.5
 #: Sessions seen this long before a span count as live during it.
 LOOKBACK = timedelta(minutes=30)
 #: The usual number of sessions hit is read from this long (at least the span) each side.
 FLANK = timedelta(hours=1)
 
 
-def severity(share: float | None, strong: bool) -> Severity:
-    """`high`/`medium` by the share of users hit (strict evidence needed), else `low`."""
+def severity(share: float | None, strong: bool, users: float | None = None) -> Severity:
+    """`high`/`medium` by the share of users hit (strict evidence, and at least
+    MIN_USERS of them when counted, needed), else `low`."""
     if not strong or share is None or share != share:
+        return "low"
+    if users is not None and users < MIN_USERS:
         return "low"
     if share >= HIGH_SHARE:
         return "high"
@@ -43,19 +56,27 @@ def severity(share: float | None, strong: bool) -> Severity:
 @dataclass(frozen=True)
 class Impact:
     """Excess sessions hit (in the RUM sample, or estimated from the server), the
-    sessions live in the span, and their share."""
+    sessions live in the span, their share, and (RUM) the p-value of the sessions hit
+    against the usual number: sessions are independent where events are not."""
 
     hit: float
     live: float
     source: str
+    pvalue: float = math.nan
 
     @property
     def share(self) -> float | None:
         return self.hit / self.live if self.live > 0 else None
 
+    @property
+    def users_confirm(self) -> bool:
+        """More users than usual, not only more events (always so for the server)."""
+        return not self.pvalue <= 1.0 or self.pvalue <= CONFIRM
+
     def numbers(self) -> dict[str, float | str | None]:
         return {"sessions_hit_excess": self.hit, "sessions_live": self.live,
-                "sessions_affected_share": self.share, "impact_source": self.source}  # fmt: skip
+                "sessions_affected_share": self.share, "impact_source": self.source,
+                "sessions_pvalue": self.pvalue}  # fmt: skip
 
 
 def from_rum(
@@ -77,7 +98,8 @@ def from_rum(
     seconds = sum((b - a).total_seconds() for a, b in (before, after) if b > a)
     usual = seen * span.total_seconds() / seconds if seconds > 0 else 0.0
     hit = sessions_hit(data, variant, start, end, where)
-    return Impact(max(hit - usual, 0.0), float(live), "rum")
+    pvalue = float(stats.poisson.sf(hit - 1, usual + JEFFREYS)) if hit > 0 else 1.0
+    return Impact(max(hit - usual, 0.0), float(live), "rum", pvalue)
 
 
 def from_server(excess: float, burst: float, live: float) -> Impact:

@@ -32,14 +32,14 @@ RETURN_ALARMS = 1.0
 
 
 def _return_surge(data: IncidentData, variant: str, after: datetime) -> datetime | None:
-    """Start of the first unusual burst of opens after `after` (the users coming back)."""
+    """Start of the first burst of opens after `after` (the users coming back), counted
+    raw: the outage cut the open connections the other scans measure against."""
     signal = SIGNALS["opens"]
-    for source, counts in (("rum", rum_signal(data, signal)),
-                           ("server", server_signal(data, signal))):  # fmt: skip
+    for counts in (rum_signal(data, signal), server_signal(data, signal)):
         if counts is None or counts["n"].sum() <= 0:
             continue
         mine = counts.filter(pl.col("variant") == variant)
-        for e in elevations(mine, exposure(data, source), per_series=RETURN_ALARMS):
+        for e in elevations(mine, per_series=RETURN_ALARMS):
             if after <= e.start <= after + MAX_OUTAGE:
                 return e.start
     return None

@@ -50,7 +50,8 @@ SCALES = (1, 2, 3, 5, 8, 12, 20, 30, 45, 60, 90, 120, 180, 240, 360)
 REACH = 90  # the baseline is the mean of ±REACH minutes (±4·REACH where that is all gone)
 JEFFREYS = 0.5  # events added to a baseline span, so a silent series is not certain zero
 MIN_WINDOWS = 6  # disjoint windows needed to measure φ at a length (else the shorter's)
-SPARSE = 0.5  # events per minute below which minutes with any event are scanned too
+SPARSE = 0.5  # share of minutes with any event up to which those minutes are scanned too
+MASKING_ROUNDS = 4
 
 #: The target: false elevations per day over all series an analysis scans.
 FALSE_ALARMS_PER_DAY = 0.5
@@ -145,17 +146,26 @@ class Dispersion:
     reach the tested one are left out as well: the incident would be in their expected
     counts). A length with fewer than
     MIN_WINDOWS windows left has no estimate of its own; a window of length L uses the
-    largest φ_w over w <= L (at least 1).
+    largest φ_w over w <= L (at least 1). `mask`: minutes of elevations found at the
+    strict level, left out (with the windows whose flanks reach them) for every test.
     """
 
-    def __init__(self, series: _Series, scales: list[int]) -> None:
+    def __init__(
+        self, series: _Series, scales: list[int], mask: np.ndarray | None = None
+    ) -> None:
+        length = len(series.y)
+        c_m = np.concatenate([[0], np.cumsum(mask if mask is not None else np.zeros(length))])
         self.scales = scales
         self.sums: list[tuple[np.ndarray, np.ndarray]] = []  # prefix sums per scale
         for w in scales:
-            starts = _windows(len(series.y), w, w)
+            starts = _windows(length, w, w)
             s, e, v = series.counts(starts, starts + w)
-            z2 = (s - e) ** 2 / v
-            self.sums.append((np.concatenate([[0.0], np.cumsum(z2)]), np.arange(len(z2) + 1)))
+            reach = max(REACH, w)  # a masked span in a window's flanks spoils it too
+            lo, hi = np.maximum(starts - reach, 0), np.minimum(starts + w + reach, length)
+            clean = (c_m[hi] - c_m[lo]) == 0
+            z2 = np.where(clean, (s - e) ** 2 / v, 0.0)
+            self.sums.append((np.concatenate([[0.0], np.cumsum(z2)]),
+                              np.concatenate([[0], np.cumsum(clean)])))  # fmt: skip
 
     def burst(self, start: int, end: int) -> float:
         """φ at one minute, the span [start, end) and its flanks left out."""
@@ -276,16 +286,32 @@ def scan(
         x = np.ones(length)
     x = np.maximum(x, 1e-3 * x[x > 0].mean())  # a minute without exposure still counts
     scales = scales_for(length)
-    sparse = y.mean() <= SPARSE
+    sparse = np.mean(y > 0) <= SPARSE
     alpha = level(length, per_series / 2 if sparse else per_series)
     series = _Series(y, x)
-    series.phi = Dispersion(series, scales)
-    found = _select(series, scales, alpha, min_excess)
+    found = _found(series, scales, alpha, min_excess)
     if not sparse:
         return found
     occupied = _Series((y > 0).astype(float), x)  # minutes with any event: clusters count once
-    occupied.phi = Dispersion(occupied, scales)
-    return _union(found, _select(occupied, scales, alpha, min_excess), series, alpha)
+    return _union(found, _found(occupied, scales, alpha, min_excess), series, alpha)
+
+
+def _found(series: _Series, scales: list[int], alpha: float, min_excess: float) -> list[Window]:
+    """Select, then again with the strict elevations left out of the dispersion (an
+    incident beyond doubt does not hide a second one by widening its test), until the
+    strict ones stay the same."""
+    mask = np.zeros(len(series.y), bool)
+    found: list[Window] = []
+    for _ in range(MASKING_ROUNDS):
+        series.phi = Dispersion(series, scales, mask)
+        found = _select(series, scales, alpha, min_excess)
+        strong = np.zeros(len(series.y), bool)
+        for w in found:
+            strong[w.start : w.end] |= w.strong
+        if np.array_equal(strong, mask):
+            break
+        mask = strong
+    return found
 
 
 def _window(series: _Series, a: int, b: int, alpha: float, p: float | None = None) -> Window:

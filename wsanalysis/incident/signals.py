@@ -38,9 +38,9 @@ def scrape_interval(samples: pl.DataFrame, among: pl.DataFrame | None = None) ->
         .drop_nulls()["timestamp"]
     )  # fmt: skip
     steps = steps.filter(steps > 0)
-    if steps.is_empty():
-        return scrape_interval(among) if among is not None else MINUTE
-    return timedelta(milliseconds=float(steps.median()))
+    if not steps.is_empty():
+        return timedelta(milliseconds=float(steps.median()))
+    return scrape_interval(among) if among is not None else MINUTE
 
 
 def minutes(window: Window) -> pl.DataFrame:
@@ -75,7 +75,7 @@ def server_counts(
         selected = selected.filter(where)
     if selected.is_empty():
         return None
-    step = scrape_interval(selected, data.samples.filter(pl.col("metric") == metric))
+    step = scrape_interval(selected, data.samples)
     born_late = (pl.col("timestamp") == pl.col("timestamp").min().over(series_keys(selected))) & (
         pl.col("timestamp") > data.samples["timestamp"].min() + step
     )  # a series that appears mid-window was created by the events its first value counts
@@ -158,11 +158,16 @@ def rum_live(data: IncidentData) -> pl.DataFrame | None:
 def exposure(data: IncidentData, source: str) -> pl.DataFrame | None:
     """What a count of `source` ("server" or "rum") is per: open connections per minute,
     from the same source (the server's gauge, else its opened connections; the RUM
-    sample's open sockets)."""
-    if source == "rum":
-        return rum_live(data)
-    active = active_connections(data)
-    return active if active is not None else server_counts(data, CONNECTIONS_TOTAL)
+    sample's open sockets). Computed once per data and source (detectors share it)."""
+    key = f"_exposure_{source}"
+    if key not in data.__dict__:  # a race computes it twice, the same way: harmless
+        if source == "rum":
+            found = rum_live(data)
+        else:
+            found = active_connections(data)
+            found = found if found is not None else server_counts(data, CONNECTIONS_TOTAL)
+        data.__dict__[key] = found
+    return data.__dict__[key]
 
 
 def live_connections(

@@ -62,6 +62,8 @@ def detect(
         signal = SIGNALS["reconnects" if counted == "rum" else "opens"]
         f = finding(data, signal, e, counted, "reconnect_storm", "storms",
                     felt=SIGNALS["reconnects"])  # fmt: skip
+        if f is None:
+            continue
         f.numbers.update({"reconnects": e.observed, "source": source})
         findings.append(
             replace(f, sentence=f"Reconnection storm on {e.variant}: " + f.sentence[0].lower()

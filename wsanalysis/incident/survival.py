@@ -44,7 +44,8 @@ def durations(
 
 
 def connections(data: IncidentData, exclude: list[Finding] | None = None) -> pl.DataFrame | None:
-    """variant, opened, duration (s), observed: RUM connections with the time each opened
+    """variant, session_id, opened, duration (s), observed: RUM connections with the time
+    each opened
     (a closed one: its close minus its duration; an open one: its open beacon, censored
     at the window's end), those closed during an `exclude` finding left out."""
     if not data.has_rum or data.window is None:
@@ -52,14 +53,15 @@ def connections(data: IncidentData, exclude: list[Finding] | None = None) -> pl.
     beacons = _without(data.beacons, exclude)
     closed = beacons.filter((pl.col("type") == "ws.close") & pl.col("duration_ms").is_not_null())
     closed = closed.select(
-        "variant", (pl.col("ts") - pl.duration(milliseconds=pl.col("duration_ms").cast(pl.Int64)))
+        "variant", "session_id",
+        (pl.col("ts") - pl.duration(milliseconds=pl.col("duration_ms").cast(pl.Int64)))
         .alias("opened"), (pl.col("duration_ms") / 1000).alias("duration"),
         pl.lit(True).alias("observed"),
     )  # fmt: skip
     gone = beacons.filter(pl.col("type") == "ws.close").select("socket_id")
     still = beacons.filter((pl.col("type") == "ws.open") & pl.col("socket_id").is_not_null())
     still = still.join(gone, on="socket_id", how="anti").select(
-        "variant", pl.col("ts").alias("opened"),
+        "variant", "session_id", pl.col("ts").alias("opened"),
         ((pl.lit(data.window.end) - pl.col("ts")).dt.total_milliseconds() / 1000).alias(
             "duration"), pl.lit(False).alias("observed"),
     )  # fmt: skip

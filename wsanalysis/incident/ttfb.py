@@ -34,8 +34,11 @@ REACH = timedelta(minutes=90)
 
 
 def replies(data: IncidentData) -> pl.DataFrame:
-    """The RUM replies with a time to first byte."""
-    return data.of_type("ws.ttfb").filter(pl.col("ttfb_ms").is_not_null())
+    """The RUM replies with a time to first byte (`session` an integer code per session,
+    what the session-clustered statistics group by)."""
+    return data.of_type("ws.ttfb").filter(pl.col("ttfb_ms").is_not_null()).with_columns(
+        pl.col("session_id").cast(pl.Categorical).to_physical().alias("session")
+    )
 
 
 def detect(data: IncidentData) -> tuple[list[Finding], list[NotRun]]:
