@@ -42,14 +42,16 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
-from scipy import stats
+from scipy import special, stats
 
 MINUTE = timedelta(minutes=1)
 #: Window lengths tested, in minutes (each only where the data are 6× as long).
 SCALES = (1, 2, 3, 5, 8, 12, 20, 30, 45, 60, 90, 120, 180, 240, 360)
-REACH = 90  # the baseline is the mean of ±REACH minutes (±4·REACH where that is all gone)
+REACH = 90  # a window's expected count is its flanks' rate, max(REACH, w) each side
+BLOCK = 30  # the series' usual rate: its rate in blocks this long, the busiest tenth out
+BURST_QUANTILE = 0.95
 JEFFREYS = 0.5  # events added to a baseline span, so a silent series is not certain zero
-MIN_WINDOWS = 6  # disjoint windows needed to measure φ at a length (else the shorter's)
+MIN_WINDOWS = 12  # disjoint windows needed to measure φ at a length (else the shorter's)
 SPARSE = 0.5  # share of minutes with any event up to which those minutes are scanned too
 MASKING_ROUNDS = 4
 
@@ -155,11 +157,28 @@ class Dispersion:
     ) -> None:
         length = len(series.y)
         c_m = np.concatenate([[0], np.cumsum(mask if mask is not None else np.zeros(length))])
+        usual = series.usual_rate()
+        # bursts: 1 + Σ (s(s - 1) - e²) / Σ s over single minutes, the index of clumping
+        # of a Poisson count of bursts (E[K²]/E[K]), read from the counts themselves; a
+        # minute counts as no larger a burst than the BURST_QUANTILE of the busy minutes,
+        # so an incident's thousands of closes elsewhere do not pass for a burst size
+        minutes = np.arange(length)
+        _, e1, _ = series.counts(minutes, minutes + 1)
+        keep = np.ones(length) if mask is None else (~mask).astype(float)
+        y = series.y
+        busy = y[(y > 0) & (keep > 0)]
+        cap = np.quantile(busy, BURST_QUANTILE) if len(busy) else 1.0
+        clumped = np.minimum(y * (y - 1), y * max(cap - 1, 0.0))  # one burst a minute at most
+        self.clumps = (np.concatenate([[0.0], np.cumsum(keep * (clumped - e1**2))]),
+                       np.concatenate([[0.0], np.cumsum(keep * y)]))  # fmt: skip
         self.scales = scales
         self.sums: list[tuple[np.ndarray, np.ndarray]] = []  # prefix sums per scale
         for w in scales:
             starts = _windows(length, w, w)
             s, e, v = series.counts(starts, starts + w)
+            # a flank with hardly an event gives a tiny, noisy expected count: divide by
+            # no less than the series' usual rate would give (where events are rare)
+            v = np.maximum(v, usual * (series.c_x[starts + w] - series.c_x[starts]))
             reach = max(REACH, w)  # a masked span in a window's flanks spoils it too
             lo, hi = np.maximum(starts - reach, 0), np.minimum(starts + w + reach, length)
             clean = (c_m[hi] - c_m[lo]) == 0
@@ -168,8 +187,17 @@ class Dispersion:
                               np.concatenate([[0], np.cumsum(clean)])))  # fmt: skip
 
     def burst(self, start: int, end: int) -> float:
-        """φ at one minute, the span [start, end) and its flanks left out."""
-        return float(self.at(np.array([start]), np.array([start + 1]), reach_to=end)[0])
+        """Events in a burst, the span [start, end) and its flanks left out."""
+        return float(self.bursts(np.array([start]), np.array([end]))[0])
+
+    def bursts(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """The index of clumping E[K²]/E[K] (events a burst holds, weighted), each window
+        and its flanks left out; at least 1."""
+        a, b = self.clumps
+        lo = np.clip(start - REACH, 0, len(a) - 1)
+        hi = np.clip(end + REACH, 0, len(a) - 1)
+        top, events = a[-1] - (a[hi] - a[lo]), b[-1] - (b[hi] - b[lo])
+        return np.maximum(1.0, 1.0 + top / np.maximum(events, 1.0))
 
     def at(self, start: np.ndarray, end: np.ndarray, reach_to: int | None = None) -> np.ndarray:
         """φ for each window [start, end), the windows near it left out (near
@@ -191,22 +219,45 @@ class Dispersion:
         return phi
 
 
-def tail(
-    observed: np.ndarray, expected: np.ndarray, variance: np.ndarray, screen: float = 1.0
+#: Quadrature over the rate's uncertainty: Gauss–Laguerre in t, the rate factor at upper
+#: tail probability e^-t (so the far tail a small p-value needs is covered).
+_T, _W = special.roots_laguerre(24)
+_LOG_W = np.log(_W)
+
+
+def log_tail(
+    observed: np.ndarray,
+    expected: np.ndarray,
+    cluster: np.ndarray,
+    uncertainty: np.ndarray,
+    screen: float = 1.0,
 ) -> np.ndarray:
-    """P(X >= observed), X negative binomial with that mean and variance (Poisson when the
-    variance is not above the mean): a Poisson count of clusters of logarithmic size when
-    the variance is proportional to the mean, a gamma-swinging rate when it grows as its
-    square. Windows whose Poisson tail is above `screen` keep it (theirs is larger)."""
+    """log P(X >= observed): X is negative binomial with variance `cluster` × its mean (a
+    Poisson count of bursts: a few clients' retries), at a rate known up to a gamma factor
+    of relative variance `uncertainty` (the flanks' own counting error, and load swings
+    longer than a minute): a negative binomial mixed over a gamma, exact for Poisson
+    counts against a Poisson baseline. Windows whose plain Poisson tail is above `screen`
+    keep it (theirs is larger)."""
     observed = np.asarray(observed, dtype=float)
-    expected = np.maximum(np.asarray(expected, dtype=float), 1e-12)
-    variance = np.asarray(variance, dtype=float)
+    mean = np.maximum(np.asarray(expected, dtype=float), 1e-12)
     k = np.ceil(observed - 1e-9) - 1
-    p = stats.poisson.sf(k, expected)
-    over = (variance > expected * (1 + 1e-9)) & (p <= screen)
-    mu, var = expected[over], variance[over]
-    p[over] = stats.nbinom.sf(k[over], mu * mu / (var - mu), mu / var)
-    return p
+    out = stats.poisson.logsf(k, mean)
+    phi = np.maximum(np.asarray(cluster, dtype=float), 1.0)
+    c = np.maximum(np.asarray(uncertainty, dtype=float), 0.0)
+    need = ((phi > 1 + 1e-9) | (c > 1e-12)) & (out <= math.log(screen)) & (k >= 0)
+    if need.any():
+        shape = 1 / np.maximum(c[need], 1e-12)[:, None]
+        factor = np.where(shape > 1e9, 1.0, stats.gamma.isf(np.exp(-_T)[None, :], shape) / shape)
+        rate = mean[need][:, None] * factor
+        f = np.broadcast_to(phi[need][:, None], rate.shape)
+        kk = np.broadcast_to(k[need][:, None], rate.shape)
+        bursts = f > 1 + 1e-9
+        logs = np.empty(rate.shape)
+        logs[~bursts] = stats.poisson.logsf(kk[~bursts], rate[~bursts])
+        logs[bursts] = stats.nbinom.logsf(kk[bursts], rate[bursts] / (f[bursts] - 1),
+                                          1 / f[bursts])  # fmt: skip
+        out[need] = special.logsumexp(logs + _LOG_W[None, :], axis=1)
+    return out
 
 
 class _Series:
@@ -218,30 +269,50 @@ class _Series:
         self.c_x = np.concatenate([[0.0], np.cumsum(x)])
         self.phi: Dispersion | None = None
 
-    def expected(self, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Expected count of each window from its flanks: the rate of the max(REACH, w)
-        minutes before and after it (a Jeffreys half event added) times the window's
-        exposure; and the minutes behind that rate."""
+    def usual_rate(self) -> float:
+        """Events per unit of exposure over BLOCK-minute blocks, the busiest tenth of the
+        blocks left out (an incident does not set what is usual)."""
+        edges = np.arange(0, len(self.y) + 1, BLOCK)
+        events, exposed = np.diff(self.c_y[edges]), np.diff(self.c_x[edges])
+        keep = exposed > 0
+        if not keep.any():
+            return 0.0
+        rates = np.sort(events[keep] / exposed[keep])
+        return float(rates[: max(1, int(np.ceil(0.9 * len(rates))))].mean())
+
+    def flanks(self, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Events and exposure in the max(REACH, w) minutes before and after each window,
+        the window's exposure, and the minutes in the flanks."""
         length = len(self.y)
-        w = end - start
-        reach = np.maximum(REACH, w)
+        reach = np.maximum(REACH, end - start)
         lo, hi = np.maximum(start - reach, 0), np.minimum(end + reach, length)
         flank_y = (self.c_y[start] - self.c_y[lo]) + (self.c_y[hi] - self.c_y[end])
         flank_x = (self.c_x[start] - self.c_x[lo]) + (self.c_x[hi] - self.c_x[end])
-        rate = (flank_y + JEFFREYS) / np.maximum(flank_x, 1e-12)
-        return rate * (self.c_x[end] - self.c_x[start]), np.maximum((start - lo) + (hi - end), 1)
+        inside = self.c_x[end] - self.c_x[start]
+        return flank_y, np.maximum(flank_x, 1e-12), inside, np.maximum((start - lo) + (hi - end), 1)
 
     def counts(self, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Observed, expected and the Poisson variance with the flanks' own error."""
+        """Observed, expected (the flanks' rate, a Jeffreys half event added, times the
+        window's exposure) and its Poisson variance with the flanks' own error."""
         s = self.c_y[end] - self.c_y[start]
-        e, behind = self.expected(start, end)
-        return s, e, e * (1 + (end - start) / behind)
+        flank_y, flank_x, inside, behind = self.flanks(start, end)
+        e = (flank_y + JEFFREYS) / flank_x * inside
+        return s, e, e * (1 + inside / flank_x)
 
     def test(
         self, start: np.ndarray, end: np.ndarray, screen: float = 1.0
     ) -> tuple[np.ndarray, ...]:
-        s, e, v = self.counts(start, end)
-        return s, e, tail(s, e, self.phi.at(start, end) * v, screen)
+        """Observed, expected and the log p-value of each window (`log_tail`): bursts of
+        φ at one minute; the rate known as well as the flanks' bursts tell (a gamma of
+        shape their count of bursts, a Jeffreys half added), and what φ at the window's
+        length holds beyond both as a further swing of the rate."""
+        s = self.c_y[end] - self.c_y[start]
+        flank_y, flank_x, inside, _ = self.flanks(start, end)
+        e = (flank_y + JEFFREYS) / flank_x * inside
+        cluster = self.phi.bursts(start, end)
+        counting = 1 / (flank_y / cluster + JEFFREYS)
+        swing = np.maximum(self.phi.at(start, end) - cluster, 0.0) * (1 + inside / flank_x) / e
+        return s, e, log_tail(s, e, cluster, counting + swing, screen)
 
     def z(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
         """The standardized excess: what a span's edges are chosen by (a p-value that
@@ -252,8 +323,13 @@ class _Series:
 
 def _refine(series: _Series, start: int, end: int, length: int) -> tuple[int, int]:
     """Move the edges to the span with the largest standardized excess nearby (a minute
-    grid around the window, at most ±half its length)."""
+    grid around the window, at most ±half its length), against the first window's own
+    baseline rate and φ (a span's flanks move with its length: measured against its own,
+    every span would be compared with a different baseline)."""
     w = end - start
+    flank_y, flank_x, _, _ = series.flanks(np.array([start]), np.array([end]))
+    rate = float((flank_y[0] + JEFFREYS) / flank_x[0])
+    phi = float(series.phi.at(np.array([start]), np.array([end]))[0])
     reach = max(1, w // 2)
     step = max(1, reach // 20)
     starts = np.arange(max(0, start - reach), min(length - 1, start + reach) + 1, step)
@@ -262,7 +338,9 @@ def _refine(series: _Series, start: int, end: int, length: int) -> tuple[int, in
     a, b = a.ravel(), b.ravel()
     keep = b > a
     a, b = a[keep], b[keep]
-    best = int(np.argmax(series.z(a, b)))
+    expected = rate * (series.c_x[b] - series.c_x[a])
+    z = (series.c_y[b] - series.c_y[a] - expected) / np.sqrt(phi * expected)
+    best = int(np.argmax(z))
     return int(a[best]), int(b[best])
 
 
@@ -299,7 +377,8 @@ def scan(
 def _found(series: _Series, scales: list[int], alpha: float, min_excess: float) -> list[Window]:
     """Select, then again with the strict elevations left out of the dispersion (an
     incident beyond doubt does not hide a second one by widening its test), until the
-    strict ones stay the same."""
+    strict ones stay the same. (Leaving out every elevation found would let a few large
+    bursts of an ordinary day talk the dispersion down, one round after the other.)"""
     mask = np.zeros(len(series.y), bool)
     found: list[Window] = []
     for _ in range(MASKING_ROUNDS):
@@ -317,25 +396,23 @@ def _found(series: _Series, scales: list[int], alpha: float, min_excess: float) 
 def _window(series: _Series, a: int, b: int, alpha: float, p: float | None = None) -> Window:
     """The span [a, b) as found: its counts, p-value (given, or its own test's)."""
     s, e, own = series.test(np.array([a]), np.array([b]))
+    own = np.exp(own)
     top = a + int(np.argmax(series.y[a:b]))
     return Window(a, b, float(s[0]), float(e[0]), float(own[0]) if p is None else p, alpha,
                   float(series.y[top]), float(e[0]) / (b - a), series.phi.burst(a, b))  # fmt: skip
 
 
 def _union(found: list[Window], more: list[Window], series: _Series, alpha: float) -> list[Window]:
-    """Elevations of the counts and of the occupied minutes as one list: spans that
-    overlap or touch become one, with the counts over the whole span and the smaller
-    p-value of the two tests."""
-    spans = sorted(found + more, key=lambda w: w.start)
-    out: list[Window] = []
-    for w in spans:
-        if out and w.start <= out[-1].end:
-            last = out[-1]
-            out[-1] = _window(series, last.start, max(last.end, w.end), alpha,
-                              min(last.pvalue, w.pvalue))  # fmt: skip
+    """Elevations of the counts and of the occupied minutes as one list, told in counts:
+    spans that overlap become one, with the smaller p-value of the two tests."""
+    spans: list[list] = []
+    for w in sorted(found + more, key=lambda w: (w.start, w.end)):
+        if spans and w.start < spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], w.end)
+            spans[-1][2] = min(spans[-1][2], w.pvalue)
         else:
-            out.append(w)
-    return out
+            spans.append([w.start, w.end, w.pvalue])
+    return [_window(series, a, b, alpha, p) for a, b, p in spans]
 
 
 def _select(series: _Series, scales: list[int], alpha: float, min_excess: float) -> list[Window]:
@@ -346,10 +423,10 @@ def _select(series: _Series, scales: list[int], alpha: float, min_excess: float)
         starts.append(s)
         ends.append(s + w)
     start, end = np.concatenate(starts), np.concatenate(ends)
-    s, e, p = series.test(start, end, screen=alpha)
-    hit = (p <= alpha) & (s - e >= min_excess)
-    start, end, p = start[hit], end[hit], p[hit]
-    order = np.lexsort((-series.z(start, end), p))  # smallest p first, then largest z
+    s, e, logp = series.test(start, end, screen=alpha)
+    hit = (logp <= math.log(alpha)) & (s - e >= min_excess)
+    start, end, logp = start[hit], end[hit], logp[hit]
+    order = np.lexsort((-series.z(start, end), logp))  # smallest p first, then largest z
     taken = np.zeros(length, bool)
     picked: list[tuple[int, int]] = []
     for i in order:
