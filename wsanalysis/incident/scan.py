@@ -45,13 +45,13 @@ import polars as pl
 from scipy import special, stats
 
 MINUTE = timedelta(minutes=1)
-#: Window lengths tested, in minutes (each only where the data are 6× as long).
+#: Window lengths tested, in minutes (each only where the data hold a dozen of them).
 SCALES = (1, 2, 3, 5, 8, 12, 20, 30, 45, 60, 90, 120, 180, 240, 360)
 REACH = 90  # a window's expected count is its flanks' rate, max(REACH, w) each side
 BLOCK = 30  # the series' usual rate: its rate in blocks this long, the busiest tenth out
 BURST_QUANTILE = 0.95
 JEFFREYS = 0.5  # events added to a baseline span, so a silent series is not certain zero
-MIN_WINDOWS = 12  # disjoint windows needed to measure φ at a length (else the shorter's)
+MIN_WINDOWS = 8  # disjoint windows needed to measure φ at a length (else the shorter's)
 SPARSE = 0.5  # share of minutes with any event up to which those minutes are scanned too
 MASKING_ROUNDS = 4
 
@@ -90,10 +90,11 @@ class Window:
 
 
 def scales_for(length: int) -> list[int]:
-    """The lengths scanned: up to a sixth of the series, so that every length keeps
-    enough disjoint windows, the tested one and its flanks left out, to measure its own
-    dispersion (longer elevations are found as touching windows, merged)."""
-    return [w for w in SCALES if w == 1 or 6 * w <= length]
+    """The lengths scanned: those with at least MIN_WINDOWS + 4 disjoint windows in the
+    series, so that each keeps its own dispersion once the tested window and its flanks
+    are left out (a longer elevation is found as touching windows, merged): no length is
+    tested whose variance the data cannot tell."""
+    return [w for w in SCALES if w == 1 or (MIN_WINDOWS + 4) * w <= length]
 
 
 def stride(w: int) -> int:

@@ -22,7 +22,10 @@ side) are left out of every comparison, and a shift must hold over each half of 
 remains of [τ, end) (materially, in the same direction, p < 0.1): a burst after τ is an
 elevation in time, not a level. The false-alarm rate is
 stated: `FALSE_ALARMS` shifts per analysis over every signal, candidate and direction
-(Bonferroni), `STRICT` times fewer for one rated medium or high. Severity is the share
+(Bonferroni), `STRICT` times fewer for one rated medium or high. Of the candidates that
+pass, the start reported is the one that best splits the window: strongest evidence
+after it, weakest before it (`_choose`), so a regression all along reads "over the
+whole window" and one since a point starts there. Severity is the share
 of the worse variant's users the difference hit (`impact`).
 """
 
@@ -225,7 +228,7 @@ def _count_shift(data: IncidentData, name: str, alpha: float, spans: Spans) -> S
         return check is None or not check.sufficient or (
             check.pvalue <= PERSIST_P and (check.statistic > 1) == up)  # fmt: skip
 
-    best = None
+    passing = []
     for since in candidates(data):
         r = test(since)
         if r is None or not r.sufficient or not math.isfinite(r.statistic) or r.statistic <= 0:
@@ -236,13 +239,20 @@ def _count_shift(data: IncidentData, name: str, alpha: float, spans: Spans) -> S
         half = since + (data.window.end - since) / 2
         if not all(_holds(test(a, b), up) for a, b in ((since, half), (half, None))):
             continue
-        if not confirmed(since, None, up):
-            continue
-        if best is None or r.pvalue < best[1].pvalue:
-            best = (since, r)
+        if confirmed(since, None, up):
+            passing.append((since, r.pvalue, up, r))
+
+    def before(since: datetime, up: bool) -> float:
+        if since <= data.window.start:
+            return 1.0
+        r = test(data.window.start, since)
+        ok = r is not None and math.isfinite(r.statistic) and r.statistic > 0
+        return _one_sided(r.pvalue if ok else None, r.statistic > 1 if ok else None, up)
+
+    best = _choose(passing, before)
     if best is None:
         return None
-    since, r = best
+    since, r = best[0], best[3]
     if per is not None:
         ci = r.confidence_interval()
         low, high, method, phi = ci.low, ci.high, r.method, r.dispersion
@@ -301,21 +311,26 @@ def _ttfb_shift(data: IncidentData, alpha: float, spans: Spans) -> Shift | None:
     if not data.has_rum:
         return None
     frame = replies(data).filter(_outside(pl.col("ts"), spans))
-    best = None
+    passing = []
     for since in candidates(data):
         found = _ttfb_evidence(frame, since)
         if found is None or found[1] > alpha or not _material_ttfb(found[0]):
             continue
         half = since + (data.window.end - since) / 2
         halves = [_ttfb_evidence(frame, a, b) for a, b in ((since, half), (half, None))]
-        if not all(h is not None and h[1] <= PERSIST_P and h[2] == found[2]
-                   and abs(h[0].statistic) >= MIN_TTFB_MS / 2 for h in halves):  # fmt: skip
-            continue
-        if best is None or found[1] < best[2]:
-            best = (since, found[0], found[1])
+        if all(h is not None and h[1] <= PERSIST_P and h[2] == found[2]
+               and abs(h[0].statistic) >= MIN_TTFB_MS / 2 for h in halves):  # fmt: skip
+            passing.append((since, found[1], found[2], found[0]))
+
+    def before(since: datetime, up: bool) -> float:
+        found = _ttfb_evidence(frame, data.window.start, since) if since > data.window.start \
+            else None  # fmt: skip
+        return _one_sided(found[1] if found else None, found[2] if found else None, up)
+
+    best = _choose(passing, before)
     if best is None:
         return None
-    since, r, pvalue = best
+    since, pvalue, r = best[0], best[1], best[3]
     ci = r.confidence_interval()
     worse = "canary" if r.statistic > 0 else "control"
     sign = 1 if worse == "canary" else -1
@@ -331,12 +346,16 @@ def _ttfb_shift(data: IncidentData, alpha: float, spans: Spans) -> Shift | None:
 
 
 # -- connection durations -------------------------------------------------------------
-def _since(frame: pl.DataFrame, since: datetime, start: datetime) -> dict | None:
-    """Each session's first connection opened since `since`, per variant (from the
-    window's start: those opened before it and closed in it too). One per session: a
-    flaky user's many short connections are one user, and the log-rank test needs
-    independent units."""
+def _since(
+    frame: pl.DataFrame, since: datetime, start: datetime, until: datetime | None = None
+) -> dict | None:
+    """Each session's first connection opened since `since` (before `until`), per variant
+    (from the window's start: those opened before it and closed in it too). One per
+    session: a flaky user's many short connections are one user, and the log-rank test
+    needs independent units."""
     part = frame if since <= start else frame.filter(pl.col("opened") >= since)
+    if until is not None:
+        part = part.filter(pl.col("opened") < until)
     part = part.sort("opened").unique(["variant", "session_id"], keep="first", maintain_order=True)
     out = {v: part.filter(pl.col("variant") == v) for v in VARIANTS}
     if any(p.filter(pl.col("observed")).height < MIN_EVENTS for p in out.values()):
@@ -361,7 +380,7 @@ def _duration_shift(data: IncidentData, alpha: float, exclude: list[Finding]) ->
     if frame is None:
         return None
     window = data.window
-    best = None
+    passing = []
     for since in candidates(data):
         parts = _since(frame, since, window.start)
         if parts is None:
@@ -378,11 +397,22 @@ def _duration_shift(data: IncidentData, alpha: float, exclude: list[Finding]) ->
         ratio_later = _ratio(med_later["canary"], med_later["control"])
         if _logrank(later).pvalue > PERSIST_P or (ratio_later < 1) != (ratio < 1):
             continue  # connections opened in the first half are still open in the second
-        if best is None or test.pvalue < best[1].pvalue:
-            best = (since, test, parts)
+        passing.append((since, test.pvalue, ratio < 1, test, parts))
+
+    def before(since: datetime, shorter: bool) -> float:
+        if since <= window.start:
+            return 1.0
+        parts = _since(frame, window.start, window.start, until=since)
+        if parts is None:
+            return 1.0
+        _, med = _medians(parts)
+        return _one_sided(_logrank(parts).pvalue, _ratio(med["canary"], med["control"]) < 1,
+                          shorter)  # fmt: skip
+
+    best = _choose(passing, before)
     if best is None:
         return None
-    since, test, parts = best
+    since, test, parts = best[0], best[3], best[4]
     curves, med = _medians(parts)
     ratio = _ratio(med["canary"], med["control"])
     worse = "canary" if ratio < 1 else "control"
@@ -398,6 +428,28 @@ def _duration_shift(data: IncidentData, alpha: float, exclude: list[Finding]) ->
         "logrank_statistic": test.statistic, "logrank_pvalue": test.pvalue,
         "excess_share": shorter,
     })  # fmt: skip
+
+
+def _one_sided(pvalue: float | None, statistic_up: bool | None, up: bool) -> float:
+    """The one-sided p-value, in the shift's direction, of a two-sided test (1 for none)."""
+    if pvalue is None or statistic_up is None or not math.isfinite(pvalue):
+        return 1.0
+    return pvalue / 2 if statistic_up == up else 1 - pvalue / 2
+
+
+def _choose(passing: list[tuple], before) -> tuple | None:
+    """The candidate start that best splits the window: strongest evidence of the shift
+    after it, weakest of the same shift before it (log p after − log p before, the
+    latter one-sided; none before the window's start). A regression all along then
+    reads "over the whole window", one since a point starts there."""
+    if not passing:
+        return None
+
+    def score(candidate: tuple) -> float:
+        since, pvalue, up = candidate[0], candidate[1], candidate[2]
+        return math.log(max(pvalue, 1e-300)) - math.log(max(before(since, up), 1e-300))
+
+    return min(passing, key=score)
 
 
 def _holds(result, up: bool) -> bool:

@@ -22,9 +22,16 @@ MIN_MINUTES = 3
 
 
 def _storm_elevations(data: IncidentData) -> list[tuple[Elevation, str]]:
+    """Reconnect elevations: the clients' reconnects when RUM has them (the server's
+    opened connections count new visitors too: a batch of arrivals is no storm), the
+    server's opens else."""
     found: list[tuple[Elevation, str]] = []
-    for source, counts in (("rum", rum_signal(data, SIGNALS["reconnects"])),
-                           ("server", server_signal(data, SIGNALS["opens"]))):  # fmt: skip
+    rum = rum_signal(data, SIGNALS["reconnects"])
+    if rum is not None and rum["n"].sum() > 0:
+        sources = [("rum", rum)]
+    else:
+        sources = [("server", server_signal(data, SIGNALS["opens"]))]
+    for source, counts in sources:
         if counts is None or counts["n"].sum() <= 0:
             continue
         found += [(e, source) for e in elevations(counts, exposure(data, source),
@@ -39,28 +46,14 @@ def detect(
     if not data.has_server and not data.has_rum:
         return [], [NotRun("storms", "no ws_connections_total series and no RUM beacons")]
     explained_by = explained_by or []
-    kept: list[tuple[Elevation, str]] = []
+    findings = []
     for e, source in sorted(_storm_elevations(data), key=lambda x: x[0].start):
         if any(
             f.variant == e.variant and f.overlaps(e.start - 2 * MINUTE, e.end) for f in explained_by
         ):
             continue
-        same = [k for k in kept if k[0].variant == e.variant and k[0].start <= e.end
-                and e.start <= k[0].end]  # fmt: skip
-        if same:  # both sources saw it: one storm spanning both, told from the clients
-            old, old_source = same[0]
-            kept.remove(same[0])
-            rum, server = (old, e) if old_source == "rum" else (e, old)
-            e = replace(rum, start=min(old.start, e.start), end=max(old.end, e.end),
-                        strong=old.strong or e.strong)  # fmt: skip
-            del server
-            source = "server+rum"
-        kept.append((e, source))
-    findings = []
-    for e, source in kept:
-        counted = "rum" if "rum" in source else "server"
-        signal = SIGNALS["reconnects" if counted == "rum" else "opens"]
-        f = finding(data, signal, e, counted, "reconnect_storm", "storms",
+        signal = SIGNALS["reconnects" if source == "rum" else "opens"]
+        f = finding(data, signal, e, source, "reconnect_storm", "storms",
                     felt=SIGNALS["reconnects"])  # fmt: skip
         if f is None:
             continue

@@ -36,7 +36,8 @@ def _count(times: np.ndarray, at: np.ndarray, since: np.ndarray) -> np.ndarray:
 def scrape(run: Run) -> pl.DataFrame:
     """The samples frame of every pod, scraped every `scrape_s` over the window."""
     traffic = run.traffic
-    at = np.arange(traffic.window_start, traffic.horizon + 1e-9, traffic.scrape_s)
+    scrapes = int(round((traffic.horizon - traffic.window_start) / traffic.scrape_s)) + 1
+    at = traffic.window_start + traffic.scrape_s * np.arange(scrapes)  # the window's end too
     parts = []
     for variant in traffic.variants:
         for pod in range(traffic.pod_count(variant)):
