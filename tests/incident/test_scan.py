@@ -133,4 +133,4 @@ def test_the_level_is_the_series_share_of_the_daily_target_over_its_windows():
     for minutes in (720, DAY, 2 * DAY):
         per_day = scan.level(minutes) * scan.tests_per_day(minutes)
         assert per_day == pytest.approx(scan.PER_SERIES)
-    assert max(scan.scales_for(720)) >= 120 and min(scan.scales_for(720)) == 1
+    assert max(scan.scales_for(720)) == 120 and min(scan.scales_for(720)) == 1

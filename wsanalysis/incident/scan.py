@@ -1,37 +1,46 @@
-"""Elevations at every time scale: a scan of windows from one minute to hours against a
-robust baseline, with overdispersed counts and a stated false-alarm rate.
+"""Elevations at every time scale: a scan of windows from one minute to two hours
+against the series' own baseline, with overdispersed counts and a stated false-alarm
+rate.
 
 Why: a per-minute threshold finds only the minutes that cross it, so an hour at ×30
 reads as three one-minute blips and a sustained moderate rise as nothing, while one
 flapping client's burst of closes reads as an incident. A scan statistic tests windows
 of every length and keeps the one the data support best (Kulldorff's scan; Naus).
 
-The model, per series (one signal of one variant, counts per minute):
+The model, per series (one signal of one variant, counts per minute, per unit of an
+exposure such as open connections, so the daily load curve is no elevation):
 
-* **Baseline.** The expected count of a minute is the mean of the surrounding ±`REACH`
-  minutes, leaving out the minutes already found elevated, until nothing changes (an
-  iterated, outlier-excluding smoother, as in Farrington's outbreak detection). A
-  centered mean follows a daily curve; leaving the elevation out keeps an hour-long
-  incident from raising its own baseline. A Jeffreys half event keeps the expected
-  count of a silent series above zero.
-* **Overdispersion, measured.** A window's count is negative binomial around its
-  expected count B with variance φ_w·B·(1 + w/n): φ_w is measured at each window length
-  w from the series itself (the sum of squared residuals of disjoint windows over the
-  sum of their variances, windows found elevated left out), floored at 1 and never
-  below a shorter length's; w/n is the baseline's own uncertainty (n minutes behind
-  it). Errors clustered on one connection, bursty arrivals and load swings all show as
-  φ_w > 1 and widen the test at the scales where they act; the negative binomial tail
-  keeps the skew of a few large clusters (Noufaily et al. 2013 use the same tail).
+* **Baseline from the flanks.** A window's expected count is the rate of the max(REACH,
+  w) minutes before and after it times its own exposure: the window itself never raises
+  its baseline, and a daily curve cancels on both sides. The rate is known only as well
+  as the flanks' count tells: a gamma factor whose shape is their count of bursts (a
+  Jeffreys half added: a silent series is not certainly silent).
+* **Overdispersion, measured.** Around that rate the count is negative binomial with
+  variance φ × mean. φ is measured on the series: the burst size (the index of clumping
+  E[K²]/E[K] of single minutes, each minute counted as no larger a burst than the busy
+  minutes' 95th percentile), and at each window length w the mean squared residual of
+  disjoint windows against their own flanks, over the Poisson variance: errors
+  clustered on one connection, bursty arrivals and load swings all raise it at the
+  lengths where they act. A tested window uses the largest φ of the lengths up to its
+  own, never below the burst size, and every estimate leaves out the window and the
+  windows whose flanks reach it: an incident never widens its own test. Elevations
+  found at the strict level are left out of every other's estimate too (one incident
+  beyond doubt does not hide a second).
+* **Mostly empty series** (most minutes without an event: rare closes, each a client's
+  burst of retries) are scanned twice: their counts, and their minutes with any event
+  (bursts count once), each at half the level; the spans are the union.
 * **Multiplicity, from the target.** Windows of length w start every max(1, w/4)
   minutes; every tested window is counted (Bonferroni, conservative for overlapping
   windows). The level per window is the series' share of `FALSE_ALARMS_PER_DAY` over
   the windows it tests per day, so the false-alarm rate is stated, not tuned:
   `PER_SERIES` false elevations per series per day, and `STRICT` times fewer for
-  elevations that may be rated medium or high.
+  elevations that may be rated medium or high. tests/incident/test_scan.py measures it
+  on null series of several shapes.
 
 The best window (smallest p-value) is taken first and its edges moved minute by minute
-to the span the data support best; windows overlapping it are dropped; the next best
-follows. Elevations of one series that touch are merged into one.
+to the span with the largest standardized excess against its baseline; windows
+overlapping it are dropped; the next best follows. Elevations of one series that touch,
+or whose gap is shorter than both and whose union is elevated too, are merged.
 """
 
 from __future__ import annotations
@@ -45,8 +54,9 @@ import polars as pl
 from scipy import special, stats
 
 MINUTE = timedelta(minutes=1)
-#: Window lengths tested, in minutes (each only where the data hold a dozen of them).
-SCALES = (1, 2, 3, 5, 8, 12, 20, 30, 45, 60, 90, 120, 180, 240, 360)
+#: Window lengths tested, in minutes (each only where the data hold 6 of them).
+SCALES = (1, 2, 3, 5, 8, 12, 20, 30, 45, 60, 90, 120)
+MAX_SCALE = 120
 REACH = 90  # a window's expected count is its flanks' rate, max(REACH, w) each side
 BLOCK = 30  # the series' usual rate: its rate in blocks this long, the busiest tenth out
 BURST_QUANTILE = 0.95
@@ -90,11 +100,10 @@ class Window:
 
 
 def scales_for(length: int) -> list[int]:
-    """The lengths scanned: those with at least MIN_WINDOWS + 4 disjoint windows in the
-    series, so that each keeps its own dispersion once the tested window and its flanks
-    are left out (a longer elevation is found as touching windows, merged): no length is
-    tested whose variance the data cannot tell."""
-    return [w for w in SCALES if w == 1 or (MIN_WINDOWS + 4) * w <= length]
+    """The lengths scanned: up to a sixth of the series and two hours (a longer elevation
+    is found as touching windows, merged). A length whose dispersion the data cannot
+    measure (too few windows left) is tested with the longest one's that they can."""
+    return [w for w in SCALES if w == 1 or (6 * w <= length and w <= MAX_SCALE)]
 
 
 def stride(w: int) -> int:
@@ -147,10 +156,9 @@ class Dispersion:
     overlaps, are left out of that mean, so an incident never widens its own test, while
     another elevation elsewhere only makes it more cautious (the windows whose flanks
     reach the tested one are left out as well: the incident would be in their expected
-    counts). A length with fewer than
-    MIN_WINDOWS windows left has no estimate of its own; a window of length L uses the
-    largest φ_w over w <= L (at least 1). `mask`: minutes of elevations found at the
-    strict level, left out (with the windows whose flanks reach them) for every test.
+    counts). A length with fewer than MIN_WINDOWS windows left has no estimate of its
+    own; a window of length L uses the largest φ_w over w <= L (at least 1). `mask`: minutes of elevations found at the strict level, left out (with the
+    windows whose flanks reach them) for every test.
     """
 
     def __init__(
@@ -234,11 +242,11 @@ def log_tail(
     screen: float = 1.0,
 ) -> np.ndarray:
     """log P(X >= observed): X is negative binomial with variance `cluster` × its mean (a
-    Poisson count of bursts: a few clients' retries), at a rate known up to a gamma factor
-    of relative variance `uncertainty` (the flanks' own counting error, and load swings
-    longer than a minute): a negative binomial mixed over a gamma, exact for Poisson
-    counts against a Poisson baseline. Windows whose plain Poisson tail is above `screen`
-    keep it (theirs is larger)."""
+    Poisson count of bursts: a few clients' retries, load swings), at a rate known up to
+    a gamma factor of relative variance `uncertainty` (the flanks' own counting error): a
+    negative binomial mixed over a gamma, exact for Poisson counts against a Poisson
+    baseline. Windows whose plain Poisson tail is above `screen` keep it (theirs is
+    larger)."""
     observed = np.asarray(observed, dtype=float)
     mean = np.maximum(np.asarray(expected, dtype=float), 1e-12)
     k = np.ceil(observed - 1e-9) - 1
@@ -303,17 +311,17 @@ class _Series:
     def test(
         self, start: np.ndarray, end: np.ndarray, screen: float = 1.0
     ) -> tuple[np.ndarray, ...]:
-        """Observed, expected and the log p-value of each window (`log_tail`): bursts of
-        φ at one minute; the rate known as well as the flanks' bursts tell (a gamma of
-        shape their count of bursts, a Jeffreys half added), and what φ at the window's
-        length holds beyond both as a further swing of the rate."""
+        """Observed, expected and the log p-value of each window (`log_tail`): a negative
+        binomial with the window length's φ (bursts, and swings longer than a minute, as
+        measured; at least the burst size), at the rate the flanks tell, known as well as
+        their count of bursts says (a gamma of that shape, a Jeffreys half added)."""
         s = self.c_y[end] - self.c_y[start]
         flank_y, flank_x, inside, _ = self.flanks(start, end)
         e = (flank_y + JEFFREYS) / flank_x * inside
-        cluster = self.phi.bursts(start, end)
-        counting = 1 / (flank_y / cluster + JEFFREYS)
-        swing = np.maximum(self.phi.at(start, end) - cluster, 0.0) * (1 + inside / flank_x) / e
-        return s, e, log_tail(s, e, cluster, counting + swing, screen)
+        bursts = self.phi.bursts(start, end)
+        counting = 1 / (flank_y / bursts + JEFFREYS)
+        phi = np.maximum(self.phi.at(start, end), bursts)
+        return s, e, log_tail(s, e, phi, counting, screen)
 
     def z(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
         """The standardized excess: what a span's edges are chosen by (a p-value that
@@ -440,7 +448,7 @@ def _select(series: _Series, scales: list[int], alpha: float, min_excess: float)
         picked.append((a, b))
     merged: list[list[int]] = []
     for a, b in sorted(picked):
-        if merged and a <= merged[-1][1] + max(2, (merged[-1][1] - merged[-1][0]) // 10):
+        if merged and _joins(series, merged[-1], a, b, alpha):
             merged[-1][1] = max(merged[-1][1], b)
         else:
             merged.append([a, b])
@@ -450,6 +458,18 @@ def _select(series: _Series, scales: list[int], alpha: float, min_excess: float)
         if found.observed - found.expected >= min_excess:
             out.append(found)
     return out
+
+
+def _joins(series: _Series, last: list[int], a: int, b: int, alpha: float) -> bool:
+    """Two elevations of a series are one when they touch, or when the gap between them is
+    shorter than the shorter of them and the span over both is elevated as well."""
+    gap = a - last[1]
+    if gap <= max(2, (last[1] - last[0]) // 10):
+        return True
+    if gap > min(last[1] - last[0], b - a):
+        return False
+    _, _, logp = series.test(np.array([last[0]]), np.array([max(last[1], b)]))
+    return bool(logp[0] <= math.log(alpha))
 
 
 def burst(y: np.ndarray, exposure: np.ndarray | None = None) -> float:
