@@ -116,6 +116,7 @@ def detect(data: IncidentData) -> tuple[list[Finding], list[NotRun]]:
     findings = []
     for name, kind in KINDS.items():
         found, source = scanned(data, name)
-        findings += [f for e in found
-                     if (f := finding(data, SIGNALS[name], e, source, kind, "close_codes"))]
+        findings += [
+            f for e in found if (f := finding(data, SIGNALS[name], e, source, kind, "close_codes"))
+        ]
     return sorted(findings, key=lambda f: (f.start, f.variant, f.kind)), []

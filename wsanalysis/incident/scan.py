@@ -161,9 +161,7 @@ class Dispersion:
     windows whose flanks reach them) for every test.
     """
 
-    def __init__(
-        self, series: _Series, scales: list[int], mask: np.ndarray | None = None
-    ) -> None:
+    def __init__(self, series: _Series, scales: list[int], mask: np.ndarray | None = None) -> None:
         length = len(series.y)
         c_m = np.concatenate([[0], np.cumsum(mask if mask is not None else np.zeros(length))])
         usual = series.usual_rate()

@@ -496,22 +496,28 @@ def _finding(data: IncidentData, shift: Shift, alpha: float) -> Finding:
     if shift.signal == "ttfb":
         kind, share = "ttfb_degradation", shift.numbers["excess_share"]
         n = shift.numbers
-        text = (f"{shift.worse.capitalize()} assistant first-byte p95 is {n['p95_ms']:.0f} ms "
-                f"against {n['reference_p95_ms']:.0f} ms on {other} {when} "
-                f"(+{shift.statistic:.0f} ms, 95% CI {shift.low:.0f} to {shift.high:.0f}).")
+        text = (
+            f"{shift.worse.capitalize()} assistant first-byte p95 is {n['p95_ms']:.0f} ms "
+            f"against {n['reference_p95_ms']:.0f} ms on {other} {when} "
+            f"(+{shift.statistic:.0f} ms, 95% CI {shift.low:.0f} to {shift.high:.0f})."
+        )
     elif shift.signal == "duration":
         kind, share = "duration_regression", shift.numbers["excess_share"]
         p50 = shift.numbers[f"p50_{shift.worse}_s"], shift.numbers[f"p50_{other}_s"]
-        text = (f"{shift.worse.capitalize()} connections end sooner {when}: median "
-                f"{p50[0] / 60:.1f} min against {p50[1] / 60:.1f} min on {other} "
-                f"(log-rank p = {shift.pvalue:.1e}).")
+        text = (
+            f"{shift.worse.capitalize()} connections end sooner {when}: median "
+            f"{p50[0] / 60:.1f} min against {p50[1] / 60:.1f} min on {other} "
+            f"(log-rank p = {shift.pvalue:.1e})."
+        )
     else:
         kind, share = "level_shift", _count_share(data, shift)
         n = shift.numbers
-        text = (f"{shift.worse.capitalize()} {SIGNALS[shift.signal].label} at ×{shift.statistic:.2g}"
-                f" {other}'s rate per connection {when} (95% CI ×{shift.low:.2g} to "
-                f"×{shift.high:.2g}; {n['events']:.0f} where about {n['expected']:.0f} were "
-                f"expected).")
+        text = (
+            f"{shift.worse.capitalize()} {SIGNALS[shift.signal].label} at ×{shift.statistic:.2g}"
+            f" {other}'s rate per connection {when} (95% CI ×{shift.low:.2g} to "
+            f"×{shift.high:.2g}; {n['events']:.0f} where about {n['expected']:.0f} were "
+            f"expected)."
+        )
     return Finding(
         kind=kind, start=max(shift.since, data.window.start), end=data.window.end,
         variant=shift.worse, severity=impact.severity(share, strong), sentence=text,
@@ -538,6 +544,8 @@ def detect(
     found += [_ttfb_shift(data, alpha, spans), _duration_shift(data, alpha, exclude or [])]
     not_run = []
     if not data.has_rum:
-        not_run += [NotRun("ttfb.shift", "needs RUM ws.ttfb beacons"),
-                    NotRun("survival", "needs RUM ws.open/ws.close beacons with duration_ms")]
+        not_run += [
+            NotRun("ttfb.shift", "needs RUM ws.ttfb beacons"),
+            NotRun("survival", "needs RUM ws.open/ws.close beacons with duration_ms"),
+        ]
     return [_finding(data, s, alpha) for s in found if s is not None], not_run

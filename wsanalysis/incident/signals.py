@@ -258,8 +258,11 @@ def server_signal(data: IncidentData, signal: Signal) -> pl.DataFrame | None:
     parts = [p for p in parts if p is not None]
     if not parts:
         return None
-    return pl.concat(parts).group_by("bucket", "variant").agg(pl.col("n").sum()).sort(
-        "variant", "bucket"
+    return (
+        pl.concat(parts)
+        .group_by("bucket", "variant")
+        .agg(pl.col("n").sum())
+        .sort("variant", "bucket")
     )
 
 

@@ -59,7 +59,11 @@ def detect(
             continue
         f.numbers.update({"reconnects": e.observed, "source": source})
         findings.append(
-            replace(f, sentence=f"Reconnection storm on {e.variant}: " + f.sentence[0].lower()
-                    + f.sentence[1:])  # fmt: skip
+            replace(
+                f,
+                sentence=f"Reconnection storm on {e.variant}: "
+                + f.sentence[0].lower()
+                + f.sentence[1:],
+            )  # fmt: skip
         )
     return findings, []

@@ -75,7 +75,9 @@ def _without(beacons: pl.DataFrame, exclude: list[Finding] | None) -> pl.DataFra
         return beacons
     during = pl.lit(False)
     for f in exclude:
-        during = during | ((pl.col("variant") == f.variant) & pl.col("ts").is_between(f.start, f.end))
+        during = during | (
+            (pl.col("variant") == f.variant) & pl.col("ts").is_between(f.start, f.end)
+        )
     gone = beacons.filter((pl.col("type") == "ws.close") & during).select("socket_id")
     return beacons.join(gone, on="socket_id", how="anti")
 

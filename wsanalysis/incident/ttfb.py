@@ -36,8 +36,10 @@ REACH = timedelta(minutes=90)
 def replies(data: IncidentData) -> pl.DataFrame:
     """The RUM replies with a time to first byte (`session` an integer code per session,
     what the session-clustered statistics group by)."""
-    return data.of_type("ws.ttfb").filter(pl.col("ttfb_ms").is_not_null()).with_columns(
-        pl.col("session_id").cast(pl.Categorical).to_physical().alias("session")
+    return (
+        data.of_type("ws.ttfb")
+        .filter(pl.col("ttfb_ms").is_not_null())
+        .with_columns(pl.col("session_id").cast(pl.Categorical).to_physical().alias("session"))
     )
 
 
@@ -56,8 +58,10 @@ def detect(data: IncidentData) -> tuple[list[Finding], list[NotRun]]:
         mine = seen.filter(pl.col("variant") == e.variant)
         span = mine.filter(pl.col("ts").is_between(e.start, e.end, closed="left"))
         reach = max(REACH, e.end - e.start)
-        around = mine.filter(pl.col("ts").is_between(e.start - reach, e.start, closed="left")
-                             | pl.col("ts").is_between(e.end, e.end + reach, closed="left"))
+        around = mine.filter(
+            pl.col("ts").is_between(e.start - reach, e.start, closed="left")
+            | pl.col("ts").is_between(e.end, e.end + reach, closed="left")
+        )
         if span.height < MIN_SAMPLES or around.height < MIN_SAMPLES:
             continue
         p95 = float(span["ttfb_ms"].quantile(SLOW_QUANTILE))
