@@ -188,7 +188,7 @@ def simulate_fleet(job: tuple[str, int, str]) -> str:
     if not (out / "labels.json").exists():
         subprocess.run(
             [sys.executable, "-m", "wsanalysis.cli", "simulate", name, "--out", str(out),
-             "--seed", str(seed), "--quiet"], check=True, cwd=REPO,
+             "--seed", str(seed), "--quiet"], check=True, cwd=REPO, stdout=subprocess.DEVNULL,
         )  # fmt: skip
     return str(out)
 
