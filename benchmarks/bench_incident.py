@@ -97,7 +97,8 @@ def fault_labels(labels: dict) -> list[dict]:
                 "network_outage",
             ):
                 out.append({"kind": "auth_spike", **window})
-        whole = {"variant": variant, "scope": variant, **labels["window"]}
+        alone = len(labels.get("variants", {})) == 1  # one variant: the whole fleet
+        whole = {"variant": variant, "scope": "fleet" if alone else variant, **labels["window"]}
         if client.get("dedup") is False and spec.get("server", {}).get("duplicate_p", 0) > 0:
             out.append({"kind": "duplicates_delivered", **whole})
         for fault in spec.get("faults", []):
@@ -112,10 +113,20 @@ def fault_labels(labels: dict) -> list[dict]:
 
 
 def wanted(labels: dict) -> list[dict]:
+    """Every label, its scope that of the incident it is part of: labels overlapping in
+    time (2 minutes of slack) are one incident, `fleet` when any of them hit the whole
+    fleet or they hit different variants (a restart of both with a herd on the canary)."""
     out: list[dict] = []
     for label in [dict(i) for i in labels["incidents"]] + fault_labels(labels):
         if label not in out:
             out.append(label)
+    for label in out:
+        together = [o for o in out if o.get("signals") is None and label.get("signals") is None
+                    and _t(o["start"]) - SLACK <= _t(label["end"])
+                    and _t(label["start"]) - SLACK <= _t(o["end"])]  # fmt: skip
+        fleet = any(o.get("scope") == "fleet" for o in together)
+        if fleet or len({o["variant"] for o in together}) > 1:
+            label["scope"] = "fleet"
     return out
 
 

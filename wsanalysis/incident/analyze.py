@@ -63,10 +63,10 @@ def analyze(data: IncidentData) -> Analysis:
         codes = take(codes_run.result())
         outage = take(outages.detect(data, restart))
         auth = [f for f in codes if f.kind == "auth_spike"]
-        storm = take(storms.detect(data, restart + outage + auth))
+        take(storms.detect(data, restart + outage + auth))
         take(herd_run.result())
         take(delivery_run.result())
         take(ttfb_run.result())
-        take(shifts.detect(data, restart + outage + auth + storm, timed=list(findings)))
+        take(shifts.detect(data, timed=list(findings)))
     findings.sort(key=lambda f: (f.start, f.variant, f.kind))
     return Analysis(findings, not_run, episodes(data, findings))

@@ -65,10 +65,15 @@ def finding(
 ) -> Finding | None:
     """One elevation of a counted signal as a finding (close codes, storms, give-ups);
     its impact read on `felt` (default: the signal itself) in RUM. None for an elevation
-    counted in RUM that more users than usual do not confirm (a few flapping clients)."""
+    that users do not confirm: counted in RUM, no more sessions hit than usual (a few
+    flapping clients); counted on the server and weak, no sampled session hit beyond the
+    usual at all."""
     hit = impact_of(data, felt or signal, e, source)
-    if source == "rum" and hit is not None and not hit.users_confirm:
-        return None
+    if hit is not None and hit.source == "rum":
+        if source == "rum" and not hit.users_confirm:
+            return None  # more events, not more users: a few flapping clients
+        if source == "server" and not e.strong and hit.hit <= 0:
+            return None  # a weak rise on the server no sampled user saw beyond the usual
     share = hit.share if hit else None
     share_text = f"; {share:.0%} of its sessions hit beyond the usual" if share is not None else ""
     return Finding(

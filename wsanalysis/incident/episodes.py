@@ -178,8 +178,12 @@ def group(findings: list[Finding], window_seconds: float | None = None) -> list[
 
 
 def _cause(findings: list[Finding]) -> Finding | None:
+    """The finding whose events the scope is tested on: the most severe, then by kind
+    (the cause first: a restart before the herd it set off)."""
     ranked = [f for f in findings if f.kind in CAUSES]
-    return min(ranked, key=lambda f: CAUSES.index(f.kind)) if ranked else None
+    if not ranked:
+        return None
+    return min(ranked, key=lambda f: (-SEVERITY_ORDER[f.severity], CAUSES.index(f.kind)))
 
 
 #: The signal each kind of cause counts (a finding that names its signal says it itself).

@@ -26,7 +26,7 @@ from wsanalysis.sources.metric_names import CONNECTIONS_ACTIVE
 FAILURE_SHARE = 0.6
 MAX_OUTAGE = timedelta(hours=3)
 ACTIVE_DROP = 0.8
-MIN_CLOSES = 5  # sampled 1006 closes beyond the usual in a burst
+MIN_CLOSES = 3  # sampled 1006 closes beyond the usual in a burst
 #: The users' return is looked for only after an outage was found: a looser level.
 RETURN_ALARMS = 1.0
 

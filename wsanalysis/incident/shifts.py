@@ -14,8 +14,9 @@ variants compared over [τ, end), the τ with the strongest evidence kept:
   errors (`stats.quantiles`, Woodruff), material when the p95 difference's 95% interval
   is `MIN_TTFB_MS` or more;
 * connection durations: the log-rank test on each session's first connection opened
-  since τ (open ones censored), material when the median is `SHORTER` of the other's or
-  less.
+  since τ (open ones censored; those an incident in time cut, or opened in the half hour
+  after it, left out for both variants), material when the median is `SHORTER` of the
+  other's or less.
 
 The incidents in time already found (storms, spikes, outages, with two minutes each
 side) are left out of every comparison, and a shift must hold over each half of what
@@ -88,6 +89,8 @@ class Shift:
 
 Spans = list[tuple[datetime, datetime]]
 AROUND = timedelta(minutes=2)  # left out on each side of an incident in time
+#: Connections opened this long after an incident are its reconnect wave: left out too.
+AFTERMATH = timedelta(minutes=30)
 
 
 def quiet_spans(timed: list[Finding]) -> Spans:
@@ -375,10 +378,15 @@ def _logrank(parts):
                    a["observed"].to_numpy(), b["observed"].to_numpy())  # fmt: skip
 
 
-def _duration_shift(data: IncidentData, alpha: float, exclude: list[Finding]) -> Shift | None:
-    frame = connections(data, exclude)
+def _duration_shift(data: IncidentData, alpha: float, spans: Spans) -> Shift | None:
+    frame = connections(data)
     if frame is None:
         return None
+    for a, b in spans:  # connections an incident cut, or opened in its aftermath, go: both
+        ends = pl.col("opened") + pl.duration(milliseconds=(pl.col("duration") * 1000).cast(
+            pl.Int64))  # fmt: skip
+        cut = (pl.col("opened") < b) & (ends > a)
+        frame = frame.filter(~(cut | pl.col("opened").is_between(b, b + AFTERMATH)))
     window = data.window
     passing = []
     for since in candidates(data):
@@ -531,17 +539,17 @@ def _finding(data: IncidentData, shift: Shift, alpha: float) -> Finding:
 
 
 def detect(
-    data: IncidentData, exclude: list[Finding] | None = None, timed: list[Finding] | None = None
+    data: IncidentData, timed: list[Finding] | None = None
 ) -> tuple[list[Finding], list[NotRun]]:
     """Level shifts of every signal. `timed`: the incidents in time found, whose spans are
-    left out of the comparisons; `exclude`: those (storms, outages, restarts, auth
-    spikes) whose closed connections say nothing of durations."""
+    left out of the comparisons, for both variants alike (the connections they cut, and
+    those opened in their aftermath, from the durations)."""
     if data.window is None or not set(VARIANTS) <= set(data.variants):
         return [], [NotRun("shifts", "needs a canary and a control variant to compare")]
     alpha = level(data)
     spans = quiet_spans(timed or [])
     found = [_count_shift(data, name, alpha, spans) for name in COUNT_SIGNALS]
-    found += [_ttfb_shift(data, alpha, spans), _duration_shift(data, alpha, exclude or [])]
+    found += [_ttfb_shift(data, alpha, spans), _duration_shift(data, alpha, spans)]
     not_run = []
     if not data.has_rum:
         not_run += [

@@ -43,15 +43,13 @@ def durations(
     return found.frame if found is not None else None
 
 
-def connections(data: IncidentData, exclude: list[Finding] | None = None) -> pl.DataFrame | None:
+def connections(data: IncidentData) -> pl.DataFrame | None:
     """variant, session_id, opened, duration (s), observed: RUM connections with the time
     each opened (a closed one: its close minus its duration; an open one: its open
-    beacon, censored at the window's end). Sessions an `exclude` finding closed a
-    connection of are left out: their next connections are the incident's too (refused
-    retries, reconnects after it)."""
+    beacon, censored at the window's end)."""
     if not data.has_rum or data.window is None:
         return None
-    beacons = _without(data.beacons, exclude, unit="session_id")
+    beacons = data.beacons
     closed = beacons.filter((pl.col("type") == "ws.close") & pl.col("duration_ms").is_not_null())
     closed = closed.select(
         "variant", "session_id",
@@ -70,11 +68,8 @@ def connections(data: IncidentData, exclude: list[Finding] | None = None) -> pl.
     return frame if frame.height else None
 
 
-def _without(
-    beacons: pl.DataFrame, exclude: list[Finding] | None, unit: str = "socket_id"
-) -> pl.DataFrame:
-    """The beacons less the sockets (or whole sessions, `unit="session_id"`) closed
-    during an `exclude` finding of their variant."""
+def _without(beacons: pl.DataFrame, exclude: list[Finding] | None) -> pl.DataFrame:
+    """The beacons less the sockets closed during an `exclude` finding of their variant."""
     if not exclude:
         return beacons
     during = pl.lit(False)
@@ -82,8 +77,8 @@ def _without(
         during = during | (
             (pl.col("variant") == f.variant) & pl.col("ts").is_between(f.start, f.end)
         )
-    gone = beacons.filter((pl.col("type") == "ws.close") & during).select(unit).unique()
-    return beacons.join(gone, on=unit, how="anti")
+    gone = beacons.filter((pl.col("type") == "ws.close") & during).select("socket_id")
+    return beacons.join(gone, on="socket_id", how="anti")
 
 
 def compare(frame: pl.DataFrame) -> SurvivalComparison:
