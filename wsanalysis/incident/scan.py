@@ -165,12 +165,12 @@ class Dispersion:
         length = len(series.y)
         c_m = np.concatenate([[0], np.cumsum(mask if mask is not None else np.zeros(length))])
         usual = series.usual_rate()
-        # bursts: 1 + Σ (s(s - 1) - e²) / Σ s over single minutes, the index of clumping
-        # of a Poisson count of bursts (E[K²]/E[K]), read from the counts themselves; a
-        # minute counts as no larger a burst than the BURST_QUANTILE of the busy minutes,
-        # so an incident's thousands of closes elsewhere do not pass for a burst size
-        minutes = np.arange(length)
-        _, e1, _ = series.counts(minutes, minutes + 1)
+        # bursts: 1 + Σ (s(s - 1) - e²) / Σ s over single minutes (e at the usual rate),
+        # the index of clumping of a Poisson count of bursts (E[K²]/E[K]), read from the
+        # counts themselves; a minute counts as no larger a burst than the BURST_QUANTILE
+        # of the busy minutes, so an incident's thousands of closes elsewhere do not pass
+        # for a burst size
+        e1 = usual * np.diff(series.c_x)  # the usual rate: no incident's flank in it
         keep = np.ones(length) if mask is None else (~mask).astype(float)
         y = series.y
         busy = y[(y > 0) & (keep > 0)]
