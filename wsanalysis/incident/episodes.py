@@ -205,13 +205,15 @@ def event_counts(data: IncidentData, cause: Finding) -> tuple[pl.DataFrame | Non
 def attribute(
     data: IncidentData, findings: list[Finding], start: datetime, end: datetime
 ) -> Attribution | None:
-    """Excess events per open connection in [start, end), canary against control (None
-    when the episode has no countable cause, or a variant has no exposure). The excess
-    of a minute is its count less the variant's usual rate (the episode left out) times
-    its open connections."""
+    """Excess events per open connection over the cause's span within [start, end),
+    canary against control (None when the episode has no countable cause, or a variant
+    has no exposure). The excess of a minute is its count less the variant's usual rate
+    (the episode left out) times its open connections. The cause's span, not the
+    episode's: a weak finding alongside does not dilute the test."""
     cause = _cause(findings)
     if cause is None:
         return None
+    start, end = max(start, cause.start), min(end, cause.end)
     counts, signal, source = event_counts(data, cause)
     if counts is None:
         return None
