@@ -313,11 +313,15 @@ def _shift_episode(data: IncidentData, findings: tuple[Finding, ...]) -> Episode
     top = min(shifted, key=lambda f: f.numbers.get("pvalue", 1.0))
     summary = {k: top.numbers.get(k) for k in ("signal", "ratio", "difference", "ci_low",
                "ci_high", "pvalue", "against", "since") if k in top.numbers}  # fmt: skip
+    # the keys a timed episode's test has, so a reader of findings.json finds them all
+    summary |= {"level": LEVEL, "sufficient": True,
+                "method": top.numbers.get("method", "log-rank test")}  # fmt: skip
     ordered = tuple(sorted(findings, key=lambda f: (f.start, f.variant, f.kind)))
     scope: Scope = "canary" if variant == "canary" else "control" if variant == "control" \
         else "fleet"  # fmt: skip
+    excess = {variant: top.numbers["excess"]} if "excess" in top.numbers else {}
     return Episode(start, end, scope, severity, sentence, ordered,
-                   Attribution("level shift", None, {}, summary))  # fmt: skip
+                   Attribution("level shift", None, excess, summary))  # fmt: skip
 
 
 def episode_of(data: IncidentData, findings: list[Finding]) -> Episode:

@@ -49,8 +49,6 @@ from wsanalysis.incident.signals import (
     Signal,
     exposure,
     live_connections,
-    sessions_hit,
-    sessions_in,
     signal_counts,
 )
 from wsanalysis.incident.survival import connections
@@ -94,9 +92,16 @@ AFTERMATH = timedelta(minutes=30)
 
 
 def quiet_spans(timed: list[Finding]) -> Spans:
-    """The spans of the incidents in time (a few minutes each side), left out of every
-    comparison: a shift is what remains once they are taken out (a storm is not a level)."""
-    return [(f.start - AROUND, f.end + AROUND) for f in timed if not is_shift(f)]
+    """The spans of the incidents in time (a few minutes each side, overlapping ones
+    joined), left out of every comparison: a shift is what remains once they are taken
+    out (a storm is not a level)."""
+    spans: Spans = []
+    for a, b in sorted((f.start - AROUND, f.end + AROUND) for f in timed if not is_shift(f)):
+        if spans and a <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], b))
+        else:
+            spans.append((a, b))
+    return spans
 
 
 def _outside(times: pl.Expr | pl.Series, spans: Spans):
@@ -171,6 +176,31 @@ class SessionRatio:
         return self.events_canary + self.events_control >= MIN_EVENTS
 
 
+def _sessions(data: IncidentData, signal: Signal) -> tuple[dict, dict]:
+    """Per variant: each session's first and last beacon (epoch ms, session code), and the
+    signal's beacons (epoch ms, session code). Read once per data and signal."""
+    key = f"_sessions_{signal.name}"
+    if key not in data.__dict__:
+        coded = data.beacons.with_columns(
+            pl.col("ts").dt.epoch("ms").alias("ms"),
+            pl.col("session_id").cast(pl.Categorical).to_physical().alias("code"),
+        )
+        spans = coded.group_by("variant", "code").agg(
+            pl.col("ms").min().alias("first"), pl.col("ms").max().alias("last")
+        )
+        events = coded.filter(signal.rum_where()).select("variant", "code", "ms")
+
+        def arrays(frame: pl.DataFrame, v: str) -> dict[str, np.ndarray]:
+            mine = frame.filter(pl.col("variant") == v)
+            return {c: mine[c].to_numpy() for c in mine.columns if c != "variant"}
+
+        data.__dict__[key] = (
+            {v: arrays(spans, v) for v in VARIANTS},
+            {v: arrays(events, v) for v in VARIANTS},
+        )
+    return data.__dict__[key]
+
+
 def session_ratio(
     data: IncidentData,
     signal: Signal,
@@ -179,33 +209,44 @@ def session_ratio(
     spans: Spans = (),
 ) -> SessionRatio | None:
     """The signal's rate per session-minute in RUM over [since, until) less `spans`,
-    canary/control: log ratio with a session-clustered (sandwich) standard error."""
-    until = until or data.window.end
-    part = data.beacons.filter((pl.col("ts") >= since) & (pl.col("ts") < until)
-                               & _outside(pl.col("ts"), spans))  # fmt: skip
-    per = part.group_by("variant", "session_id").agg(
-        signal.rum_where().sum().cast(pl.Float64).alias("y"),
-        ((pl.col("ts").max() - pl.col("ts").min()).dt.total_seconds() / 60 + 1).alias("x"),
-    )
-    logs, variances, events = {}, {}, {}
+    canary/control: log ratio with a session-clustered (sandwich) standard error. A
+    session's minutes are those between its first and last beacon."""
+    lo = since.timestamp() * 1000
+    hi = (until or data.window.end).timestamp() * 1000
+    cut = [(a.timestamp() * 1000, b.timestamp() * 1000) for a, b in spans]
+    sessions, events = _sessions(data, signal)
+    logs, variances, counts, n_sessions = {}, {}, {}, 0
     for v in VARIANTS:
-        mine = per.filter(pl.col("variant") == v)
-        if mine.height < 2:
+        first, last = sessions[v]["first"], sessions[v]["last"]
+        start, stop = np.maximum(first, lo), np.minimum(last, hi)
+        live = np.maximum(stop - start, 0.0)
+        for a, b in cut:
+            live -= np.maximum(np.minimum(stop, b) - np.maximum(start, a), 0.0)
+        live = np.maximum(live, 0.0)
+        seen = (stop >= start) & (first < hi) & (last >= lo)
+        ms, code = events[v]["ms"], events[v]["code"]
+        inside = (ms >= lo) & (ms < hi)
+        for a, b in cut:
+            inside &= ~((ms >= a) & (ms < b))
+        codes = sessions[v]["code"]
+        per = np.bincount(code[inside], minlength=int(codes.max()) + 1 if len(codes) else 1)
+        y = per[codes][seen].astype(float)
+        x = live[seen] / 60_000 + 1
+        if len(y) < 2:
             return None
-        y, x = mine["y"].to_numpy(), mine["x"].to_numpy()
         total = y.sum() + 0.5
         rate = total / x.sum()
-        n = len(y)
         logs[v] = math.log(rate)
+        n = len(y)
         variances[v] = float(np.sum((y - rate * x) ** 2)) / total**2 * n / (n - 1) + 1 / total
-        events[v] = float(y.sum())
+        counts[v] = float(y.sum())
+        n_sessions += n
     diff = logs["canary"] - logs["control"]
     se = math.sqrt(variances["canary"] + variances["control"])
-    z = diff / se
     half = 1.959964 * se
-    return SessionRatio(math.exp(diff), float(2 * stats.norm.sf(abs(z))), math.exp(diff - half),
-                        math.exp(diff + half), events["canary"], events["control"],
-                        per.height)  # fmt: skip
+    return SessionRatio(math.exp(diff), float(2 * stats.norm.sf(abs(diff / se))),
+                        math.exp(diff - half), math.exp(diff + half), counts["canary"],
+                        counts["control"], n_sessions)  # fmt: skip
 
 
 def _count_shift(data: IncidentData, name: str, alpha: float, spans: Spans) -> Shift | None:
@@ -278,24 +319,44 @@ def _count_shift(data: IncidentData, name: str, alpha: float, spans: Spans) -> S
 
 
 # -- time to first byte ---------------------------------------------------------------
-def _ttfb(frame: pl.DataFrame, since: datetime, until: datetime | None = None, q: float = 0.95):
-    part = frame.filter(pl.col("ts") >= since)  # the incidents in time already left out
-    if until is not None:
-        part = part.filter(pl.col("ts") < until)
-    a, b = part.filter(pl.col("variant") == "canary"), part.filter(pl.col("variant") == "control")
-    if a.height < 30 or b.height < 30:
+@dataclass(frozen=True)
+class _Replies:
+    """The RUM replies in time order as arrays (what every candidate slices)."""
+
+    ms: np.ndarray
+    ttfb: np.ndarray
+    session: np.ndarray
+    canary: np.ndarray
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame) -> _Replies:
+        frame = frame.sort("ts")
+        return cls(frame["ts"].dt.epoch("ms").to_numpy(), frame["ttfb_ms"].to_numpy(),
+                   frame["session"].to_numpy(), (frame["variant"] == "canary").to_numpy())  # fmt: skip
+
+    def between(self, since: datetime, until: datetime | None) -> slice:
+        lo = np.searchsorted(self.ms, since.timestamp() * 1000, "left")
+        hi = len(self.ms) if until is None else np.searchsorted(
+            self.ms, until.timestamp() * 1000, "left")  # fmt: skip
+        return slice(int(lo), int(hi))
+
+
+def _ttfb(replies: _Replies, since: datetime, until: datetime | None = None, q: float = 0.95):
+    part = replies.between(since, until)  # the incidents in time already left out
+    values, sessions, canary = replies.ttfb[part], replies.session[part], replies.canary[part]
+    if canary.sum() < 30 or (~canary).sum() < 30:
         return None
     return quantile_difference(
-        a["ttfb_ms"].to_numpy(), a["session"].to_numpy(),
-        b["ttfb_ms"].to_numpy(), b["session"].to_numpy(), q=q, method="woodruff",
+        values[canary], sessions[canary], values[~canary], sessions[~canary], q=q,
+        method="woodruff",
     )  # fmt: skip
 
 
-def _ttfb_evidence(frame, since, until=None) -> tuple[object, float, bool] | None:
+def _ttfb_evidence(replies, since, until=None) -> tuple[object, float, bool] | None:
     """(p95 comparison, p-value, slower = canary): the smaller of the p95's and the
     median's p-values, doubled (a shift of every reply shows best in the median, one of
     the slow tail only in the p95)."""
-    p95, p50 = _ttfb(frame, since, until), _ttfb(frame, since, until, q=0.5)
+    p95, p50 = _ttfb(replies, since, until), _ttfb(replies, since, until, q=0.5)
     if p95 is None or p50 is None or not p95.sufficient:
         return None
     up = p95.statistic > 0
@@ -313,7 +374,7 @@ def _material_ttfb(p95) -> bool:
 def _ttfb_shift(data: IncidentData, alpha: float, spans: Spans) -> Shift | None:
     if not data.has_rum:
         return None
-    frame = replies(data).filter(_outside(pl.col("ts"), spans))
+    frame = _Replies.of(replies(data).filter(_outside(pl.col("ts"), spans)))
     passing = []
     for since in candidates(data):
         found = _ttfb_evidence(frame, since)
@@ -339,9 +400,10 @@ def _ttfb_shift(data: IncidentData, alpha: float, spans: Spans) -> Shift | None:
     sign = 1 if worse == "canary" else -1
     low, high = sorted((sign * ci.low, sign * ci.high))
     mine, other = (r.canary, r.control) if worse == "canary" else (r.control, r.canary)
-    part = frame.filter(pl.col("ts") >= since)
-    slow = part.filter(pl.col("variant") != worse)["ttfb_ms"].quantile(0.95)
-    share = float((part.filter(pl.col("variant") == worse)["ttfb_ms"] > slow).mean()) - 0.05
+    part = frame.between(since, None)
+    rows = frame.canary[part] == (worse == "canary")
+    slow = np.quantile(frame.ttfb[part][~rows], 0.95)
+    share = float(np.mean(frame.ttfb[part][rows] > slow)) - 0.05
     return Shift("ttfb", since, worse, sign * r.statistic, low, high, pvalue, {
         "p95_ms": mine, "reference_p95_ms": other, "difference_ms": sign * r.statistic,
         "ci_low_ms": low, "ci_high_ms": high, "excess_share": share, "method": r.method,
@@ -349,33 +411,55 @@ def _ttfb_shift(data: IncidentData, alpha: float, spans: Spans) -> Shift | None:
 
 
 # -- connection durations -------------------------------------------------------------
+@dataclass(frozen=True)
+class _Connections:
+    """The RUM connections in order of opening, as arrays."""
+
+    opened: np.ndarray  # epoch ms
+    duration: np.ndarray
+    observed: np.ndarray
+    session: np.ndarray
+    canary: np.ndarray
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame) -> _Connections:
+        frame = frame.sort("opened").with_columns(
+            pl.col("session_id").cast(pl.Categorical).to_physical().alias("code")
+        )
+        return cls(frame["opened"].dt.epoch("ms").to_numpy(), frame["duration"].to_numpy(),
+                   frame["observed"].to_numpy(), frame["code"].to_numpy(),
+                   (frame["variant"] == "canary").to_numpy())  # fmt: skip
+
+
 def _since(
-    frame: pl.DataFrame, since: datetime, start: datetime, until: datetime | None = None
+    c: _Connections, since: datetime, start: datetime, until: datetime | None = None
 ) -> dict | None:
     """Each session's first connection opened since `since` (before `until`), per variant
-    (from the window's start: those opened before it and closed in it too). One per
-    session: a flaky user's many short connections are one user, and the log-rank test
-    needs independent units."""
-    part = frame if since <= start else frame.filter(pl.col("opened") >= since)
-    if until is not None:
-        part = part.filter(pl.col("opened") < until)
-    part = part.sort("opened").unique(["variant", "session_id"], keep="first", maintain_order=True)
-    out = {v: part.filter(pl.col("variant") == v) for v in VARIANTS}
-    if any(p.filter(pl.col("observed")).height < MIN_EVENTS for p in out.values()):
-        return None
+    (from the window's start: those opened before it and closed in it too): (durations,
+    observed). One per session: a flaky user's many short connections are one user, and
+    the log-rank test needs independent units."""
+    lo = 0 if since <= start else int(np.searchsorted(c.opened, since.timestamp() * 1000))
+    hi = len(c.opened) if until is None else int(
+        np.searchsorted(c.opened, until.timestamp() * 1000))  # fmt: skip
+    _, first = np.unique(c.session[lo:hi], return_index=True)
+    rows = lo + first
+    out = {}
+    for v, flag in (("canary", True), ("control", False)):
+        mine = rows[c.canary[rows] == flag]
+        if c.observed[mine].sum() < MIN_EVENTS:
+            return None
+        out[v] = (c.duration[mine], c.observed[mine])
     return out
 
 
 def _medians(parts):
-    curves = {v: kaplan_meier(p["duration"].to_numpy(), p["observed"].to_numpy())
-              for v, p in parts.items()}  # fmt: skip
+    curves = {v: kaplan_meier(d, o) for v, (d, o) in parts.items()}
     return curves, {v: c.duration_quantile(0.5).estimate for v, c in curves.items()}
 
 
 def _logrank(parts):
-    a, b = parts["canary"], parts["control"]
-    return logrank(a["duration"].to_numpy(), b["duration"].to_numpy(),
-                   a["observed"].to_numpy(), b["observed"].to_numpy())  # fmt: skip
+    (da, oa), (db, ob) = parts["canary"], parts["control"]
+    return logrank(da, db, oa, ob)
 
 
 def _duration_shift(data: IncidentData, alpha: float, spans: Spans) -> Shift | None:
@@ -388,6 +472,7 @@ def _duration_shift(data: IncidentData, alpha: float, spans: Spans) -> Shift | N
         cut = (pl.col("opened") < b) & (ends > a)
         frame = frame.filter(~(cut | pl.col("opened").is_between(b, b + AFTERMATH)))
     window = data.window
+    frame = _Connections.of(frame)
     passing = []
     for since in candidates(data):
         parts = _since(frame, since, window.start)
@@ -482,11 +567,15 @@ def _count_share(data: IncidentData, shift: Shift) -> float | None:
     end = data.window.end
     server = shift.numbers["source"] == "server"
     if data.has_rum and not (server and signal.frames):
+        sessions, events = _sessions(data, signal)
+        lo, hi = shift.since.timestamp() * 1000, end.timestamp() * 1000
         shares = {}
         for v in VARIANTS:
-            live = sessions_in(data, v, shift.since, end)
-            shares[v] = sessions_hit(data, v, shift.since, end, signal.rum_where()) / live \
-                if live else math.nan  # fmt: skip
+            first, last = sessions[v]["first"], sessions[v]["last"]
+            live = int(np.sum((first < hi) & (last >= lo)))
+            ms = events[v]["ms"]
+            hit = len(np.unique(events[v]["code"][(ms >= lo) & (ms < hi)]))
+            shares[v] = hit / live if live else math.nan
         other = "control" if shift.worse == "canary" else "canary"
         if math.isfinite(shares[shift.worse]) and math.isfinite(shares[other]):
             return shares[shift.worse] - shares[other]
