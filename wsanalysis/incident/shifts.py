@@ -178,27 +178,29 @@ class SessionRatio:
 
 def _sessions(data: IncidentData, signal: Signal) -> tuple[dict, dict]:
     """Per variant: each session's first and last beacon (epoch ms, session code), and the
-    signal's beacons (epoch ms, session code). Read once per data and signal."""
-    key = f"_sessions_{signal.name}"
-    if key not in data.__dict__:
-        coded = data.beacons.with_columns(
-            pl.col("ts").dt.epoch("ms").alias("ms"),
+    signal's beacons (epoch ms, session code). The sessions are read once per data, the
+    signal's beacons once per signal."""
+    if "_session_spans" not in data.__dict__:
+        coded = data.beacons.select(
+            "variant", pl.col("ts").dt.epoch("ms").alias("ms"),
             pl.col("session_id").cast(pl.Categorical).to_physical().alias("code"),
-        )
+        )  # fmt: skip
         spans = coded.group_by("variant", "code").agg(
             pl.col("ms").min().alias("first"), pl.col("ms").max().alias("last")
         )
-        events = coded.filter(signal.rum_where()).select("variant", "code", "ms")
+        data.__dict__["_session_coded"] = coded
+        data.__dict__["_session_spans"] = {v: _arrays(spans, v) for v in VARIANTS}
+    key = f"_session_events_{signal.name}"
+    if key not in data.__dict__:
+        matching = data.beacons.select(signal.rum_where()).to_series()  # row for row
+        events = data.__dict__["_session_coded"].filter(matching)
+        data.__dict__[key] = {v: _arrays(events, v) for v in VARIANTS}
+    return data.__dict__["_session_spans"], data.__dict__[key]
 
-        def arrays(frame: pl.DataFrame, v: str) -> dict[str, np.ndarray]:
-            mine = frame.filter(pl.col("variant") == v)
-            return {c: mine[c].to_numpy() for c in mine.columns if c != "variant"}
 
-        data.__dict__[key] = (
-            {v: arrays(spans, v) for v in VARIANTS},
-            {v: arrays(events, v) for v in VARIANTS},
-        )
-    return data.__dict__[key]
+def _arrays(frame: pl.DataFrame, variant: str) -> dict[str, np.ndarray]:
+    mine = frame.filter(pl.col("variant") == variant)
+    return {c: mine[c].to_numpy() for c in mine.columns if c != "variant"}
 
 
 def session_ratio(
@@ -356,6 +358,13 @@ def _ttfb_evidence(replies, since, until=None) -> tuple[object, float, bool] | N
     """(p95 comparison, p-value, slower = canary): the smaller of the p95's and the
     median's p-values, doubled (a shift of every reply shows best in the median, one of
     the slow tail only in the p95)."""
+    part = replies.between(since, until)
+    values, canary = replies.ttfb[part], replies.canary[part]
+    if canary.sum() < 30 or (~canary).sum() < 30:
+        return None
+    point = np.quantile(values[canary], 0.95) - np.quantile(values[~canary], 0.95)
+    if abs(point) < MIN_TTFB_MS / 2:  # cannot be material (nor hold over a half): no test
+        return None
     p95, p50 = _ttfb(replies, since, until), _ttfb(replies, since, until, q=0.5)
     if p95 is None or p50 is None or not p95.sufficient:
         return None
@@ -418,16 +427,15 @@ class _Connections:
     opened: np.ndarray  # epoch ms
     duration: np.ndarray
     observed: np.ndarray
-    session: np.ndarray
+    previous: np.ndarray  # the row of the session's previous connection (-1: none)
     canary: np.ndarray
 
     @classmethod
     def of(cls, frame: pl.DataFrame) -> _Connections:
-        frame = frame.sort("opened").with_columns(
-            pl.col("session_id").cast(pl.Categorical).to_physical().alias("code")
-        )
+        frame = frame.sort("opened").with_row_index("row")
+        previous = frame.select(pl.col("row").shift(1).over("session_id").fill_null(-1))
         return cls(frame["opened"].dt.epoch("ms").to_numpy(), frame["duration"].to_numpy(),
-                   frame["observed"].to_numpy(), frame["code"].to_numpy(),
+                   frame["observed"].to_numpy(), previous["row"].to_numpy().astype(np.int64),
                    (frame["variant"] == "canary").to_numpy())  # fmt: skip
 
 
@@ -441,8 +449,7 @@ def _since(
     lo = 0 if since <= start else int(np.searchsorted(c.opened, since.timestamp() * 1000))
     hi = len(c.opened) if until is None else int(
         np.searchsorted(c.opened, until.timestamp() * 1000))  # fmt: skip
-    _, first = np.unique(c.session[lo:hi], return_index=True)
-    rows = lo + first
+    rows = lo + np.flatnonzero(c.previous[lo:hi] < lo)  # no earlier one since `since`
     out = {}
     for v, flag in (("canary", True), ("control", False)):
         mine = rows[c.canary[rows] == flag]
