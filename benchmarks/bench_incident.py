@@ -57,7 +57,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from wsanalysis.incident.analyze import analyze  # noqa: E402
-from wsanalysis.incident.findings import SEVERITY_ORDER, is_shift  # noqa: E402
+from wsanalysis.incident.findings import SEVERITY_ORDER  # noqa: E402
 from wsanalysis.incident.inputs import load_dataset  # noqa: E402
 
 FRESH = ("aa_baseline", "reconnect_storm", "herd_no_jitter", "network_outage",
@@ -137,6 +137,12 @@ def is_aa(labels: dict) -> bool:
         return False
     faults = [f for v in labels["variants"].values() for f in v.get("faults", [])]
     return all(f.get("label") == "" or f.get("kind") == "ttfb_regression" for f in faults)
+
+
+def is_shift(finding) -> bool:
+    """A between-variant finding (its numbers say `since`; `findings.is_shift`, spelled
+    here so the harness also scores a library from before level shifts)."""
+    return "since" in finding.numbers
 
 
 def _signal(finding) -> str | None:
@@ -241,6 +247,14 @@ def datasets(args: argparse.Namespace) -> tuple[list[tuple[str, str]], str]:
 
 
 # -- tables ---------------------------------------------------------------------------
+def _listed(items: list[str], most: int = 12) -> str:
+    """Items joined, the first `most` of them (how many more, after)."""
+    if not items:
+        return "none"
+    more = f"; … and {len(items) - most} more" if len(items) > most else ""
+    return "; ".join(items[:most]) + more
+
+
 def _pct(part: int, whole: int) -> str:
     return f"{part / whole:.0%}" if whole else "–"
 
@@ -285,21 +299,20 @@ def model_table(results: list[dict], model: str) -> list[str]:
         f"A/A: {len(aa)} datasets, {hours:.0f} h; false episodes per 24 h: "
         f"{aa_low * per_day:.2f} low, {aa_high * per_day:.2f} medium or higher "
         f"(target <= 1 low, 0 medium or higher).",
-        "Missed labels: " + ("; ".join(f"{Path(r['dataset']).name}: {x['kind']} {x['where']}"
-                                       for r in mine for x in r["labels"] if not x["found"])
-                             or "none") + ".",
-        "Split into several episodes: " + ("; ".join(
+        "Missed labels: " + _listed([f"{Path(r['dataset']).name}: {x['kind']} {x['where']}"
+                                     for r in mine for x in r["labels"] if not x["found"]]) + ".",
+        "Split into several episodes: " + _listed([
             f"{Path(r['dataset']).name}: {x['kind']} {x['where']} ({x['episodes']})"
-            for r in mine for x in r["labels"] if x["episodes"] > 1) or "none") + ".",
-        "Wrong scope or severity: " + ("; ".join(
+            for r in mine for x in r["labels"] if x["episodes"] > 1]) + ".",
+        "Wrong scope or severity: " + _listed([
             f"{Path(r['dataset']).name}: {x['kind']} {x['where']} (scope {x['scope']} called "
             f"{x['got_scope']}, severity {x['severity']} rated {x['got_severity']})"
             for r in mine for x in r["labels"] if x["found"] and (
                 (x["scope"] and x["got_scope"] != x["scope"])
-                or (x["severity"] and x["got_severity"] != x["severity"]))) or "none") + ".",
-        "False episodes: " + ("; ".join(
+                or (x["severity"] and x["got_severity"] != x["severity"]))]) + ".",
+        "False episodes: " + _listed([
             f"{Path(r['dataset']).name}: {f['severity']} {'+'.join(f['kinds'])} {f['where']}"
-            for r in mine for f in r["false"]) or "none") + ".",
+            for r in mine for f in r["false"]]) + ".",
     ]  # fmt: skip
     return lines
 
