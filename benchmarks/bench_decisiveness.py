@@ -21,7 +21,7 @@ from wsanalysis.canary.evidence import one_sided_alpha
 from wsanalysis.canary.gates import Profile, load_gate_file
 from wsanalysis.canary.judge import JudgeInput, SequentialPlan, evaluate_gate, judge
 from wsanalysis.canary.kayenta_gates import kayenta_verdict
-from wsanalysis.canary.synthetic import Scenario, simulate
+from wsanalysis.canary.synthetic import CanaryCase, synthesize
 from wsanalysis.canary.verdict import GateEvidence, decide
 from wsanalysis.frames.measures import Window
 from wsanalysis.stats.multiplicity import holm
@@ -68,8 +68,8 @@ def fixed_run(task: tuple[str, int, float, int]) -> dict:
     on the whole profile for A/A."""
     name, hours, traffic, seed = task
     effects, target = FIXED[name]
-    scenario = Scenario(connections_per_hour=traffic, hours=hours, **effects)
-    samples, beacons = simulate(scenario, seed, beacons=target != "error_rate")
+    scenario = CanaryCase(connections_per_hour=traffic, hours=hours, **effects)
+    samples, beacons = synthesize(scenario, seed, beacons=target != "error_rate")
     window = Window(scenario.start, scenario.start + timedelta(hours=hours))
     data = JudgeInput(samples, beacons, window, canary_share=0.1)
     record = {"scenario": name, "hours": hours, "traffic": traffic}
@@ -98,8 +98,8 @@ def fixed_run(task: tuple[str, int, float, int]) -> dict:
 def sequential_aa_run(task: tuple[int, float, int]) -> dict:
     """A healthy canary watched every 5 min (48 h plan): when GO came, if it came."""
     hours, traffic, seed = task
-    scenario = Scenario(connections_per_hour=traffic, hours=hours)
-    samples, beacons = simulate(scenario, seed)
+    scenario = CanaryCase(connections_per_hour=traffic, hours=hours)
+    samples, beacons = synthesize(scenario, seed)
     window = Window(scenario.start, scenario.start + timedelta(hours=hours))
     plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
     verdict = judge(PROFILE, JudgeInput(samples, beacons, window, 0.1, sequential=plan))
@@ -117,8 +117,8 @@ def sequential_error_run(task: tuple[float, float, int, int]) -> dict:
     """The error-rate gate alone, counters only, watched every 5 min: first pass and
     first fail (minutes), over `hours` (48 h except where detection comes early)."""
     multiplier, traffic, seed, hours = task
-    scenario = Scenario(connections_per_hour=traffic, hours=hours, error_multiplier=multiplier)
-    samples, _ = simulate(scenario, seed, beacons=False)
+    scenario = CanaryCase(connections_per_hour=traffic, hours=hours, error_multiplier=multiplier)
+    samples, _ = synthesize(scenario, seed, beacons=False)
     window = Window(scenario.start, scenario.start + timedelta(hours=hours))
     plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
     gate = PROFILE.gate("error_rate")

@@ -44,7 +44,7 @@ from wsanalysis.canary.evidence import one_sided_alpha
 from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.canary.judge import JudgeInput, SequentialPlan, evaluate_gate, judge
 from wsanalysis.canary.kayenta_gates import kayenta_verdict
-from wsanalysis.canary.synthetic import Scenario, simulate
+from wsanalysis.canary.synthetic import CanaryCase, synthesize
 from wsanalysis.frames import measures
 from wsanalysis.frames.measures import Window
 from wsanalysis.stats.multiplicity import holm
@@ -111,8 +111,8 @@ def naive_fails(data: JudgeInput, window: Window) -> dict[str, bool]:
 
 def one_run(task: tuple[str, int, float]) -> dict:
     name, seed, traffic = task
-    scenario = Scenario(connections_per_hour=traffic, **SCENARIOS[name])
-    samples, beacons = simulate(scenario, seed)
+    scenario = CanaryCase(connections_per_hour=traffic, **SCENARIOS[name])
+    samples, beacons = synthesize(scenario, seed)
     window = Window(scenario.start, scenario.start + timedelta(hours=scenario.hours))
     data = JudgeInput(samples, beacons, window, canary_share=0.1)
     started = time.perf_counter()
@@ -139,13 +139,13 @@ def one_run(task: tuple[str, int, float]) -> dict:
 def sequential_run(task: tuple[float, int, float]) -> dict:
     """48 h of looks every 5 min on the error-rate gate; when (if) it first fails."""
     multiplier, seed, traffic = task
-    scenario = Scenario(connections_per_hour=traffic, hours=48, error_multiplier=multiplier)
-    samples, _ = simulate(scenario, seed, beacons=False)
+    scenario = CanaryCase(connections_per_hour=traffic, hours=48, error_multiplier=multiplier)
+    samples, _ = synthesize(scenario, seed, beacons=False)
     window = Window(scenario.start, scenario.start + timedelta(hours=48))
     plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
     gate = PROFILE.gate("error_rate")
     found = evaluate_gate(gate, JudgeInput(samples, None, window, sequential=plan), window)
-    first = found.details.get("first_rejecting_look")
+    first = found.sequence.first_rejecting_look if found.sequence is not None else None
     minutes = None
     if first is not None:
         minutes = (datetime.fromisoformat(first) - scenario.start).total_seconds() / 60 + 5

@@ -9,9 +9,9 @@ beacons (`rum.parquet`; mostly `ws.ttfb` with session ids, plus `ws.open` and
 the table, all in one run:
 - floor: polars reads both files (`read_openmetrics`' text split is replaced by a bare
   line read: the floor is I/O plus decoding, no parsing of label sets);
-- judge: what `wsanalysis judge --data DIR` does before writing verdict.json —
-  `load_judge_input` (both files parsed, sha256 fingerprints of the inputs) and
-  `judge(canary profile)`, the whole verdict;
+- judge: what `wsanalysis judge --data DIR` does before writing verdict.json — the one
+  loader (`canary.inputs.judge_input`: both files parsed, sha256 fingerprints of the
+  inputs) and `judge(canary profile)`, the whole verdict;
 - pandas: the judge's gate inputs (1-minute counts per variant, p95 per variant) computed
   with pandas from the same files, without any statistics — the work polars does in
   `frames.measures`, for comparison with the same step in polars.
@@ -36,8 +36,9 @@ import pandas as pd
 import polars as pl
 
 from wsanalysis.canary.gates import load_gate_file
-from wsanalysis.canary.inputs import gate_metric_names, gate_rum_columns, load_judge_input
+from wsanalysis.canary.inputs import judge_input
 from wsanalysis.canary.judge import JudgeInput, judge
+from wsanalysis.loading import DataSource
 from wsanalysis.sources.openmetrics import read_openmetrics, write_openmetrics
 from wsanalysis.sources.rum import read_rum, write_rum
 from wsanalysis.sources.schema import RUM_SCHEMA, TIMESTAMP
@@ -106,15 +107,9 @@ PROFILE = load_gate_file().profile("canary")
 
 
 def load(folder: Path) -> JudgeInput:
-    return load_judge_input(
-        PROFILE,
-        data=folder,
-        start=START.isoformat(),
-        end=(START + timedelta(hours=HOURS)).isoformat(),
-        canary_share=0.1,
-        rum_columns=gate_rum_columns(PROFILE),
-        metric_names=gate_metric_names(PROFILE),
-    )
+    """What `wsanalysis judge --data DIR` reads: the one loader, the gates' reads only."""
+    source = DataSource.of(data=folder, start=START, end=START + timedelta(hours=HOURS))
+    return judge_input(PROFILE, source, canary_share=0.1)
 
 
 def full_judge(folder: Path) -> str:

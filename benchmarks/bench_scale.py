@@ -46,7 +46,8 @@ START = datetime(2026, 9, 1, tzinfo=UTC)
 CHILD = r"""
 import json, os, sys, time
 from wsanalysis.canary.gates import load_gate_file
-from wsanalysis.canary.inputs import gate_metric_names, gate_rum_columns, load_judge_input
+from wsanalysis.canary.inputs import load_judge_input
+from wsanalysis.canary.reads import gate_metric_names, gate_rum_columns
 from wsanalysis.canary.judge import judge
 args = json.loads(sys.argv[1])
 profile = load_gate_file(None).profile("canary")

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -25,9 +25,10 @@
 # open the injected notebook in JupyterLab with `--prepare-only`.
 
 # %%
-from wsanalysis.canary.gates import parse_duration
+import wsanalysis
 from wsanalysis.report import canary, figures
 from wsanalysis.report.html import banner_html, display_html, table_html
+from wsanalysis.times import parse_duration
 
 # %% tags=["parameters"]
 data: str | None = "../data/sample"  # dataset folder with metrics.om and/or RUM (or: prometheus)
@@ -42,12 +43,13 @@ sequential: bool = False  # anytime-valid mode for a pipeline that looks repeate
 look: str = "5m"  # sequential: time between looks
 horizon: str = "48h"  # sequential: planned canary length
 variant_label: str = "variant"  # label and RUM field naming the variant
+telemetry: str | None = None  # telemetry mapping (YAML): your metric, label, variant, beacon names
 bucket: str = "10m"  # time bucket of the charts
 output_dir: str = "."  # folder where verdict.json is written
 
 # %%
-evaluation = canary.evaluate(
-    data=data,
+verdict = wsanalysis.judge(
+    data,
     prometheus=prometheus,
     start=start,
     end=end,
@@ -59,11 +61,17 @@ evaluation = canary.evaluate(
     look=look,
     horizon=horizon,
     variant_label=variant_label,
+    telemetry=telemetry,
+    frames=True,  # every series and RUM field: the charts below read more than the gates
 )
-verdict_path = canary.write_verdict(evaluation, output_dir)
-samples, beacons, window = evaluation.data.samples, evaluation.data.beacons, evaluation.window
+verdict_path = canary.write_verdict(verdict, output_dir)
+samples, beacons, window = (
+    verdict.data.samples,
+    verdict.data.beacons,
+    verdict.data.resolved_window(),
+)
 chart_bucket = parse_duration(bucket)
-display_html(banner_html(evaluation.verdict.overall, evaluation.verdict.reason), role="banner")
+display_html(banner_html(verdict.overall, verdict.reason), role="banner")
 
 # %% [markdown]
 # ## Gates
@@ -74,7 +82,7 @@ display_html(banner_html(evaluation.verdict.overall, evaluation.verdict.reason),
 # must never break.
 
 # %%
-display_html(table_html(canary.gate_rows(evaluation.document, evaluation.profile), "decision"))
+display_html(table_html(canary.gate_rows(verdict.to_json()), "decision"))
 
 # %% [markdown]
 # ### How each gate settles
@@ -86,7 +94,7 @@ display_html(table_html(canary.gate_rows(evaluation.document, evaluation.profile
 # the gate would settle; `settle_in_s` in `verdict.json` is that wait.
 
 # %%
-figures.show(figures.settle_figure(canary.settle_paths(evaluation)))
+figures.show(figures.settle_figure(canary.settle_paths(verdict)))
 
 # %% [markdown]
 # ## Evidence
@@ -169,4 +177,4 @@ figures.show(figures.frames_figure(figures.frames_by_event(samples, window, char
 # What this verdict was computed from; the same inputs give the same verdict.
 
 # %%
-display_html(table_html(canary.input_rows(evaluation.document)))
+display_html(table_html(canary.input_rows(verdict.to_json())))

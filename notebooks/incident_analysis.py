@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -26,11 +26,12 @@
 # notebook in JupyterLab with `--prepare-only`.
 
 # %%
-from wsanalysis.canary.gates import parse_duration
+import wsanalysis
 from wsanalysis.incident.timeline import figure as timeline_figure
 from wsanalysis.incident.timeline import timeline
 from wsanalysis.report import figures, incident
 from wsanalysis.report.html import banner_html, display_html, table_html
+from wsanalysis.times import parse_duration
 
 # %% tags=["parameters"]
 data: str | None = "../data/network_outage"  # dataset folder with metrics.om and/or RUM (or: prometheus)
@@ -38,21 +39,24 @@ prometheus: str | None = None  # Prometheus URL; credentials only from WSANALYSI
 start: str | None = None  # window start, RFC 3339 or epoch seconds (None: the data's own)
 end: str | None = None  # window end, RFC 3339 or epoch seconds (None: the data's own)
 rum: str | None = None  # RUM beacons (NDJSON[.gz], Parquet, Datadog export), with prometheus
-rum_sample: float = 1.0  # share of sessions the RUM export keeps, with prometheus, in (0, 1]
-variant_label: str = "variant"  # label and RUM field naming the variant, with prometheus
+rum_sample: float | None = None  # share of sessions the RUM beacons keep, in (0, 1] (None: the telemetry file's, labels.json's, else 1)
+variant_label: str = "variant"  # label and RUM field naming the variant
+telemetry: str | None = None  # telemetry mapping (YAML): your metric, label, variant, beacon names
 bucket: str = "10m"  # time bucket of the evidence charts (the timeline is per minute)
 output_dir: str = "."  # folder where findings.json is written
 
 # %%
-report = incident.investigate(
-    data=data,
+analysis = wsanalysis.incident(
+    data,
     prometheus=prometheus,
     start=start,
     end=end,
     rum=rum,
     rum_sample=rum_sample,
     variant_label=variant_label,
+    telemetry=telemetry,
 )
+report = incident.report_of(analysis)
 findings_path = incident.write_findings(report, output_dir)
 samples, beacons, window = report.data.samples, report.data.beacons, report.data.window
 chart_bucket = parse_duration(bucket)

@@ -6,10 +6,9 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from wsanalysis.canary.gates import parse_duration as gate_duration
 from wsanalysis.errors import UsageError
 from wsanalysis.reference.scenario import ScenarioError
-from wsanalysis.reference.scenario import parse_duration as scenario_duration
+from wsanalysis.reference.scenario import field_seconds as scenario_duration
 from wsanalysis.sources.prometheus import _to_ms_span, to_epoch_ms
 from wsanalysis.times import (
     TimeError,
@@ -20,6 +19,7 @@ from wsanalysis.times import (
     parse_duration,
     parse_moment,
 )
+from wsanalysis.times import parse_duration as gate_duration
 
 # (text, seconds): the union of what gate files, scenarios and PromQL ranges read before
 OLD_FORMS = [

@@ -22,9 +22,11 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from wsanalysis import __version__, commands
+from wsanalysis import commands
+from wsanalysis.console import quiet
 from wsanalysis.errors import WsAnalysisError
 from wsanalysis.secrets import redact
+from wsanalysis.version import __version__
 
 EXIT_USAGE = 3
 EXIT_CODES = (0, 1, 2, 3)
@@ -131,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE if exit_.code not in (0, None) else 0
     except BaseException as error:  # noqa: BLE001 — the contract: a crash is never a verdict
         return report_failure(args.command, error, debug)
+    try:
+        sys.stdout.flush()  # what is still buffered, while the code is known
+    except BrokenPipeError:  # the reader stopped reading (`| head`): its choice
+        quiet()
     if code not in EXIT_CODES:
         _say(args.command, f"error: exit code {code} is outside the contract; reporting 3")
         return EXIT_USAGE

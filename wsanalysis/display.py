@@ -146,7 +146,7 @@ def evidence_text(e: Any) -> str:
 
 def evidence_html(e: Any, caption: str = "Gate evidence") -> str:
     rows = [(name.replace("_", " "), getattr(e, name)) for name in EVIDENCE_FIELDS]
-    rows += [(f"detail: {k}", _plain(v)) for k, v in (getattr(e, "details", None) or {}).items()]
+    rows += [(f"detail: {k}", _plain(v)) for k, v in e.details_json().items()]
     return table(rows, escape(caption))
 
 

@@ -22,7 +22,7 @@ import pytest
 from wsanalysis.canary.evidence import one_sided_alpha
 from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.canary.judge import JudgeInput, SequentialPlan, evaluate_gate, judge
-from wsanalysis.canary.synthetic import Scenario, simulate
+from wsanalysis.canary.synthetic import CanaryCase, synthesize
 from wsanalysis.canary.verdict import decide
 from wsanalysis.cli import main
 from wsanalysis.frames.measures import Window
@@ -30,11 +30,11 @@ from wsanalysis.frames.measures import Window
 CANARY = load_gate_file().profile("canary")
 
 
-def _decisions(gate_name: str, scenario: Scenario, seeds: range, beacons: bool) -> list[str]:
+def _decisions(gate_name: str, scenario: CanaryCase, seeds: range, beacons: bool) -> list[str]:
     gate = CANARY.gate(gate_name)
     out = []
     for seed in seeds:
-        samples, rum = simulate(scenario, seed, beacons=beacons)
+        samples, rum = synthesize(scenario, seed, beacons=beacons)
         window = Window(scenario.start, scenario.start + timedelta(hours=scenario.hours))
         found = evaluate_gate(gate, JudgeInput(samples, rum, window), window)
         alpha = one_sided_alpha(gate)
@@ -49,7 +49,7 @@ ROUGH = {"connections_per_hour": 100_000, "dispersion": 0.6}
 @pytest.mark.slow
 def test_error_rate_false_fails_at_the_margin_are_rare():
     decided = _decisions(
-        "error_rate", Scenario(**ROUGH, error_multiplier=1.1), range(80), beacons=False
+        "error_rate", CanaryCase(**ROUGH, error_multiplier=1.1), range(80), beacons=False
     )
     assert decided.count("fail") <= 8, decided.count("fail")  # 2.5% nominal; 10% allowed
     assert decided.count("pass") >= 8  # the test can pass at all: not vacuous
@@ -58,7 +58,7 @@ def test_error_rate_false_fails_at_the_margin_are_rare():
 @pytest.mark.slow
 def test_error_rate_false_passes_at_the_tolerance_are_rare():
     decided = _decisions(
-        "error_rate", Scenario(**ROUGH, error_multiplier=1.5), range(80), beacons=False
+        "error_rate", CanaryCase(**ROUGH, error_multiplier=1.5), range(80), beacons=False
     )
     assert decided.count("pass") <= 8, decided.count("pass")
     assert decided.count("fail") >= 8  # ×1.5 is beyond the ×1.1 bound: it can fail
@@ -67,10 +67,10 @@ def test_error_rate_false_passes_at_the_tolerance_are_rare():
 @pytest.mark.slow
 def test_ttfb_at_the_margin_never_fails_and_at_the_tolerance_never_passes():
     margin = _decisions(
-        "ttfb_p95", Scenario(connections_per_hour=20_000, ttfb_shift_s=0.10), range(30), True
+        "ttfb_p95", CanaryCase(connections_per_hour=20_000, ttfb_shift_s=0.10), range(30), True
     )
     tolerance = _decisions(
-        "ttfb_p95", Scenario(connections_per_hour=20_000, ttfb_shift_s=0.15), range(30), True
+        "ttfb_p95", CanaryCase(connections_per_hour=20_000, ttfb_shift_s=0.15), range(30), True
     )
     assert margin.count("fail") <= 3 and margin.count("pass") >= 5, margin
     assert tolerance.count("pass") <= 3 and tolerance.count("fail") >= 5, tolerance
@@ -80,11 +80,11 @@ def test_a_canary_of_24_connections_is_never_go():
     """Even a canary with no event at all: its exposure bounds nothing to the tolerance."""
     for seed in range(12):
         for scenario in (
-            Scenario(connections_per_hour=240),
-            Scenario(connections_per_hour=240, auth_rate=0.0, error_rate=0.0),
-            Scenario(connections_per_hour=240, auth_burst_multiplier=3.0),
+            CanaryCase(connections_per_hour=240),
+            CanaryCase(connections_per_hour=240, auth_rate=0.0, error_rate=0.0),
+            CanaryCase(connections_per_hour=240, auth_burst_multiplier=3.0),
         ):
-            samples, beacons = simulate(scenario, seed)
+            samples, beacons = synthesize(scenario, seed)
             window = Window(scenario.start, scenario.start + timedelta(hours=1))
             verdict = judge(CANARY, JudgeInput(samples, beacons, window, canary_share=0.1))
             assert verdict.overall != "GO", verdict.reason
@@ -95,10 +95,10 @@ def test_a_canary_of_24_connections_is_never_go():
 def test_settle_time_is_stated_and_roughly_right():
     """An inconclusive error-rate gate says how long it needs; given that much more data
     at the same traffic it settles more often than not."""
-    scenario = Scenario(connections_per_hour=18_000)
+    scenario = CanaryCase(connections_per_hour=18_000)
     settled, told = 0, 0
     for seed in range(8):
-        samples, beacons = simulate(scenario, seed, beacons=False)
+        samples, beacons = synthesize(scenario, seed, beacons=False)
         window = Window(scenario.start, scenario.start + timedelta(hours=1))
         profile = CANARY.__class__(CANARY.name, "", (CANARY.gate("error_rate"),))
         verdict = judge(profile, JudgeInput(samples, beacons, window))
@@ -109,8 +109,8 @@ def test_settle_time_is_stated_and_roughly_right():
         assert wait is not None and wait > 0
         assert verdict.to_json()["settle_in_s"] == wait
         hours = 1 + wait / 3600
-        longer = Scenario(connections_per_hour=18_000, hours=round(hours * 60) / 60)
-        samples, _ = simulate(longer, seed, beacons=False)
+        longer = CanaryCase(connections_per_hour=18_000, hours=round(hours * 60) / 60)
+        samples, _ = synthesize(longer, seed, beacons=False)
         window = Window(longer.start, longer.start + timedelta(hours=longer.hours))
         settled += judge(profile, JudgeInput(samples, None, window)).overall != "INCONCLUSIVE"
     assert told >= 3 and settled >= told / 2, (told, settled)
@@ -133,8 +133,10 @@ def test_sequential_error_rate_looked_at_every_5_minutes_stays_calibrated():
     passes = fails = 0
     for multiplier, seeds in ((1.5, range(60)), (1.1, range(60))):
         for seed in seeds:
-            scenario = Scenario(connections_per_hour=100_000, hours=6, error_multiplier=multiplier)
-            samples, _ = simulate(scenario, seed, beacons=False)
+            scenario = CanaryCase(
+                connections_per_hour=100_000, hours=6, error_multiplier=multiplier
+            )
+            samples, _ = synthesize(scenario, seed, beacons=False)
             window = Window(scenario.start, scenario.start + timedelta(hours=6))
             found = evaluate_gate(gate, JudgeInput(samples, None, window, sequential=plan), window)
             ever_pass, ever_fail = _first_pass_and_fail(found)
@@ -150,8 +152,8 @@ def test_sequential_decisions_are_final():
     p-values after the earlier looks are the same (but the last: the window's end cuts
     its last minute of counter increases differently)."""
     plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
-    scenario = Scenario(connections_per_hour=60_000, hours=3)
-    samples, beacons = simulate(scenario, 4)
+    scenario = CanaryCase(connections_per_hour=60_000, hours=3)
+    samples, beacons = synthesize(scenario, 4)
     verdicts = []
     for hours in (2, 3):
         end = scenario.start + timedelta(hours=hours)

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wsanalysis.canary.gates import DEFAULT_GATE_FILE, load_gate_file, parse_duration
+from wsanalysis.canary.gates import DEFAULT_GATE_FILE, load_gate_file
 from wsanalysis.errors import UsageError
+from wsanalysis.times import parse_duration
 
 
 def test_default_gate_file_encodes_the_production_gates():

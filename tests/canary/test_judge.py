@@ -11,9 +11,10 @@ import polars as pl
 import pytest
 
 from wsanalysis.canary.gates import load_gate_file
-from wsanalysis.canary.inputs import gate_metric_names, gate_rum_columns, load_judge_input
+from wsanalysis.canary.inputs import load_judge_input
 from wsanalysis.canary.judge import JudgeInput, judge
-from wsanalysis.canary.synthetic import Scenario, simulate
+from wsanalysis.canary.reads import gate_metric_names, gate_rum_columns
+from wsanalysis.canary.synthetic import CanaryCase, synthesize
 from wsanalysis.canary.verdict import GateEvidence, decide, overall
 from wsanalysis.cli import main
 from wsanalysis.errors import DataError
@@ -23,8 +24,8 @@ from wsanalysis.sources.schema import empty_samples
 CANARY = load_gate_file().profile("canary")
 
 
-def run(scenario: Scenario, seed: int, share: float | None = 0.1, profile=CANARY):
-    samples, beacons = simulate(scenario, seed)
+def run(scenario: CanaryCase, seed: int, share: float | None = 0.1, profile=CANARY):
+    samples, beacons = synthesize(scenario, seed)
     window = Window(scenario.start, scenario.start + timedelta(hours=scenario.hours))
     return judge(profile, JudgeInput(samples, beacons, window, canary_share=share))
 
@@ -34,14 +35,14 @@ def decisions(verdict) -> dict[str, str]:
 
 
 def test_aa_canaries_are_never_no_go():
-    scenario = Scenario(connections_per_hour=60_000)
+    scenario = CanaryCase(connections_per_hour=60_000)
     verdicts = [run(scenario, seed) for seed in range(6)]
     assert all(v.overall != "NO_GO" for v in verdicts), [v.reason for v in verdicts]
     assert all(decisions(v)["reconnect_rate"] == "pass" for v in verdicts)
 
 
 def test_error_rate_tripled_fails_the_critical_gate():
-    scenario = Scenario(connections_per_hour=60_000, error_multiplier=3.0)
+    scenario = CanaryCase(connections_per_hour=60_000, error_multiplier=3.0)
     verdicts = [run(scenario, seed) for seed in range(4)]
     assert sum(decisions(v)["error_rate"] == "fail" for v in verdicts) >= 3
     failing = next(v for v in verdicts if decisions(v)["error_rate"] == "fail")
@@ -52,27 +53,27 @@ def test_error_rate_tripled_fails_the_critical_gate():
 
 
 def test_reconnect_rate_over_the_bound_fails():
-    verdict = run(Scenario(connections_per_hour=20_000, canary_reconnect_rate=0.09), 0)
+    verdict = run(CanaryCase(connections_per_hour=20_000, canary_reconnect_rate=0.09), 0)
     assert decisions(verdict)["reconnect_rate"] == "fail"
     assert verdict.overall == "NO_GO"
 
 
 def test_auth_burst_is_not_averaged_away():
     """A 15-minute 4401 burst fails the spike gate; the hour's average barely moves."""
-    scenario = Scenario(connections_per_hour=60_000, auth_burst_multiplier=8.0)
+    scenario = CanaryCase(connections_per_hour=60_000, auth_burst_multiplier=8.0)
     verdict = run(scenario, 0)
     gate = next(g for g in verdict.gates if g.name == "auth_spike")
     assert gate.decision == "fail"
     burst_start = scenario.start + timedelta(minutes=scenario.auth_burst_minutes[0])
     burst_end = scenario.start + timedelta(minutes=scenario.auth_burst_minutes[1])
-    worst = gate.evidence.details["worst_bucket"]
+    worst = gate.evidence.details.worst_bucket
     assert burst_start.isoformat() <= worst < burst_end.isoformat()
 
 
 def test_ttfb_shift_beyond_the_margin_fails_and_near_miss_does_not():
-    far = run(Scenario(connections_per_hour=60_000, ttfb_shift_s=0.3), 1)
+    far = run(CanaryCase(connections_per_hour=60_000, ttfb_shift_s=0.3), 1)
     assert decisions(far)["ttfb_p95"] == "fail"
-    near = run(Scenario(connections_per_hour=60_000, ttfb_shift_s=0.04), 1)
+    near = run(CanaryCase(connections_per_hour=60_000, ttfb_shift_s=0.04), 1)
     assert decisions(near)["ttfb_p95"] == "pass"
     gate = next(g for g in near.gates if g.name == "ttfb_p95")
     assert "this passes: the upper 95% limit" in gate.sentence
@@ -80,7 +81,7 @@ def test_ttfb_shift_beyond_the_margin_fails_and_near_miss_does_not():
 
 
 def test_sample_ratio_mismatch_makes_an_aa_run_inconclusive():
-    verdict = run(Scenario(connections_per_hour=60_000), 0, share=0.2)
+    verdict = run(CanaryCase(connections_per_hour=60_000), 0, share=0.2)
     assert verdict.overall == "INCONCLUSIVE"
     assert verdict.reason.startswith("Sample-ratio mismatch") and "20%" in verdict.reason
 
@@ -93,7 +94,7 @@ def test_empty_window_is_no_data_never_go():
 
 
 def test_missing_variant_is_no_data():
-    samples, beacons = simulate(Scenario(connections_per_hour=20_000), 0)
+    samples, beacons = synthesize(CanaryCase(connections_per_hour=20_000), 0)
     only_canary = JudgeInput(
         samples.filter(pl.col("variant") == "canary"),
         beacons.filter(pl.col("variant") == "canary"),
@@ -124,7 +125,7 @@ def test_rule_v2_passes_on_the_upper_limit_never_on_power():
 
 
 def test_overall_rule():
-    verdict = run(Scenario(connections_per_hour=60_000), 0)
+    verdict = run(CanaryCase(connections_per_hour=60_000), 0)
     results = list(verdict.gates)
     passing = [r.__class__(**{**r.__dict__, "decision": "pass"}) for r in results]
     assert overall(passing)[0] == "GO"
@@ -152,7 +153,7 @@ def test_cli_judge_writes_verdict_and_exit_code(sample_dataset: Path, tmp_path: 
     gates = {g["name"]: g for g in document["gates"]}
     assert gates["reconnect_rate"]["decision"] == "fail"
     assert document["inputs"]["fingerprints"]["metrics.om"]
-    assert document["run"]["package_version"] and document["run"]["gate_file_sha256"]
+    assert document["run"]["package_version"] and document["gate_file"]["sha256"]
     assert document["window"]["start"].startswith("2026-11-02T06:00")
 
 
@@ -190,8 +191,8 @@ def test_cli_usage_errors_exit_3(argv, repo_root: Path, monkeypatch, tmp_path: P
 # -- sequential looks ----------------------------------------------------------------------
 
 
-def sequential_run(scenario: Scenario, seed: int, plan):
-    samples, beacons = simulate(scenario, seed)
+def sequential_run(scenario: CanaryCase, seed: int, plan):
+    samples, beacons = synthesize(scenario, seed)
     window = Window(scenario.start, scenario.start + timedelta(hours=scenario.hours))
     return judge(CANARY, JudgeInput(samples, beacons, window, 0.1, sequential=plan))
 
@@ -200,18 +201,18 @@ def test_sequential_mode_goes_before_the_horizon_on_a_healthy_canary():
     from wsanalysis.canary.judge import SequentialPlan
 
     plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
-    verdict = sequential_run(Scenario(connections_per_hour=60_000, hours=2), 0, plan)
+    verdict = sequential_run(CanaryCase(connections_per_hour=60_000, hours=2), 0, plan)
     record = verdict.metadata["sequential"]
     assert record["planned_looks"] == 576 and record["looks_so_far"] == 24
     assert verdict.overall == "GO", verdict.reason
     assert record["go_at_look"] is not None and record["go_at_look"] < 24
     gate = next(g for g in verdict.gates if g.name == "error_rate")
     assert gate.evidence.method.startswith("mixture SPRT over 24 looks")
-    assert gate.evidence.anytime and gate.evidence.details["first_rejecting_look"] is None
+    assert gate.evidence.anytime and gate.evidence.sequence.first_rejecting_look is None
     ttfb = next(g for g in verdict.gates if g.name == "ttfb_p95")
     assert "quantile confidence sequences" in ttfb.evidence.method
     # the anytime interval is wider than the fixed one on the same data
-    fixed = run(Scenario(connections_per_hour=60_000, hours=2), 0)
+    fixed = run(CanaryCase(connections_per_hour=60_000, hours=2), 0)
     fixed_ttfb = next(g for g in fixed.gates if g.name == "ttfb_p95")
     assert ttfb.evidence.ci_high - ttfb.evidence.ci_low > (
         fixed_ttfb.evidence.ci_high - fixed_ttfb.evidence.ci_low
@@ -222,7 +223,7 @@ def test_sequential_mode_keeps_watching_until_the_horizon():
     from wsanalysis.canary.judge import SequentialPlan
 
     plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
-    tiny = Scenario(connections_per_hour=3_000, hours=1)
+    tiny = CanaryCase(connections_per_hour=3_000, hours=1)
     verdict = sequential_run(tiny, 0, plan)
     assert verdict.overall == "INCONCLUSIVE" and "keep watching" in verdict.reason
 
@@ -232,13 +233,13 @@ def test_sequential_mode_stops_at_a_clear_failure():
 
     plan = SequentialPlan(timedelta(minutes=5), timedelta(hours=48))
     verdict = sequential_run(
-        Scenario(connections_per_hour=60_000, hours=2, error_multiplier=3), 0, plan
+        CanaryCase(connections_per_hour=60_000, hours=2, error_multiplier=3), 0, plan
     )
     gate = next(g for g in verdict.gates if g.name == "error_rate")
     assert verdict.overall == "NO_GO" and gate.decision == "fail"
-    first = gate.evidence.details["first_rejecting_look"]
+    first = gate.evidence.sequence.first_rejecting_look
     # rate decisions wait for an hour of buckets (the burn-in), then come at the first look
-    assert first == (Scenario().start + timedelta(hours=1)).isoformat()
+    assert first == (CanaryCase().start + timedelta(hours=1)).isoformat()
 
 
 def test_cli_sequential_flag(sample_dataset: Path, tmp_path: Path):
@@ -255,7 +256,7 @@ def test_cli_sequential_flag(sample_dataset: Path, tmp_path: Path):
 def test_spike_gate_passes_on_exposure_when_no_variant_has_an_event():
     """A ×3 of a zero control rate cannot be ruled out, but an excess of 1 per 100
     connections can, from the canary's exposure alone (no zero-event shortcut)."""
-    verdict = run(Scenario(connections_per_hour=20_000, auth_rate=0.0), 0)
+    verdict = run(CanaryCase(connections_per_hour=20_000, auth_rate=0.0), 0)
     gate = next(g for g in verdict.gates if g.name == "auth_spike")
     assert gate.evidence.n_canary == 0 and gate.decision == "pass"
 

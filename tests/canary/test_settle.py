@@ -11,7 +11,8 @@ import pytest
 from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.canary.judge import JudgeInput, judge
 from wsanalysis.canary.sentences import format_duration, verdict_line
-from wsanalysis.canary.synthetic import Scenario, simulate
+from wsanalysis.canary.synthetic import CanaryCase, synthesize
+from wsanalysis.canary.verdict import Verdict
 from wsanalysis.cli import main
 from wsanalysis.frames.measures import Window
 from wsanalysis.report import canary, figures
@@ -20,26 +21,24 @@ from wsanalysis.stats.settle import settle_factor
 CANARY = load_gate_file().profile("canary")
 
 
-def _evaluation(scenario: Scenario, seed: int) -> canary.CanaryEvaluation:
-    samples, beacons = simulate(scenario, seed)
+def _verdict(scenario: CanaryCase, seed: int) -> Verdict:
+    samples, beacons = synthesize(scenario, seed)
     window = Window(scenario.start, scenario.start + timedelta(hours=scenario.hours))
-    data = JudgeInput(samples, beacons, window, canary_share=0.1)
-    verdict = judge(CANARY, data)
-    return canary.CanaryEvaluation(verdict, CANARY, data, window, verdict.to_json())
+    return judge(CANARY, JudgeInput(samples, beacons, window, canary_share=0.1))
 
 
 @pytest.fixture(scope="module")
-def unsettled() -> canary.CanaryEvaluation:
+def unsettled() -> Verdict:
     """A healthy canary at low traffic: the error-rate gate cannot settle in 1 h."""
     for seed in range(10):
-        evaluation = _evaluation(Scenario(connections_per_hour=12_000), seed)
-        if evaluation.verdict.overall == "INCONCLUSIVE" and evaluation.verdict.settle_in_s:
-            return evaluation
+        verdict = _verdict(CanaryCase(connections_per_hour=12_000), seed)
+        if verdict.overall == "INCONCLUSIVE" and verdict.settle_in_s:
+            return verdict
     raise AssertionError("no unsettled canary among the seeds")
 
 
 def test_settle_in_s_on_the_verdict_its_json_and_the_cli_line(unsettled):
-    verdict = unsettled.verdict
+    verdict = unsettled
     unsettled_gates = [g for g in verdict.gates if g.decision == "inconclusive"]
     assert unsettled_gates and all(g.settle_in_s > 0 for g in unsettled_gates)
     assert verdict.settle_in_s == max(g.settle_in_s for g in unsettled_gates)
@@ -54,7 +53,7 @@ def test_settle_in_s_on_the_verdict_its_json_and_the_cli_line(unsettled):
 
 
 def test_settled_verdicts_have_no_settle_time():
-    verdict = _evaluation(Scenario(connections_per_hour=200_000), 1).verdict
+    verdict = _verdict(CanaryCase(connections_per_hour=200_000), 1)
     assert verdict.overall == "GO" and verdict.settle_in_s is None
     assert verdict.to_json()["settle_in_s"] is None
     assert all(g.settle_in_s is None for g in verdict.gates)
@@ -86,7 +85,7 @@ def test_settle_chart_shows_the_interval_narrowing_toward_its_lines(unsettled):
     widths = (observed["high"] - observed["low"]).to_list()
     assert widths[-1] < widths[0]  # more data, narrower
     projection = error.filter(error["kind"] == "projection").sort("hours")
-    gate = next(g for g in unsettled.verdict.gates if g.name == "error_rate")
+    gate = next(g for g in unsettled.gates if g.name == "error_rate")
     if gate.decision == "inconclusive":
         last = projection.row(-1, named=True)
         total = 1 + gate.settle_in_s / 3600

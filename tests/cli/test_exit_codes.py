@@ -156,3 +156,22 @@ def test_a_verdict_is_written_whole_and_its_code_returned(tmp_path, capsys):
     if document["verdict"] == "INCONCLUSIVE":
         assert main(["judge", "--data", SAMPLE, "--canary-share", "0.1", "--out", str(out),
                      "--inconclusive-exit", "1"]) == 1  # fmt: skip
+
+
+def test_a_closed_stdout_is_the_readers_choice_not_a_failure(tmp_path: Path):
+    """`wsanalysis judge ... | head -1`: the reader stops reading before the judge prints;
+    the exit code stays the verdict's (1, NO_GO) and nothing is said about a crash."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "v.json"
+    command = [sys.executable, "-m", "wsanalysis.cli", "judge", "--data",
+               str(REPO / "data" / "error_rate_x2"), "--canary-share", "0.1", "--out", str(out)]  # fmt: skip
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone before the first line
+    process = subprocess.run(command, stdout=write, stderr=subprocess.PIPE, text=True, timeout=300)
+    os.close(write)
+    assert process.returncode == 1, process.stderr
+    assert "internal error" not in process.stderr and "Exception" not in process.stderr
+    assert json.loads(out.read_text())["verdict"] == "NO_GO"

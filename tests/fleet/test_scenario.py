@@ -12,8 +12,8 @@ from wsanalysis.errors import UsageError
 from wsanalysis.reference.scenario import (
     ScenarioError,
     bundled_names,
+    field_seconds,
     load_scenario,
-    parse_duration,
     parse_scenario,
 )
 
@@ -40,7 +40,7 @@ def test_every_bundled_scenario_loads_and_declares_its_expectation() -> None:
     [("250ms", 0.25), ("90s", 90), ("15m", 900), ("2h30m", 9000), ("1d", 86400), (42, 42.0)],
 )
 def test_durations(text: object, seconds: float) -> None:
-    assert parse_duration(text, "x") == pytest.approx(seconds)
+    assert field_seconds(text, "x") == pytest.approx(seconds)
 
 
 def test_tiny_scenario_parses_with_defaults(tiny: dict) -> None:

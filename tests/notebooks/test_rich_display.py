@@ -12,6 +12,7 @@ import pytest
 
 from tests.incident.conftest import analysed
 from tests.notebooks.conftest import REPO
+from wsanalysis.canary.details import SprtDetails
 from wsanalysis.canary.verdict import GateEvidence, GateResult, Verdict
 from wsanalysis.incident.findings import Finding
 from wsanalysis.stats.quantiles import QuantileComparison
@@ -22,9 +23,9 @@ HOSTILE = "<script>alert(1)</script>"
 
 @pytest.fixture(scope="module")
 def verdict() -> Verdict:
-    from wsanalysis.report.canary import evaluate
+    import wsanalysis
 
-    return evaluate(data=str(REPO / "data" / "sample"), canary_share=0.1).verdict
+    return wsanalysis.judge(data=str(REPO / "data" / "sample"), canary_share=0.1)
 
 
 def test_verdict_reads_as_its_decision_and_gates(verdict: Verdict):
@@ -71,7 +72,8 @@ def test_labels_and_rum_strings_are_escaped():
                       f"reason {HOSTILE}", {"reason": HOSTILE, "closes": 3.0})  # fmt: skip
     html = finding._repr_html_()
     assert HOSTILE not in html and "&lt;script&gt;" in html
-    evidence = replace(GateEvidence.no_data(1.0, HOSTILE), details={"x": HOSTILE})
+    looks = SprtDetails(1.0, 1.0, first_rejecting_look=HOSTILE, looks=1)
+    evidence = replace(GateEvidence.no_data(1.0, HOSTILE), sequence=looks)
     gate = GateResult(HOSTILE, HOSTILE, True, "rate", "", "control", "increase", evidence,
                       math.nan, "no_data", HOSTILE)  # fmt: skip
     verdict = Verdict("INCONCLUSIVE", HOSTILE, (gate,), HOSTILE, "wsanalysis")

@@ -79,14 +79,16 @@ def _rum_only(document: dict) -> None:
 
 
 @pytest.mark.parametrize("what", ["dashboard", "rules"])
-def test_gate_without_a_promql_form(
+def test_gate_without_a_promql_form_is_left_out_and_named(
     what: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     gates = _gates_with(tmp_path, _rum_only)
-    assert main(["export", what, "--gates", str(gates)]) == 3
-    err = capsys.readouterr().err
+    assert main(["export", what, "--gates", str(gates)]) == 0
+    out, err = capsys.readouterr()
     assert "gate 'reconnect_rate' (profile 'canary') has no PromQL form" in err
-    assert "fix:" in err
+    assert "WebSocketReconnectRateHigh" not in out
+    if what == "rules":  # the file says it too, where the next reader looks
+        assert "# The reconnect-rate panel and alert left out: gate 'reconnect_rate'" in out
 
 
 def test_gate_with_only_a_promql_text_is_used_verbatim(
@@ -113,10 +115,32 @@ def test_missing_gate_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str
         gates = document["profiles"]["staging"]["gates"]
         gates[:] = [g for g in gates if g["name"] != "duration_p95"]
 
-    assert main(["export", "dashboard", "--gates", str(_gates_with(tmp_path, drop))]) == 3
-    err = capsys.readouterr().err
+    assert main(["export", "dashboard", "--gates", str(_gates_with(tmp_path, drop))]) == 0
+    out, err = capsys.readouterr()
     assert "profile 'staging' has no gate 'duration_p95'" in err
-    assert "p95 connection duration" in err
+    assert "p95 connection duration panel left out" in err
+    titles = [p["title"] for p in json.loads(out)["panels"]]
+    assert "p95 connection duration" not in titles and "p50 connection duration" in titles
+
+
+def test_a_renamed_or_extra_gate_is_exported_as_a_gate_of_its_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def rename(document: dict) -> None:
+        _gate(document, "canary", "ttfb_p95")["name"] = "ttfb_p95_v2"
+
+    gates = str(_gates_with(tmp_path, rename))
+    assert main(["export", "rules", "--gates", gates]) == 0
+    out, err = capsys.readouterr()
+    assert "has no gate 'ttfb_p95'" in err
+    alerts = {r["alert"]: r for r in yaml.safe_load(out)["groups"][1]["rules"]}
+    assert "WebSocketAssistantTtfbP95High" not in alerts
+    renamed = alerts["WsanalysisGateCanaryTtfbP95V2"]
+    assert renamed["labels"]["gate"] == "ttfb_p95_v2"
+    assert "histogram_quantile(0.95" in out and "> on () group_left ()" in renamed["expr"]
+    assert main(["export", "dashboard", "--gates", gates]) == 0
+    titles = [p["title"] for p in json.loads(capsys.readouterr().out)["panels"]]
+    assert "Other gates" in titles
 
 
 def test_out_in_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from promtool_cases import alerts_covered, unit_test_file
 
-from wsanalysis.canary.gates import Comparison, GateFile
+from wsanalysis.canary.gates import CompareSpec, GateFile
 from wsanalysis.observability import promql
 from wsanalysis.observability.rules import alert_rules, rules_document
 
@@ -129,14 +129,14 @@ def test_thresholds_follow_the_gate_file(gate_file: GateFile, tmp_path: Path) ->
 @pytest.mark.parametrize(
     "compare",
     [
-        Comparison(against="control", margin=0.10, margin_type="relative"),
-        Comparison(against="control", margin=0.100, margin_type="absolute"),
-        Comparison(against="bound", bound=7200),
+        CompareSpec(against="control", margin=0.10, margin_type="relative"),
+        CompareSpec(against="control", margin=0.100, margin_type="absolute"),
+        CompareSpec(against="bound", bound=7200),
     ],
     ids=["relative", "absolute", "bound"],
 )
 def test_limit_expr_computes_what_the_judge_computes(
-    compare: Comparison, sample_with_rules
+    compare: CompareSpec, sample_with_rules
 ) -> None:
     control = 0.37
     limit = promql.limit_expr(compare, f"vector({control})")

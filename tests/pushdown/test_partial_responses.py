@@ -8,8 +8,9 @@ import pytest
 from tests.prometheus.fixtures import SAMPLE_DATASET
 from tests.pushdown.fault_proxy import FaultProxy, Faults
 from wsanalysis.canary.gates import load_gate_file
-from wsanalysis.canary.inputs import gate_metric_names, load_judge_input
+from wsanalysis.canary.inputs import load_judge_input
 from wsanalysis.canary.judge import judge
+from wsanalysis.canary.reads import gate_metric_names
 from wsanalysis.sources.openmetrics import read_openmetrics
 from wsanalysis.sources.prometheus import PrometheusSource
 

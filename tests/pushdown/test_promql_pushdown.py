@@ -16,16 +16,11 @@ from tests.prometheus.fixtures import (
     synthetic_samples,
 )
 from wsanalysis.canary.gates import load_gate_file
-from wsanalysis.canary.inputs import gate_metric_names, load_judge_input
+from wsanalysis.canary.inputs import load_judge_input
 from wsanalysis.canary.judge import JudgeInput, judge
+from wsanalysis.canary.reads import counter_queries, gate_metric_names, step_for
 from wsanalysis.frames import measures
-from wsanalysis.pushdown.promql import (
-    Grid,
-    counter_queries,
-    increase_expr,
-    split_matchers,
-    step_for,
-)
+from wsanalysis.pushdown.promql import Grid, increase_expr, split_matchers
 from wsanalysis.sources.local_prometheus import LocalPrometheus, backfill, tsdb_window
 from wsanalysis.sources.local_victoriametrics import LocalVictoriaMetrics
 from wsanalysis.sources.openmetrics import write_openmetrics

@@ -32,8 +32,9 @@ import pytest
 
 from tests.prometheus.fixtures import REPO
 from wsanalysis.canary.gates import load_gate_file
-from wsanalysis.canary.inputs import gate_metric_names, gate_rum_columns, load_judge_input
+from wsanalysis.canary.inputs import load_judge_input
 from wsanalysis.canary.judge import judge
+from wsanalysis.canary.reads import gate_metric_names, gate_rum_columns
 from wsanalysis.frames import measures
 from wsanalysis.frames.selection import RumFilter
 from wsanalysis.pushdown import rum

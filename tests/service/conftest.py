@@ -44,6 +44,26 @@ def two_datasets_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield prometheus
 
 
+BUNDLED = sorted(p.name for p in (REPO / "data").iterdir() if (p / "metrics.om.gz").exists()
+                 or (p / "metrics.om").exists())  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def bundled_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrometheus]:
+    """Every bundled dataset in one real Prometheus, told apart by a `dataset` label."""
+    require_prometheus()
+    folder = tmp_path_factory.mktemp("bundled")
+    frames = [
+        Dataset.open(REPO / "data" / name).metrics().with_columns(dataset=pl.lit(name))
+        for name in BUNDLED
+    ]
+    write_openmetrics(pl.concat(frames, how="diagonal_relaxed"), folder / "metrics.om")
+    tsdb = tmp_path_factory.mktemp("bundled-tsdb")
+    backfill(folder, tsdb, replace=True)
+    with LocalPrometheus(tsdb) as prometheus:
+        yield prometheus
+
+
 @dataclass
 class JudgeServer:
     """`wsanalysis judge-server` in its own process; `restart()` keeps the state file."""

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from wsanalysis.service import looks
+from wsanalysis.loading import Inputs, Loaded
+from wsanalysis.service import canary_looks
 from wsanalysis.service.app import create_app
 from wsanalysis.sources.schema import empty_samples
 
@@ -34,20 +35,25 @@ def test_an_unreachable_prometheus_is_503_not_a_verdict(tmp_path: Path):
         assert 'wsanalysis_judge_errors_total{kind="prometheus"} 2.0' in http.get("/metrics").text
 
 
+def nothing_read(source, reads) -> Loaded:
+    """A server that holds no series (what the judge then sees: no data)."""
+    return Loaded(empty_samples(), None, None, Inputs(source.origin()))
+
+
 def test_a_bug_inside_the_judge_is_500_and_the_canary_keeps_no_decision(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     def broken(*args, **kwargs):
         raise ZeroDivisionError("injected inside the judge")
 
-    monkeypatch.setattr(looks.PrometheusSource, "read_samples", lambda *a, **k: empty_samples())
-    monkeypatch.setattr(looks, "judge", broken)
+    monkeypatch.setattr(canary_looks, "load", nothing_read)
+    monkeypatch.setattr(canary_looks, "judge", broken)
     with client(tmp_path) as http:
         answer = http.post("/v1/judge", json=LOOK, headers=AUTH)
         assert answer.status_code == 500 and answer.json()["verdict"] is None
         assert "ZeroDivisionError" in answer.json()["error"]
         monkeypatch.undo()
-        monkeypatch.setattr(looks.PrometheusSource, "read_samples", lambda *a, **k: empty_samples())
+        monkeypatch.setattr(canary_looks, "load", nothing_read)
         answer = http.post("/v1/judge", json=LOOK, headers=AUTH)  # nothing was half-stored
         assert answer.status_code == 200 and answer.json()["looks"] == 1
         assert answer.json()["verdict"] == "INCONCLUSIVE"  # no data is never a GO

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from wsanalysis.errors import DataError
+from wsanalysis.sources.om_syntax import SAMPLE_START
 from wsanalysis.sources.openmetrics import (
-    _SAMPLE_START,
     _parts,
     _parts_by_regex,
     _split_at_brace,
@@ -159,7 +159,7 @@ def test_sample_start_is_strip_then_not_a_comment_for_every_character():
     texts = pl.Series([*characters, *(c + "#" for c in characters), *(c + "m" for c in characters)])
     stripped = texts.str.strip_chars()
     expected = (stripped != "") & ~stripped.str.starts_with("#")
-    assert texts.str.contains(_SAMPLE_START).equals(expected)
+    assert texts.str.contains(SAMPLE_START).equals(expected)
 
 
 def test_float_parser_reads_openmetrics_words_and_no_token_with_separators():

@@ -19,7 +19,14 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from wsanalysis.canary.gates import Gate
+from wsanalysis.canary.details import (
+    BoundDetails,
+    Details,
+    RateDetails,
+    SpikeDetails,
+    SurvivalDetails,
+)
+from wsanalysis.canary.gate_spec import Gate
 from wsanalysis.canary.verdict import GateEvidence
 from wsanalysis.frames import measures
 from wsanalysis.stats.multiplicity import holm
@@ -31,6 +38,7 @@ from wsanalysis.stats.quantiles import (
     quantile_difference_ranked,
 )
 from wsanalysis.stats.rates import (
+    RateComparison,
     compare_rates,
     garwood_interval,
     rate_against_bound,
@@ -123,7 +131,7 @@ def rate_evidence(gate: Gate, counts: measures.Counts) -> GateEvidence:
             n_canary=int(canary["events"].sum()),
             n_control=int(control["events"].sum()),
             worse=gate.worse,
-            details={"dispersion": dispersion},
+            details=BoundDetails(dispersion),
         )
     args = (canary["events"], canary["exposure"], control["events"], control["exposure"])
     compare = compare_rates if gate.relative else rate_difference  # a ratio, or a difference
@@ -136,7 +144,7 @@ def rate_evidence(gate: Gate, counts: measures.Counts) -> GateEvidence:
         float(canary["exposure"].sum()),
         counts.source,
         method=f"{result.method} (dispersion {result.dispersion:.2f}, {result.buckets} buckets)",
-        details={"dispersion": result.dispersion, "buckets": result.buckets},
+        details=RateDetails(result.dispersion, result.buckets),
     )
 
 
@@ -210,19 +218,19 @@ def spike_evidence(gate: Gate, counts: measures.Counts) -> GateEvidence:
         n_canary=int(y.sum()),
         n_control=int(m.sum()),
         worse=gate.worse,
-        details={
-            "worst_bucket": canary["bucket"][worst].isoformat(),
-            "worst_bucket_ratio": float(effect[worst]) if not math.isnan(effect[worst]) else None,
-            "worst_bucket_events": float(y[worst]),
-            "worst_bucket_exposure": float(e[worst]),
-            "worst_bucket_control_events": float(m[worst]),
-            "worst_bucket_control_exposure": float(f[worst]),
-            "buckets_failing": int(np.sum(adjusted[tested] <= alpha)),
-            "buckets": n_tested,
-            "dispersion": wide["dispersion"],
-            "p_excess": wide.get("p_excess"),
-            "excess_high": wide.get("excess_high"),
-        },
+        details=SpikeDetails(
+            worst_bucket=canary["bucket"][worst].isoformat(),
+            worst_bucket_ratio=float(effect[worst]) if not math.isnan(effect[worst]) else None,
+            worst_bucket_events=float(y[worst]),
+            worst_bucket_exposure=float(e[worst]),
+            worst_bucket_control_events=float(m[worst]),
+            worst_bucket_control_exposure=float(f[worst]),
+            buckets_failing=int(np.sum(adjusted[tested] <= alpha)),
+            buckets=n_tested,
+            dispersion=wide["dispersion"],
+            p_excess=wide.get("p_excess"),
+            excess_high=wide.get("excess_high"),
+        ),
         p_safe=wide["p_safe"],
         tolerance=gate.tolerance,
         se=wide["se"],
@@ -307,7 +315,7 @@ def comparison_evidence(
     exposure: float,
     source: str,
     method: str | None = None,
-    details: dict | None = None,
+    details: Details | None = None,
 ) -> GateEvidence:
     """Evidence from a canary-vs-control `Comparison` (a ratio or a difference)."""
     ci = result.confidence_interval()
@@ -324,7 +332,8 @@ def comparison_evidence(
         p_harm = result.noninferiority(limit, worse=flip(gate.worse))
         p_safe = result.noninferiority(tolerance, worse=gate.worse)
     ratio = result.effect == "ratio"
-    se = _ratio_se(result) if ratio and hasattr(result, "events_canary") else result.standard_error
+    counted = isinstance(result, RateComparison)  # a rate ratio: its standard error from counts
+    se = _ratio_se(result) if ratio and counted else result.standard_error
     return GateEvidence(
         canary=result.canary,
         control=result.control,
@@ -333,6 +342,15 @@ def comparison_evidence(
         ci_high=ci.high,
         limit=limit,
         p_harm=p_harm,
+        sufficient=result.sufficient,
+        method=method or result.method,
+        source=source,
+        n_canary=int(result.n_canary),
+        n_control=int(result.n_control),
+        reason=result.reason,
+        details=details,
+        worse=gate.worse,
+        p_safe=p_safe,
         power=power_at(
             tolerance,
             limit,
@@ -342,15 +360,6 @@ def comparison_evidence(
             worse=gate.worse,
             df=result.df,
         ),  # fmt: skip
-        sufficient=result.sufficient,
-        method=method or result.method,
-        source=source,
-        n_canary=int(result.n_canary),
-        n_control=int(result.n_control),
-        reason=result.reason,
-        worse=gate.worse,
-        details=details or {},
-        p_safe=p_safe,
         tolerance=tolerance,
         se=se,
         df=result.df,
@@ -443,7 +452,7 @@ def survival_evidence(gate: Gate, durations: measures.Durations | None) -> GateE
         n_canary=fit.n,
         n_control=fits[CONTROL].n if CONTROL in fits else 0,
         worse=gate.worse,
-        details={"events": fit.n_events, "censored": fit.n - fit.n_events},
+        details=SurvivalDetails(fit.n_events, fit.n - fit.n_events),
         p_safe=above_tolerance if decrease else 1.0 - above_tolerance,
         tolerance=gate.tolerance,
         se=se,

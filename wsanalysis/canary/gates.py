@@ -13,126 +13,34 @@ Every validation error names the file, the gate and the field.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
+from wsanalysis import times
+from wsanalysis.canary.gate_spec import DEFAULT_GATE_FILE, CompareSpec, Gate, GateFile, Profile
+from wsanalysis.canary.kinds import KINDS, GateKind, kind_for, statistics
 from wsanalysis.errors import UsageError
 from wsanalysis.frames.selection import MetricSource, RumFilter, Series
-from wsanalysis.times import parse_duration
+from wsanalysis.pushdown.series import VARIANT_PLACEHOLDER
+from wsanalysis.sources.promtool import check_expressions
 
-DEFAULT_GATE_FILE = Path(__file__).with_name("default_gates.yaml")
+__all__ = [  # the types are `gate_spec`'s; named here too, where a gate file is read
+    "DEFAULT_GATE_FILE",
+    "CompareSpec",
+    "Gate",
+    "GateFile",
+    "MetricSource",
+    "Profile",
+    "Series",
+    "load_gate_file",
+]
 
-Statistic = Literal["rate", "quantile", "survival_quantile", "spike", "share"]
-STATISTICS = ("rate", "quantile", "survival_quantile", "spike", "share")
-COUNT_STATISTICS = ("rate", "spike", "share")
-SAMPLE_STATISTICS = ("quantile", "survival_quantile")
-
-
-@dataclass(frozen=True)
-class Comparison:
-    against: Literal["control", "bound"]
-    margin: float = 0.0
-    margin_type: Literal["relative", "absolute"] = "relative"
-    bound: float | None = None
-
-    def limit(self, control: float | None = None) -> float:
-        """The bound on the canary's figure, given control's (for `against: control`)."""
-        if self.against == "bound":
-            assert self.bound is not None
-            return self.bound
-        if control is None:
-            raise ValueError("a comparison against control needs control's figure")
-        return (
-            control * (1 + self.margin) if self.margin_type == "relative" else control + self.margin
-        )
-
-
-@dataclass(frozen=True)
-class Gate:
-    name: str
-    title: str
-    description: str
-    critical: bool
-    statistic: Statistic
-    compare: Comparison
-    worse: Literal["increase", "decrease"]
-    tolerance: float
-    confidence: float
-    power: float  # planning information only: no decision uses it
-    min_events: int
-    min_exposure: float = 0.0
-    tolerance_excess: float | None = None  # spike against control: excess per unit exposure
-    unit: str = ""
-    quantile: float | None = None
-    bucket: timedelta | None = None
-    events: MetricSource | None = None
-    exposure: MetricSource | None = None
-    samples: MetricSource | None = None
-    prefer: Literal["prometheus", "rum"] | None = None
-    promql: str | None = None
-
-    @property
-    def detectable(self) -> float:
-        """The tolerance's name before decision rule v2 (read-only alias)."""
-        return self.tolerance
-
-    @property
-    def relative(self) -> bool:
-        """A ratio to control (the effect, bound and tolerance are ratios)."""
-        return self.compare.against == "control" and self.compare.margin_type == "relative"
-
-    @property
-    def server_series(self) -> frozenset[str]:
-        """The server series the gate reads (a histogram by its `_bucket` series)."""
-        names: set[str] = set()
-        for source in (self.events, self.exposure, self.samples):
-            if source is None:
-                continue
-            names.update(series.metric for series in source.prometheus)
-            if source.histogram:
-                names.add(f"{source.histogram}_bucket")
-        return frozenset(names)
-
-    @property
-    def bound_line(self) -> float:
-        """Where harm starts, on the effect's scale (ratio, difference or the figure)."""
-        if self.compare.against == "bound":
-            assert self.compare.bound is not None
-            return self.compare.bound
-        return self.compare.limit(1.0) if self.relative else self.compare.margin
-
-
-@dataclass(frozen=True)
-class Profile:
-    name: str
-    description: str
-    gates: tuple[Gate, ...]
-    srm_unit: Literal["sessions", "connections"] = "sessions"
-    srm_alpha: float = 0.001
-
-    def gate(self, name: str) -> Gate:
-        for gate in self.gates:
-            if gate.name == name:
-                return gate
-        raise KeyError(name)
-
-
-@dataclass(frozen=True)
-class GateFile:
-    path: Path
-    profiles: dict[str, Profile]
-
-    def profile(self, name: str) -> Profile:
-        if name not in self.profiles:
-            raise UsageError(
-                f"{self.path} has no profile {name!r}",
-                f"choose one of: {', '.join(sorted(self.profiles))}",
-            )
-        return self.profiles[name]
+#: libyaml's safe loader when PyYAML has it (ten times faster: the service reads the file
+#: at every look), else the pure-Python one; both build the same document
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Reader:
@@ -209,17 +117,17 @@ def _gate(path: Path, index: int, data: Any, defaults: dict[str, Any]) -> Gate:
             "name", "title", "description", "critical", "statistic", "quantile", "bucket",
             "unit", "events", "exposure", "samples", "prefer", "promql", "compare", "worse",
             "tolerance", "detectable", "confidence", "power", "min_events", "min_exposure",
-            "tolerance_excess",
+            "tolerance_excess", "step",
         }
     )  # fmt: skip
     name = reader.get("name", str)
     if not re.match(r"^[a-z][a-z0-9_]*$", name):
         reader.fail("name", "must be lower_snake_case (it is used as an identifier)")
-    statistic = reader.get("statistic", str, choices=STATISTICS)
+    statistic = reader.get("statistic", str, choices=statistics())
     compare_reader = _Reader(path, f"gate {name!r}, compare", reader.get("compare", dict))
     compare_reader.unknown({"against", "margin", "margin_type", "bound"})
     against = compare_reader.get("against", str, choices=("control", "bound"))
-    compare = Comparison(
+    compare = CompareSpec(
         against=against,
         margin=compare_reader.get("margin", float, 0.0),
         margin_type=compare_reader.get("margin_type", str, "relative", ("relative", "absolute")),
@@ -227,27 +135,23 @@ def _gate(path: Path, index: int, data: Any, defaults: dict[str, Any]) -> Gate:
     )
     if compare.margin < 0:
         compare_reader.fail("margin", "must not be negative (the direction is set by `worse`)")
-    if statistic == "spike" and against == "control" and compare.margin_type != "relative":
-        compare_reader.fail("margin_type", "must be relative for a spike against control")
-    if statistic == "quantile" and (against != "control" or compare.margin_type != "absolute"):
-        compare_reader.fail(
-            "against", "must be control with an absolute margin (e.g. +0.1 s) for a quantile"
-        )
+    kind = kind_for(statistic, against)  # what a gate of this statistic must give
+    unsuited = kind.check_compare(statistic, compare)
+    if unsuited is not None:
+        compare_reader.fail(*unsuited)
     quantile = reader.get("quantile", float, None)
-    if statistic in SAMPLE_STATISTICS and (quantile is None or not 0 < quantile < 1):
+    if kind.quantile and (quantile is None or not 0 < quantile < 1):
         reader.fail("quantile", "must be a number strictly between 0 and 1 for this statistic")
     bucket = None
-    if statistic == "spike":
+    if kind.bucketed:
         try:
-            bucket = parse_duration(reader.get("bucket", str))
+            bucket = times.parse_duration(reader.get("bucket", str))
         except ValueError as error:
             reader.fail("bucket", str(error))
-    events, exposure = _source(reader, "events"), _source(reader, "exposure")
-    samples = _source(reader, "samples")
-    if statistic in COUNT_STATISTICS and (events is None or exposure is None):
-        reader.fail("events" if events is None else "exposure", f"is required for a {statistic}")
-    if statistic in SAMPLE_STATISTICS and samples is None:
-        reader.fail("samples", f"is required for a {statistic}")
+    found = {name: _source(reader, name) for name in ("events", "exposure", "samples")}
+    for needed in kind.sources:
+        if found[needed] is None:
+            reader.fail(needed, f"is required for a {statistic}")
     confidence = reader.get("confidence", float, defaults.get("confidence", 0.95))
     power = reader.get("power", float, defaults.get("power", 0.80))
     for field_name, value in (("confidence", confidence), ("power", power)):
@@ -258,16 +162,21 @@ def _gate(path: Path, index: int, data: Any, defaults: dict[str, Any]) -> Gate:
     _check_tolerance(reader, compare, worse, tolerance)
     tolerance_excess = reader.get("tolerance_excess", float, None)
     if tolerance_excess is not None and not (
-        statistic == "spike" and compare.against == "control" and tolerance_excess > 0
+        kind.excess and compare.against == "control" and tolerance_excess > 0
     ):
         reader.fail(
             "tolerance_excess",
             "is for a spike gate against control, and must be positive",
             "give it as events per unit exposure (e.g. 0.005: half a percent of connections)",
         )
-    min_exposure = reader.get("min_exposure", float, float(defaults.get("min_exposure", 0.0)))
+    # a kind whose exposure is not connections does not take the file's default
+    inherited = float(defaults.get("min_exposure", 0.0)) if kind.connection_exposure else 0.0
+    min_exposure = reader.get("min_exposure", float, inherited)
     if min_exposure < 0:
         reader.fail("min_exposure", "must not be negative")
+    unfit = kind.check_fields(statistic, reader.data)
+    if unfit is not None:
+        reader.fail(*unfit)
     return Gate(
         name=name,
         title=reader.get("title", str, name.replace("_", " ")),
@@ -285,15 +194,45 @@ def _gate(path: Path, index: int, data: Any, defaults: dict[str, Any]) -> Gate:
         unit=reader.get("unit", str, ""),
         quantile=quantile,
         bucket=bucket,
-        events=events,
-        exposure=exposure,
-        samples=samples,
+        events=found["events"],
+        exposure=found["exposure"],
+        samples=found["samples"],
         prefer=reader.get("prefer", str, None, ("prometheus", "rum")),
         promql=" ".join(reader.get("promql", str, "").split()) or None,
+        step=_step(reader, kind),
     )
 
 
-def _tolerance(reader: _Reader, compare: Comparison, statistic: str) -> float:
+def _step(reader: _Reader, kind: GateKind) -> timedelta | None:
+    """The query step of a kind that asks a server per step (default 1m); None otherwise."""
+    if not kind.stepped:
+        if "step" in reader.data:
+            stepped = sorted({w for k in KINDS if k.stepped for w in k.statistics})
+            reader.fail("step", f"is for a gate of statistic {' or '.join(stepped)}")
+        return None
+    try:
+        step = times.parse_duration(reader.get("step", str, "1m"))
+    except ValueError as error:
+        reader.fail("step", str(error))
+    if step.total_seconds() <= 0:
+        reader.fail("step", "must be a positive duration, e.g. 1m")
+    return step
+
+
+def _promql_checked(path: Path, profiles: dict[str, Profile]) -> None:
+    """Every gate's `promql:` parses (promtool), `{variant}` read as one variant's matcher."""
+    expressions = {
+        f"gate {gate.name!r} (profile {name!r})": gate.promql.replace(
+            VARIANT_PLACEHOLDER, 'variant="canary"'
+        )
+        for name, profile in profiles.items()
+        for gate in profile.gates
+        if gate.promql
+    }
+    check_expressions(expressions, f"gate file {path}")
+
+
+def _tolerance(reader: _Reader, compare: CompareSpec, statistic: str) -> float:
     """`tolerance`, or `detectable` from a gate file written before decision rule v2.
 
     The old name is mapped (same figure, same scale): it was "the harm a pass must have
@@ -316,7 +255,7 @@ def _tolerance(reader: _Reader, compare: Comparison, statistic: str) -> float:
     return reader.get(name, float)
 
 
-def _check_tolerance(reader: _Reader, compare: Comparison, worse: str, tolerance: float) -> None:
+def _check_tolerance(reader: _Reader, compare: CompareSpec, worse: str, tolerance: float) -> None:
     """The tolerance lies at or beyond the bound, on the bad side: harm starts at the
     bound, and the tolerance is harm that must never pass."""
     bound = (
@@ -348,7 +287,7 @@ def load_gate_file(path: str | Path | None = None) -> GateFile:
             f"pass an existing YAML file, or omit --gates for {DEFAULT_GATE_FILE.name}",
         )
     try:
-        document = yaml.safe_load(path.read_text())
+        document = yaml.load(path.read_text(), Loader=SAFE_LOADER)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -381,4 +320,5 @@ def load_gate_file(path: str | Path | None = None) -> GateFile:
             srm_unit=srm.get("unit", str, "sessions", ("sessions", "connections")),
             srm_alpha=srm.get("alpha", float, 0.001),
         )
+    _promql_checked(path, profiles)
     return GateFile(path, profiles)

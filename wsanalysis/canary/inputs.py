@@ -1,53 +1,46 @@
-"""What a verdict is about, loaded from a dataset folder or a live Prometheus.
+"""What a verdict is about: the one loader's frames, read for a profile's gates.
 
-One loader for every caller (the `judge` command, the canary notebook), so a report and
-the pipeline read the same data the same way and name the same inputs.
+Every judge reads through here (the `judge` command, the reports and notebooks,
+`judge-server`, `wsanalysis.judge`): a `DataSource` and the profile's reads
+(`canary.reads`) go to `wsanalysis.loading.load`, so a report, the pipeline and the
+service read the same data the same way and name the same inputs; what was read is
+checked against what the gates read (`canary.coverage`) once, here.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
-import polars as pl
-
-from wsanalysis.canary.gates import Profile, parse_duration
-from wsanalysis.canary.judge import JudgeInput, SequentialPlan
-from wsanalysis.errors import UsageError
-from wsanalysis.frames.measures import Window
-from wsanalysis.frames.selection import variant_mapping
-from wsanalysis.pushdown import SOURCE_WARNINGS, server_samples
-from wsanalysis.pushdown.rum import engine_input, with_engine_window
-from wsanalysis.secrets import checked_url
-from wsanalysis.sources.dataset import Dataset, file_fingerprint
-from wsanalysis.sources.metric_names import CONNECTIONS_TOTAL
-from wsanalysis.sources.prometheus import PrometheusSource
-from wsanalysis.sources.rum import read_rum
-from wsanalysis.sources.schema import RUM_SCHEMA
-from wsanalysis.windows import checked_window
+from wsanalysis.canary.coverage import check_input
+from wsanalysis.canary.gates import Profile
+from wsanalysis.canary.judge import JudgeInput
+from wsanalysis.canary.plan import SequentialPlan, sequential_plan
+from wsanalysis.canary.reads import gate_metric_names, judge_reads
+from wsanalysis.loading import DataSource, Reads, load
+from wsanalysis.pushdown.engines import Engine
+from wsanalysis.sources.telemetry import Telemetry
 
 
-def gate_metric_names(profile: Profile) -> list[str]:
-    """The server series a profile's gates read (what to fetch from Prometheus)."""
-    names = {CONNECTIONS_TOTAL}
-    for gate in profile.gates:
-        names.update(gate.server_series)
-    return sorted(names)
-
-
-def gate_rum_columns(profile: Profile, variant_label: str = "variant") -> list[str]:
-    """The RUM columns a profile's gates read (a Parquet scan then reads no others)."""
-    names = {"ts", "type", "variant", "session_id", variant_label}  # windows, split, SRM
-    for gate in profile.gates:
-        for source in (gate.events, gate.exposure, gate.samples):
-            if source is not None and source.rum is not None:
-                names.update(source.rum.where)
-                if source.rum.column:
-                    names.add(source.rum.column)
-        if gate.statistic == "survival_quantile":
-            names.add("socket_id")  # still-open connections are found by their socket
-    return sorted(names & set(RUM_SCHEMA))  # a field the frame lacks reads as missing
+def judge_input(
+    profile: Profile,
+    source: DataSource,
+    *,
+    canary_share: float | None = None,
+    sequential: SequentialPlan | None = None,
+    narrow: bool = True,
+) -> JudgeInput:
+    """The judge's input for `profile` from `source`. `narrow` reads only the gates'
+    series and RUM columns (a verdict alone); a report's charts read everything. From a
+    server the gates' sums are computed by the server unless the source says `raw`; with
+    an engine (`duckdb`, `spark`) the RUM gates' sums are computed there. A metrics file
+    is checked whole: a line that breaks its format's rules is an error even in a series
+    no gate reads, unless the source is `lenient`, which drops such lines, counts them
+    (`inputs.dropped_lines`) and leaves every gate reading a series with dropped lines
+    undecided, as a partial server answer does. `source.telemetry` names the user's
+    metrics, labels, variant and beacons (docs/telemetry.md)."""
+    loaded = load(source, judge_reads(profile, narrow=narrow))
+    found = check_input(profile, loaded, source.variants)  # what the gates read is there
+    return JudgeInput.of(loaded, canary_share, sequential, found)
 
 
 def load_judge_input(
@@ -59,7 +52,7 @@ def load_judge_input(
     end: str | None = None,
     rum: str | Path | None = None,
     canary_share: float | None = None,
-    variant_label: str = "variant",
+    variant_label: str | None = None,
     canary_selector: str | None = None,
     control_selector: str | None = None,
     sequential: bool = False,
@@ -68,85 +61,25 @@ def load_judge_input(
     rum_columns: list[str] | None = None,
     metric_names: list[str] | None = None,
     raw: bool = False,
-    engine: str = "polars",
+    engine: Engine = "polars",
     lenient: bool = False,
+    telemetry: str | Path | Telemetry | None = None,
 ) -> JudgeInput:
-    """The frames and the provenance a verdict names, from a folder or a server.
-
-    For a verdict alone, `rum_columns=gate_rum_columns(profile)` and
-    `metric_names=gate_metric_names(profile)` keep only what the gates read (a
-    report's charts read more). From a server, each gate's sums are computed by the
-    server (`wsanalysis.pushdown`) unless `raw=True` asks for every sample; with
-    `engine="duckdb"` or `"spark"` the RUM gates' sums are computed by that engine.
-    A metrics file is still checked whole: a line that breaks its format's rules is an
-    error even in a series no gate reads, unless `lenient`, which drops such lines,
-    records them under `inputs.dropped_lines` (file -> rule -> count) and makes every
-    gate reading a series with dropped lines inconclusive (as a partial server answer).
-    """
-    if (data is None) == (prometheus is None):
-        raise UsageError("give exactly one data source", "a dataset folder or a Prometheus URL")
-    plan = None
-    if sequential:
-        try:
-            plan = SequentialPlan(parse_duration(look), parse_duration(horizon))
-        except ValueError as error:
-            raise UsageError(f"look/horizon: {error}", "use durations like 5m and 48h") from None
-    variants = variant_mapping(variant_label, canary_selector, control_selector)
-    checked_url(prometheus, "prometheus")
-    start_at, end_at = checked_window(
-        start, end, required=prometheus is not None, needs="a Prometheus source"
+    """`judge_input` from keywords, as tests and older notebooks call it: the same
+    `DataSource.of` checks and the same loader. `metric_names` / `rum_columns` narrow a
+    file read (a server always reads the gates' series)."""
+    source = DataSource.of(
+        data=data, prometheus=prometheus, start=start, end=end, rum=rum, raw=raw,
+        engine=engine, lenient=lenient, variant_label=variant_label,
+        canary_selector=canary_selector, control_selector=control_selector, telemetry=telemetry,
+    )  # fmt: skip
+    plan = sequential_plan(look, horizon) if sequential else None
+    names = metric_names or (gate_metric_names(profile) if prometheus is not None else None)
+    reads = Reads(
+        metrics=tuple(names) if names is not None else None,
+        rum_columns=tuple(rum_columns) if rum_columns is not None else None,
+        pushdown=judge_reads(profile).pushdown,
+        series=judge_reads(profile).series,
     )
-    fingerprints: dict[str, str] = {}
-    server_warnings: dict[str, list[str]] = {}
-    dropped: dict[str, dict[str, int]] = {}
-    if data is not None:
-        dataset = whole = Dataset.open(data)
-        rum_path = dataset.rum_path if engine != "polars" else None
-        if rum_path is not None:  # push-down: the engine reads the beacons, not polars
-            dataset = replace(dataset, rum_path=None)
-        # hashing and parsing release the GIL: the three run side by side
-        with ThreadPoolExecutor(2) as pool:
-            hashing = pool.submit(whole.fingerprints)
-            reading = pool.submit(dataset.rum, start=start_at, end=end_at, columns=rum_columns)
-            metrics = dataset.metrics_load(
-                variants=variants, metrics=metric_names, start=start_at, end=end_at, lenient=lenient
-            )
-            load, fingerprints = reading.result(), hashing.result()
-        samples, server_warnings = metrics.frame, metrics.warnings()
-        if metrics.dropped and dataset.metrics_path is not None:
-            dropped[dataset.metrics_path.name] = dict(sorted(metrics.dropped.items()))
-        origin: dict = {"data": str(data)}
-    else:
-        with PrometheusSource(prometheus) as server:
-            names = gate_metric_names(profile)
-            samples, server_warnings = server_samples(
-                server, profile, start_at, end_at, variants, raw=raw, metric_names=names
-            )
-        rum_path = Path(rum) if rum and engine != "polars" else None
-        wanted = rum and rum_path is None
-        load = read_rum(rum, start=start_at, end=end_at, columns=rum_columns) if wanted else None
-        if rum:
-            fingerprints[Path(rum).name] = file_fingerprint(Path(rum))
-        origin = {"prometheus": prometheus, "selectors": variants.selectors or None}
-    beacons = None
-    if load is not None:
-        beacons = load.frame
-        if variants.label != "variant" and variants.label in beacons.columns:
-            beacons = beacons.with_columns(pl.col(variants.label).alias("variant"))
-    metadata = {
-        "inputs": {
-            **origin,
-            "fingerprints": fingerprints,
-            "rum_bad_lines": load.bad_lines if load is not None else None,
-            "lenient": lenient,
-            "dropped_lines": dropped,
-        },
-        SOURCE_WARNINGS: server_warnings,
-    }
-    window = Window(start_at, end_at) if start_at and end_at else None
-    if rum_path is None:
-        return JudgeInput(samples, beacons, window, canary_share, metadata, plan)
-    pushed = engine_input(engine, rum_path, start_at, end_at)  # type: ignore[arg-type]
-    metadata["inputs"]["rum_engine"] = engine
-    window = with_engine_window(window, samples, pushed)
-    return JudgeInput(samples, None, window, canary_share, metadata, plan, pushed.measures)
+    loaded = load(source, reads)
+    return JudgeInput.of(loaded, canary_share, plan, check_input(profile, loaded, source.variants))

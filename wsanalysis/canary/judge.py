@@ -5,7 +5,7 @@ Per gate, `measures` turns the frames into the statistic's input and a function 
 harm beyond the bound and of harm at the tolerance). Holm across the profile's gates
 on each of the two, then `verdict.decide` applies decision rule v2, and every
 unsettled gate gets a projection of how much longer would settle it. With a
-`SequentialPlan` the evidence is anytime-valid (`looks`). Nothing here reads files:
+`SequentialPlan` the evidence is anytime-valid (`anytime`). Nothing here reads files:
 the CLI and the notebooks hand it frames.
 """
 
@@ -13,24 +13,27 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
 
 import numpy as np
 import polars as pl
 from scipy import stats
 
-from wsanalysis.canary import evidence, looks
-from wsanalysis.canary.gates import Gate, Profile
-from wsanalysis.canary.looks import SequentialPlan
+from wsanalysis.canary import evidence
+from wsanalysis.canary.coverage import ABSENT, NOTES, review
+from wsanalysis.canary.gates import Gate, GateFile, Profile
+from wsanalysis.canary.judge_input import JudgeInput
+from wsanalysis.canary.kinds import kind_of
+from wsanalysis.canary.partial import (
+    dropped_lines_sentence,
+    undecided_sentence,
+    warnings_against,
+)
+from wsanalysis.canary.plan import SequentialPlan
 from wsanalysis.canary.sentences import sentence
 from wsanalysis.canary.verdict import GateEvidence, GateResult, Verdict, decide, overall
-from wsanalysis.frames import measures
-from wsanalysis.frames import measures as frame_measures
 from wsanalysis.frames.counters import total_increase
 from wsanalysis.frames.measures import Window
-from wsanalysis.pushdown.partial import inconclusive_on_warnings
 from wsanalysis.sources.metric_names import CONNECTIONS_TOTAL
 from wsanalysis.stats.multiplicity import holm
 from wsanalysis.stats.settle import settle_factor, z_beyond
@@ -42,62 +45,13 @@ CANARY, CONTROL = evidence.CANARY, evidence.CONTROL
 GATE_WORKERS = 4  # gates evaluated at once; more gain nothing on a few cores
 
 
-@dataclass(frozen=True)
-class JudgeInput:
-    """The data a verdict is about: frames from any source, and the declared split."""
-
-    samples: pl.DataFrame
-    beacons: pl.DataFrame | None
-    window: Window | None = None
-    canary_share: float | None = None
-    metadata: dict = field(default_factory=dict)
-    sequential: SequentialPlan | None = None
-    # push-down: RUM gate inputs from an engine (wsanalysis.pushdown.rum.EngineMeasures),
-    # asked as `frames.measures` is; None reads them from `beacons`
-    measures: Any = None
-
-    def resolved_window(self) -> Window | None:
-        return self.window or Window.of(self.samples, self.beacons)
-
-
 # -- the gate and the profile -----------------------------------------------------------
 
 
 def evaluate_gate(gate: Gate, data: JudgeInput, window: Window) -> GateEvidence:
-    """Evidence for one gate, or `no_data` evidence saying what was missing."""
-    plan = data.sequential
-    measures = data.measures or frame_measures  # push-down or the frames
-    if gate.statistic in ("rate", "share", "spike"):
-        bucket = gate.bucket or measures.RATE_BUCKET
-        counts = measures.counts(
-            gate.events, gate.exposure, data.samples, data.beacons, window, bucket, gate.prefer
-        )
-        if counts is None:
-            return GateEvidence.no_data(gate.bound_line, "events or exposure missing for a variant")
-        if gate.statistic == "spike":
-            fixed = evidence.spike_evidence(gate, counts)
-            return looks.spike_evidence(gate, counts, plan, fixed) if plan else fixed
-        fixed = evidence.rate_evidence(gate, counts)
-        if plan is None:
-            return fixed
-        if gate.relative or gate.compare.against == "bound":
-            return looks.rate_evidence(gate, counts, plan, fixed)
-        return looks.bonferroni_over_looks(fixed, plan)
-    source = gate.samples
-    if gate.statistic == "survival_quantile":
-        durations = (
-            measures.connection_durations(source.rum, data.beacons, window) if source.rum else None
-        )
-        fixed = evidence.survival_evidence(gate, durations)
-        return looks.fixed_horizon(fixed) if plan else fixed
-    samples = measures.rum_samples(source.rum, data.beacons) if source.rum else None
-    histogram = (
-        measures.histogram_counts(source.histogram, data.samples) if source.histogram else None
-    )
-    if gate.prefer == "prometheus" and histogram is not None:
-        samples = None
-    fixed = evidence.quantile_evidence(gate, samples, histogram)
-    return looks.quantile_evidence(gate, samples, window, plan, fixed) if plan else fixed
+    """Evidence for one gate, or `no_data` evidence saying what was missing: its kind
+    (`canary.kinds`) measures and weighs it, anytime-valid with `data.sequential`."""
+    return kind_of(gate).evaluate(gate, data, window)
 
 
 def _holm_levels(pvalues: list[float], alpha: float) -> list[float]:
@@ -191,23 +145,24 @@ def _first_looks(profile: Profile, found: list[GateEvidence]) -> dict:
     return {"go_at_look": go, "no_go_at_look": no_go, "looks": length}
 
 
-def judge(profile: Profile, data: JudgeInput) -> Verdict:
+def judge(profile: Profile, data: JudgeInput, *, gate_file: GateFile | None = None) -> Verdict:
     """Evaluate every gate of `profile` on `data` and decide.
 
     The gates and the sample-ratio check are independent and spend their time in
     polars and numpy with the GIL released, so they run side by side: one gate's
     single-threaded sort overlaps another's scan. With `data.sequential` set, call it
-    on the data accumulated so far at every look: decisions only firm up.
+    on the data accumulated so far at every look: decisions only firm up. `gate_file`
+    names where the profile came from (verdict.json records its path and sha256).
     """
     window = data.resolved_window()
     if window is None:
         found = [GateEvidence.no_data(math.nan, "the window holds no data")] * len(profile.gates)
-        srm_problem = None
+        srm_problem, srm_skipped = None, False
     else:
         with ThreadPoolExecutor(GATE_WORKERS) as pool:
             split = pool.submit(_sample_ratio_problem, profile, data)
             found = list(pool.map(lambda gate: evaluate_gate(gate, data, window), profile.gates))
-            srm_problem = split.result()
+            srm_problem, srm_skipped = split.result()
     harm, safe, decisions = _decide_all(profile, found)
     elapsed = window.duration if window is not None else timedelta(0)
     unsettled = [i for i, d in enumerate(decisions) if d in ("inconclusive", "no_data")]
@@ -224,26 +179,42 @@ def judge(profile: Profile, data: JudgeInput) -> Verdict:
             if i in unsettled
             else None
         )
-        result = GateResult(
-            name=gate.name,
-            title=gate.title,
-            critical=gate.critical,
-            statistic=gate.statistic,
-            unit=gate.unit,
-            comparison=gate.compare.against,
-            worse=gate.worse,
-            evidence=gate_evidence,
-            p_adjusted=harm[i],
-            decision=decisions[i],
-            sentence="",
-            p_safe_adjusted=safe[i],
-            settle_in_s=settle,
+        text = sentence(
+            gate, gate_evidence, decisions[i], p_harm=harm[i], p_safe=safe[i],
+            settle_in_s=settle, n_gates=len(found),
+        )  # fmt: skip
+        # figures the source warned about (a partial answer, a lenient read) decide nothing
+        warned = warnings_against(gate, gate_evidence, decisions[i], data.warnings)
+        results.append(
+            GateResult(
+                name=gate.name,
+                title=gate.title,
+                critical=gate.critical,
+                statistic=gate.statistic,
+                unit=gate.unit,
+                comparison=gate.compare.against,
+                worse=gate.worse,
+                evidence=gate_evidence,
+                p_adjusted=harm[i],
+                decision="inconclusive" if warned else decisions[i],
+                sentence=undecided_sentence(text, warned) if warned else text,
+                p_safe_adjusted=safe[i],
+                settle_in_s=settle,
+                scale=kind_of(gate).scale(gate),
+                gate=gate,
+            )
         )
-        results.append(replace(result, sentence=sentence(gate, result, len(found))))
-    # a server's warnings (partial data) make the gates they touch inconclusive
-    results = inconclusive_on_warnings(profile, results, data.metadata)
+    # absent series, a skipped check, a gate that read its other source: said, not silent
+    results, notes = review(profile, results, data.coverage, srm_skipped)
     verdict, reason = overall(results, srm_problem)
-    metadata = {**data.metadata, "window": _window_json(window), "srm": srm_problem}
+    metadata = {
+        **data.metadata,
+        "window": _window_json(window),
+        "srm": srm_problem,
+        "canary_share": data.canary_share,
+        NOTES: notes,
+        ABSENT: {name: list(series) for name, series in data.coverage.absent.items()},
+    }
     if data.sequential is not None:
         plan = data.sequential
         record = {
@@ -265,7 +236,11 @@ def judge(profile: Profile, data: JudgeInput) -> Verdict:
                 reason = f"{reason.rstrip('.')} after {hours:.1f} h of the {horizon:.0f} h canary; keep watching."
             else:
                 reason = f"{reason.rstrip('.')} at the {horizon:.0f} h horizon: the canary did not settle."
-    return Verdict(verdict, reason, tuple(results), profile.name, "wsanalysis", metadata)
+    dropped = dropped_lines_sentence(data.inputs)
+    reason = " ".join([reason, *([dropped] if dropped else []), *notes])
+    return Verdict(
+        verdict, reason, tuple(results), profile.name, "wsanalysis", metadata, gate_file, data
+    )
 
 
 def _window_json(window: Window | None) -> dict | None:
@@ -274,13 +249,14 @@ def _window_json(window: Window | None) -> dict | None:
     return {"start": window.start.isoformat(), "end": window.end.isoformat()}
 
 
-def _sample_ratio_problem(profile: Profile, data: JudgeInput) -> str | None:
-    """A sentence when the observed split contradicts the declared canary share."""
+def _sample_ratio_problem(profile: Profile, data: JudgeInput) -> tuple[str | None, bool]:
+    """A sentence when the observed split contradicts the declared canary share, and
+    whether the check was skipped (a share declared, no unit counted for both variants)."""
     if data.canary_share is None:
-        return None
+        return None, False
     units = _split_units(profile, data)
     if units is None:
-        return None
+        return None, True
     unit_name, canary_n, control_n = units
     result = sample_ratio_mismatch(canary_n, control_n, data.canary_share)
     if result.pvalue < profile.srm_alpha:
@@ -289,21 +265,19 @@ def _sample_ratio_problem(profile: Profile, data: JudgeInput) -> str | None:
             f"Sample-ratio mismatch: the canary has {observed:.1%} of {unit_name} against the "
             f"declared {data.canary_share:.0%} (p = {result.pvalue:.1e}); the traffic split is "
             "not what was declared, so no comparison can be trusted."
-        )
-    return None
+        ), False
+    return None, False
 
 
 def _split_units(profile: Profile, data: JudgeInput) -> tuple[str, int, int] | None:
     """Sessions per variant from RUM, else connections opened from the server."""
-    pushed = getattr(data.measures, "sessions_per_variant", None)  # counted in an engine
-    in_engine = pushed((CANARY, CONTROL)) if pushed and profile.srm_unit == "sessions" else {}
-    if in_engine:
-        counts, units = in_engine, "sessions"
-    elif (
-        profile.srm_unit == "sessions" and data.beacons is not None and not data.beacons.is_empty()
-    ):
-        counts = measures.sessions_per_variant(data.beacons, (CANARY, CONTROL))
-        units = "sessions"
+    sessions = (
+        data.measures.sessions_per_variant(data.beacons, (CANARY, CONTROL))
+        if profile.srm_unit == "sessions"
+        else {}
+    )
+    if sessions:  # from the beacons, or counted in an engine
+        counts, units = sessions, "sessions"
     else:
         opened = data.samples.filter(pl.col("metric") == CONNECTIONS_TOTAL)
         if opened.is_empty():

@@ -24,8 +24,9 @@ START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
-class Scenario:
-    """Traffic and truth of one synthetic canary run."""
+class CanaryCase:
+    """Traffic and truth of one synthetic canary run (not a fleet `reference.scenario.Scenario`:
+    counts drawn directly, no clients or servers)."""
 
     hours: float = 1.0
     connections_per_hour: float = 20_000.0  # both variants together, at the diurnal mean
@@ -58,8 +59,8 @@ def _ar1(rng: np.random.Generator, n: int, phi: float, sd: float) -> np.ndarray:
     return x
 
 
-def simulate(
-    scenario: Scenario, seed: int, beacons: bool = True
+def synthesize(
+    scenario: CanaryCase, seed: int, beacons: bool = True
 ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """Server samples (60 s scrapes) and RUM beacons for one run (None if not wanted)."""
     rng = np.random.default_rng(seed)
@@ -98,7 +99,7 @@ def simulate(
 
 
 def _counters(
-    scenario: Scenario,
+    scenario: CanaryCase,
     variant: str,
     t: np.ndarray,
     opened: np.ndarray,
@@ -128,7 +129,7 @@ def _counters(
 
 
 def _beacons(
-    scenario: Scenario,
+    scenario: CanaryCase,
     variant: str,
     rng: np.random.Generator,
     t: np.ndarray,

@@ -14,10 +14,16 @@ INCONCLUSIVE. Missing data is never a GO. No observed-power figure decides anyth
 
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import IntEnum
 from typing import Any, Literal
+
+from wsanalysis.canary.details import Details
+from wsanalysis.canary.gate_spec import Gate, GateFile
+from wsanalysis.canary.judge_input import JudgeInput
+from wsanalysis.sources.dataset import file_fingerprint
 
 Decision = Literal["pass", "fail", "inconclusive", "no_data"]
 Overall = Literal["GO", "NO_GO", "INCONCLUSIVE"]
@@ -61,7 +67,7 @@ class GateEvidence:
     n_control: int = 0
     reason: str = ""
     worse: str = "increase"
-    details: dict[str, Any] = field(default_factory=dict)
+    details: Details | None = None  # what the statistic found besides the interval
     p_safe: float = math.nan
     tolerance: float = math.nan
     se: float = math.nan
@@ -72,6 +78,12 @@ class GateEvidence:
     # sequential mode: the p-values after every look (not written to verdict.json)
     path_harm: tuple[float, ...] | None = None
     path_safe: tuple[float, ...] | None = None
+    sequence: Details | None = None  # sequential mode: what the looks added
+
+    def details_json(self) -> dict[str, Any]:
+        """`details` and `sequence` as verdict.json writes them (one object)."""
+        found = self.details.to_json() if self.details is not None else {}
+        return found | (self.sequence.to_json() if self.sequence is not None else {})
 
     @classmethod
     def no_data(cls, limit: float, reason: str) -> GateEvidence:
@@ -116,6 +128,11 @@ class GateResult:
     sentence: str
     p_safe_adjusted: float = math.nan
     settle_in_s: float | None = None
+    #: what `effect`, the interval, the bound and the tolerance are (the gate kind says):
+    #: a `ratio` to control, a `difference` from control, or the canary's own `figure`
+    scale: str = "difference"
+    #: the gate's spec from the gate file (not written to verdict.json: its name is)
+    gate: Gate | None = field(default=None, repr=False, compare=False)
 
     # -- rich display in notebooks (issue 18; rendering lives in wsanalysis.display) ----
     def __repr__(self) -> str:
@@ -134,15 +151,23 @@ class GateResult:
         return evidence_frame([self])
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["evidence"] = {
-            k: _json_number(v)
-            for k, v in data["evidence"].items()
-            if k not in ("path_harm", "path_safe")
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "gate"}
+        evidence = self.evidence
+        data["evidence"] = {  # every look's p-values are not written; the details are
+            f.name: _json_number(
+                evidence.details_json()
+                if f.name == "details"
+                else copy.deepcopy(getattr(evidence, f.name))
+            )
+            for f in fields(evidence)
+            if f.name not in ("path_harm", "path_safe", "sequence")
         }
         data["p_adjusted"] = _json_number(self.p_adjusted)
         data["p_safe_adjusted"] = _json_number(self.p_safe_adjusted)
         data["settle_in_s"] = _json_number(self.settle_in_s)
+        # the figures a rollout controller's condition reads (Argo, Flagger)
+        data["estimate"] = _json_number(self.evidence.effect)
+        data["interval"] = [_json_number(self.evidence.ci_low), _json_number(self.evidence.ci_high)]
         return data
 
 
@@ -154,6 +179,10 @@ class Verdict:
     profile: str
     judge: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: where the gates came from and what they were judged on (not in verdict.json; the
+    #: file's path and sha256 are, and the inputs' provenance): set by the one pipeline
+    gate_file: GateFile | None = field(default=None, repr=False, compare=False)
+    data: JudgeInput | None = field(default=None, repr=False, compare=False)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -189,7 +218,9 @@ class Verdict:
         return evidence_frame(self.gates)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """verdict.json: the one rendering of a verdict, for the CLI, the reports and the
+        service alike (the gate file it came from named with its sha256)."""
+        document = {
             "verdict": self.overall,
             "reason": self.reason,
             "settle_in_s": _json_number(self.settle_in_s),
@@ -199,6 +230,10 @@ class Verdict:
             "gates": [g.to_json() for g in self.gates],
             **self.metadata,
         }
+        if self.gate_file is not None:
+            path = self.gate_file.path
+            document["gate_file"] = {"path": str(path), "sha256": file_fingerprint(path)}
+        return document
 
 
 def _json_number(value: Any) -> Any:

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from wsanalysis.commands import options
+from wsanalysis.console import say
 from wsanalysis.errors import DataError, UsageError
 from wsanalysis.files import write_text_atomic
 from wsanalysis.incident.before_after import before_after, render
@@ -38,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             f"--{side}-end", type=options.moment, help=f"{side} window end (RFC 3339)"
         )
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
+    options.add_telemetry_argument(parser)
     parser.set_defaults(func=run, check=check)
 
 
@@ -55,13 +57,17 @@ def check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    before = load_dataset(args.before, start=args.before_start, end=args.before_end)
-    after = load_dataset(args.after, start=args.after_start, end=args.after_end)
+    before = load_dataset(
+        args.before, start=args.before_start, end=args.before_end, telemetry=args.telemetry
+    )
+    after = load_dataset(
+        args.after, start=args.after_start, end=args.after_end, telemetry=args.telemetry
+    )
     for name, data in (("before", before), ("after", after)):
         if data.window is None or data.window.duration.total_seconds() <= 0:
             raise DataError(f"the {name} window holds no data", "check the folder and window")
     rows = before_after(before, after)
-    print(render(rows))
+    say(render(rows))
     if args.json:
         text = json.dumps([r.to_json() for r in rows], indent=2) + "\n"
         write_text_atomic(args.json, text, what="the before/after table")

@@ -11,9 +11,12 @@ import sys
 from pathlib import Path
 
 from wsanalysis.canary.gates import load_gate_file
+from wsanalysis.commands import options
 from wsanalysis.errors import UsageError
+from wsanalysis.observability import runbook
 from wsanalysis.observability.dashboard import render_dashboard
 from wsanalysis.observability.rules import render_rules
+from wsanalysis.sources.telemetry import load_telemetry
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,15 +42,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         sub.add_argument(
             "--gates", metavar="FILE", help="gate file with the thresholds (default: built-in)"
         )
+        options.add_telemetry_argument(sub)
         sub.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     gate_file = load_gate_file(args.gates)
+    telemetry = load_telemetry(args.telemetry)
     if args.what == "dashboard":
-        text = render_dashboard(gate_file, inline=args.inline)
+        text = render_dashboard(gate_file, inline=args.inline, telemetry=telemetry)
     else:
-        text = render_rules(gate_file)
+        text = render_rules(gate_file, telemetry)
+    for sentence in runbook.figures(gate_file, telemetry).skipped:
+        print(f"note: {sentence}", file=sys.stderr)
     if not args.out:
         sys.stdout.write(text)
         return 0
@@ -57,6 +64,6 @@ def run(args: argparse.Namespace) -> int:
             f"cannot write {out}: " + ("it is a folder" if out.is_dir() else "no such folder"),
             "pass --out with a file path in an existing folder",
         )
-    out.write_text(text)
+    out.write_text(text, encoding="utf-8")
     print(f"wrote {out}", file=sys.stderr)
     return 0

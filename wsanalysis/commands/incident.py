@@ -14,10 +14,11 @@ import argparse
 from pathlib import Path
 
 from wsanalysis.commands import options
+from wsanalysis.console import say
 from wsanalysis.files import clear_stale, write_text_atomic
 from wsanalysis.incident.analyze import analyze
 from wsanalysis.incident.findings import dumps
-from wsanalysis.incident.inputs import load_dataset, load_prometheus
+from wsanalysis.incident.inputs import load_incident
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,8 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     options.add_source_arguments(parser, what="incident")
     parser.add_argument(
-        "--rum-sample", type=options.rum_share, default=1.0,
-        help="share of sessions the RUM export keeps (with --prometheus; default 1.0)",
+        "--rum-sample", type=options.rum_share,
+        help="share of sessions the RUM beacons keep (default: the telemetry file's "
+        "rum.sample_rate, else the dataset's labels.json, else 1.0)",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("findings.json"), help="findings file")
     parser.add_argument("--plot", type=Path, help="also write the timeline as an HTML page")
@@ -38,17 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     clear_stale(args.out)
-    if args.data is not None:
-        data = load_dataset(args.data, start=args.start, end=args.end, **_variants(args))
-    else:
-        data = load_prometheus(
-            args.prometheus,
-            args.start,
-            args.end,
-            rum=args.rum,
-            rum_sample=args.rum_sample,
-            **_variants(args),
-        )
+    data = load_incident(options.data_source(args), args.rum_sample)
     result = analyze(data)
     document = dumps(result.findings, result.not_run, data.metadata(), result.episodes)
     write_text_atomic(args.out, document, what="findings")
@@ -57,19 +49,13 @@ def run(args: argparse.Namespace) -> int:
 
         page = figure(timeline(data, result.findings)).to_html(include_plotlyjs=True)
         write_text_atomic(args.plot, page, what="timeline page")
+    lines = []
     for episode in result.episodes:  # episodes first, their findings beneath
-        print(f"[{episode.severity:6}] episode ({episode.scope}): {episode.sentence}")
-        for finding in episode.findings:
-            print(f"    [{finding.severity:6}] {finding.kind}: {finding.sentence}")
-    for skipped in result.not_run:
-        print(f"[not run] {skipped.detector}: {skipped.reason}")
-    print(f"{len(result.episodes)} episodes, {len(result.findings)} findings written to {args.out}")
+        lines.append(f"[{episode.severity:6}] episode ({episode.scope}): {episode.sentence}")
+        lines += [f"    [{f.severity:6}] {f.kind}: {f.sentence}" for f in episode.findings]
+    lines += [f"[not run] {skipped.detector}: {skipped.reason}" for skipped in result.not_run]
+    lines.append(
+        f"{len(result.episodes)} episodes, {len(result.findings)} findings written to {args.out}"
+    )
+    say(*lines)
     return 0
-
-
-def _variants(args: argparse.Namespace) -> dict:
-    return {
-        "variant_label": args.variant_label,
-        "canary_selector": args.canary_selector,
-        "control_selector": args.control_selector,
-    }

@@ -5,7 +5,8 @@
     wsanalysis judge --prometheus URL --start T --end T [--rum PATH] ...
 
 Exit codes: 0 GO, 1 NO_GO, 2 INCONCLUSIVE (or --inconclusive-exit), 3 any error.
-verdict.json is written atomically; if it cannot be written the exit code is 3.
+verdict.json is written atomically; if it cannot be written the exit code is 3. A reader
+that stops reading the printout (`| head`) changes nothing: the exit code is the verdict's.
 """
 
 from __future__ import annotations
@@ -14,20 +15,22 @@ import argparse
 import json
 import sys
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
+from typing import Any
 
-from wsanalysis import __version__
-from wsanalysis.canary.gates import Profile, load_gate_file
-from wsanalysis.canary.inputs import gate_metric_names, gate_rum_columns, load_judge_input
-from wsanalysis.canary.judge import JudgeInput, judge
-from wsanalysis.canary.kayenta_gates import kayenta_verdict
+from wsanalysis.canary.coverage import NOTES
+from wsanalysis.canary.gates import load_gate_file
+from wsanalysis.canary.inputs import judge_input, sequential_plan
+from wsanalysis.canary.judge import judge
+from wsanalysis.canary.kayenta_gates import kayenta_judged
 from wsanalysis.canary.sentences import verdict_line
-from wsanalysis.canary.verdict import ExitCode
+from wsanalysis.canary.verdict import Verdict
 from wsanalysis.commands import options
+from wsanalysis.console import say
 from wsanalysis.files import clear_stale, write_text_atomic
-from wsanalysis.sources.dataset import file_fingerprint
+from wsanalysis.version import __version__
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -91,120 +94,49 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run, check=options.check_source_arguments)
 
 
-def load_input(args: argparse.Namespace, profile: Profile) -> JudgeInput:
-    return load_judge_input(
-        profile,
-        data=args.data,
-        prometheus=args.prometheus,
-        start=args.start,
-        end=args.end,
-        rum=args.rum,
-        canary_share=args.canary_share,
-        variant_label=args.variant_label,
-        canary_selector=args.canary_selector,
-        control_selector=args.control_selector,
-        sequential=args.sequential,
-        look=args.look,
-        horizon=args.horizon,
-        rum_columns=gate_rum_columns(profile, args.variant_label),
-        metric_names=gate_metric_names(profile),
-        raw=args.raw or args.judge == "kayenta",  # Kayenta reads the series themselves
-        engine="polars" if args.judge == "kayenta" else args.engine,
-        lenient=args.lenient,
-    )
-
-
-def verdict_document(args: argparse.Namespace) -> dict:
-    """The verdict.json document for these arguments (no file written yet)."""
+def verdict_document(args: argparse.Namespace) -> tuple[Verdict, dict[str, Any]]:
+    """The verdict for these arguments and its verdict.json document (no file written)."""
     gate_file = load_gate_file(args.gates)
     profile = gate_file.profile(args.profile)
-    data = load_input(args, profile)
-    run_info = {
+    source = options.data_source(args)
+    if args.judge == "kayenta":  # Kayenta reads the series themselves, in memory
+        source = replace(source, engine="polars")
+        if source.server is not None:
+            source = replace(source, metrics=replace(source.server, raw=True))
+    plan = sequential_plan(args.look, args.horizon) if args.sequential else None
+    data = judge_input(profile, source, canary_share=args.canary_share, sequential=plan)
+    verdict = judge(profile, data, gate_file=gate_file)
+    if args.judge == "kayenta":
+        verdict = kayenta_judged(profile, data, verdict)
+    document = verdict.to_json()
+    document["run"] = {
         "run_id": uuid.uuid4().hex,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "package_version": __version__,
-        "gate_file": str(gate_file.path),
-        "gate_file_sha256": file_fingerprint(gate_file.path),
-        "canary_share": args.canary_share,
     }
-    verdict = judge(profile, data)
-    document = verdict.to_json()
-    if args.judge == "kayenta":
-        overall, result, skipped = kayenta_verdict(profile, data)
-        document["judge"] = "kayenta"
-        document["verdict"] = overall
-        document["exit_code"] = int(ExitCode[overall])
-        document["kayenta"] = _kayenta_json(result, skipped)
-        document["reason"] = (
-            f"Kayenta score {result.score:.0f} ({result.classification})"
-            if result is not None
-            else "Kayenta had no metric with data"
-        )
-    document["run"] = run_info
-    dropped = dropped_lines_sentence(document)
-    if dropped:
-        document["reason"] = f"{document['reason']} {dropped}"
-    return document
+    return verdict, document
 
 
-def dropped_lines_sentence(document: dict) -> str:
-    """What a lenient read dropped, in one sentence ("" when nothing was dropped)."""
-    dropped = (document.get("inputs") or {}).get("dropped_lines") or {}
-    if not dropped:
-        return ""
-    files = "; ".join(
-        f"{sum(rules.values()):,} lines of {name} "
-        f"({', '.join(f'{rule} {n:,}' for rule, n in rules.items())})"
-        for name, rules in dropped.items()
-    )
-    return f"Read leniently: {files} were dropped, and the gates reading them are not decided."
-
-
-def exit_code(document: dict, inconclusive_exit: int = 2) -> int:
+def exit_code(verdict: Verdict, inconclusive_exit: int = 2) -> int:
     """The verdict's exit code; INCONCLUSIVE as the caller asked (see --inconclusive-exit)."""
-    if document["verdict"] == "INCONCLUSIVE":
+    if verdict.overall == "INCONCLUSIVE":
         return inconclusive_exit
-    return int(ExitCode[document["verdict"]])
+    return int(verdict.exit_code)
 
 
-def headline(document: dict) -> str:
-    """The first line: the verdict, and for INCONCLUSIVE how long would settle it."""
-    keys = ("name", "decision", "settle_in_s")
-    gates = [SimpleNamespace(**{k: g.get(k) for k in keys}) for g in document["gates"]]
-    verdict = SimpleNamespace(
-        overall=document["verdict"],
-        reason=document["reason"],
-        settle_in_s=document.get("settle_in_s"),
-        gates=gates,
-    )
+def verdict_lines(verdict: Verdict) -> list[str]:
+    """The verdict, the notes about its inputs that its first line does not already say
+    (the CLI never goes quiet about them), and one line per gate."""
     line = verdict_line(verdict)
-    dropped = dropped_lines_sentence(document)
-    return line if not dropped or dropped in line else f"{line} {dropped}"
-
-
-def print_verdict(document: dict) -> None:
-    """The verdict, its reason and one line per gate, for the pipeline's log."""
-    print(headline(document))
-    for gate in document["gates"]:
-        print(f"  [{gate['decision']:>12}] {gate['sentence']}")
+    notes = [f"  note: {n}" for n in verdict.metadata.get(NOTES) or [] if n not in line]
+    return [line, *notes, *(f"  [{gate.decision:>12}] {gate.sentence}" for gate in verdict.gates)]
 
 
 def run(args: argparse.Namespace) -> int:
     clear_stale(args.out)
-    document = verdict_document(args)
+    verdict, document = verdict_document(args)
     write_text_atomic(args.out, json.dumps(document, indent=2, default=str) + "\n", what="verdict")
-    print_verdict(document)
+    # the verdict, its reason and one line per gate, for the pipeline's log
+    say(*verdict_lines(verdict))
     print(f"verdict written to {args.out}", file=sys.stderr)
-    return exit_code(document, args.inconclusive_exit)
-
-
-def _kayenta_json(result, skipped: list[str]) -> dict:
-    if result is None:
-        return {"score": None, "skipped": skipped}
-    return {
-        "score": result.score,
-        "classification": result.classification,
-        "reason": result.reason,
-        "metrics": {m.name: m.classification.label for m in result.metrics},
-        "skipped": skipped,
-    }
+    return exit_code(verdict, args.inconclusive_exit)

@@ -1,7 +1,7 @@
 """`wsanalysis judge-server`: the judge as a service for Argo Rollouts and Flagger.
 
     WSANALYSIS_JUDGE_TOKEN=... wsanalysis judge-server --prometheus URL --port 8080
-                               [--state judge-state.sqlite] [--host 127.0.0.1]
+                               [--state judge-state.sqlite] [--host 127.0.0.1] [--late 15m]
 
 POST /v1/judge (Argo web provider), POST /v1/flagger/{hook} (Flagger webhooks),
 GET /healthz, GET /metrics. Callers send `Authorization: Bearer $WSANALYSIS_JUDGE_TOKEN`;
@@ -18,6 +18,7 @@ from pathlib import Path
 from wsanalysis.commands import options
 from wsanalysis.errors import UsageError
 from wsanalysis.sources.prometheus import ENV_URL
+from wsanalysis.times import parse_duration
 
 TOKEN_ENV = "WSANALYSIS_JUDGE_TOKEN"
 MIN_TOKEN = 16
@@ -44,12 +45,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--state",
         type=Path,
         default=Path("judge-state.sqlite"),
-        help="SQLite file holding every canary's samples and decisions (judge-state.sqlite)",
+        help="SQLite file holding every canary's per-bucket sums, looks and decisions "
+        "(judge-state.sqlite)",
+    )
+    parser.add_argument(
+        "--late",
+        type=options.duration,
+        default="15m",
+        help="how late a sample may reach the server and still count: each look re-reads "
+        "this much before the last one's end (15m)",
     )
     parser.add_argument(
         "--files-root",
         type=Path,
         help="folder under which requests may name a gate file or a RUM export",
+    )
+    parser.add_argument(
+        "--telemetry",
+        type=options.telemetry_file,
+        metavar="FILE",
+        help="default telemetry mapping of your names (a look may name another under "
+        "--files-root in its `telemetry` field)",
     )
     parser.add_argument(
         "--report-url",
@@ -95,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
         token=token,
         files_root=args.files_root,
         report_url=args.report_url,
+        late=parse_duration(args.late),
+        telemetry=args.telemetry,
     )
     auth = "no authentication" if token is None else f"bearer token from ${TOKEN_ENV}"
     print(

@@ -13,8 +13,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from wsanalysis.errors import UsageError
+from wsanalysis.loading import DataSource
 from wsanalysis.secrets import checked_url
-from wsanalysis.times import parse_moment
+from wsanalysis.times import parse_duration, parse_moment
 from wsanalysis.windows import checked_window
 
 
@@ -42,8 +43,6 @@ def rum_share(text: str) -> float:
 
 def duration(text: str) -> str:
     """A positive duration such as 5m or 48h (kept as text: the loaders parse it)."""
-    from wsanalysis.canary.gates import parse_duration
-
     try:
         value: timedelta = parse_duration(text)
     except (ValueError, UsageError):
@@ -75,6 +74,28 @@ def prometheus_url(text: str) -> str:
     return text
 
 
+def telemetry_file(text: str) -> Path:
+    """A telemetry mapping file, read and checked at parse time (a bad one is exit 3)."""
+    from wsanalysis.sources.telemetry import load_telemetry
+
+    try:
+        load_telemetry(text)
+    except UsageError as error:
+        raise argparse.ArgumentTypeError(f"{error.problem}: {error.fix}") from None
+    return Path(text)
+
+
+def add_telemetry_argument(parser: argparse.ArgumentParser) -> None:
+    """--telemetry FILE: the user's names for the contract's telemetry (docs/telemetry.md)."""
+    parser.add_argument(
+        "--telemetry",
+        metavar="FILE",
+        type=telemetry_file,
+        help="telemetry mapping (YAML): your metric, label, variant and beacon names "
+        "(`wsanalysis telemetry init` writes one; see docs/telemetry.md)",
+    )
+
+
 def add_source_arguments(
     parser: argparse.ArgumentParser, *, what: str = "canary", selectors: bool = True
 ) -> None:
@@ -96,12 +117,13 @@ def add_source_arguments(
     )
     parser.add_argument(
         "--variant-label",
-        default="variant",
-        help="label / RUM field naming the variant (default: variant)",
+        help="label / RUM field naming the variant (default: variant; given, it and the "
+        "selectors replace a telemetry file's variants)",
     )
     if selectors:
         parser.add_argument("--canary-selector", help='series of the canary, e.g. track="canary"')
         parser.add_argument("--control-selector", help='series of control, e.g. track="stable"')
+    add_telemetry_argument(parser)
 
 
 def check_source_arguments(args: argparse.Namespace) -> None:
@@ -128,3 +150,21 @@ def check_source_arguments(args: argparse.Namespace) -> None:
         raise UsageError(
             "--canary-selector and --control-selector go together", "give both or neither"
         )
+
+
+def data_source(args: argparse.Namespace) -> DataSource:
+    """The data source the options name (`add_source_arguments`), for the one loader."""
+    return DataSource.of(
+        data=args.data,
+        prometheus=args.prometheus,
+        start=args.start,
+        end=args.end,
+        rum=getattr(args, "rum", None),
+        raw=getattr(args, "raw", False),
+        engine=getattr(args, "engine", "polars"),
+        lenient=getattr(args, "lenient", False),
+        variant_label=args.variant_label,
+        canary_selector=getattr(args, "canary_selector", None),
+        control_selector=getattr(args, "control_selector", None),
+        telemetry=getattr(args, "telemetry", None),
+    )

@@ -24,6 +24,7 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import urlencode
 
+from wsanalysis.commands import options
 from wsanalysis.errors import DataError
 from wsanalysis.sources.local_prometheus import (
     backfill,
@@ -34,6 +35,8 @@ from wsanalysis.sources.local_prometheus import (
 )
 from wsanalysis.sources.local_victoriametrics import victoriametrics_for_dataset
 from wsanalysis.sources.metric_names import CLOSES_TOTAL
+from wsanalysis.sources.promql_text import translate_promql
+from wsanalysis.sources.telemetry import load_telemetry
 
 _BUNDLED = Path(__file__).resolve().parents[2] / "data"
 
@@ -57,6 +60,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("dataset", help="dataset folder (or metrics.om, or a name under data/)")
     up.add_argument("--tsdb", type=Path, help="TSDB directory (default: a temporary one)")
     up.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
+    up.add_argument(
+        "--telemetry",
+        type=options.telemetry_file,
+        metavar="FILE",
+        help="telemetry mapping: the printed graph link queries your names",
+    )
     up.add_argument(
         "--engine",
         choices=("prometheus", "victoriametrics"),
@@ -112,7 +121,10 @@ def run_up(args: argparse.Namespace) -> int:
             hours = max(1, math.ceil((window[1] - 1 - window[0]) / 3_600_000))
             query = urlencode(
                 {
-                    "g0.expr": f"sum by (variant) (rate({CLOSES_TOTAL}[5m]))",
+                    "g0.expr": translate_promql(
+                        f"sum by (variant) (rate({CLOSES_TOTAL}[5m]))",
+                        load_telemetry(args.telemetry),
+                    ),
                     "g0.tab": "0",
                     "g0.range_input": f"{hours}h",
                     "g0.end_input": f"{end:%Y-%m-%d %H:%M:%S}",

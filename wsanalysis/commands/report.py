@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from wsanalysis.console import say
 from wsanalysis.errors import UsageError
 from wsanalysis.report.execute import DEFAULT_TIMEOUT, execute, new_run_id, prepare
 from wsanalysis.report.kinds import KINDS, OUTPUT_PARAMETER, ReportKind, kind
@@ -39,6 +40,12 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=DEFAULT_TIMEOUT,
         help=f"seconds allowed per cell (default {DEFAULT_TIMEOUT})",
+    )
+    parser.add_argument(
+        "--telemetry",
+        type=Path,
+        metavar="FILE",
+        help="telemetry mapping (YAML) of your names; the same as --param telemetry=FILE",
     )
     parser.add_argument(
         "--prepare-only",
@@ -90,6 +97,8 @@ def read_params_file(path: Path) -> dict[str, Any]:
 def run_kind(report: ReportKind, args: argparse.Namespace) -> int:
     values = read_params_file(args.params) if args.params else {}
     values.update(parse_assignments(args.param))
+    if args.telemetry is not None:
+        values["telemetry"] = str(args.telemetry)
     if OUTPUT_PARAMETER in values:
         raise UsageError(f"parameter {OUTPUT_PARAMETER!r} is set by --out", "use --out DIR")
     params = report.validate(values)
@@ -105,7 +114,7 @@ def run_kind(report: ReportKind, args: argparse.Namespace) -> int:
     if result.failure is not None:
         print(f"REPORT FAILED ({result.failure.kind}): {result.failure.message}", file=sys.stderr)
     else:
-        print(f"{document.get('verdict')}: {document.get('reason', '')}")
+        say(f"{document.get('verdict')}: {document.get('reason', '')}")  # `| head`: still its code
     print(f"report: {result.html}", file=sys.stderr)
     print(f"notebook: {result.notebook}", file=sys.stderr)
     print(f"{report.result_file}: {result.out / report.result_file}", file=sys.stderr)

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import polars as pl
 
+from wsanalysis.commands import options
+from wsanalysis.console import say
 from wsanalysis.errors import UsageError
+from wsanalysis.loading import DataSource, load
 from wsanalysis.overview import metrics_overview, rum_overview
-from wsanalysis.sources.dataset import Dataset
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="drop metrics-file lines that break their format's rules (and count them by "
         "rule) instead of failing",
     )
+    options.add_telemetry_argument(parser)
     parser.set_defaults(func=run, check=check)
 
 
@@ -52,8 +55,10 @@ def _by_variant(overview: pl.DataFrame) -> pl.DataFrame:
 
 
 def run(args: argparse.Namespace) -> int:
-    dataset = Dataset.open(args.data)
-    print(f"dataset {dataset.folder}")
+    loaded = load(  # the one loader
+        DataSource.of(data=args.data, lenient=args.lenient, telemetry=args.telemetry)
+    )
+    lines = [f"dataset {args.data}"]
     with pl.Config(
         tbl_hide_dataframe_shape=True,
         tbl_rows=-1,
@@ -61,25 +66,26 @@ def run(args: argparse.Namespace) -> int:
         float_precision=3,
         tbl_hide_column_data_types=True,
     ):
-        metrics = dataset.metrics_load(lenient=args.lenient)
-        samples = metrics.frame
+        samples = loaded.samples
         if samples.is_empty():
-            print("server metrics: none in this folder")
+            lines.append("server metrics: none in this folder")
         else:
-            print(
+            lines.append(
                 f"server metrics: {samples.height:,} samples, "
                 f"{samples['metric'].n_unique()} metrics, "
                 f"{samples['timestamp'].min():%Y-%m-%d %H:%M} to "
                 f"{samples['timestamp'].max():%Y-%m-%d %H:%M} UTC"
             )
-        if metrics.dropped:
-            print(f"read leniently: {metrics.summary()}")
+        metrics = loaded.metrics_read
+        if metrics is not None and metrics.dropped:
+            lines.append(f"read leniently: {metrics.summary()}")
         if not samples.is_empty():
-            print(_by_variant(metrics_overview(samples)))
-        load = dataset.rum()
-        if load is None:
-            print("RUM beacons: none in this folder")
+            lines.append(str(_by_variant(metrics_overview(samples))))
+        rum = loaded.rum_read
+        if rum is None:
+            lines.append("RUM beacons: none in this folder")
         else:
-            print(f"RUM beacons: {load.frame.height:,} read, {load.bad_lines} bad lines")
-            print(_by_variant(rum_overview(load.frame)))
+            lines.append(f"RUM beacons: {rum.frame.height:,} read, {rum.bad_lines} bad lines")
+            lines.append(str(_by_variant(rum_overview(rum.frame))))
+    say(*lines)  # a reader that stops reading (`| head`) is no failure
     return 0

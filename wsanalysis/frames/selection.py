@@ -10,8 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from wsanalysis.errors import UsageError
-from wsanalysis.sources.variants import Matcher, VariantMapping, parse_matchers
+from wsanalysis.sources.variants import Matcher, parse_matchers
 
 _SERIES = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?$")
 
@@ -57,16 +56,3 @@ class MetricSource:
     prometheus: tuple[Series, ...] = ()
     rum: RumFilter | None = None
     histogram: str | None = None  # histogram family name (…_bucket series)
-
-
-def variant_mapping(
-    variant_label: str = "variant",
-    canary_selector: str | None = None,
-    control_selector: str | None = None,
-) -> VariantMapping:
-    """The variant label, or a pair of selectors that say which series is which variant."""
-    if bool(canary_selector) != bool(control_selector):
-        raise UsageError("the canary and control selectors go together", "give both or neither")
-    if canary_selector:
-        return VariantMapping.by_selectors({"canary": canary_selector, "control": control_selector})
-    return VariantMapping(label=variant_label)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from wsanalysis.incident import (
     close_codes,
@@ -26,7 +28,8 @@ from wsanalysis.incident import (
 )
 from wsanalysis.incident.episodes import Episode, episodes
 from wsanalysis.incident.findings import Finding, NotRun
-from wsanalysis.incident.inputs import IncidentData
+from wsanalysis.incident.inputs import IncidentData, load_incident
+from wsanalysis.loading import DataSource
 
 DETECTOR_WORKERS = 3  # the detectors with no dependency, run beside the chain
 
@@ -36,6 +39,7 @@ class Analysis:
     findings: list[Finding]
     not_run: list[NotRun] = field(default_factory=list)
     episodes: list[Episode] = field(default_factory=list)  # the findings grouped, ranked
+    data: IncidentData | None = field(default=None, repr=False, compare=False)  # read
 
     def of_kind(self, kind: str) -> list[Finding]:
         return [f for f in self.findings if f.kind == kind]
@@ -43,7 +47,8 @@ class Analysis:
 
 def analyze(data: IncidentData) -> Analysis:
     if data.window is None:
-        return Analysis([], [NotRun("all", "the window holds no server samples and no beacons")])
+        nothing = NotRun("all", "the window holds no server samples and no beacons")
+        return Analysis([], [nothing], data=data)
     findings: list[Finding] = []
     not_run: list[NotRun] = []
 
@@ -69,4 +74,35 @@ def analyze(data: IncidentData) -> Analysis:
         take(ttfb_run.result())
         take(shifts.detect(data, timed=list(findings)))
     findings.sort(key=lambda f: (f.start, f.variant, f.kind))
-    return Analysis(findings, not_run, episodes(data, findings))
+    return Analysis(findings, not_run, episodes(data, findings), data)
+
+
+def incident(
+    data: Any = None,
+    *,
+    prometheus: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    rum: str | Path | None = None,
+    rum_sample: float | None = None,
+    telemetry: Any = None,
+    variant_label: str | None = None,
+    canary_selector: str | None = None,
+    control_selector: str | None = None,
+) -> Analysis:
+    """Find, bound and attribute incidents: the `Analysis` (`episodes`, `findings`,
+    `not_run`) behind `wsanalysis incident`, called as `wsanalysis.incident(...)`.
+
+    `data` is a dataset folder (or a `Dataset`, or a `DataSource`); else `prometheus` with
+    `start` and `end`, and a RUM export in `rum` with the share of sessions it keeps
+    (`rum_sample`; a folder's labels.json says its own). `telemetry` names your metrics.
+
+        >>> analysis = wsanalysis.incident(data="data/network_outage")
+        >>> analysis.episodes[0].sentence
+    """
+    source = DataSource.of(
+        data=data, prometheus=prometheus, start=start, end=end, rum=rum, telemetry=telemetry,
+        variant_label=variant_label, canary_selector=canary_selector,
+        control_selector=control_selector, raw=True,
+    )  # fmt: skip
+    return analyze(load_incident(source, rum_sample))

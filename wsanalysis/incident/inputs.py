@@ -1,24 +1,25 @@
 """What an incident analysis reads: server samples and/or RUM beacons over one window.
 
 Loaded the way the judge loads its data (a dataset folder, or a Prometheus server plus
-an optional RUM export), so both commands name the same inputs the same way.
+an optional RUM export), so both commands name the same inputs the same way; what was
+read is checked against what the detectors read (`frames.coverage`): data in other names
+than the telemetry file's stop the run with the fix, never a quiet "no findings".
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from wsanalysis import __version__
 from wsanalysis.errors import DataError
+from wsanalysis.frames import coverage
 from wsanalysis.frames.measures import Window
-from wsanalysis.frames.selection import variant_mapping
-from wsanalysis.secrets import checked_url
+from wsanalysis.loading import DataSource, Loaded, Reads, load
 from wsanalysis.sources.dataset import Dataset
 from wsanalysis.sources.metric_names import (
     ASSISTANT_TTFB,
@@ -29,10 +30,9 @@ from wsanalysis.sources.metric_names import (
     FRAMES_SENT_TOTAL,
     RECONNECT_ADVICE_TOTAL,
 )
-from wsanalysis.sources.prometheus import PrometheusSource
-from wsanalysis.sources.rum import read_rum
-from wsanalysis.sources.schema import RUM_SCHEMA, empty_samples
-from wsanalysis.windows import checked_window
+from wsanalysis.sources.schema import RUM_SCHEMA, RUM_TYPES, empty_samples
+from wsanalysis.sources.telemetry import Telemetry
+from wsanalysis.version import __version__
 
 #: Server series the detectors read (everything else is left on the server).
 SERVER_METRICS = (
@@ -132,11 +132,47 @@ def from_frames(
     return IncidentData(samples, beacons, window, rum_sample, origin or {})
 
 
-def _rum_variant(beacons: pl.DataFrame | None, label: str) -> pl.DataFrame | None:
-    """Beacons whose variant is read from another field (`--variant-label`)."""
-    if beacons is None or label == "variant" or label not in beacons.columns:
-        return beacons
-    return beacons.with_columns(pl.col(label).alias("variant"))
+INCIDENT_READS = Reads(metrics=SERVER_METRICS)  # raw samples: the detectors read them
+
+
+def _covered(loaded: Loaded) -> None:
+    """The detectors' telemetry is found where it is given (`frames.coverage`)."""
+    if loaded.held is not None:
+        coverage.check_series(SERVER_METRICS, loaded.held, None, loaded.samples)
+    rum = loaded.rum_read
+    coverage.check_beacons(rum, RUM_TYPES, rum.source if rum is not None else "")
+
+
+def load_incident(source: DataSource, rum_sample: float | None = None) -> IncidentData:
+    """What the detectors read, through the one loader (`wsanalysis.loading.load`): the
+    server series they use as raw samples, and every RUM field. The RUM sampling rate:
+    `rum_sample`, else the telemetry file's `rum.sample_rate`, else the dataset's
+    (labels.json), else 1.0 (a complete export)."""
+    if source.server is not None and not source.server.raw:
+        source = replace(source, metrics=replace(source.server, raw=True))
+    loaded = load(source, INCIDENT_READS)
+    _covered(loaded)
+    rum_sample = rum_sample or source.telemetry.rum_sample_rate
+    telemetry = {"telemetry": loaded.inputs.telemetry} if loaded.inputs.telemetry else {}
+    if source.folder is not None:
+        labels = Dataset.open(source.folder).labels or {}
+        rum_sample = rum_sample or (labels.get("rum") or {}).get("session_sample")
+        origin: dict[str, Any] = {
+            **source.origin(), "fingerprints": loaded.inputs.fingerprints, **telemetry,
+        }  # fmt: skip
+    else:
+        origin = {**source.origin(), "rum": str(source.rum) if source.rum else None, **telemetry}
+    data = from_frames(
+        loaded.samples, loaded.beacons, start=source.start, end=source.end,
+        rum_sample=float(rum_sample or 1.0), origin=origin,
+    )  # fmt: skip
+    if source.server is not None and not data.has_server and not data.has_rum:
+        raise DataError(
+            f"no ws_* series in {source.server.url} between {source.start} and {source.end}, "
+            "and no RUM beacons",
+            "check the window and that the server scrapes the WebSocket service",
+        )
+    return data
 
 
 def load_dataset(
@@ -144,28 +180,18 @@ def load_dataset(
     *,
     start: str | None = None,
     end: str | None = None,
-    variant_label: str = "variant",
+    variant_label: str | None = None,
     canary_selector: str | None = None,
     control_selector: str | None = None,
+    telemetry: str | Path | Telemetry | None = None,
+    rum_sample: float | None = None,
 ) -> IncidentData:
-    """A dataset folder (metrics and/or RUM); the RUM sampling rate from labels.json."""
-    start_at, end_at = checked_window(start, end)
-    variants = variant_mapping(variant_label, canary_selector, control_selector)
-    dataset = Dataset.open(folder)
-    samples = dataset.metrics(
-        variants=variants, metrics=list(SERVER_METRICS), start=start_at, end=end_at
-    )
-    load = dataset.rum(start=start_at, end=end_at)
-    labels = dataset.labels or {}
-    rate = float((labels.get("rum") or {}).get("session_sample") or 1.0)
-    return from_frames(
-        samples,
-        _rum_variant(load.frame if load is not None else None, variant_label),
-        start=start_at,
-        end=end_at,
-        rum_sample=rate,
-        origin={"data": str(folder), "fingerprints": dataset.fingerprints()},
-    )
+    """A dataset folder (metrics and/or RUM), in `telemetry`'s names."""
+    source = DataSource.of(
+        data=folder, start=start, end=end, variant_label=variant_label,
+        canary_selector=canary_selector, control_selector=control_selector, telemetry=telemetry,
+    )  # fmt: skip
+    return load_incident(source, rum_sample)
 
 
 def load_prometheus(
@@ -174,28 +200,16 @@ def load_prometheus(
     end: str | None,
     *,
     rum: str | Path | None = None,
-    rum_sample: float = 1.0,
-    variant_label: str = "variant",
+    rum_sample: float | None = None,
+    variant_label: str | None = None,
     canary_selector: str | None = None,
     control_selector: str | None = None,
+    telemetry: str | Path | Telemetry | None = None,
 ) -> IncidentData:
-    """Server series from a live Prometheus over [start, end], plus optional RUM export."""
-    checked_url(url, "prometheus")
-    start_at, end_at = checked_window(start, end, required=True, needs="a Prometheus source")
-    variants = variant_mapping(variant_label, canary_selector, control_selector)
-    with PrometheusSource(url) as server:
-        selector = '{__name__=~"' + "|".join(SERVER_METRICS) + '"}'
-        samples = server.read_samples(selector, start_at, end_at, variants=variants)
-    beacons = read_rum(rum, start=start_at, end=end_at).frame if rum else None
-    data = from_frames(
-        samples, _rum_variant(beacons, variant_label), start=start_at, end=end_at,
-        rum_sample=rum_sample,
-        origin={"prometheus": url, "rum": str(rum) if rum else None,
-                "selectors": variants.selectors or None},
+    """Server series from a live Prometheus over [start, end], plus optional RUM export,
+    in `telemetry`'s names."""
+    source = DataSource.of(
+        prometheus=url, start=start, end=end, rum=rum, raw=True, variant_label=variant_label,
+        canary_selector=canary_selector, control_selector=control_selector, telemetry=telemetry,
     )  # fmt: skip
-    if not data.has_server and not data.has_rum:
-        raise DataError(
-            f"no ws_* series in {url} between {start} and {end}, and no RUM beacons",
-            "check the window and that the server scrapes the WebSocket service",
-        )
-    return data
+    return load_incident(source, rum_sample)

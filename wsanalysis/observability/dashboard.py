@@ -23,6 +23,13 @@ from wsanalysis.canary.gates import GateFile, Series, load_gate_file
 from wsanalysis.observability import promql, runbook
 from wsanalysis.observability.promql import CANARY, CONTROL, GateFigure, only, variant_matcher
 from wsanalysis.sources import metric_names as names
+from wsanalysis.sources.promql_text import (
+    Spelling,
+    translate_promql,
+    translate_prose,
+    translate_template,
+)
+from wsanalysis.sources.telemetry import REFERENCE, Telemetry
 
 SCHEMA_VERSION = 39
 UID = "wsanalysis-websocket-health"
@@ -38,6 +45,7 @@ COLORS = {CANARY: "orange", CONTROL: "blue"}
 class Target:
     expr: str
     legend: str
+    spelled: bool = False  # already in the service's names (a series gate's own PromQL)
 
 
 @dataclass
@@ -80,13 +88,36 @@ def _gate_note(figure: GateFigure) -> str:
 
 def _limit_target(figure: GateFigure, label: str, *, inline: bool) -> Target:
     control = figure.expr(only(CONTROL), inline=inline)
-    return Target(promql.limit_expr(figure.gate.compare, control), label)
+    spelled = figure.kind == "series"
+    return Target(promql.limit_expr(figure.gate.compare, control), label, spelled)
 
 
-def panels(gate_file: GateFile, *, inline: bool = False) -> list[tuple[str, list[Panel]]]:
-    """The dashboard's rows of panels, thresholds and limits from `gate_file`."""
+def _gate_panel(figure: GateFigure, *, inline: bool) -> Panel:
+    """A panel for a gate the runbook does not name: its figure per variant, the canary's
+    limit from control (against control) or the bound in red (against a bound)."""
+    gate = figure.gate
+    targets = [Target(figure.expr(SELECTED, inline=inline), "{{variant}}", figure.kind == "series")]
+    thresholds, limit_ref = None, None
+    if gate.compare.against == "control":
+        targets.append(
+            _limit_target(figure, f"canary limit ({_limit_text(figure)})", inline=inline)
+        )
+        limit_ref = "B"
+    elif figure.bound is not None:
+        thresholds = _threshold_steps(figure.bound, gate.worse)
+    return Panel(
+        gate.title, _gate_note(figure), targets, unit=grafana_unit(figure), thresholds=thresholds,
+        limit_ref=limit_ref,
+    )  # fmt: skip
 
-    figures = runbook.figures(gate_file)
+
+def panels(
+    gate_file: GateFile, *, inline: bool = False, telemetry: Telemetry = REFERENCE
+) -> list[tuple[str, list[Panel]]]:
+    """The dashboard's rows of panels, thresholds and limits from `gate_file` (a runbook
+    panel whose gate the file lacks is left out; the file's other gates get a row)."""
+
+    figures = runbook.figures(gate_file, telemetry)
     auth, auth_canary = figures.auth_spike, figures.auth_against_control
     errors, reconnect = figures.error_rate, figures.reconnect_rate
     duration_p95, duration_p50 = figures.duration_p95, figures.duration_p50
@@ -123,20 +154,31 @@ def panels(gate_file: GateFile, *, inline: bool = False) -> list[tuple[str, list
         unit="cps",
         stacked=True,
     )
-    assert auth.bound is not None
-    auth_panel = Panel(
+    auth_panel = auth and Panel(
         "4401 closes per connection",
         f"4401 (unauthenticated) closes per connection opened, over {auth.window}, canary "
         f"against control. Red above {auth.bound:.0%}: the bound of alert "
-        f"WebSocketAuthFailureSpike. {_gate_note(auth)} The dashed line is the canary's "
-        f"limit from control. {_gate_note(auth_canary)}",
+        f"WebSocketAuthFailureSpike. {_gate_note(auth)}"
+        + (
+            f" The dashed line is the canary's limit from control. {_gate_note(auth_canary)}"
+            if auth_canary
+            else ""
+        ),
         [
             Target(auth.expr(SELECTED, inline=inline), "{{variant}}"),
-            _limit_target(auth_canary, f"canary limit ({_limit_text(auth_canary)})", inline=inline),
+            *(
+                [
+                    _limit_target(
+                        auth_canary, f"canary limit ({_limit_text(auth_canary)})", inline=inline
+                    )
+                ]
+                if auth_canary
+                else []
+            ),
         ],
         unit=grafana_unit(auth),
-        thresholds=_threshold_steps(auth.bound, auth.gate.worse),
-        limit_ref="B",
+        thresholds=_threshold_steps(auth.bound or 0.0, auth.gate.worse),
+        limit_ref="B" if auth_canary else None,
     )
     internal_panel = Panel(
         "1011 closes per connection",
@@ -148,7 +190,7 @@ def panels(gate_file: GateFile, *, inline: bool = False) -> list[tuple[str, list
         unit=grafana_unit(internal),
         thresholds=_threshold_steps(runbook.INTERNAL_ERROR_SPIKE_BOUND, internal.gate.worse),
     )
-    error_panel = Panel(
+    error_panel = errors and Panel(
         "Error rate: canary against control",
         f"{_gate_note(errors)} The dashed line is the canary's limit "
         f"({_limit_text(errors)}); alert WebSocketCanaryErrorRateWorse fires above it.",
@@ -160,8 +202,9 @@ def panels(gate_file: GateFile, *, inline: bool = False) -> list[tuple[str, list
         limit_ref="B",
     )
 
-    def duration_panel(fig: GateFigure, title: str) -> Panel:
-        assert fig.bound is not None
+    def duration_panel(fig: GateFigure | None, title: str) -> Panel | None:
+        if fig is None or fig.bound is None:
+            return None
         return Panel(
             title,
             f"{_gate_note(fig)} Here from the server histogram "
@@ -173,8 +216,7 @@ def panels(gate_file: GateFile, *, inline: bool = False) -> list[tuple[str, list
             thresholds=_threshold_steps(fig.bound, fig.gate.worse),
         )
 
-    assert reconnect.bound is not None
-    reconnect_panel = Panel(
+    reconnect_panel = reconnect and Panel(
         "Reconnect rate (per connection, over 1 h)",
         f"{_gate_note(reconnect)} Server view: closes with a code a client reconnects "
         f"after, per connection opened, over {reconnect.window}; the gate prefers the "
@@ -182,14 +224,14 @@ def panels(gate_file: GateFile, *, inline: bool = False) -> list[tuple[str, list
         f"{reconnect.bound:.0%}: alert WebSocketReconnectRateHigh.",
         [Target(reconnect.expr(SELECTED, inline=inline), "{{variant}}")],
         unit=grafana_unit(reconnect),
-        thresholds=_threshold_steps(reconnect.bound, reconnect.gate.worse),
+        thresholds=_threshold_steps(reconnect.bound or 0.0, reconnect.gate.worse),
     )
     backoff_panel = Panel(
         "Reconnect backoff (client-side, RUM only)",
         "Average client reconnect backoff is measured by the clients, not the server: "
         "Prometheus holds no backoff series. Read it from RUM beacons.",
         kind="text",
-        content=_backoff_text(),
+        content=_backoff_text(telemetry),
     )
     advice = Panel(
         "Reconnect advice sent",
@@ -199,22 +241,32 @@ def panels(gate_file: GateFile, *, inline: bool = False) -> list[tuple[str, list
         [Target(rate(names.RECONNECT_ADVICE_TOTAL, ("variant", "why")), "{{variant}} {{why}}")],
         unit="cps",
     )
-    ttfb_targets = [Target(ttfb_p95.expr(SELECTED, inline=inline), "{{variant}}")]
-    if ttfb.gate.compare.against == "control":
+    ttfb_targets = (
+        [Target(ttfb_p95.expr(SELECTED, inline=inline), "{{variant}}")] if ttfb_p95 else []
+    )
+    if ttfb is not None and ttfb.gate.compare.against == "control":
         ttfb_targets.append(
             _limit_target(ttfb, f"canary limit ({_limit_text(ttfb)})", inline=inline)
         )
-    ttfb_panel = Panel(
-        "p95 assistant time-to-first-byte",
-        "95th percentile of the time from a user message to the first assistant frame "
-        f"(`{names.ASSISTANT_TTFB}`, over 5m), canary against control. Red above the "
-        f"runbook's {runbook.TTFB_P95_TARGET_SECONDS:g} s target (alert "
-        f"WebSocketAssistantTtfbP95High). {_gate_note(ttfb)}"
-        + (" The dashed line is the canary's limit from control." if len(ttfb_targets) > 1 else ""),
-        ttfb_targets,
-        unit=grafana_unit(ttfb),
-        thresholds=_threshold_steps(runbook.TTFB_P95_TARGET_SECONDS, "increase"),
-        limit_ref="B" if len(ttfb_targets) > 1 else None,
+    ttfb_panel = (
+        ttfb
+        and ttfb_p95
+        and Panel(
+            "p95 assistant time-to-first-byte",
+            "95th percentile of the time from a user message to the first assistant frame "
+            f"(`{names.ASSISTANT_TTFB}`, over 5m), canary against control. Red above the "
+            f"runbook's {runbook.TTFB_P95_TARGET_SECONDS:g} s target (alert "
+            f"WebSocketAssistantTtfbP95High). {_gate_note(ttfb)}"
+            + (
+                " The dashed line is the canary's limit from control."
+                if len(ttfb_targets) > 1
+                else ""
+            ),
+            ttfb_targets,
+            unit=grafana_unit(ttfb),
+            thresholds=_threshold_steps(runbook.TTFB_P95_TARGET_SECONDS, "increase"),
+            limit_ref="B" if len(ttfb_targets) > 1 else None,
+        )
     )
     frames = Panel(
         "Frames sent by event",
@@ -223,7 +275,7 @@ def panels(gate_file: GateFile, *, inline: bool = False) -> list[tuple[str, list
         [Target(rate(names.FRAMES_SENT_TOTAL, ("event",)), "{{event}}")],
         unit="cps",
     )
-    return [
+    rows: list[tuple[str, list[Panel | None]]] = [
         ("Connections", [connections, opened]),
         ("Close codes", [close_codes, auth_panel, internal_panel, error_panel]),
         (
@@ -237,7 +289,10 @@ def panels(gate_file: GateFile, *, inline: bool = False) -> list[tuple[str, list
             ],
         ),
         ("Assistant", [ttfb_panel, frames]),
+        ("Other gates", [_gate_panel(figure, inline=inline) for figure in figures.others]),
     ]
+    kept = [(title, [p for p in row if p]) for title, row in rows]
+    return [(title, row) for title, row in kept if row]
 
 
 def _limit_text(figure: GateFigure) -> str:
@@ -249,9 +304,16 @@ def _limit_text(figure: GateFigure) -> str:
     return f"control + {margin:g}{unit}, gate {figure.gate.name}"
 
 
-def _backoff_text() -> str:
+def _backoff_text(telemetry: Telemetry = REFERENCE) -> str:
+    """The backoff panel's text: the beacons in the service's names; the notebook code
+    reads them through the telemetry file, so it keeps the contract's."""
     bound = runbook.RECONNECT_BACKOFF_ALERT_SECONDS
-    return f"""### Reconnect backoff is a client-side figure
+    read = f'"rum.ndjson.gz", telemetry="{telemetry.path}"' if telemetry.path else '"rum.ndjson.gz"'
+    prose, code = _BACKOFF.format(bound=bound, read=read).split("```python", 1)
+    return translate_prose(prose, telemetry) + "```python" + code
+
+
+_BACKOFF = """### Reconnect backoff is a client-side figure
 
 The server never sees how long a client waits before it reconnects, so the metric
 contract has **no backoff series** and this dashboard does not invent one. The runbook
@@ -270,7 +332,7 @@ or in a notebook cell:
 ```python
 import polars as pl
 from wsanalysis.sources.rum import read_rum
-rum = read_rum("rum.ndjson.gz").frame
+rum = read_rum({read}).frame
 (rum.filter(pl.col("type") == "ws.reconnect_scheduled")
     .sort("ts")
     .group_by_dynamic("ts", every="5m", group_by="variant")
@@ -280,12 +342,22 @@ rum = read_rum("rum.ndjson.gz").frame
 """
 
 
-def _panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
+def _panel_json(
+    panel: Panel, panel_id: int, x: int, y: int, telemetry: Telemetry = REFERENCE
+) -> dict[str, Any]:
+    """One panel's JSON, its queries, legends and descriptions in `telemetry`'s names."""
+    spelling = Spelling(telemetry)
+
+    def expr(target: Target) -> str:
+        if target.spelled or telemetry.is_reference:
+            return target.expr
+        return translate_promql(target.expr, telemetry)
+
     body: dict[str, Any] = {
         "id": panel_id,
         "type": panel.kind,
         "title": panel.title,
-        "description": panel.description,
+        "description": translate_prose(panel.description, telemetry),
         "gridPos": {"h": panel.height, "w": panel.width, "x": x, "y": y},
     }
     if panel.kind == "text":
@@ -303,7 +375,7 @@ def _panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
     }
     overrides: list[dict[str, Any]] = [
         {
-            "matcher": {"id": "byName", "options": variant},
+            "matcher": {"id": "byName", "options": spelling.role_value(variant) or variant},
             "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": color}}],
         }
         for variant, color in COLORS.items()
@@ -347,8 +419,8 @@ def _panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
                     "refId": chr(ord("A") + index),
                     "datasource": DATASOURCE,
                     "editorMode": "code",
-                    "expr": target.expr,
-                    "legendFormat": target.legend,
+                    "expr": expr(target),
+                    "legendFormat": translate_template(target.legend, telemetry),
                     "range": True,
                 }
                 for index, target in enumerate(panel.targets)
@@ -358,7 +430,12 @@ def _panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
     return body
 
 
-def _templating() -> dict[str, Any]:
+def _templating(telemetry: Telemetry = REFERENCE) -> dict[str, Any]:
+    spelling = Spelling(telemetry)
+    query = (
+        f"label_values({spelling.series(names.CONNECTIONS_TOTAL)}, "
+        f"{spelling.one_label('the variant variable')})"
+    )
     return {
         "list": [
             {
@@ -377,8 +454,8 @@ def _templating() -> dict[str, Any]:
                 "label": "Variant",
                 "type": "query",
                 "datasource": DATASOURCE,
-                "definition": VARIANT_QUERY,
-                "query": {"query": VARIANT_QUERY, "refId": "variant", "qryType": 1},
+                "definition": query,
+                "query": {"query": query, "refId": "variant", "qryType": 1},
                 "includeAll": True,
                 "allValue": ".*",
                 "multi": True,
@@ -393,12 +470,15 @@ def _templating() -> dict[str, Any]:
     }
 
 
-def build_dashboard(gate_file: GateFile | None = None, *, inline: bool = False) -> dict[str, Any]:
-    """The dashboard as a JSON-ready dict (`inline`: raw series, no recording rules needed)."""
+def build_dashboard(
+    gate_file: GateFile | None = None, *, inline: bool = False, telemetry: Telemetry = REFERENCE
+) -> dict[str, Any]:
+    """The dashboard as a JSON-ready dict (`inline`: raw series, no recording rules needed),
+    in `telemetry`'s names."""
     gate_file = gate_file or load_gate_file()
     body: list[dict[str, Any]] = []
     next_id, y = 1, 0
-    for row_title, row_panels in panels(gate_file, inline=inline):
+    for row_title, row_panels in panels(gate_file, inline=inline, telemetry=telemetry):
         body.append(
             {
                 "id": next_id,
@@ -413,7 +493,7 @@ def build_dashboard(gate_file: GateFile | None = None, *, inline: bool = False) 
         for panel in row_panels:
             if x + panel.width > 24:
                 x, y, row_height = 0, y + row_height, 0
-            body.append(_panel_json(panel, next_id, x, y))
+            body.append(_panel_json(panel, next_id, x, y, telemetry))
             next_id, x, row_height = next_id + 1, x + panel.width, max(row_height, panel.height)
         y += row_height
     source = "raw series" if inline else "the recording rules of `wsanalysis export rules`"
@@ -450,7 +530,7 @@ def build_dashboard(gate_file: GateFile | None = None, *, inline: bool = False) 
         "refresh": "1m",
         "schemaVersion": SCHEMA_VERSION,
         "tags": ["websocket", "wsanalysis", "canary"],
-        "templating": _templating(),
+        "templating": _templating(telemetry),
         "time": {"from": "now-6h", "to": "now"},
         "timepicker": {},
         "timezone": "utc",
@@ -461,5 +541,8 @@ def build_dashboard(gate_file: GateFile | None = None, *, inline: bool = False) 
     }
 
 
-def render_dashboard(gate_file: GateFile | None = None, *, inline: bool = False) -> str:
-    return json.dumps(build_dashboard(gate_file, inline=inline), indent=2) + "\n"
+def render_dashboard(
+    gate_file: GateFile | None = None, *, inline: bool = False, telemetry: Telemetry = REFERENCE
+) -> str:
+    dashboard = build_dashboard(gate_file, inline=inline, telemetry=telemetry)
+    return json.dumps(dashboard, indent=2, ensure_ascii=False) + "\n"

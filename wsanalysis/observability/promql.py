@@ -12,7 +12,12 @@ that does not load the rules (and for backfilling them with promtool).
 
 A gate's figure comes from its structured sources (`events`/`exposure` prometheus
 series, `samples.histogram`) so it can use the recorded rates; a gate with only a
-`promql:` text is used verbatim; a gate with neither has no PromQL form and is refused.
+`promql:` text is used verbatim; a `series` gate is its own PromQL per variant; a gate
+with none of these has no PromQL form and is refused.
+
+Everything here is written in the contract's names; `GateFigure.spell` rewrites a rule
+or a query in a telemetry mapping's (`sources.promql_text`), so exports for any service
+come from the same code. A `series` gate's PromQL is the user's own, in their names.
 """
 
 from __future__ import annotations
@@ -23,9 +28,13 @@ from datetime import timedelta
 from statistics import NormalDist
 from typing import Literal
 
-from wsanalysis.canary.gates import Comparison, Gate, GateFile, Series
+from wsanalysis.canary.gates import CompareSpec, Gate, GateFile, Series
+from wsanalysis.canary.kinds import kind_of
 from wsanalysis.errors import UsageError
+from wsanalysis.pushdown.series import VARIANT_PLACEHOLDER, per_variant_promql
 from wsanalysis.sources import metric_names as names
+from wsanalysis.sources.promql_text import Spelling, translate_promql
+from wsanalysis.sources.telemetry import REFERENCE, Telemetry
 from wsanalysis.sources.variants import Matcher
 
 VARIANT = "variant"  # the target label naming the variant (architecture contract)
@@ -123,16 +132,19 @@ class Quantile:
 
 
 def _slug(series: Series) -> str:
-    """`ws_closes_total{code="4401"}` as `closes_4401`, for a recording rule's name."""
+    """`ws_closes_total{code="4401"}` as `ws_closes_4401`, for a recording rule's name."""
     family = COUNTERS[series.metric][0] if series.metric in COUNTERS else series.metric
-    words = [family.removeprefix("ws_").removesuffix("_total")]
+    words = [family.removesuffix("_total")]
     words += [m.value for m in series.matchers if m.label != VARIANT and m.op in ("=", "=~")]
     return re.sub(r"[^a-zA-Z0-9_]+", "_", "_".join(words)).strip("_")
 
 
-def recording_rules(figures: list[GateFigure]) -> list[dict[str, str]]:
+def recording_rules(
+    figures: list[GateFigure], telemetry: Telemetry = REFERENCE
+) -> list[dict[str, str]]:
     """Counter rates at every recorded window, then the figures' ratios and quantiles
-    (deduplicated by name: two gates on one figure share one rule).
+    (deduplicated by name: two gates on one figure share one rule), in `telemetry`'s
+    names.
 
     Each rule reads raw series only, so promtool can backfill any of them on its own.
     """
@@ -152,7 +164,13 @@ def recording_rules(figures: list[GateFigure]) -> list[dict[str, str]]:
         if rule is not None and rule["record"] not in seen:
             seen.add(rule["record"])
             rules.append(rule)
-    return rules
+    if telemetry.is_reference:
+        return rules
+    spelling = Spelling(telemetry)
+    return [
+        {"record": spelling.record(r["record"]), "expr": translate_promql(r["expr"], telemetry)}
+        for r in rules
+    ]
 
 
 def summed(
@@ -190,16 +208,28 @@ def ratio(
 
 @dataclass(frozen=True)
 class GateFigure:
-    """A gate's figure per variant as PromQL, and its limit, for panels and alerts."""
+    """A gate's figure per variant as PromQL, and its limit, for panels and alerts.
+
+    Its methods write the contract's names (a `series` gate's own text aside); `spell`
+    turns a rule or a query built from them into `telemetry`'s names."""
 
     gate: Gate
     profile: str
-    kind: Literal["ratio", "quantile", "verbatim"]
+    kind: Literal["ratio", "quantile", "verbatim", "series"]
     window: str
     quantile: Quantile | None = None
+    telemetry: Telemetry = REFERENCE
+
+    def spell(self, text: str) -> str:
+        """A rule or query built from this figure, in the telemetry's names."""
+        if self.kind == "series" or self.telemetry.is_reference:
+            return text
+        return translate_promql(text, self.telemetry)
 
     def expr(self, matchers: tuple[Matcher, ...] = (), *, inline: bool = False) -> str:
         """The figure, restricted by `matchers` (on the variant label) where it can be."""
+        if self.kind == "series":
+            return self._series(matchers)
         if self.kind == "quantile":
             assert self.quantile is not None
             return self.quantile.expr(matchers, inline=inline)
@@ -212,6 +242,28 @@ class GateFigure:
         assert events is not None and exposure is not None
         return ratio(events.prometheus, exposure.prometheus, self.window, matchers, inline=True)
 
+    def _series(self, matchers: tuple[Matcher, ...]) -> str:
+        """A `series` gate's PromQL (the user's names) for the variant `matchers` name, or
+        both variants, each labelled with its value of the variant label."""
+        assert self.gate.promql is not None
+        queries = per_variant_promql(
+            self.gate.name, self.gate.promql, self.telemetry.variant_mapping
+        )
+        roles = [m.value for m in matchers if m.label == VARIANT and m.op == "="]
+        if roles and roles[0] in queries:
+            return queries[roles[0]]
+        if VARIANT_PLACEHOLDER not in self.gate.promql:
+            return f"({self.gate.promql})"  # grouped by the variant label already
+        spelling = Spelling(self.telemetry)
+        if len(spelling.variant_labels) != 1:
+            return " or ".join(f"({query})" for query in queries.values())
+        label = _quote(spelling.variant_labels[0])
+        return " or ".join(
+            f"label_replace(({query}), {label}, "
+            f'{_quote(spelling.role_value(role) or role)}, "", "")'
+            for role, query in queries.items()
+        )
+
     @property
     def record(self) -> str:
         """The recording rule's name; named after what it counts, so equal figures share it."""
@@ -221,11 +273,11 @@ class GateFigure:
         assert self.kind == "ratio" and self.gate.events and self.gate.exposure
         events = "_and_".join(_slug(s) for s in self.gate.events.prometheus)
         exposure = "_and_".join(_slug(s) for s in self.gate.exposure.prometheus)
-        return f"{VARIANT}:ws_{events}_per_{exposure}:ratio_rate{self.window}"
+        return f"{VARIANT}:{events}_per_{exposure}:ratio_rate{self.window}"
 
     def recording_rule(self) -> dict[str, str] | None:
-        """`{record, expr}` over raw series (None for a verbatim figure)."""
-        if self.kind == "verbatim":
+        """`{record, expr}` over raw series (None for a verbatim or series figure)."""
+        if self.kind in ("verbatim", "series"):
             return None
         return {"record": self.record, "expr": self.expr(inline=True)}
 
@@ -237,7 +289,7 @@ class GateFigure:
     def volume(self, matchers: tuple[Matcher, ...] = (), *, inline: bool = False) -> str:
         """How many exposures (ratio) or observations (quantile) the window holds, per variant.
 
-        Empty for a verbatim figure, whose parts we cannot name.
+        Empty for a verbatim or series figure, whose parts we cannot name.
         """
         seconds = window_seconds(self.window)
         if self.kind == "ratio":
@@ -263,8 +315,8 @@ class GateFigure:
         return self.gate.compare.bound if self.gate.compare.against == "bound" else None
 
 
-def limit_expr(compare: Comparison, control: str) -> str:
-    """The canary's limit given control's figure as PromQL, as `Comparison.limit` computes it."""
+def limit_expr(compare: CompareSpec, control: str) -> str:
+    """The canary's limit given control's figure as PromQL, as `CompareSpec.limit` computes it."""
     if compare.against == "bound":
         return f"{compare.bound:g}"
     if compare.margin_type == "relative":
@@ -281,7 +333,18 @@ def _restrict(expr: str, matchers: tuple[Matcher, ...]) -> str:
     return f"(({expr}) and on ({VARIANT}) {keep})"
 
 
-def gate_figure(gate_file: GateFile, profile: str, name: str, *, used_by: str) -> GateFigure:
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def gate_figure(
+    gate_file: GateFile,
+    profile: str,
+    name: str,
+    *,
+    used_by: str,
+    telemetry: Telemetry = REFERENCE,
+) -> GateFigure:
     """The figure of gate `name` in `profile`, or a UsageError naming the gate and its user."""
     try:
         gate = gate_file.profile(profile).gate(name)
@@ -292,19 +355,22 @@ def gate_figure(gate_file: GateFile, profile: str, name: str, *, used_by: str) -
             "add that gate (copy it from wsanalysis/canary/default_gates.yaml) "
             "or omit --gates to use the default gate file",
         ) from None
-    return figure_of(gate, profile)
+    return figure_of(gate, profile, telemetry)
 
 
-def figure_of(gate: Gate, profile: str) -> GateFigure:
+def figure_of(gate: Gate, profile: str, telemetry: Telemetry = REFERENCE) -> GateFigure:
     window = window_text(gate.bucket) if gate.bucket is not None else DEFAULT_WINDOW
-    if gate.statistic in ("quantile", "survival_quantile"):
-        if gate.samples is not None and gate.samples.histogram and gate.quantile is not None:
-            quantile = Quantile(gate.samples.histogram, gate.quantile, window)
-            return GateFigure(gate, profile, "quantile", window, quantile)
-    elif gate.events and gate.events.prometheus and gate.exposure and gate.exposure.prometheus:
-        return GateFigure(gate, profile, "ratio", window)
+    form = kind_of(gate).export(gate)  # the PromQL form its kind has, if any
+    if form == "series":
+        return GateFigure(gate, profile, "series", window, telemetry=telemetry)
+    if form == "quantile":
+        assert gate.samples is not None and gate.samples.histogram and gate.quantile is not None
+        quantile = Quantile(gate.samples.histogram, gate.quantile, window)
+        return GateFigure(gate, profile, "quantile", window, quantile, telemetry)
+    if form == "ratio":
+        return GateFigure(gate, profile, "ratio", window, telemetry=telemetry)
     if gate.promql:
-        return GateFigure(gate, profile, "verbatim", window)
+        return GateFigure(gate, profile, "verbatim", window, telemetry=telemetry)
     raise UsageError(
         f"gate {gate.name!r} (profile {profile!r}) has no PromQL form: its metric is read "
         "from RUM beacons only, and Prometheus holds no such series",

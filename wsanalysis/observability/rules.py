@@ -12,7 +12,8 @@ which notebook to run, with which parameters (description; no links).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -25,6 +26,8 @@ from wsanalysis.observability.runbook import (
     RECONNECT_BACKOFF_ALERT_SECONDS,
     TTFB_P95_TARGET_SECONDS,
 )
+from wsanalysis.sources.promql_text import translate_prose, translate_template
+from wsanalysis.sources.telemetry import REFERENCE, Telemetry
 
 GROUP_RECORDING = "wsanalysis-websocket-recording"
 GROUP_ALERTS = "wsanalysis-websocket-alerts"
@@ -43,11 +46,31 @@ class AlertRule:
     summary: str
     description: str
     labels: dict[str, str] = field(default_factory=dict)
+    figure: GateFigure | None = field(default=None, compare=False, repr=False)
+
+    def spelled(self) -> AlertRule:
+        """The rule in its figure's telemetry names (queries, `$labels`, prose)."""
+        figure = self.figure
+        if figure is None or figure.telemetry.is_reference:
+            return self
+        telemetry = figure.telemetry
+
+        def text(value: str) -> str:
+            return translate_prose(translate_template(value, telemetry), telemetry)
+
+        read = f" Read this service's names with `--param telemetry={telemetry.path}`."
+        return replace(
+            self,
+            signal=figure.spell(self.signal),
+            expr=figure.spell(self.expr),
+            summary=text(self.summary),
+            description=text(self.description) + (read if telemetry.path else ""),
+        )
 
     def as_dict(self) -> dict[str, object]:
         return {
             "alert": self.name,
-            "expr": self.expr.replace(" and on (variant) ", "\nand on (variant) "),
+            "expr": re.sub(r" and on \(([^()]+)\) ", r"\nand on (\1) ", self.expr),
             "for": self.for_,
             "labels": {"severity": self.severity, **self.labels},
             "annotations": {"summary": self.summary, "description": self.description},
@@ -132,33 +155,41 @@ def canary_beyond_control(figure: GateFigure) -> str:
     return expr + figure.enough_events(only(CANARY))
 
 
-def alert_rules(gate_file: GateFile) -> list[AlertRule]:
-    """The runbook's alerting rules, thresholds drawn from `gate_file`."""
-    figures = runbook.figures(gate_file)
+def alert_rules(gate_file: GateFile, telemetry: Telemetry = REFERENCE) -> list[AlertRule]:
+    """The runbook's alerting rules, thresholds drawn from `gate_file`, then one alert per
+    other gate of the file; in `telemetry`'s names. A runbook alert whose gate the file
+    lacks is left out (`runbook.figures(...).skipped` says so)."""
+    figures = runbook.figures(gate_file, telemetry)
     auth, internal = figures.auth_spike, figures.internal_errors
     duration, reconnect = figures.duration_p95, figures.reconnect_rate
     ttfb, ttfb_p95, errors = figures.ttfb, figures.ttfb_target, figures.error_rate
-    rules = [
-        AlertRule(
-            name="WebSocketAuthFailureSpike",
-            signal=auth.expr(),
-            expr=beyond_bound(auth),
-            for_="5m",
-            severity=_severity(auth),
-            labels={"gate": auth.gate.name},
-            summary=(
-                "{{ $labels.variant }}: {{ $value | humanizePercentage }} of connections "
-                f"closed with 4401 (unauthenticated) over {auth.window}, above the "
-                f"{auth.bound:.0%} bound of gate {auth.gate.name} (a spike after a login or "
-                "token change)"
-            ),
-            description=incident_step(
-                "the 4401 close-code spike finding and the timeline around the last login, "
-                "token rotation or deploy"
-            ),
-        ),
+    rules: list[AlertRule] = []
+    if auth is not None:
+        rules.append(
+            AlertRule(
+                name="WebSocketAuthFailureSpike",
+                figure=auth,
+                signal=auth.expr(),
+                expr=beyond_bound(auth),
+                for_="5m",
+                severity=_severity(auth),
+                labels={"gate": auth.gate.name},
+                summary=(
+                    "{{ $labels.variant }}: {{ $value | humanizePercentage }} of connections "
+                    f"closed with 4401 (unauthenticated) over {auth.window}, above the "
+                    f"{auth.bound:.0%} bound of gate {auth.gate.name} (a spike after a login or "
+                    "token change)"
+                ),
+                description=incident_step(
+                    "the 4401 close-code spike finding and the timeline around the last login, "
+                    "token rotation or deploy"
+                ),
+            )
+        )
+    rules.append(
         AlertRule(
             name="WebSocketInternalErrorSpike",
+            figure=internal,
             signal=internal.expr(),
             expr=beyond_bound(internal),
             for_="5m",
@@ -172,79 +203,124 @@ def alert_rules(gate_file: GateFile) -> list[AlertRule]:
                 "the 1011 close-code spike finding (which share of sessions, since when) "
                 "and the server logs of that variant for the same minutes"
             ),
-        ),
-        AlertRule(
-            name="WebSocketConnectionDurationP95Low",
-            signal=duration.expr(),
-            expr=beyond_bound(duration),
-            for_="30m",
-            severity=_severity(duration),
-            labels={"gate": duration.gate.name},
-            summary=(
-                "{{ $labels.variant }}: p95 connection duration is {{ $value | "
-                f"humanizeDuration }}}}, under the {duration.bound / 3600:g} h bound of gate "
-                f"{duration.gate.name} (connections are being cut short)"
-            ),
-            description=canary_step(gate_file, duration.profile, duration.gate.name)
-            + " Its Kaplan-Meier estimate censors open connections; then run "
-            "`wsanalysis report incident` with the same window to see which close codes "
-            "end the short connections.",
-        ),
-        AlertRule(
-            name="WebSocketReconnectRateHigh",
-            signal=reconnect.expr(),
-            expr=beyond_bound(reconnect),
-            for_="15m",
-            severity=_severity(reconnect),
-            labels={"gate": reconnect.gate.name},
-            summary=(
-                "{{ $labels.variant }}: {{ $value | humanizePercentage }} of connections "
-                f"ended in a reconnecting close over the last {reconnect.window}, above the "
-                f"{reconnect.bound:.0%} per hour bound of gate {reconnect.gate.name}"
-            ),
-            description=incident_step(
-                "the reconnection-storm and thundering-herd findings (the server figure counts "
-                "closes with a code a client reconnects after; the client's own count is in "
-                "the RUM beacons)"
-            ),
-        ),
-        AlertRule(
-            name="WebSocketAssistantTtfbP95High",
-            signal=ttfb_p95.expr(),
-            expr=(
-                beyond_bound(ttfb_p95)
-                if ttfb_p95.bound is not None
-                else f"{ttfb_p95.expr()} > {TTFB_P95_TARGET_SECONDS:g}"
-            ),
-            for_="10m",
-            severity="critical",
-            summary=(
-                "{{ $labels.variant }}: p95 assistant time-to-first-byte is "
-                "{{ $value | humanizeDuration }}, over the "
-                f"{TTFB_P95_TARGET_SECONDS:g} s target"
-            ),
-            description=canary_step(gate_file, ttfb.profile, ttfb.gate.name)
-            + " With a RUM export the gate reads the clients' `ws.ttfb` beacons; "
-            "`wsanalysis report incident` over the same window shows the time-to-first-byte "
-            "degradation windows.",
-        ),
-        AlertRule(
-            name="WebSocketCanaryErrorRateWorse",
-            signal=errors.expr(only(CANARY)),
-            expr=canary_beyond_control(errors),
-            for_="10m",
-            severity=_severity(errors),
-            labels={"gate": errors.gate.name},
-            summary=(
-                "canary error rate (error frames and 1011 closes per connection) is "
-                "{{ $value | humanizePercentage }}, worse than control's by more than the "
-                f"{_margin_text(errors)} margin of gate {errors.gate.name}"
-            ),
-            description=canary_step(gate_file, errors.profile, errors.gate.name)
-            + " Hold the rollout until the verdict is in.",
-        ),
-    ]
-    return rules
+        )
+    )
+    if duration is not None:
+        rules.append(
+            AlertRule(
+                name="WebSocketConnectionDurationP95Low",
+                figure=duration,
+                signal=duration.expr(),
+                expr=beyond_bound(duration),
+                for_="30m",
+                severity=_severity(duration),
+                labels={"gate": duration.gate.name},
+                summary=(
+                    "{{ $labels.variant }}: p95 connection duration is {{ $value | "
+                    f"humanizeDuration }}}}, under the {duration.bound / 3600:g} h bound of gate "
+                    f"{duration.gate.name} (connections are being cut short)"
+                ),
+                description=canary_step(gate_file, duration.profile, duration.gate.name)
+                + " Its Kaplan-Meier estimate censors open connections; then run "
+                "`wsanalysis report incident` with the same window to see which close codes "
+                "end the short connections.",
+            )
+        )
+    if reconnect is not None:
+        rules.append(
+            AlertRule(
+                name="WebSocketReconnectRateHigh",
+                figure=reconnect,
+                signal=reconnect.expr(),
+                expr=beyond_bound(reconnect),
+                for_="15m",
+                severity=_severity(reconnect),
+                labels={"gate": reconnect.gate.name},
+                summary=(
+                    "{{ $labels.variant }}: {{ $value | humanizePercentage }} of connections "
+                    f"ended in a reconnecting close over the last {reconnect.window}, above the "
+                    f"{reconnect.bound:.0%} per hour bound of gate {reconnect.gate.name}"
+                ),
+                description=incident_step(
+                    "the reconnection-storm and thundering-herd findings (the server figure counts "
+                    "closes with a code a client reconnects after; the client's own count is in "
+                    "the RUM beacons)"
+                ),
+            )
+        )
+    if ttfb is not None and ttfb_p95 is not None:
+        rules.append(
+            AlertRule(
+                name="WebSocketAssistantTtfbP95High",
+                figure=ttfb_p95,
+                signal=ttfb_p95.expr(),
+                expr=(
+                    beyond_bound(ttfb_p95)
+                    if ttfb_p95.bound is not None
+                    else f"{ttfb_p95.expr()} > {TTFB_P95_TARGET_SECONDS:g}"
+                ),
+                for_="10m",
+                severity="critical",
+                summary=(
+                    "{{ $labels.variant }}: p95 assistant time-to-first-byte is "
+                    "{{ $value | humanizeDuration }}, over the "
+                    f"{TTFB_P95_TARGET_SECONDS:g} s target"
+                ),
+                description=canary_step(gate_file, ttfb.profile, ttfb.gate.name)
+                + " With a RUM export the gate reads the clients' `ws.ttfb` beacons; "
+                "`wsanalysis report incident` over the same window shows the time-to-first-byte "
+                "degradation windows.",
+            )
+        )
+    if errors is not None:
+        rules.append(
+            AlertRule(
+                name="WebSocketCanaryErrorRateWorse",
+                figure=errors,
+                signal=errors.expr(only(CANARY)),
+                expr=canary_beyond_control(errors),
+                for_="10m",
+                severity=_severity(errors),
+                labels={"gate": errors.gate.name},
+                summary=(
+                    "canary error rate (error frames and 1011 closes per connection) is "
+                    "{{ $value | humanizePercentage }}, worse than control's by more than the "
+                    f"{_margin_text(errors)} margin of gate {errors.gate.name}"
+                ),
+                description=canary_step(gate_file, errors.profile, errors.gate.name)
+                + " Hold the rollout until the verdict is in.",
+            )
+        )
+    rules += [gate_alert(gate_file, figure) for figure in figures.others]
+    return [rule.spelled() for rule in rules]
+
+
+def gate_alert(gate_file: GateFile, figure: GateFigure) -> AlertRule:
+    """The alert of a gate the runbook does not name: its figure beyond its bound, or the
+    canary's beyond control's limit, with the gate's confidence and minimum events."""
+    gate = figure.gate
+    words = "".join(part.title() for part in f"{figure.profile}_{gate.name}".split("_"))
+    if gate.compare.against == "bound":
+        expr, side = beyond_bound(figure), f"beyond the {figure.bound:g} bound"
+        signal, who = figure.expr(), "{{ $labels.variant }}"
+    else:
+        expr, side = (
+            canary_beyond_control(figure),
+            f"worse than control's limit ({_margin_text(figure)} margin)",
+        )
+        signal, who = figure.expr(only(CANARY)), "canary"
+    return AlertRule(
+        name=f"WsanalysisGate{words}",
+        figure=figure,
+        signal=signal,
+        expr=expr,
+        for_="10m",
+        severity=_severity(figure),
+        labels={"gate": gate.name},
+        summary=f"{who}: {gate.title} is {{{{ $value }}}}, {side} (gate {gate.name}, "
+        f"profile {figure.profile})",
+        description=canary_step(gate_file, figure.profile, gate.name),
+    )
 
 
 def _margin_text(figure: GateFigure) -> str:
@@ -254,23 +330,26 @@ def _margin_text(figure: GateFigure) -> str:
     return f"{compare.margin:g} {figure.gate.unit}".strip()
 
 
-def rules_document(gate_file: GateFile) -> dict[str, object]:
-    recording = promql.recording_rules(runbook.figures(gate_file).all())
+def rules_document(gate_file: GateFile, telemetry: Telemetry = REFERENCE) -> dict[str, object]:
+    figures = runbook.figures(gate_file, telemetry)
+    recording = promql.recording_rules(figures.all(), telemetry)
     return {
         "groups": [
             {"name": GROUP_RECORDING, "interval": EVALUATION_INTERVAL, "rules": recording},
             {
                 "name": GROUP_ALERTS,
                 "interval": EVALUATION_INTERVAL,
-                "rules": [rule.as_dict() for rule in alert_rules(gate_file)],
+                "rules": [rule.as_dict() for rule in alert_rules(gate_file, telemetry)],
             },
         ]
     }
 
 
-def render_rules(gate_file: GateFile | None = None) -> str:
-    """The rules file as YAML text, with a header naming its source."""
+def render_rules(gate_file: GateFile | None = None, telemetry: Telemetry = REFERENCE) -> str:
+    """The rules file as YAML text, with a header naming its source (and what of the
+    runbook is left out, and why), in `telemetry`'s names."""
     gate_file = gate_file or load_gate_file()
+    skipped = runbook.figures(gate_file, telemetry).skipped
     header = (
         "# Generated by `wsanalysis export rules` from "
         f"{_source_name(gate_file)}; regenerate rather than edit.\n"
@@ -282,8 +361,12 @@ def render_rules(gate_file: GateFile | None = None) -> str:
         "`backoff_ms`); Prometheus\n"
         "# holds no such series. Check it with `wsanalysis report incident --param "
         "rum=<RUM export> ...`.\n"
+        + (f"# Names: the telemetry mapping {telemetry.path}.\n" if telemetry.path else "")
+        + "".join(f"# {sentence}\n" for sentence in skipped)
     )
-    body = yaml.dump(rules_document(gate_file), Dumper=_Dumper, sort_keys=False, width=1000)
+    header = translate_prose(header, telemetry)
+    document = rules_document(gate_file, telemetry)
+    body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=1000, allow_unicode=True)
     return header + body
 
 

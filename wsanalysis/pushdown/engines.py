@@ -11,13 +11,17 @@ import re
 import tempfile
 import threading
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 
 from wsanalysis.errors import UsageError
 from wsanalysis.frames.measures import SESSION_BUCKET_BITS
-from wsanalysis.pushdown.rum import rum_files
+from wsanalysis.sources.rum.files import rum_files
 from wsanalysis.sources.schema import RUM_SCHEMA
+
+Engine = Literal["polars", "duckdb", "spark"]
+ENGINES: tuple[str, ...] = ("polars", "duckdb", "spark")
 
 #: The beacon fields the gates can read, typed as the RUM contract types them (`ts` is
 #: epoch ms in NDJSON); other fields are not read.
@@ -43,7 +47,7 @@ class DuckDBEngine:
             raise UsageError(
                 "the duckdb engine needs the duckdb package", "pip install duckdb"
             ) from None
-        kind, files = rum_files(Path(path))
+        kind, files = engine_files(Path(path), self.name)
         self._spill = tempfile.TemporaryDirectory(prefix="wsanalysis-duckdb-")
         self.connection = duckdb.connect(
             config={"memory_limit": memory_limit, "temp_directory": self._spill.name}
@@ -132,6 +136,26 @@ class DuckDBEngine:
         self._spill.cleanup()
 
 
+def engine_files(path: Path, engine: str) -> tuple[str, list[str]]:
+    """What an engine scans: Parquet or NDJSON files (the format from their content)."""
+    kind, files = rum_files(path)
+    if kind not in ("parquet", "ndjson"):
+        raise UsageError(
+            f"{path} is a {kind} RUM export; the {engine} engine reads Parquet or NDJSON",
+            "convert it (wsanalysis reads it with --engine polars), or export NDJSON/Parquet",
+        )
+    return kind, files
+
+
+def open_engine(engine: Engine, path: Path) -> DuckDBEngine | SparkEngine:
+    """The engine that computes the RUM gates' sums over the beacons at `path`."""
+    if engine == "duckdb":
+        return DuckDBEngine(path)
+    if engine == "spark":
+        return SparkEngine(path)
+    raise UsageError(f"unknown engine {engine!r}", f"choose one of {', '.join(ENGINES[1:])}")
+
+
 _FROM_BEACONS = re.compile(r"\bFROM beacons\b")
 
 #: a cluster's master URL (spark://..., yarn, k8s://...); local mode on 2 cores if unset
@@ -177,7 +201,7 @@ class SparkEngine:
     name = "spark"
 
     def __init__(self, path: Path) -> None:
-        kind, files = rum_files(Path(path))
+        kind, files = engine_files(Path(path), self.name)
         self.spark = spark_session()
         if kind == "parquet":  # scanned per query: only the columns it needs, nothing cached
             root = Path(path)

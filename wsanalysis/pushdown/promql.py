@@ -66,27 +66,24 @@ statistics and decisions do not change.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import polars as pl
 
-from wsanalysis.canary.gates import Profile
-from wsanalysis.frames.measures import RATE_BUCKET
-from wsanalysis.frames.selection import Series
-from wsanalysis.sources.metric_names import CONNECTIONS_TOTAL
 from wsanalysis.sources.prometheus import PrometheusSource, to_epoch_ms
 from wsanalysis.sources.schema import TIMESTAMP, empty_samples, samples_schema
+from wsanalysis.sources.telemetry import REFERENCE, Telemetry
+from wsanalysis.sources.translation import user_matchers, user_sample_name
 from wsanalysis.sources.variants import Matcher, VariantMapping
 
 DEFAULT_RESOLUTION = timedelta(seconds=15)
 LOOKBACK = timedelta(minutes=5)  # the servers' default lookback (VictoriaMetrics pinned to it)
 QUERY_WORKERS = 2  # families queried at once: bounded, the server has other users
-SRM_COUNTER = CONNECTIONS_TOTAL  # the sample-ratio check's unit from the server
 #: labels that name one process, tried first to single out restarted series
 PROCESS_LABELS = ("pod", "instance", "kubernetes_pod_name", "pod_name", "container", "job")
 
@@ -103,6 +100,26 @@ class CounterQuery:
         inner = ",".join(m.promql() for m in (*self.matchers, *extra))
         return f"{self.metric}{{{inner}}}" if inner else self.metric
 
+    def in_names_of(self, telemetry: Telemetry) -> CounterQuery:
+        """The same query in the user's metric, label and value names (`le` is Prometheus's)."""
+        return CounterQuery(
+            user_sample_name(telemetry, self.metric),
+            tuple(user_matchers(telemetry, self.matchers)),
+            tuple(telemetry.label(label) for label in self.by),
+        )
+
+
+@dataclass(frozen=True)
+class PushdownRequest:
+    """What the gates need summed: the counter families (one query each), the bucket the
+    sums are taken at (`B`, dividing every gate's bucket) and the fine step (`S`, dividing
+    `B`) for series that cannot be summed first. Built from a gate profile by the judge
+    (`canary.reads`); the push-down itself knows nothing of gates."""
+
+    counters: tuple[CounterQuery, ...]
+    bucket: timedelta
+    fine: timedelta
+
 
 @dataclass
 class PushedSamples:
@@ -115,53 +132,7 @@ class PushedSamples:
     step: timedelta
     fine_step: timedelta
     reset_series: int = 0
-
-
-def counter_queries(profile: Profile) -> list[CounterQuery]:
-    """One query per counter family: the matchers when every gate uses the same ones, else
-    none, grouped by every label any gate's matchers name (so each gate's filter still
-    finds its series), plus `le` for histograms."""
-    selected: dict[str, set[tuple[Matcher, ...]]] = {SRM_COUNTER: {()}}
-    labels: dict[str, set[str]] = {SRM_COUNTER: set()}
-
-    def add(series: Series, extra: tuple[str, ...] = ()) -> None:
-        selected.setdefault(series.metric, set()).add(series.matchers)
-        labels.setdefault(series.metric, set()).update(m.label for m in series.matchers)
-        labels[series.metric].update(extra)
-
-    for gate in profile.gates:
-        for source in (gate.events, gate.exposure, gate.samples):
-            if source is None:
-                continue
-            for series in source.prometheus:
-                add(series)
-            if source.histogram:
-                add(Series(f"{source.histogram}_bucket"), ("le",))
-    queries = []
-    for metric, matcher_sets in sorted(selected.items()):
-        matchers = next(iter(matcher_sets)) if len(matcher_sets) == 1 else ()
-        queries.append(CounterQuery(metric, matchers, tuple(sorted(labels[metric]))))
-    return queries
-
-
-def step_for(profile: Profile, resolution: timedelta = DEFAULT_RESOLUTION) -> timedelta:
-    """The largest step up to `resolution` that divides every gate's bucket."""
-    common = bucket_step(profile) // timedelta(milliseconds=1)
-    limit = max(1, int(resolution.total_seconds() * 1000))
-    best = max(d for d in _divisors(common) if d <= limit) if common > limit else common
-    return timedelta(milliseconds=best)
-
-
-def bucket_step(profile: Profile) -> timedelta:
-    """The gates' common bucket: the largest step whose sums add up to every gate's buckets."""
-    sizes = [int((g.bucket or RATE_BUCKET).total_seconds() * 1000) for g in profile.gates]
-    common = math.gcd(*sizes) if sizes else int(RATE_BUCKET.total_seconds() * 1000)
-    return timedelta(milliseconds=common)
-
-
-def _divisors(n: int) -> list[int]:
-    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
-    return sorted({*small, *(n // d for d in small)})
+    received_bytes: int = 0
 
 
 def increase_expr(selector: str, by: Iterable[str], near_ms: int, far_ms: int) -> str:
@@ -257,17 +228,20 @@ class Grid:
 
 def pushed_samples(
     source: PrometheusSource,
-    profile: Profile,
+    request: PushdownRequest,
     start: datetime,
     end: datetime,
     variants: VariantMapping,
-    resolution: timedelta = DEFAULT_RESOLUTION,
+    telemetry: Telemetry = REFERENCE,
 ) -> PushedSamples:
-    """Every counter family the profile's gates read, summed by the server (see above)."""
-    bucket, fine = bucket_step(profile), step_for(profile, resolution)
+    """Every counter family of the request, summed by the server (see above).
+
+    The queries are written in the user's names (`telemetry`); the frame comes back in
+    the contract's."""
+    bucket, fine = request.bucket, request.fine
     start_ms, end_ms = to_epoch_ms(start), to_epoch_ms(end)
     grid = Grid(start_ms, end_ms, bucket // timedelta(milliseconds=1))
-    families = counter_queries(profile)
+    families = request.counters
     per_variant = (
         [(name, list(matchers)) for name, matchers in variants.matchers().items()]
         if variants.selectors
@@ -276,12 +250,14 @@ def pushed_samples(
     jobs = [(query, variant, extra) for query in families for variant, extra in per_variant]
 
     def run(job: tuple[CounterQuery, str | None, list[Matcher]]) -> _Answers:
-        query, variant, extra = job
+        reference, variant, extra = job
+        query = reference.in_names_of(telemetry)
         by = list(query.by) if variant is not None else [variants.label, *query.by]
         everything = query.selector(extra)
         # one connection per job: `last_warnings` belongs to one query at a time
         with PrometheusSource(source.settings) as own:
             answers = _Answers(own, grid, by)
+            received = ReceivedBytes(own)
             if grid.k < 1:  # shorter than a bucket: nothing to sum
                 answers.steps(everything, fine)
             else:
@@ -305,23 +281,39 @@ def pushed_samples(
                 # empty is still a bucket (the raw path has it too)
                 promql = presence_expr(everything, by, end_ms - start_ms)
                 answers.parts.append(answers.instant(promql))
-        answers.parts = [_tidy(a, query, variant, variants) for a in answers.parts if a.height]
+        answers.parts = [
+            _tidy(a, reference, variant, variants, telemetry) for a in answers.parts if a.height
+        ]
+        answers.received = received.total
         return answers
 
     parts: list[pl.DataFrame] = []
     warned: dict[str, list[str]] = {}
-    queries = irregular = 0
+    queries = irregular = received = 0
     # the server evaluates several families at once (a query frontend spreads them)
     with ThreadPoolExecutor(QUERY_WORKERS) as pool:
         for (query, _, _), answers in zip(jobs, pool.map(run, jobs), strict=True):
             parts += answers.parts
             queries += answers.queries
             irregular += answers.irregular
+            received += answers.received
             if answers.warnings:
                 warned.setdefault(query.metric, []).extend(dict.fromkeys(answers.warnings))
     columns = sorted({c for q in families for c in q.by})
     frame = _as_counters(parts, columns, start)
-    return PushedSamples(frame, warned, queries, bucket, fine, irregular)
+    return PushedSamples(frame, warned, queries, bucket, fine, irregular, received)
+
+
+class ReceivedBytes:
+    """The bytes of every answer a connection receives from now on (decoded), tallied by
+    a response hook: what a read costs on the wire, for the benchmarks and the service."""
+
+    def __init__(self, source: PrometheusSource) -> None:
+        self.total = 0
+        source.session.hooks["response"].append(self._add)
+
+    def _add(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        self.total += len(response.content)
 
 
 class _Answers:
@@ -334,6 +326,7 @@ class _Answers:
         self.warnings: list[str] = []
         self.queries = 0
         self.irregular = 0
+        self.received = 0
 
     def instant(self, promql: str, at_ms: int | None = None) -> pl.DataFrame:
         """One instant query (as a one-point range query), at the window's end by default."""
@@ -372,9 +365,11 @@ class _Answers:
         frame = pl.concat(points, how="diagonal")
         groups = [c for c in frame.columns if c not in ("timestamp", "value", "_k")]
         stamp = pl.when(pl.col("_k") == 0).then(None).otherwise(pl.col("timestamp"))
+        # one group without labels (a variant read by its own selectors, summed whole)
+        step = pl.col("value").diff().over(groups) if groups else pl.col("value").diff()
         frame = (
             frame.sort([*groups, "_k", "timestamp"], nulls_last=True)
-            .with_columns(timestamp=stamp, value=pl.col("value").diff().over(groups))
+            .with_columns(timestamp=stamp, value=step)
             .filter(pl.col("_k") > 0, pl.col("value") > 0)
             .drop("_k")
         )
@@ -408,8 +403,14 @@ def _shifted(frame: pl.DataFrame, ms: int) -> pl.DataFrame:
 
 
 def _tidy(
-    answer: pl.DataFrame, query: CounterQuery, variant: str | None, variants: VariantMapping
+    answer: pl.DataFrame,
+    query: CounterQuery,
+    variant: str | None,
+    variants: VariantMapping,
+    telemetry: Telemetry,
 ) -> pl.DataFrame:
+    """One answer in the contract's vocabulary: the variant, the reference metric name,
+    the reference label columns and values."""
     labels = [c for c in answer.columns if c not in ("timestamp", "value")]
     if variant is not None:  # one query per variant (mapping by selectors)
         frame = answer.with_columns(variant=pl.lit(variant))
@@ -418,6 +419,14 @@ def _tidy(
         if variants.label != "variant" and variants.label in frame.columns:
             frame = frame.drop(variants.label)
     frame = frame.filter(pl.col("variant").is_not_null())
+    for label in query.by:
+        asked = telemetry.label(label)
+        if asked != label and asked in frame.columns:
+            frame = frame.rename({asked: label})
+        values = telemetry.label_values.get(label)
+        if values and label in frame.columns:
+            backwards = {user: reference for reference, user in values.items()}
+            frame = frame.with_columns(pl.col(label).replace(backwards))
     return frame.with_columns(metric=pl.lit(query.metric)).select(
         "timestamp", "metric", "variant", "value", *[c for c in query.by if c in frame.columns]
     )

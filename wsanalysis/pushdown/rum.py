@@ -35,22 +35,19 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import polars as pl
 
-from wsanalysis.errors import DataError, UsageError
 from wsanalysis.frames import measures
 from wsanalysis.frames.selection import MetricSource, RumFilter
+from wsanalysis.pushdown.engines import Engine, open_engine
 from wsanalysis.sources.schema import TIMESTAMP
 from wsanalysis.stats.quantiles import BOOTSTRAP_MAX_SAMPLES
 
 #: Durations leave the engine rounded up to this many seconds (see `durations`).
 DURATION_RESOLUTION = 1.0
-
-Engine = Literal["polars", "duckdb", "spark"]
-ENGINES: tuple[str, ...] = ("polars", "duckdb", "spark")
 
 
 class SqlEngine(Protocol):
@@ -376,8 +373,6 @@ class EngineMeasures:
     it as it asks that module; server series still come from the samples frame.
     """
 
-    RATE_BUCKET = measures.RATE_BUCKET
-
     def __init__(self, aggregates: RumAggregates) -> None:
         self.aggregates = aggregates
 
@@ -423,7 +418,9 @@ class EngineMeasures:
     ) -> measures.HistogramCounts | None:
         return measures.histogram_counts(family, samples)
 
-    def sessions_per_variant(self, variants: tuple[str, ...]) -> dict[str, int]:
+    def sessions_per_variant(
+        self, beacons: pl.DataFrame | None, variants: tuple[str, ...]
+    ) -> dict[str, int]:
         """What the sample-ratio check counts, as `measures.sessions_per_variant`."""
         return self.aggregates.sessions_per_variant(variants)
 
@@ -450,37 +447,6 @@ def _counts_frame(
     if exposed.height == len(variants) and (exposed["exposure"] > 0).all():
         return measures.Counts(frame, "rum", bucket, window)
     return None
-
-
-def rum_files(path: Path) -> tuple[str, list[str]]:
-    """('parquet' | 'ndjson', files): a Parquet file or (partitioned) folder, or NDJSON[.gz]."""
-    if path.is_dir():
-        # files only: a partitioned set's folder is itself named *.parquet, and a folder
-        # in the list would be read again, every beacon twice
-        parquet = sorted(str(p) for p in path.rglob("*.parquet") if p.is_file())
-        if parquet:
-            return "parquet", parquet
-        for name in ("rum.parquet", "rum.ndjson.gz", "rum.ndjson"):
-            if (path / name).exists():
-                return rum_files(path / name)
-        raise DataError(f"no RUM beacons in {path}", "give a Parquet folder or an NDJSON file")
-    if path.suffix == ".parquet":
-        return "parquet", [str(path)]
-    if path.name.endswith((".ndjson", ".ndjson.gz", ".jsonl", ".json", ".json.gz", ".gz")):
-        return "ndjson", [str(path)]
-    raise UsageError(f"cannot tell the format of {path}", "use .parquet or .ndjson[.gz]")
-
-
-def open_engine(engine: Engine, path: Path) -> SqlEngine:
-    if engine == "duckdb":
-        from wsanalysis.pushdown.engines import DuckDBEngine
-
-        return DuckDBEngine(path)
-    if engine == "spark":
-        from wsanalysis.pushdown.engines import SparkEngine
-
-        return SparkEngine(path)
-    raise UsageError(f"unknown engine {engine!r}", f"choose one of {', '.join(ENGINES)}")
 
 
 @dataclass

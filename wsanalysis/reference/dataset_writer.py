@@ -6,16 +6,14 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
+from wsanalysis.reference.fleet_core import FleetResult
 from wsanalysis.sources.openmetrics import write_openmetrics
 from wsanalysis.sources.rum import write_rum
 from wsanalysis.sources.schema import RUM_SCHEMA, TIMESTAMP
-
-if TYPE_CHECKING:
-    from wsanalysis.reference.fleet import FleetResult
 
 
 def write_dataset(result: FleetResult, folder: str | Path) -> Path:

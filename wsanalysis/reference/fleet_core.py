@@ -217,3 +217,39 @@ class ScrapeRecorder:
         )
         frame = frame.with_columns(pl.col("ts").cast(TIMESTAMP).alias("timestamp")).drop("ts")
         return frame.drop([c for c in LABELS if frame[c].null_count() == frame.height])
+
+
+@dataclass
+class FleetResult:
+    """What a run produced: scraped samples, beacons, ground truth and run figures."""
+
+    scenario: Scenario
+    samples: pl.DataFrame
+    beacons: list[dict[str, Any]]
+    labels: dict[str, Any]
+    #: Beacons the clients emitted up to the window's end (all sessions, sampled or not).
+    events: int
+    wall_seconds: float
+    #: Every first page load, in arrival order (refreshes after a give-up not included).
+    visits: list[PlannedSession] = field(default_factory=list)
+
+    @property
+    def virtual_seconds(self) -> float:
+        return self.scenario.warmup + self.scenario.duration
+
+    def summary(self) -> str:
+        lines = [
+            f"{self.scenario.name}: {self.virtual_seconds / 3600:.1f} virtual h "
+            f"({self.scenario.duration / 3600:.1f} h window) in {self.wall_seconds:.1f} s wall "
+            f"({self.virtual_seconds / max(self.wall_seconds, 1e-9):,.0f}× real time), "
+            f"{self.events:,} beacons emitted",
+            f"  {self.samples.height:,} metric samples, {len(self.beacons):,} RUM beacons",
+        ]
+        for name, truth in self.labels["truth"].items():
+            closes = ", ".join(f"{c}×{n}" for c, n in truth["closes"].items())
+            lines.append(
+                f"  {name}: {truth['sessions']:,} sessions, {truth['connections_opened']:,} "
+                f"connections, {truth['reconnects_scheduled']:,} reconnects, "
+                f"{truth['give_ups']:,} give-ups; closes {closes or 'none'}"
+            )
+        return "\n".join(lines)

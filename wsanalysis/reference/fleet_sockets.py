@@ -43,8 +43,8 @@ from typing import Any
 from wsanalysis.errors import UsageError
 from wsanalysis.reference.client import ReferenceClient
 from wsanalysis.reference.clock import Timebase
-from wsanalysis.reference.fleet import FleetResult
 from wsanalysis.reference.fleet_core import (
+    FleetResult,
     PlannedSession,
     ScrapeRecorder,
     Truth,

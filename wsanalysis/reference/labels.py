@@ -12,7 +12,7 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
-from wsanalysis.reference.scenario import INCIDENT_OF, Event, Scenario, parse_duration
+from wsanalysis.reference.scenario import INCIDENT_OF, Event, Scenario, field_seconds
 
 
 def dataset_labels(scenario: Scenario, truth: dict[str, Any], engine: str) -> dict[str, Any]:
@@ -27,8 +27,8 @@ def dataset_labels(scenario: Scenario, truth: dict[str, Any], engine: str) -> di
         faults = [
             dict(f)
             | {
-                "start": at(parse_duration(f.get("start", 0), f"{v.name}.faults.start")),
-                "end": at(parse_duration(f.get("end", scenario.duration), f"{v.name}.faults.end")),
+                "start": at(field_seconds(f.get("start", 0), f"{v.name}.faults.start")),
+                "end": at(field_seconds(f.get("end", scenario.duration), f"{v.name}.faults.end")),
             }
             for f in v.faults
         ]
@@ -57,8 +57,8 @@ def dataset_labels(scenario: Scenario, truth: dict[str, Any], engine: str) -> di
         incidents.append(
             dict(incident)
             | {
-                "start": at(parse_duration(incident["start"], "expect.incidents.start")),
-                "end": at(parse_duration(incident["end"], "expect.incidents.end")),
+                "start": at(field_seconds(incident["start"], "expect.incidents.start")),
+                "end": at(field_seconds(incident["end"], "expect.incidents.end")),
             }
             | {"scope": incident.get("scope") or incident_scope([incident["variant"]], names)}
         )

@@ -70,8 +70,9 @@ class ScenarioError(UsageError):
 # -- small typed readers, each naming the field it reads -------------------------------
 
 
-def parse_duration(value: Any, where: str, *, allow_zero: bool = True) -> float:
-    """Seconds from the toolkit's duration grammar (`250ms`, `90s`, `2h30m`, `1d`, a number)."""
+def field_seconds(value: Any, where: str, *, allow_zero: bool = True) -> float:
+    """A scenario field's duration in seconds (`times.duration_seconds`: `250ms`, `90s`,
+    `2h30m`, `1d`, a number), an error naming the field when it is not one."""
     try:
         seconds = times.duration_seconds(value)
     except times.TimeError:
@@ -257,9 +258,9 @@ def _client(value: Any, where: str) -> ClientSettings:
             out[name] = _bool(data[name], f"{where}.{name}")
     for name in ("base", "cap", "stable_after"):
         if name in data:
-            out[name] = parse_duration(data[name], f"{where}.{name}")
+            out[name] = field_seconds(data[name], f"{where}.{name}")
     if "summary_every" in data:
-        out["summary_every"] = parse_duration(
+        out["summary_every"] = field_seconds(
             data["summary_every"], f"{where}.summary_every", allow_zero=False
         )
     if "max_attempts" in data:
@@ -282,23 +283,23 @@ def _server(value: Any, where: str) -> ServerSettings:
     if "token_skew" in data:
         skew = data["token_skew"]
         negative = isinstance(skew, str) and skew.strip().startswith("-")
-        seconds = parse_duration(
+        seconds = field_seconds(
             skew.strip().lstrip("-") if negative else skew, where + ".token_skew"
         )
         out["token_skew"] = -seconds if negative else seconds
     if "ttfb" in data:
         ttfb = _mapping(data["ttfb"], f"{where}.ttfb", ("median", "sigma", "extra"))
         if "median" in ttfb:
-            out["ttfb_median"] = parse_duration(ttfb["median"], f"{where}.ttfb.median")
+            out["ttfb_median"] = field_seconds(ttfb["median"], f"{where}.ttfb.median")
         if "sigma" in ttfb:
             out["ttfb_sigma"] = _number(ttfb["sigma"], f"{where}.ttfb.sigma", 0.0, 5.0)
         if "extra" in ttfb:
-            out["ttfb_extra"] = parse_duration(ttfb["extra"], f"{where}.ttfb.extra")
+            out["ttfb_extra"] = field_seconds(ttfb["extra"], f"{where}.ttfb.extra")
     if data.get("lifetime") is not None:
         lifetime = _mapping(data["lifetime"], f"{where}.lifetime", ("median", "sigma"))
         if "median" not in lifetime:
             raise ScenarioError(f"{where}.lifetime.median", "required when lifetime is given")
-        out["lifetime_median"] = parse_duration(
+        out["lifetime_median"] = field_seconds(
             lifetime["median"], f"{where}.lifetime.median", allow_zero=False
         )
         if "sigma" in lifetime:
@@ -316,7 +317,7 @@ def _users(value: Any, where: str = "users") -> Users:
     if "session_length" in data:
         length = _mapping(data["session_length"], f"{where}.session_length", ("median", "sigma"))
         if "median" in length:
-            out["session_median"] = parse_duration(
+            out["session_median"] = field_seconds(
                 length["median"], f"{where}.session_length.median", allow_zero=False
             )
         if "sigma" in length:
@@ -336,7 +337,7 @@ def _users(value: Any, where: str = "users") -> Users:
         if "peak_hour" in diurnal:
             out["peak_hour"] = _number(diurnal["peak_hour"], f"{where}.diurnal.peak_hour", 0, 24)
     if "token_ttl" in data:
-        out["token_ttl"] = parse_duration(data["token_ttl"], f"{where}.token_ttl", allow_zero=False)
+        out["token_ttl"] = field_seconds(data["token_ttl"], f"{where}.token_ttl", allow_zero=False)
     if "refresh_after_give_up" in data:
         refresh = _mapping(
             data["refresh_after_give_up"], f"{where}.refresh_after_give_up", ("p", "delay")
@@ -344,7 +345,7 @@ def _users(value: Any, where: str = "users") -> Users:
         if "p" in refresh:
             out["refresh_p"] = _number(refresh["p"], f"{where}.refresh_after_give_up.p", 0, 1)
         if "delay" in refresh:
-            out["refresh_delay"] = parse_duration(
+            out["refresh_delay"] = field_seconds(
                 refresh["delay"], f"{where}.refresh_after_give_up.delay", allow_zero=False
             )
     given = [k for k in ("concurrent", "sessions_per_hour") if k in data]
@@ -418,12 +419,12 @@ def _timeline(value: Any, duration: float, names: tuple[str, ...]) -> tuple[Even
             if name not in data:
                 raise ScenarioError(f"{where}.{name}", f"required for a {kind} event")
         times = {
-            n: parse_duration(data[n], f"{where}.{n}") for n in ("at", "start", "end") if n in data
+            n: field_seconds(data[n], f"{where}.{n}") for n in ("at", "start", "end") if n in data
         }
         start = times.get("at", times.get("start", 0.0))
         end = times.get("end", start)
         if kind == "token_rotation":
-            end = start + parse_duration(data.get("duration", "10m"), f"{where}.duration")
+            end = start + field_seconds(data.get("duration", "10m"), f"{where}.duration")
         if kind == "server_faults" and "end" not in data:
             end = duration
         if end < start:
@@ -445,7 +446,7 @@ def _timeline(value: Any, duration: float, names: tuple[str, ...]) -> tuple[Even
         if "note" in data:
             params["note"] = str(data["note"])
         if "downtime" in data:
-            params["downtime"] = parse_duration(data["downtime"], f"{where}.downtime")
+            params["downtime"] = field_seconds(data["downtime"], f"{where}.downtime")
         if "share" in data:
             params["share"] = _number(data["share"], f"{where}.share", 0.0, 1.0)
         if "reject_p" in data:
@@ -454,9 +455,9 @@ def _timeline(value: Any, duration: float, names: tuple[str, ...]) -> tuple[Even
             if flag in data:
                 params[flag] = _bool(data[flag], f"{where}.{flag}")
         if "extra" in data:
-            params["extra"] = parse_duration(data["extra"], f"{where}.extra")
+            params["extra"] = field_seconds(data["extra"], f"{where}.extra")
         if "lifetime" in data:
-            params["lifetime"] = parse_duration(
+            params["lifetime"] = field_seconds(
                 data["lifetime"], f"{where}.lifetime", allow_zero=False
             )
         if "set" in data:
@@ -500,8 +501,8 @@ def _expect(value: Any, where: str = "expect") -> dict[str, Any]:
         for name in ("kind", "variant", "start", "end"):
             if name not in incident:
                 raise ScenarioError(f"{here}.{name}", "required")
-        parse_duration(incident["start"], f"{here}.start")
-        parse_duration(incident["end"], f"{here}.end")
+        field_seconds(incident["start"], f"{here}.start")
+        field_seconds(incident["end"], f"{here}.end")
     return copy.deepcopy(data)
 
 
@@ -520,7 +521,7 @@ def parse_scenario(raw: Any, *, origin: str = "scenario") -> Scenario:
     seed = data.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ScenarioError("seed", f"{seed!r} is not a non-negative integer")
-    duration = parse_duration(data["duration"], "duration", allow_zero=False)
+    duration = field_seconds(data["duration"], "duration", allow_zero=False)
     variants = _variants(data["variants"])
     names = tuple(v.name for v in variants)
     output = _mapping(data.get("output"), "output", ("rum_exclude", "rum_sample", "metrics_gzip"))
@@ -539,8 +540,8 @@ def parse_scenario(raw: Any, *, origin: str = "scenario") -> Scenario:
         seed=seed,
         start=_time(data["start"], "start"),
         duration=duration,
-        warmup=parse_duration(data.get("warmup", "2h"), "warmup"),
-        scrape_interval=parse_duration(
+        warmup=field_seconds(data.get("warmup", "2h"), "warmup"),
+        scrape_interval=field_seconds(
             data.get("scrape_interval", "60s"), "scrape_interval", allow_zero=False
         ),
         users=_users(data["users"]),

@@ -103,8 +103,8 @@ class ServerMetrics:
         self.close_counts: dict[tuple[int, str], int] = {}
         self.frame_counts: dict[str, int] = {}
         self.advice_counts: dict[str, int] = {}
-        self.duration = HistogramCounts(DURATION_BUCKETS)
-        self.ttfb_seconds = HistogramCounts(TTFB_BUCKETS)
+        self.duration = ObservedHistogram(DURATION_BUCKETS)
+        self.ttfb_seconds = ObservedHistogram(TTFB_BUCKETS)
         self._started: dict[Any, float] = {}
         self.registry.register(_ContractCollector(self))
 
@@ -179,7 +179,7 @@ class ServerMetrics:
         return generate_latest(self.registry)
 
 
-class HistogramCounts:
+class ObservedHistogram:
     """A histogram's bucket counts and sum, observed as prometheus_client observes: a
     value goes to the first bucket whose upper bound is at least the value."""
 

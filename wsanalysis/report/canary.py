@@ -1,95 +1,38 @@
 """What the canary notebook computes, as functions a test can reach.
 
-The notebook stays narrative and plots: it calls `evaluate` (the same sources and the
-same judge as `wsanalysis judge`), writes `verdict.json` with `write_verdict`, and shows
-`gate_rows`. Loading goes through `wsanalysis.canary.inputs.load_judge_input`, so a report
-and the pipeline's `judge` read the data identically.
+The notebook stays narrative and plots: it judges with `wsanalysis.judge(...)` (the
+public call: the same loader and the same judge as `wsanalysis judge`), writes
+`verdict.json` with `write_verdict`, and shows `gate_rows` and `settle_paths` of that
+verdict.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from wsanalysis.canary.evidence import one_sided_alpha
-from wsanalysis.canary.gates import Gate, Profile, load_gate_file
-from wsanalysis.canary.inputs import load_judge_input
-from wsanalysis.canary.judge import JudgeInput, evaluate_gate, judge
-from wsanalysis.canary.sentences import format_value
+from wsanalysis.canary.formatting import format_value
+from wsanalysis.canary.gates import Gate, Profile
+from wsanalysis.canary.judge import evaluate_gate
+from wsanalysis.canary.kinds import kind_for
 from wsanalysis.canary.verdict import Verdict
 from wsanalysis.frames.measures import Window
-from wsanalysis.sources.dataset import file_fingerprint
 from wsanalysis.stats.settle import half_width_ratio
 
 VERDICT_FILE = "verdict.json"
 
 
-@dataclass(frozen=True)
-class CanaryEvaluation:
-    """The verdict, the frames it was computed from, and its JSON document."""
-
-    verdict: Verdict
-    profile: Profile
-    data: JudgeInput
-    window: Window | None
-    document: dict[str, Any]
-
-
-def evaluate(
-    *,
-    data: str | None = None,
-    prometheus: str | None = None,
-    start: str | None = None,
-    end: str | None = None,
-    rum: str | None = None,
-    gates: str | None = None,
-    profile: str = "canary",
-    canary_share: float | None = None,
-    sequential: bool = False,
-    look: str = "5m",
-    horizon: str = "48h",
-    variant_label: str = "variant",
-    canary_selector: str | None = None,
-    control_selector: str | None = None,
-) -> CanaryEvaluation:
-    """Load the inputs as `wsanalysis judge` does, and judge them against the profile."""
-    gate_file = load_gate_file(gates)
-    chosen = gate_file.profile(profile)
-    inputs = load_judge_input(
-        chosen,
-        data=data or None,
-        prometheus=prometheus or None,
-        start=start,
-        end=end,
-        rum=rum or None,
-        canary_share=canary_share,
-        variant_label=variant_label,
-        canary_selector=canary_selector,
-        control_selector=control_selector,
-        sequential=sequential,
-        look=look,
-        horizon=horizon,
-    )
-    verdict = judge(chosen, inputs)
-    document = verdict.to_json()
-    document["gate_file"] = {
-        "path": str(gate_file.path),
-        "sha256": file_fingerprint(gate_file.path),
-    }
-    document["canary_share"] = canary_share
-    return CanaryEvaluation(verdict, chosen, inputs, inputs.resolved_window(), document)
-
-
-def write_verdict(evaluation: CanaryEvaluation, output_dir: str | Path) -> Path:
+def write_verdict(verdict: Verdict, output_dir: str | Path) -> Path:
     """`verdict.json` in `output_dir` (the executor adds the run's metadata after)."""
     path = Path(output_dir) / VERDICT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(evaluation.document, indent=2, default=str) + "\n")
+    path.write_text(json.dumps(verdict.to_json(), indent=2, default=str) + "\n")
     return path
 
 
@@ -100,12 +43,12 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _relative(gate: Gate | None) -> bool:
-    return bool(
-        gate is not None
-        and gate.compare.against == "control"
-        and gate.compare.margin_type == "relative"
-    )
+def _relative(gate: dict[str, Any], spec: Gate | None) -> bool:
+    """A ratio to control: as verdict.json says (`scale`), or for a document written before
+    it said so, as the gate file does."""
+    if "scale" in gate:
+        return gate["scale"] == "ratio"
+    return spec is not None and spec.relative
 
 
 def _ratio(value: Any) -> str:
@@ -120,9 +63,10 @@ def _difference(gate: dict[str, Any], spec: Gate | None) -> str:
     unit = gate["unit"]
     if e.get("effect") is None:
         return "n/a"
-    if gate.get("statistic") == "spike":
-        return _worst_bucket(gate)
-    if _relative(spec):
+    own = _kind_cell(gate)  # a kind's own figure (a spike's worst bucket)
+    if own is not None:
+        return own
+    if _relative(gate, spec):
         text = _ratio(e["effect"])
         low, high = _ratio(e.get("ci_low")), _ratio(e.get("ci_high"))
     else:
@@ -133,32 +77,18 @@ def _difference(gate: dict[str, Any], spec: Gate | None) -> str:
     return f"{text} [{low}, {high}]"
 
 
-def _worst_bucket(gate: dict[str, Any]) -> str:
-    """A spike gate's figure is its worst bucket, with its counts: against control the
-    ratio alone is ×∞ whenever control had no event in that bucket."""
-    e = gate["evidence"]
-    details = e.get("details") or {}
-    if details.get("worst_bucket_events") is None:
-        return "n/a"
-    canary = f"{details['worst_bucket_events']:g} in {details['worst_bucket_exposure']:g}"
-    if gate["comparison"] != "control":
-        exposure = details["worst_bucket_exposure"]
-        worst = details["worst_bucket_events"] / exposure if exposure else None
-        return f"worst bucket {format_value(worst, gate['unit'])} ({canary})"
-    control = (
-        f"{details['worst_bucket_control_events']:g} in "
-        f"{details['worst_bucket_control_exposure']:g}"
-    )
-    # rule v2 keeps the worst bucket's ratio in the details (the effect is window-wide);
-    # a verdict.json written before it had the worst bucket's ratio as the effect
-    ratio = details["worst_bucket_ratio"] if "worst_bucket_ratio" in details else e.get("effect")
-    return f"worst bucket {_ratio(ratio)} ({canary} vs {control})"
+def _kind_cell(gate: dict[str, Any]) -> str | None:
+    try:
+        kind = kind_for(gate.get("statistic", ""), gate.get("comparison", "control"))
+    except KeyError:  # a statistic this version does not know: the general figure
+        return None
+    return kind.cell(gate)
 
 
 def _threshold(gate: dict[str, Any], spec: Gate | None) -> str:
     limit = _number(gate["evidence"]["limit"])
     word = "≤" if gate["worse"] == "increase" else "≥"
-    if _relative(spec):
+    if _relative(gate, spec):
         return f"{word} {_ratio(limit)} control"
     if gate["comparison"] == "control":
         return f"{word} control {format_value(limit, gate['unit'], True)}"
@@ -229,19 +159,20 @@ SETTLE_SCHEMA = {
 }
 
 
-def settle_paths(evaluation: CanaryEvaluation, points: int = 6) -> pl.DataFrame:
+def settle_paths(verdict: Verdict, points: int = 6) -> pl.DataFrame:
     """Each gate's interval over the window (judged again on its first 1/points, 2/points,
-    ... of the data), and its projection at the observed traffic until it would settle
-    (or to twice the window when it has): what the settle chart draws.
+    ... of the data the verdict judged), and its projection at the observed traffic until
+    it would settle (or to twice the window when it has): what the settle chart draws.
 
     On a gate's effect scale (ratio, difference or the figure), beside its two lines.
     """
-    window = evaluation.window
+    data = verdict.data
+    window = data.resolved_window() if data is not None else None
     rows: list[dict[str, Any]] = []
-    if window is None or window.duration.total_seconds() <= 0:
+    if data is None or window is None or window.duration.total_seconds() <= 0:
         return pl.DataFrame(schema=SETTLE_SCHEMA)
-    data = evaluation.data
-    results = {g.name: g for g in evaluation.verdict.gates}
+    gates = [result.gate for result in verdict.gates if result.gate is not None]
+    results = {g.name: g for g in verdict.gates}
     total = window.duration.total_seconds() / 3600
     for k in range(1, points + 1):
         end = window.start + window.duration * (k / points)
@@ -252,12 +183,12 @@ def settle_paths(evaluation: CanaryEvaluation, points: int = 6) -> pl.DataFrame:
             beacons=None if data.beacons is None else data.beacons.filter(pl.col("ts") <= end),
             window=part,
         )
-        for gate in evaluation.profile.gates:
+        for gate in gates:
             found = evaluate_gate(gate, cut, part)
             if found.missing or found.ci_low is None or found.ci_high is None:
                 continue
             rows.append(_settle_row(gate, found, total * k / points, "observed"))
-    for gate in evaluation.profile.gates:
+    for gate in gates:
         result = results.get(gate.name)
         if result is None or result.evidence.missing or result.evidence.effect is None:
             continue

@@ -22,11 +22,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from wsanalysis import __version__
 from wsanalysis.errors import UsageError
 from wsanalysis.files import write_text_atomic
 from wsanalysis.report.html import SIZE_BUDGET, Failure, render_page
 from wsanalysis.report.kinds import OUTPUT_PARAMETER, ReportKind
+from wsanalysis.version import __version__
 
 EXIT_FAILED = 3
 EXIT_KERNEL_DIED = 3  # was 4: the contract has one code for every failure

@@ -17,10 +17,10 @@ from typing import Any
 import polars as pl
 
 from wsanalysis.errors import DataError
-from wsanalysis.incident.analyze import Analysis, analyze
+from wsanalysis.incident.analyze import Analysis, incident
 from wsanalysis.incident.episodes import Episode, rank
 from wsanalysis.incident.findings import SEVERITY_ORDER, Finding, dumps
-from wsanalysis.incident.inputs import IncidentData, load_dataset, load_prometheus
+from wsanalysis.incident.inputs import IncidentData
 
 FINDINGS_FILE = "findings.json"
 NO_FINDINGS = "NO FINDINGS"
@@ -41,32 +41,6 @@ class IncidentReport:
     @property
     def episodes(self) -> list[Episode]:
         return self.analysis.episodes
-
-
-def load(
-    *,
-    data: str | None = None,
-    prometheus: str | None = None,
-    start: str | None = None,
-    end: str | None = None,
-    rum: str | None = None,
-    rum_sample: float = 1.0,
-    variant_label: str = "variant",
-) -> IncidentData:
-    """The inputs, read as `wsanalysis incident` reads them (dataset or Prometheus + RUM)."""
-    if data:
-        loaded = load_dataset(data, start=start, end=end)
-    else:
-        loaded = load_prometheus(
-            prometheus, start, end, rum=rum, rum_sample=rum_sample, variant_label=variant_label
-        )
-    if loaded.window is None:
-        raise DataError(
-            f"no server samples and no RUM beacons in {data or prometheus}"
-            + (f" between {start} and {end}" if start or end else ""),
-            "check parameters data/prometheus, start and end: the window must hold data",
-        )
-    return loaded
 
 
 def worst(findings: list[Finding]) -> Finding | None:
@@ -103,10 +77,16 @@ def headline(episodes: list[Episode]) -> tuple[str, str]:
     )
 
 
-def investigate(**inputs: Any) -> IncidentReport:
-    """Load (see `load`), run every detector, and build findings.json's document."""
-    data = load(**inputs)
-    analysis = analyze(data)
+def report_of(analysis: Analysis) -> IncidentReport:
+    """findings.json's document for an analysis (`wsanalysis.incident(...)`): the
+    command's document plus the banner word and sentence and the severity counts."""
+    data = analysis.data
+    if data is None or data.window is None:
+        source = (data.origin if data is not None else {}) or {}
+        raise DataError(
+            f"no server samples and no RUM beacons in {source.get('data') or source.get('prometheus')}",
+            "check parameters data/prometheus, start and end: the window must hold data",
+        )
     document = json.loads(
         dumps(analysis.findings, analysis.not_run, data.metadata(), analysis.episodes)
     )
@@ -120,6 +100,11 @@ def investigate(**inputs: Any) -> IncidentReport:
     )
     document["exit_code"] = 0
     return IncidentReport(analysis, data, document)
+
+
+def investigate(**inputs: Any) -> IncidentReport:
+    """`wsanalysis.incident(**inputs)` (read, run every detector) and its document."""
+    return report_of(incident(**inputs))
 
 
 def write_findings(report: IncidentReport, output_dir: str | Path) -> Path:

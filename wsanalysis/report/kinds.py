@@ -15,10 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from wsanalysis.canary.gates import load_gate_file, parse_duration
+from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.errors import DataError, UsageError
 from wsanalysis.report.parameters import ParameterSpec, read_spec
 from wsanalysis.secrets import CREDENTIALS_FIX, secret_values, url_has_credentials
+from wsanalysis.sources.telemetry import load_telemetry
+from wsanalysis.times import parse_duration
 from wsanalysis.windows import checked_window
 
 SECRET_ENV_PREFIX = "WSANALYSIS_PROM_"
@@ -152,7 +154,10 @@ def _rfc3339(text: str) -> str:
 
 
 def _sources_and_window(params: dict[str, Any]) -> None:
-    """What both kinds check first: where the data come from, and the window."""
+    """What both kinds check first: where the data come from, the window and the
+    telemetry mapping (read now, so a bad file fails before any kernel starts)."""
+    if params.get("telemetry"):
+        load_telemetry(params["telemetry"])
     if params["data"] and params["rum"]:
         raise UsageError(
             "parameter 'rum' goes with prometheus; a dataset folder holds its own RUM",
@@ -190,14 +195,14 @@ CANARY = ReportKind(
     notebook=NOTEBOOKS / "canary_evaluation.ipynb",
     result_file="verdict.json",
     one_of=(("data", "prometheus"),),
-    files=("data", "rum", "gates"),
+    files=("data", "rum", "gates", "telemetry"),
     check=_check_canary,
 )
 
 
 def _check_incident(params: dict[str, Any]) -> None:
     _sources_and_window(params)
-    if not 0 < params["rum_sample"] <= 1:
+    if params["rum_sample"] is not None and not 0 < params["rum_sample"] <= 1:
         raise UsageError(
             f"parameter 'rum_sample': {params['rum_sample']} is not in (0, 1]",
             "the share of sessions the RUM export keeps, e.g. rum_sample=0.2",
@@ -218,7 +223,7 @@ INCIDENT = ReportKind(
     notebook=NOTEBOOKS / "incident_analysis.ipynb",
     result_file="findings.json",
     one_of=(("data", "prometheus"),),
-    files=("data", "rum"),
+    files=("data", "rum", "telemetry"),
     check=_check_incident,
     exit_code=lambda document: 0,  # the analysis ran; what it found is in findings.json
 )

@@ -18,6 +18,7 @@ import hmac
 import logging
 import time
 import traceback
+from datetime import timedelta
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -27,12 +28,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from wsanalysis import __version__
 from wsanalysis.errors import PrometheusError, UsageError, WsAnalysisError
+from wsanalysis.loading import DEFAULT_LATE
 from wsanalysis.secrets import redact
-from wsanalysis.service.looks import Answer, Judge
+from wsanalysis.service.canary_looks import Answer, Judge
 from wsanalysis.service.requests import parse_flagger, parse_look
 from wsanalysis.service.state import StateStore
+from wsanalysis.version import __version__
 
 log = logging.getLogger("wsanalysis.judge_server")
 REFUSED = 409  # Flagger: any status above 202 is a failed check; 409 says "not in this state"
@@ -90,10 +92,12 @@ def create_app(
     token: str | None,
     files_root: Path | None = None,
     report_url: str | None = None,
+    late: timedelta = DEFAULT_LATE,
+    telemetry: str | Path | None = None,
 ) -> Starlette:
     """The application; `token=None` means no authentication (`--no-auth`, said aloud)."""
     store = StateStore(state)
-    judge = Judge(store, prometheus, report_url=report_url)
+    judge = Judge(store, prometheus, report_url=report_url, late=late, telemetry=telemetry)
     metrics = Metrics()
     expected = f"Bearer {token}".encode() if token else None
 

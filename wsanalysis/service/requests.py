@@ -13,9 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from wsanalysis.canary.gates import parse_duration
 from wsanalysis.errors import UsageError
-from wsanalysis.times import parse_moment
+from wsanalysis.times import parse_duration, parse_moment
 
 FLAGGER_HOOKS = ("confirm-promotion", "rollout", "pre-rollout", "rollback")
 #: Fields that fix what a canary is; a later look may not change them (only `end` moves).
@@ -29,6 +28,7 @@ SETTINGS = (
     "rum",
     "look",
     "horizon",
+    "telemetry",
 )
 KNOWN = {"id", "start", "end", *SETTINGS}
 
@@ -49,6 +49,7 @@ class Look:
     rum: str | None = None
     look: str = "5m"
     horizon: str = "48h"
+    telemetry: str | None = None  # a mapping file under --files-root (default: the server's)
 
     def settings(self) -> dict[str, Any]:
         """What must stay the same from look to look (stored with the canary)."""
@@ -154,6 +155,7 @@ def parse_look(body: Any, *, now: datetime | None = None, files_root: Path | Non
         rum=_inside(files_root, "rum", _text(body, "rum")),
         look=_duration("look", _text(body, "look"), "5m"),
         horizon=_duration("horizon", _text(body, "horizon"), "48h"),
+        telemetry=_inside(files_root, "telemetry", _text(body, "telemetry")),
     )
 
 

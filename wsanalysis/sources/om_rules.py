@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from wsanalysis.sources.om_syntax import NAME, SAMPLE_EXEMPLAR, parse_labels
+
 #: Rule id -> what the rule says (shown in errors and in lenient-mode counts).
 RULES: dict[str, str] = {
     "sample-syntax": "not a sample line",
@@ -106,7 +108,7 @@ _SUFFIXES = {
         "summary": ("", "_count", "_sum"),
     },
 }
-_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_NAME = re.compile(NAME)
 _OM_META = re.compile(r"# (TYPE|UNIT|HELP) ([^ ]*)(?: (.*))?")
 _PROM_META = re.compile(r"\s*#\s+(TYPE|HELP)(?:\s+(\S+))?(?:\s+(.*?))?\s*")
 _HELP_ESCAPES = {"openmetrics": re.compile(r'\\[n"\\]'), "prometheus": re.compile(r"\\[n\\]")}
@@ -195,14 +197,12 @@ def label_table(labels: pl.DataFrame) -> tuple[pl.DataFrame, dict[int, str]]:
     """Per distinct label text (`code`, `labels`): its `le`, `quantile`, a number for the
     other labels (`rest`, the point's key) and its label names; plus the codes whose
     text cannot be read, with why."""
-    from wsanalysis.sources.openmetrics import _parse_labels  # the reader's own parser
-
     codes, les, quantiles, rests, names = [], [], [], [], []
     bad: dict[int, str] = {}
     rest_ids: dict[tuple, int] = {}
     for code, text in labels.iter_rows():
         try:
-            parsed = _parse_labels(text or "")
+            parsed = parse_labels(text or "")
         except ValueError as error:
             bad[code] = str(error)
             continue
@@ -372,12 +372,10 @@ def _is_own_name(family: _Family, name: str) -> bool:
 
 def _exemplars(parts: pl.DataFrame, format: str, found: _Found) -> None:
     """Exemplars: where they may be, and their shape (only lines holding a `#`)."""
-    from wsanalysis.sources.openmetrics import _SAMPLE_EXEMPLAR
-
     hashed = parts.filter(pl.col("text").str.contains("#", literal=True))
     if hashed.is_empty():
         return
-    hashed = hashed.with_columns(pl.col("text").str.extract(_SAMPLE_EXEMPLAR, 1).alias("exemplar"))
+    hashed = hashed.with_columns(pl.col("text").str.extract(SAMPLE_EXEMPLAR, 1).alias("exemplar"))
     hashed = hashed.filter(pl.col("exemplar").is_not_null())
     if format == "prometheus":
         found.where(
@@ -537,6 +535,10 @@ def check(
     names = table.select("code", "label_names")
     parts = parts.join(families, on="run", how="left")
     parts = parts.join(table.drop("label_names"), on="code", how="left")
+    # a line outside any typed family (e.g. after a `sample-name` break) still needs a
+    # usable timestamp: every reader converts it
+    untyped = parts.filter(pl.col("type") == "")
+    found.where(untyped, _not_finite(format), "timestamp-finite")
     parts = parts.filter(pl.col("type") != "")
     _sample_rules(parts, names, format, found)
     _exemplars(hashed.join(parts.select("line", "type", "suffix"), on="line"), format, found)
@@ -587,6 +589,13 @@ def _interleaving(parts: pl.DataFrame, found: _Found) -> None:
     )
 
 
+def _not_finite(format: str) -> pl.Expr:
+    """A timestamp that is not a finite number within the years 1-9999."""
+    ts = pl.col("ts_number")
+    scale = 1000.0 if format == "openmetrics" else 1.0
+    return ts.is_not_null() & (ts.is_nan() | ts.is_infinite() | ((ts * scale).abs() > MAX_MS))
+
+
 def _sample_rules(parts: pl.DataFrame, names: pl.DataFrame, format: str, found: _Found) -> None:
     """Per-sample rules; a type's own rules run only when the file has that type."""
     kinds = set(parts["type"].unique().to_list())
@@ -595,7 +604,6 @@ def _sample_rules(parts: pl.DataFrame, names: pl.DataFrame, format: str, found: 
     q = pl.col("quantile").cast(pl.Float64, strict=False)
     counted = (kind == "summary") & suffix.is_in(["_count", "_sum"])
     ts = pl.col("ts_number")
-    scale = 1000.0 if format == "openmetrics" else 1.0
     stamped = ts.is_not_null() & ts.is_finite()
     step = pl.when(stamped).then(ts).diff().over("series")
     unstamped = pl.when(ts.is_null()).then(pl.col("series"))
@@ -639,11 +647,7 @@ def _sample_rules(parts: pl.DataFrame, names: pl.DataFrame, format: str, found: 
     checks = [check for name in sorted(kinds & set(typed)) for check in typed[name]]
     # timestamps: finite, in range, not backwards within a series, one sample each
     checks += [
-        (
-            ts.is_not_null() & (ts.is_nan() | ts.is_infinite() | ((ts * scale).abs() > MAX_MS)),
-            "timestamp-finite",
-            "",
-        ),
+        (_not_finite(format), "timestamp-finite", ""),
         (stamped & (step < 0), "timestamp-order", ""),
         (stamped & (step == 0), "duplicate-sample", ""),
     ]

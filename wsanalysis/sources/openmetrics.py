@@ -18,58 +18,23 @@ from __future__ import annotations
 
 import gzip
 import os
-import re
 import zlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, TypedDict, Unpack
+from typing import TypedDict, Unpack
 
 import polars as pl
 
 from wsanalysis.errors import DataError, UsageError
 from wsanalysis.sources import om_rules
+from wsanalysis.sources.om_syntax import SAMPLE, SAMPLE_START, SERIES, Format, parse_labels
 from wsanalysis.sources.schema import SAMPLES_FIXED, TIMESTAMP, empty_samples, normalize_samples
-from wsanalysis.sources.variants import DEFAULT_VARIANTS, VariantMapping
-
-Format = Literal["openmetrics", "prometheus"]
-
-_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
-_LABELS = r'(?:[^"}]|"(?:[^"\\]|\\.)*")*'
-_SAMPLE = (
-    rf"^(?P<name>{_NAME})(?:\{{(?P<labels>{_LABELS})\}})?[ \t]+(?P<value>[^ \t#]+)"
-    r"(?:[ \t]+(?P<ts>[^ \t#]+))?[ \t]*(?:#.*)?$"
-)
-# The exemplar (or comment) after a sample: group 1, from the blank before its `#`.
-_SAMPLE_EXEMPLAR = rf"^{_NAME}(?:\{{{_LABELS}\}})?[ \t]+[^ \t#]+(?:[ \t]+[^ \t#]+)?([ \t]*#.*)$"
-# A series alone, as the start of `_SAMPLE` reads it.
-_SERIES = rf"^(?P<name>{_NAME})(?:\{{(?P<labels>{_LABELS})\}})?$"
-# Something other than white space, and not a `#`, first: `strip() != ""` and not
-# `strip().startswith("#")`, as one cheap regex (`\s` is Unicode White_Space, like strip).
-_SAMPLE_START = r"^\s*[^\s#]"
-_LABEL_PAIR = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|$)')
-_ESCAPES = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
-_UNESCAPE = re.compile(r'\\[\\"n]')
-
-
-def _parse_labels(text: str) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    position = 0
-    text = text.strip()
-    while position < len(text):
-        match = _LABEL_PAIR.match(text, position)
-        if not match:
-            raise ValueError(f"cannot read labels near {text[position:][:40]!r}")
-        name, value = match.group(1), _UNESCAPE.sub(lambda m: _ESCAPES[m.group(0)], match.group(2))
-        if name in labels:
-            raise ValueError(f"label {name!r} appears twice")
-        labels[name] = value
-        position = match.end()
-        if match.group(3) == "" and position < len(text):
-            raise ValueError(f"missing comma before {text[position:][:40]!r}")
-    return labels
+from wsanalysis.sources.telemetry import REFERENCE, Telemetry
+from wsanalysis.sources.translation import reference_name, samples_to_reference, user_sample_name
+from wsanalysis.sources.variants import VariantMapping
 
 
 def _read_text(source: Path | str | bytes) -> pl.Series:
@@ -171,7 +136,7 @@ def _parts_by_regex(samples: pl.DataFrame) -> pl.DataFrame:
 
     Exact for every line but slow; the split readers must agree with it.
     """
-    parts = samples.with_columns(pl.col("text").str.extract_groups(_SAMPLE).alias("p"))
+    parts = samples.with_columns(pl.col("text").str.extract_groups(SAMPLE).alias("p"))
     parts = parts.unnest("p").with_columns(_numbers())
     return parts.with_columns(pl.col("name", "labels").cast(pl.Categorical))
 
@@ -183,7 +148,7 @@ def _series_parts(series: pl.Series) -> pl.DataFrame:
     run is looked up once, and each distinct series goes through the regex once.
     """
     runs = series.rle().struct.field("value").to_frame("series")
-    known = runs.unique().with_columns(pl.col("series").str.extract_groups(_SERIES).alias("p"))
+    known = runs.unique().with_columns(pl.col("series").str.extract_groups(SERIES).alias("p"))
     known = known.unnest("p").with_columns(pl.col("name", "labels").cast(pl.Categorical))
     per_run = runs.join(known, on="series", how="left", maintain_order="left")
     return per_run.select("name", "labels")[series.rle_id()]
@@ -290,6 +255,9 @@ class MetricsLoad:
     #: sample name -> rule -> lines dropped; "*" for sample lines whose name cannot be
     #: read (they could have been any series). Metadata lines name no series.
     dropped_series: dict[str, Counter[str]] = field(default_factory=dict)
+    #: every sample name the text holds, as written (the user's names: what a coverage
+    #: check suggests from when a name the gates read is missing)
+    names: frozenset[str] = frozenset()
 
     @property
     def dropped_lines(self) -> int:
@@ -297,7 +265,7 @@ class MetricsLoad:
 
     def warnings(self) -> dict[str, list[str]]:
         """Per sample name, why its samples are incomplete: the judge makes the gates
-        reading it inconclusive (`wsanalysis.pushdown.SOURCE_WARNINGS`)."""
+        reading it inconclusive (`loading.SourceWarnings`, `canary.partial`)."""
         name = Path(self.source).name
         warnings = {}
         for series, rules in self.dropped_series.items():
@@ -324,7 +292,8 @@ class MetricsLoad:
 class ReadOptions(TypedDict, total=False):
     """What a read of metrics text may be told, besides the text (see `load_openmetrics`)."""
 
-    variants: VariantMapping
+    variants: VariantMapping | None
+    telemetry: Telemetry
     metrics: Iterable[str] | None
     start: datetime | None
     end: datetime | None
@@ -342,7 +311,8 @@ def read_openmetrics(source: Path | str | bytes, **options: Unpack[ReadOptions])
 def load_openmetrics(
     source: Path | str | bytes,
     *,
-    variants: VariantMapping = DEFAULT_VARIANTS,
+    variants: VariantMapping | None = None,
+    telemetry: Telemetry = REFERENCE,
     metrics: Iterable[str] | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
@@ -363,10 +333,17 @@ def load_openmetrics(
     scrape time) or are an error. `_created` samples are dropped unless
     `keep_created` (they are start times, not observations). `[start, end]` is
     inclusive at both ends, like a Prometheus range selector.
+
+    `telemetry` names the user's metrics, labels and values: `metrics` is given in the
+    contract's names and the frame comes back in them; `variants` defaults to the
+    mapping's (the contract's `variant` label when it has none).
     """
+    variants = variants if variants is not None else telemetry.variant_mapping
+    if metrics is not None:
+        metrics = [user_sample_name(telemetry, name) for name in metrics]
     origin = str(source) if isinstance(source, os.PathLike) else "metrics text"
     lines = _lines(_read_text(source))
-    samples, others = _partition(lines, pl.col("text").str.contains(_SAMPLE_START))
+    samples, others = _partition(lines, pl.col("text").str.contains(SAMPLE_START))
     eof = _eof_line(others)
     if format is None:
         format = "openmetrics" if eof is not None else "prometheus"
@@ -384,11 +361,14 @@ def load_openmetrics(
         load.dropped = Counter(dict(per_line["rule"].value_counts().iter_rows()))
         for line, rule, detail in per_line.head(5).iter_rows():
             load.examples.append(f"line {line}: {detail} [rule {rule}]")
-        load.dropped_series = _dropped_series(per_line, parts)
+        load.dropped_series = {
+            reference_name(telemetry, name): rules
+            for name, rules in _dropped_series(per_line, parts).items()
+        }
         parts = parts.filter(~pl.col("line").is_in(per_line["line"].implode()))
-    load.frame = _frame(
-        parts, origin, format, variants, metrics, start, end, timestamp, keep_created
-    )
+    load.names = frozenset(parts["name"].drop_nulls().unique().cast(pl.Utf8).to_list())
+    frame = _frame(parts, origin, format, variants, metrics, start, end, timestamp, keep_created)
+    load.frame = samples_to_reference(frame, telemetry)
     return load
 
 
@@ -440,7 +420,7 @@ def _frame(
     parsed: list[dict[str, str]] = []
     for labels in label_sets["labels"].to_list():
         try:
-            parsed.append(_parse_labels(labels))
+            parsed.append(parse_labels(labels))
         except ValueError as error:
             where = parts.filter(pl.col("labels") == labels).head(1)
             raise _bad_line(where, str(error), origin) from None

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ import yaml
 from wsanalysis.errors import UsageError
 from wsanalysis.sources.metric_names import COUNTER_LABELS, FAMILIES
 from wsanalysis.sources.schema import RUM_SCHEMA, RUM_TYPES
-from wsanalysis.sources.variants import VariantMapping
+from wsanalysis.sources.variants import DEFAULT_VARIANTS, VariantMapping
 
 #: Labels of the contract a mapping may rename (the variant goes under `variants`).
 REFERENCE_LABELS = tuple(sorted({label for labels in COUNTER_LABELS.values() for label in labels}))
@@ -70,6 +70,46 @@ class Telemetry:
             or self.rum_types
         )
 
+    @property
+    def variant_mapping(self) -> VariantMapping:
+        """Which series and beacons are which variant (the contract's `variant` label
+        when the file says nothing)."""
+        return self.variants or DEFAULT_VARIANTS
+
+    @property
+    def beacon_variant_field(self) -> str:
+        """The beacon field naming the variant: `rum.fields.variant`, else the variants'
+        label (a label mapping reaches the beacons' field of the same name)."""
+        if "variant" in self.rum_fields:
+            return self.rum_fields["variant"]
+        mapping = self.variant_mapping
+        return mapping.label if not mapping.selectors else "variant"
+
+    def with_variants(
+        self,
+        variant_label: str | None = "variant",
+        canary_selector: str | None = None,
+        control_selector: str | None = None,
+    ) -> Telemetry:
+        """The mapping with the command line's variant options applied.
+
+        Precedence (docs/telemetry.md): options given on the command line (a variant
+        label other than the default `variant`, or the two selectors) replace the file's
+        `variants` for that run; options left at their defaults keep the file's."""
+        if canary_selector or control_selector:
+            if not (canary_selector and control_selector):
+                raise UsageError(
+                    "the canary and control selectors go together", "give both or neither"
+                )
+            chosen = VariantMapping.by_selectors(
+                {"canary": canary_selector, "control": control_selector}
+            )
+        elif variant_label and variant_label != "variant":
+            chosen = VariantMapping(label=variant_label)
+        else:
+            return self
+        return replace(self, variants=chosen)
+
     def metric(self, reference: str) -> str:
         """The user's name of a reference metric (a histogram by its family)."""
         return self.metrics.get(reference, reference)
@@ -96,6 +136,12 @@ class Telemetry:
 REFERENCE = Telemetry()
 
 
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate spelled most like `name`, if one is close (a "did you mean")."""
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def _problem(path: str, where: str, what: str, valid: tuple[str, ...] | list[str]) -> UsageError:
     close = difflib.get_close_matches(what, list(valid), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -113,18 +159,27 @@ def _mapping(raw: Any, path: str, where: str) -> dict[str, Any]:
     return raw
 
 
-def _names(raw: Any, path: str, where: str, valid: tuple[str, ...]) -> dict[str, str]:
-    """reference -> user, every key checked against the contract, values non-empty text."""
+def _names(raw: Any, path: str, where: str, valid: tuple[str, ...] | None) -> dict[str, str]:
+    """reference -> user, every key checked against the contract (`valid`; None takes any
+    key), values non-empty text, no two keys given one name."""
     names: dict[str, str] = {}
     for key, value in _mapping(raw, path, where).items():
         key = str(key)
-        if key not in valid:
+        if valid is not None and key not in valid:
             raise _problem(path, where, key, valid)
         if not isinstance(value, str | int) or not str(value).strip():
             raise UsageError(
                 f"{path}: {where}.{key} must be a name, not {value!r}", "give the name you use"
             )
         names[key] = str(value)
+    taken: dict[str, str] = {}
+    for key, value in names.items():
+        if value in taken:
+            raise UsageError(
+                f"{path}: {where} gives {taken[value]!r} and {key!r} the same name {value!r}",
+                "each reference name needs a name of its own",
+            )
+        taken[value] = key
     return names
 
 
@@ -172,9 +227,12 @@ def parse_telemetry(spec: Any, path: str = "<telemetry>") -> Telemetry:
         label = str(label)
         if label not in REFERENCE_LABELS:
             raise _problem(path, "label_values", label, REFERENCE_LABELS)
-        label_values[label] = {
-            str(k): str(v) for k, v in _mapping(values, path, f"label_values.{label}").items()
-        }
+        label_values[label] = _names(
+            _mapping(values, path, f"label_values.{label}"),
+            path,
+            f"label_values.{label}",
+            None,
+        )
     rum = _mapping(spec.get("rum"), path, "rum")
     unknown = sorted(set(rum) - {"fields", "types", "sample_rate"})
     if unknown:

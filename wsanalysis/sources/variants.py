@@ -17,6 +17,24 @@ import polars as pl
 from wsanalysis.errors import UsageError
 
 _MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)')
+# PromQL strings take Go's escapes; anything else (non-ASCII included) is itself
+_ESCAPE = re.compile(r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{3}|.)", re.DOTALL)
+_SIMPLE = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+
+
+def unescape(text: str) -> str:
+    """A PromQL string's value from its text between quotes (`\\"` is `"`, `\\u00e4` is
+    `ä`); characters outside ASCII stay as they are (`canäry` is `canäry`)."""
+
+    def one(match: re.Match[str]) -> str:
+        body = match.group(0)[1:]
+        if body[0] in "xuU":
+            return chr(int(body[1:], 16))
+        if body[0].isdigit() and len(body) == 3:
+            return chr(int(body, 8))
+        return _SIMPLE.get(body, body)
+
+    return _ESCAPE.sub(one, text)
 
 
 @dataclass(frozen=True)
@@ -40,7 +58,7 @@ class Matcher:
         return column.str.contains(anchored) if self.op == "=~" else ~column.str.contains(anchored)
 
     def promql(self) -> str:
-        escaped = self.value.replace("\\", "\\\\").replace('"', '\\"')
+        escaped = self.value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
         return f'{self.label}{self.op}"{escaped}"'
 
 
@@ -58,7 +76,7 @@ def parse_matchers(text: str) -> list[Matcher]:
                 f"cannot read the label matchers {text!r} near {body[position:]!r}",
                 'write them as in PromQL, e.g. track="canary" or {track=~"canary|beta"}',
             )
-        value = bytes(match.group(3), "utf-8").decode("unicode_escape")
+        value = unescape(match.group(3))
         matchers.append(Matcher(match.group(1), match.group(2), value))
         position = match.end()
     return matchers
@@ -78,6 +96,13 @@ class VariantMapping:
             parse_matchers(text)  # fail early, with the selector named
         return cls(selectors=dict(selectors))
 
+    def matchers_of(self, role: str) -> list[Matcher]:
+        """The label matchers picking one variant's series (`track="stable"` for control)."""
+        if self.selectors:
+            return parse_matchers(self.selectors[role])
+        value = next((value for value, name in self.rename.items() if name == role), role)
+        return [Matcher(self.label, "=", value)]
+
     def matchers(self) -> dict[str, list[Matcher]]:
         return {name: parse_matchers(text) for name, text in self.selectors.items()}
 
@@ -95,6 +120,13 @@ class VariantMapping:
                 condition = condition & matcher.expr(columns)
             expr = pl.when(condition).then(pl.lit(name)).otherwise(expr)
         return expr
+
+    def describe(self) -> str:
+        """How variants are picked, for messages: `label 'track' (stable -> control)`."""
+        if self.selectors:
+            return "selectors " + ", ".join(f"{k}: {v}" for k, v in self.selectors.items())
+        renames = ", ".join(f"{k} -> {v}" for k, v in self.rename.items() if k != v)
+        return f"label {self.label!r}" + (f" ({renames})" if renames else "")
 
     def consumed_labels(self) -> set[str]:
         """Labels that only serve to pick the variant and are not label columns."""

@@ -17,8 +17,14 @@ import polars as pl
 import requests
 
 from wsanalysis.sources.prometheus.decoding import _Series
-from wsanalysis.sources.prometheus.source import PrometheusSource, _split_selector, _variant_queries
+from wsanalysis.sources.prometheus.source import (
+    PrometheusSource,
+    _variant_queries,
+    user_selector_parts,
+)
 from wsanalysis.sources.prometheus.timing import _iso, _seconds, to_epoch_ms
+from wsanalysis.sources.telemetry import REFERENCE, Telemetry
+from wsanalysis.sources.translation import samples_to_reference
 from wsanalysis.sources.variants import VariantMapping
 
 
@@ -28,9 +34,10 @@ def export_samples(
     start: datetime | str | float,
     end: datetime | str | float,
     variants: VariantMapping,
+    telemetry: Telemetry = REFERENCE,
 ) -> pl.DataFrame | None:
     """The samples frame `read_samples` would return, or None without the export API."""
-    name, inner = _split_selector(selector)
+    name, inner = user_selector_parts(selector, telemetry)
     start_ms, end_ms = to_epoch_ms(start), to_epoch_ms(end)
     samples, tables = [], []
     for variant, query in _variant_queries(name, inner, variants):
@@ -80,6 +87,7 @@ def export_samples(
         ]
         tables = [pl.DataFrame(schema={"series": pl.Int64})]
     what = f"{selector} between {_iso(start_ms)} and {_iso(end_ms)}"
-    return source._to_samples(
+    frame = source._to_samples(
         pl.concat(samples), pl.concat(tables, how="diagonal"), what, variants, None
     )
+    return samples_to_reference(frame, telemetry)

@@ -63,7 +63,15 @@ from wsanalysis.sources.prometheus.settings import (
 )
 from wsanalysis.sources.prometheus.timing import _iso, _seconds, _to_ms_span, to_epoch_ms
 from wsanalysis.sources.schema import SAMPLES_FIXED, TIMESTAMP, empty_samples, samples_schema
-from wsanalysis.sources.variants import DEFAULT_VARIANTS, VariantMapping, parse_matchers
+from wsanalysis.sources.telemetry import REFERENCE, Telemetry
+from wsanalysis.sources.translation import (
+    renames_series,
+    samples_to_reference,
+    user_labels,
+    user_matchers,
+    user_sample_name,
+)
+from wsanalysis.sources.variants import VariantMapping, parse_matchers
 
 #: Prometheus refuses a range query whose result would exceed this many points per series.
 MAX_POINTS_PER_SERIES = 11_000
@@ -149,9 +157,10 @@ class PrometheusSource:
         start: datetime | str | float,
         end: datetime | str | float,
         *,
-        variants: VariantMapping = DEFAULT_VARIANTS,
+        variants: VariantMapping | None = None,
         labels: Sequence[str] | None = None,
         progress: bool | None = None,
+        telemetry: Telemetry = REFERENCE,
     ) -> pl.DataFrame:
         """Every raw sample of the series `selector` matches in [start, end], as a samples frame.
 
@@ -161,9 +170,13 @@ class PrometheusSource:
         limit applies. Variants come from `variants`: by selectors, each variant's
         matchers are added to the query; by label, the label's value (renamed) is the
         variant. `labels=None` keeps every label as a column; a list keeps only those.
-        Series that map to no variant are left out, with a warning.
+        Series that map to no variant are left out, with a warning. With `telemetry`
+        the selector and `labels` are in the contract's names, asked in the user's, and
+        the frame comes back in the contract's (`variants` defaults to the mapping's).
         """
-        name, inner = _split_selector(selector)
+        variants = variants if variants is not None else telemetry.variant_mapping
+        name, inner = user_selector_parts(selector, telemetry)
+        labels = user_labels(telemetry, labels) if labels is not None else None
         start_ms, end_ms = to_epoch_ms(start), to_epoch_ms(end)
         if end_ms < start_ms:
             raise UsageError(f"the window ends ({end}) before it starts ({start})", "swap them")
@@ -186,13 +199,39 @@ class PrometheusSource:
                     table if variant is None else table.with_columns(_variant=pl.lit(variant))
                 )
         self._emit_warnings()
-        return self._to_samples(
+        frame = self._to_samples(
             pl.concat(samples),
             pl.concat(tables, how="diagonal"),
             f"{selector} between {_iso(start_ms)} and {_iso(end_ms)}",
             variants,
             labels,
         )
+        return samples_to_reference(frame, telemetry)
+
+    def metric_names(self, start: datetime | str | float, end: datetime | str | float) -> list[str]:
+        """The metric names the server holds over [start, end], as it spells them (what a
+        coverage check suggests from when a name the gates read is missing)."""
+        params = {"start": _seconds(to_epoch_ms(start)), "end": _seconds(to_epoch_ms(end))}
+        if not self.settings.partial_response:
+            params["partial_response"] = "false"
+        try:
+            response = self.session.get(
+                f"{self.url}/api/v1/label/__name__/values",
+                params=params,
+                headers=self.headers,
+                auth=self.credentials.auth,
+                timeout=self.settings.timeout,
+                verify=self.settings.verify,
+            )
+        except requests.RequestException as error:
+            raise PrometheusUnreachable(
+                f"Prometheus at {self.url} did not answer ({_reason(error)})",
+                f"check the URL (or ${ENV_URL}) and that the server is running and reachable",
+            ) from error
+        body = _json_or_none(response.content) or {}
+        if response.status_code != 200 or body.get("status") != "success":
+            self._raise_for(response, body or None, "label __name__ values", 1)
+        return sorted(str(name) for name in body.get("data") or [])
 
     def _to_samples(
         self,
@@ -488,15 +527,22 @@ def read_samples(
     start: datetime | str | float,
     end: datetime | str | float,
     *,
-    variants: VariantMapping = DEFAULT_VARIANTS,
+    variants: VariantMapping | None = None,
     labels: Sequence[str] | None = None,
     settings: PrometheusSettings | str | None = None,
     progress: bool | None = None,
+    telemetry: Telemetry = REFERENCE,
 ) -> pl.DataFrame:
     """`PrometheusSource(settings).read_samples(...)` for one-off reads."""
     with PrometheusSource(settings) as source:
         return source.read_samples(
-            selector, start, end, variants=variants, labels=labels, progress=progress
+            selector,
+            start,
+            end,
+            variants=variants,
+            labels=labels,
+            progress=progress,
+            telemetry=telemetry,
         )
 
 
@@ -514,6 +560,18 @@ def query_range(
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+
+def user_selector_parts(selector: str, telemetry: Telemetry) -> tuple[str, str]:
+    """`_split_selector`, the name and the matchers in the user's names."""
+    name, inner = _split_selector(selector)
+    if not renames_series(telemetry):
+        return name, inner
+    asked = user_matchers(telemetry, parse_matchers(inner)) if inner else []
+    return (
+        user_sample_name(telemetry, name) if name else "",
+        ", ".join(m.promql() for m in asked),
+    )
 
 
 def _split_selector(selector: str) -> tuple[str, str]:

@@ -19,17 +19,26 @@ from typing import Literal
 import polars as pl
 
 from wsanalysis.errors import DataError, UsageError
-from wsanalysis.sources.rum.beacon import EXAMPLES, BadLine, RumLoad, _beacon_row, _Rejects
+from wsanalysis.sources.rum.beacon import (
+    EXAMPLES,
+    BadLine,
+    BeaconSchema,
+    RumLoad,
+    _beacon_row,
+    _Rejects,
+)
 from wsanalysis.sources.rum.datadog import _read_datadog
-from wsanalysis.sources.rum.files import _blocks, _sniff
+from wsanalysis.sources.rum.files import _blocks, rum_format
 from wsanalysis.sources.rum.ndjson import _read_ndjson_bytes
 from wsanalysis.sources.rum.parquet import TimeBound, _window, scan_rum_parquet
 from wsanalysis.sources.rum.writer import beacons_frame, write_rum
 from wsanalysis.sources.schema import RUM_SCHEMA
+from wsanalysis.sources.telemetry import REFERENCE, Telemetry
 
 __all__ = [
     "EXAMPLES",
     "BadLine",
+    "BeaconSchema",
     "RumLoad",
     "_beacon_row",
     "beacons_frame",
@@ -63,6 +72,7 @@ def read_rum(
     quarantine: str | Path | None = None,
     format: Format = "auto",
     columns: Sequence[str] | None = None,
+    telemetry: Telemetry = REFERENCE,
 ) -> RumLoad:
     """Read RUM beacons from NDJSON (plain or gzip), Parquet or a Datadog RUM export.
 
@@ -71,6 +81,11 @@ def read_rum(
     `quarantine` (each original line followed by a `# {"line": .., "reason": ..}`
     note) when a path is given; they never abort the load. `columns` keeps only those
     RUM columns (a Parquet scan then reads no others; text is parsed whole anyway).
+
+    `telemetry` names the user's beacon fields, types, close codes and variant (a label
+    with value renames, a field, or selectors evaluated on the beacons' fields): they are
+    read in those names and handed back in the contract's; `v` is then not required.
+    Beacons that no variant selector matches are left out and counted (`unassigned`).
     """
     path = Path(path)
     if not path.exists():
@@ -78,12 +93,12 @@ def read_rum(
             f"RUM input {path} does not exist",
             "pass an NDJSON(.gz) file, a Parquet file or folder, or a Datadog export",
         )
-    kind = _sniff(path) if format == "auto" else format
+    kind = rum_format(path) if format == "auto" else format
     if kind not in ("ndjson", "parquet", "datadog"):
         raise UsageError(f"unknown RUM format {format!r}", "use auto, ndjson, parquet or datadog")
     keep = _columns(columns)
     if kind == "parquet":
-        lazy = scan_rum_parquet(path, start=start, end=end, variants=variants)
+        lazy = scan_rum_parquet(path, start=start, end=end, variants=variants, telemetry=telemetry)
         try:
             frame = lazy.select(keep).collect()
         except (pl.exceptions.PolarsError, OSError) as error:
@@ -91,8 +106,10 @@ def read_rum(
                 f"{path} cannot be read as RUM Parquet: {str(error).splitlines()[0]}",
                 "check the file was copied whole, or re-export it with the RUM schema's types",
             ) from error
-        return RumLoad(frame=frame, source=str(path), format=kind, lines=frame.height)
+        load = RumLoad(frame=frame, source=str(path), format=kind, lines=frame.height)
+        return _assigned(load, telemetry)
     predicate, _, _ = _window(start, end, variants)
+    schema = BeaconSchema.of(telemetry)
     rejects = _Rejects(Path(quarantine) if quarantine is not None else None)
     unmapped: dict[str, int] = {}
     try:
@@ -102,9 +119,9 @@ def read_rum(
                 if path.is_dir()
                 else [path]
             )
-            frame, lines, unmapped = _read_datadog(files, rejects)
+            frame, lines, unmapped = _read_datadog(files, rejects, schema)
         else:
-            frame, lines = _read_ndjson_bytes(_blocks(path), rejects)
+            frame, lines = _read_ndjson_bytes(_blocks(path), rejects, schema)
     except DataError:  # e.g. a gzip file found damaged half-way: no half a quarantine
         rejects.close()
         if rejects.path is not None:
@@ -114,7 +131,7 @@ def read_rum(
         rejects.close()
     if predicate is not None:
         frame = frame.filter(predicate)
-    return RumLoad(
+    load = RumLoad(
         frame=frame.select(keep),
         source=str(path),
         format=kind,
@@ -125,3 +142,15 @@ def read_rum(
         unmapped=unmapped,
         quarantine=rejects.path,
     )
+    return _assigned(load, telemetry)
+
+
+def _assigned(load: RumLoad, telemetry: Telemetry) -> RumLoad:
+    """The load without the beacons no variant selector matched, counted in `unassigned`."""
+    if not telemetry.variant_mapping.selectors or "variant" not in load.frame.columns:
+        return load
+    unassigned = load.frame["variant"].null_count()
+    if unassigned:
+        load.frame = load.frame.filter(pl.col("variant").is_not_null())
+        load.unassigned = unassigned
+    return load

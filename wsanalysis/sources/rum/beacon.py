@@ -12,14 +12,16 @@ import io
 import json
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from wsanalysis.sources.schema import RUM_REQUIRED, RUM_SCHEMA, TIMESTAMP
+from wsanalysis.sources.telemetry import REFERENCE, Telemetry
 
 #: How many bad lines a load keeps as examples (all are counted and quarantined).
 EXAMPLES = 5
@@ -39,6 +41,121 @@ for _name, _dtype in RUM_SCHEMA.items():
     elif _dtype == pl.Boolean:
         _KIND[_name] = "boolean"
 _KIND.pop("extra", None)
+
+
+@dataclass(frozen=True)
+class BeaconSchema:
+    """Which JSON field fills which RUM column, in a telemetry mapping's dialect.
+
+    `fields` maps each field the reader types (the user's name) to its RUM column (the
+    contract's), in the RUM schema's order; with variant selectors, the fields they name
+    follow (read to pick the variant, then dropped). `required` names the fields a
+    beacon must carry. `conform` turns a frame read with the user's field names into the
+    RUM frame: the variant, the contract's column names, beacon types and close codes.
+    """
+
+    fields: tuple[tuple[str, str], ...]
+    required: tuple[str, ...]
+    telemetry: Telemetry = REFERENCE
+    by_selectors: bool = False
+
+    @classmethod
+    def of(cls, telemetry: Telemetry) -> BeaconSchema:
+        """The schema a mapping reads (the contract's own when it renames no beacon field).
+
+        The variant comes from `rum.fields.variant` when the mapping names it, else from
+        the variants' label (values renamed as for the metrics), else, for selectors, from
+        the selectors evaluated on the beacon fields of the labels' names."""
+        mapping = telemetry.variant_mapping
+        names = {c: telemetry.beacon_field(c) for c in KNOWN}
+        names["variant"] = telemetry.beacon_variant_field
+        by_selectors = bool(mapping.selectors) and "variant" not in telemetry.rum_fields
+        required = [names[f] for f in RUM_REQUIRED if not (by_selectors and f == "variant")]
+        if any(names[c] != c for c in KNOWN) or telemetry.rum_types or by_selectors:
+            required.remove(names["v"])  # a mapped dialect need not carry the contract's version
+        fields = [(user, column) for column, user in names.items()]
+        if by_selectors:
+            used = set(names.values())
+            labels = sorted({m.label for ms in mapping.matchers().values() for m in ms})
+            fields += [(label, label) for label in labels if label not in used]
+        return cls(tuple(fields), tuple(required), telemetry, by_selectors)
+
+    @cached_property
+    def known(self) -> tuple[str, ...]:
+        return tuple(user for user, _ in self.fields)
+
+    @cached_property
+    def field_of(self) -> dict[str, str]:
+        """RUM column -> the field that fills it."""
+        return {column: user for user, column in self.fields if column in RUM_SCHEMA}
+
+    @cached_property
+    def kind(self) -> dict[str, str]:
+        return {user: _KIND.get(column, "string") for user, column in self.fields}
+
+    @cached_property
+    def dtype(self) -> dict[str, pl.DataType]:
+        return {user: RUM_SCHEMA.get(column, pl.Utf8()) for user, column in self.fields}
+
+    @cached_property
+    def ts(self) -> str:
+        return next(user for user, column in self.fields if column == "ts")
+
+    @cached_property
+    def plain(self) -> bool:
+        """The contract's own beacons: nothing to rename or translate."""
+        mapping = self.telemetry.variant_mapping
+        return (
+            all(user == column for user, column in self.fields)
+            and self.required == RUM_REQUIRED
+            and not (self.by_selectors or mapping.rename or self.telemetry.rum_types)
+            and not any(self.telemetry.label_values.get(c) for c in ("code", "reason"))
+        )
+
+    def conform(self, frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
+        """A frame of the schema's fields (and `extra`) as the RUM frame; a beacon that
+        no variant selector matches keeps a null variant (the reader counts it)."""
+        if self.plain:
+            return frame.select(list(RUM_SCHEMA))
+        mapping = self.telemetry.variant_mapping
+        columns = frame.collect_schema().names()
+        if self.by_selectors:
+            frame = frame.with_columns(mapping.variant_expr(columns).alias("__variant"))
+        renamed = {u: c for u, c in self.fields if c in RUM_SCHEMA and u != c and u in columns}
+        frame = frame.rename(renamed)
+        if self.by_selectors:
+            frame = frame.with_columns(pl.col("__variant").alias("variant"))
+        elif mapping.rename:
+            frame = frame.with_columns(pl.col("variant").replace(mapping.rename))
+        values = _reference_values(self.telemetry)
+        return (frame.with_columns(values) if values else frame).select(list(RUM_SCHEMA))
+
+
+def _reference_values(telemetry: Telemetry, columns: Iterable[str] = KNOWN) -> list[pl.Expr]:
+    """The user's beacon types, close codes and reasons as the contract's (on the RUM
+    frame's columns among `columns`)."""
+    exprs = []
+    if telemetry.rum_types and "type" in columns:
+        backwards = {user: ref for ref, user in telemetry.rum_types.items()}
+        exprs.append(pl.col("type").replace(backwards))
+    for label in ("code", "reason"):
+        values = telemetry.label_values.get(label)
+        if not values or label not in columns:
+            continue
+        if RUM_SCHEMA[label] == pl.Int64:
+            pairs = {int(u): int(r) for r, u in values.items() if _integer(r) and _integer(u)}
+        else:
+            pairs = {u: r for r, u in values.items()}
+        if pairs:
+            exprs.append(pl.col(label).replace(pairs))
+    return exprs
+
+
+def _integer(text: str) -> bool:
+    return text.lstrip("-").isdigit()
+
+
+REFERENCE_SCHEMA = BeaconSchema.of(REFERENCE)
 
 
 @dataclass(frozen=True)
@@ -66,6 +183,8 @@ class RumLoad:
     bad_reasons: Counter[str] = field(default_factory=Counter)
     unmapped: dict[str, int] = field(default_factory=dict)
     quarantine: Path | None = None
+    #: beacons left out because no variant selector matched them
+    unassigned: int = 0
 
     def summary(self) -> str:
         """A few lines for a terminal or a notebook: counts, reasons, examples."""
@@ -169,17 +288,21 @@ def encode_extra(extra: Mapping[str, Any]) -> str | None:
     return json.dumps(extra, ensure_ascii=False, separators=(",", ":"))
 
 
-def _beacon_row(obj: Any) -> tuple[dict[str, Any] | None, str]:
-    """A beacon (parsed JSON) as a frame row, or (None, why it is rejected)."""
+def _beacon_row(
+    obj: Any, schema: BeaconSchema = REFERENCE_SCHEMA
+) -> tuple[dict[str, Any] | None, str]:
+    """A beacon (parsed JSON) as a frame row of the schema's fields, or (None, why it is
+    rejected)."""
     if not isinstance(obj, dict):
         return None, f"not a JSON object: {_json_type(obj)}"
-    missing = [f for f in RUM_REQUIRED if obj.get(f) is None]
+    missing = [f for f in schema.required if obj.get(f) is None]
     if missing:
         return None, f"missing required field: {', '.join(missing)}"
     row: dict[str, Any] = {}
     extra: dict[str, Any] = {}
+    kinds = schema.kind
     for key, value in obj.items():
-        kind = _KIND.get(key)
+        kind = kinds.get(key)
         if kind is None:
             extra[key] = value
             continue
@@ -198,7 +321,9 @@ def _beacon_row(obj: Any) -> tuple[dict[str, Any] | None, str]:
     return row, ""
 
 
-def _parse_line(raw: bytes) -> tuple[dict[str, Any] | None, str]:
+def _parse_line(
+    raw: bytes, schema: BeaconSchema = REFERENCE_SCHEMA
+) -> tuple[dict[str, Any] | None, str]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -209,14 +334,19 @@ def _parse_line(raw: bytes) -> tuple[dict[str, Any] | None, str]:
         return None, f"not JSON: {exc.msg} at column {exc.colno}"
     except RecursionError:
         return None, "not JSON we read: nested too deeply"
-    return _beacon_row(obj)
+    return _beacon_row(obj, schema)
 
 
-def _rows_frame(rows: list[dict[str, Any]], lines: list[int] | None = None) -> pl.DataFrame:
-    """Frame rows (ts in epoch ms) as a RUM frame, optionally with their `_line`."""
-    schema = {c: (pl.Int64() if c == "ts" else t) for c, t in RUM_SCHEMA.items()}
-    frame = pl.DataFrame(rows, schema=schema)
-    frame = frame.with_columns(pl.col("ts").cast(TIMESTAMP))
+def _rows_frame(
+    rows: list[dict[str, Any]],
+    lines: list[int] | None = None,
+    schema: BeaconSchema = REFERENCE_SCHEMA,
+) -> pl.DataFrame:
+    """Frame rows (ts in epoch ms) as a frame of the schema's fields and `extra`,
+    optionally with their `_line` (the contract's RUM frame for the reference schema)."""
+    types = {f: (pl.Int64() if f == schema.ts else t) for f, t in schema.dtype.items()}
+    frame = pl.DataFrame(rows, schema={**types, "extra": pl.Utf8()})
+    frame = frame.with_columns(pl.col(schema.ts).cast(TIMESTAMP))
     if lines is not None:
         frame = frame.with_columns(pl.Series("_line", lines, dtype=pl.Int64))
     return frame

@@ -12,7 +12,14 @@ from typing import Any
 import polars as pl
 
 from wsanalysis.errors import DataError
-from wsanalysis.sources.rum.beacon import _beacon_row, _json_type, _Rejects, _rows_frame
+from wsanalysis.sources.rum.beacon import (
+    REFERENCE_SCHEMA,
+    BeaconSchema,
+    _beacon_row,
+    _json_type,
+    _Rejects,
+    _rows_frame,
+)
 from wsanalysis.sources.rum.files import _read_bytes
 from wsanalysis.sources.schema import empty_rum
 
@@ -57,8 +64,13 @@ def _datadog_timestamp(event: Mapping[str, Any], inner: Mapping[str, Any]) -> An
     return None
 
 
-def _datadog_beacon(event: Any, used: set[str]) -> tuple[dict[str, Any] | None, str]:
-    """One Datadog RUM event as a beacon dict; `used` collects the attribute paths taken."""
+def _datadog_beacon(
+    event: Any, used: set[str], schema: BeaconSchema = REFERENCE_SCHEMA
+) -> tuple[dict[str, Any] | None, str]:
+    """One Datadog RUM event as a beacon dict; `used` collects the attribute paths taken.
+
+    `context` holds the app's own fields (the schema's names); Datadog's standard
+    attributes fill the contract's fields the context leaves empty."""
     if not isinstance(event, Mapping):
         return None, f"not a JSON object: {_json_type(event)}"
     outer = event.get("attributes")
@@ -66,28 +78,30 @@ def _datadog_beacon(event: Any, used: set[str]) -> tuple[dict[str, Any] | None, 
         return None, "missing required field: attributes"
     inner = outer.get("attributes") if isinstance(outer.get("attributes"), Mapping) else {}
     context = inner.get("context") if isinstance(inner.get("context"), Mapping) else {}
-    beacon: dict[str, Any] = {"v": 1}
+    field = schema.field_of
+    beacon: dict[str, Any] = {field["v"]: 1}
     for key, value in context.items():
         beacon[key] = value
         used.add(f"context.{key}")
-    if beacon.get("ts") is None:
-        beacon["ts"] = _datadog_timestamp(outer, inner)
+    if beacon.get(field["ts"]) is None:
+        beacon[field["ts"]] = _datadog_timestamp(outer, inner)
         used.add("date")
     for name, paths in DATADOG_FALLBACKS.items():
-        if beacon.get(name) is not None:
+        if beacon.get(field[name]) is not None:
             continue
         for path in paths:
             value = _get(inner, path)
             if value is not None:
-                beacon[name] = value
+                beacon[field[name]] = value
                 used.add(path)
                 break
-    if beacon.get("variant") is None:
+    variant = field["variant"]
+    if beacon.get(variant) is None:
         for tag in outer.get("tags") or ():
-            if isinstance(tag, str) and tag.startswith("variant:"):
-                beacon["variant"] = tag.split(":", 1)[1]
+            if isinstance(tag, str) and tag.startswith(f"{variant}:"):
+                beacon[variant] = tag.split(":", 1)[1]
                 break
-    return _beacon_row(beacon)
+    return _beacon_row(beacon, schema)
 
 
 def _datadog_pages(data: bytes) -> list[Any]:
@@ -100,7 +114,9 @@ def _datadog_pages(data: bytes) -> list[Any]:
     return doc if isinstance(doc, list) else [doc]
 
 
-def _read_datadog(paths: Sequence[Path], rejects: _Rejects) -> tuple[pl.DataFrame, int, dict]:
+def _read_datadog(
+    paths: Sequence[Path], rejects: _Rejects, schema: BeaconSchema = REFERENCE_SCHEMA
+) -> tuple[pl.DataFrame, int, dict]:
     rows: list[dict[str, Any]] = []
     unmapped: Counter[str] = Counter()
     number = 0
@@ -127,7 +143,7 @@ def _read_datadog(paths: Sequence[Path], rejects: _Rejects) -> tuple[pl.DataFram
             for event in events:
                 number += 1
                 used: set[str] = set()
-                row, reason = _datadog_beacon(event, used)
+                row, reason = _datadog_beacon(event, used, schema)
                 if row is None:
                     raw = json.dumps(event, ensure_ascii=False).encode()
                     rejects.add(number, reason, raw)
@@ -141,5 +157,5 @@ def _read_datadog(paths: Sequence[Path], rejects: _Rejects) -> tuple[pl.DataFram
                         and not any(leaf.startswith(p + ".") for p in used)
                     ):
                         unmapped[leaf] += 1
-    frame = _rows_frame(rows) if rows else empty_rum()
+    frame = schema.conform(_rows_frame(rows, schema=schema)) if rows else empty_rum()
     return frame, number, dict(unmapped)

@@ -76,7 +76,7 @@ def _blocks(path: Path) -> Iterator[bytes]:
             ) from exc
 
 
-def _sniff(path: Path) -> str:
+def rum_format(path: Path) -> str:
     """ndjson, parquet or datadog, from the content (names can lie)."""
     if path.is_dir():
         files = [p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")]
@@ -102,6 +102,16 @@ def _sniff(path: Path) -> str:
         with path.open("rb") as handle:
             head = handle.read(4096)
     return "datadog" if _looks_like_datadog(head) else "ndjson"
+
+
+def rum_files(path: Path) -> tuple[str, list[str]]:
+    """(format, files) of a RUM input, the format from the content: a Parquet file or
+    (partitioned) folder lists its Parquet files only (a partitioned set's folder is itself
+    named *.parquet, and listed again it would be read twice); anything else is itself."""
+    kind = rum_format(path)
+    if kind == "parquet" and path.is_dir():
+        return kind, sorted(str(p) for p in path.rglob("*.parquet") if p.is_file())
+    return kind, [str(path)]
 
 
 _DATADOG_HINT = re.compile(rb'"data"\s*:\s*\[')

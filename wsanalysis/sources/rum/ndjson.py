@@ -26,14 +26,14 @@ import numpy as np
 import polars as pl
 
 from wsanalysis.sources.rum.beacon import (
-    _KIND,
-    KNOWN,
     MAX_TS_MS,
+    REFERENCE_SCHEMA,
+    BeaconSchema,
     _parse_line,
     _Rejects,
     _rows_frame,
 )
-from wsanalysis.sources.schema import RUM_REQUIRED, RUM_SCHEMA, TIMESTAMP, empty_rum
+from wsanalysis.sources.schema import TIMESTAMP, empty_rum
 
 #: NDJSON is parsed in slices of about this many bytes, on this many threads.
 CHUNK_BYTES = 32 << 20
@@ -63,8 +63,11 @@ def _json_path(key: str) -> str | None:
     return f"$['{key}']"
 
 
-def _bulk_frame(lines: pl.DataFrame, decoded: pl.Series) -> tuple[pl.DataFrame, pl.Series]:
-    """Decoded lines as a RUM frame (+ `_line`), and the rows to re-check one by one.
+def _bulk_frame(
+    lines: pl.DataFrame, decoded: pl.Series, schema: BeaconSchema
+) -> tuple[pl.DataFrame, pl.Series]:
+    """Decoded lines as a frame of the schema's fields (+ `_line`), and the rows to
+    re-check one by one.
 
     Rows are re-checked when polars had to coerce one of their known fields (a
     string where a number belongs, say) or a required field is missing: those are
@@ -74,11 +77,11 @@ def _bulk_frame(lines: pl.DataFrame, decoded: pl.Series) -> tuple[pl.DataFrame, 
     frame = lines.select("_line", "line").with_columns(decoded.alias("_s"))
     columns: list[pl.Expr] = [pl.col("_line")]
     recheck = pl.lit(False)
-    for name in KNOWN:
-        kind, target = _KIND[name], RUM_SCHEMA[name]
+    for name in schema.known:
+        kind, target = schema.kind[name], schema.dtype[name]
         if name not in fields:
             columns.append(pl.lit(None, dtype=target).alias(name))
-            if name in RUM_REQUIRED:
+            if name in schema.required:
                 recheck = pl.lit(True)
             continue
         value = pl.col("_s").struct.field(name)
@@ -86,7 +89,7 @@ def _bulk_frame(lines: pl.DataFrame, decoded: pl.Series) -> tuple[pl.DataFrame, 
             recheck = recheck | value.is_not_null()
             columns.append(pl.lit(None, dtype=target).alias(name))
             continue
-        if name in RUM_REQUIRED:
+        if name in schema.required:
             recheck = recheck | value.is_null()
         # a number the column cannot hold (beyond Int64, a time past year 9999, NaN)
         # casts to null here and gets the exact rules
@@ -103,7 +106,7 @@ def _bulk_frame(lines: pl.DataFrame, decoded: pl.Series) -> tuple[pl.DataFrame, 
         columns.append(value.alias(name))
     pieces: list[pl.Expr] = []
     for name, dtype in fields.items():
-        if name in _KIND:
+        if name in schema.kind:
             continue
         value = pl.col("_s").struct.field(name)
         if dtype.is_nested():
@@ -132,14 +135,14 @@ def _bulk_frame(lines: pl.DataFrame, decoded: pl.Series) -> tuple[pl.DataFrame, 
     out = frame.select(*columns, _tokens().alias("_tokens"))
     # an unknown field set to null leaves no trace in `extra`: such a line, or any
     # other whose text holds more than the row shows, gets the exact rules
-    present = pl.sum_horizontal(pl.col(c).is_not_null().cast(pl.UInt32) for c in KNOWN)
+    present = pl.sum_horizontal(pl.col(c).is_not_null().cast(pl.UInt32) for c in schema.known)
     shown = present + _tokens("extra").fill_null(1)
     out = out.with_columns((pl.col("_recheck") | (pl.col("_tokens") != shown)).alias("_recheck"))
     done = out.filter(~pl.col("_recheck")).drop("_recheck", "_tokens")
     return done, out.filter("_recheck")["_line"]
 
 
-def _decode(lines: pl.DataFrame) -> Iterator[tuple[pl.DataFrame, pl.Series]]:
+def _decode(lines: pl.DataFrame, schema: BeaconSchema) -> Iterator[tuple[pl.DataFrame, pl.Series]]:
     """Bulk-decode lines; when polars refuses a slice, halve it to corner the culprits.
 
     Yields (good rows, line numbers to check one by one).
@@ -153,10 +156,10 @@ def _decode(lines: pl.DataFrame) -> Iterator[tuple[pl.DataFrame, pl.Series]]:
             yield lines.head(0).select("_line"), lines["_line"]
             return
         half = lines.height // 2
-        yield from _decode(lines.slice(0, half))
-        yield from _decode(lines.slice(half))
+        yield from _decode(lines.slice(0, half), schema)
+        yield from _decode(lines.slice(half), schema)
         return
-    yield _bulk_frame(lines, decoded)
+    yield _bulk_frame(lines, decoded, schema)
 
 
 def _split_chunks(
@@ -229,12 +232,16 @@ def _numbered(lines: pl.DataFrame, first_line: int) -> pl.DataFrame:
     )
 
 
-_TYPED_SCHEMA = {c: (pl.Int64() if c == "ts" else RUM_SCHEMA[c]) for c in KNOWN}
-_STRINGS = [c for c in KNOWN if _KIND[c] == "string"]
+def _typed_schema(schema: BeaconSchema) -> dict[str, pl.DataType]:
+    return {c: (pl.Int64() if c == schema.ts else schema.dtype[c]) for c in schema.known}
+
+
+def _strings(schema: BeaconSchema) -> list[str]:
+    return [c for c in schema.known if schema.kind[c] == "string"]
 
 
 def _read_typed(
-    lines: pl.DataFrame, raw: bytes | None = None
+    lines: pl.DataFrame, schema: BeaconSchema, raw: bytes | None = None
 ) -> tuple[list[pl.DataFrame], pl.DataFrame]:
     """Typed columns for well-formed lines, straight from the text (no JSON tree per line).
 
@@ -248,15 +255,15 @@ def _read_typed(
     if raw is None:
         raw = lines.select(pl.col("line").str.join("\n"))["line"][0].encode("utf-8")
     try:
-        typed = pl.read_ndjson(raw, schema=_TYPED_SCHEMA)
+        typed = pl.read_ndjson(raw, schema=_typed_schema(schema))
     except pl.exceptions.PolarsError:
         typed = None
     if typed is None or typed.height != lines.height:
         if lines.height <= BISECT_FLOOR:
             return [], lines
         half = lines.height // 2
-        first, rest_a = _read_typed(lines.slice(0, half))
-        second, rest_b = _read_typed(lines.slice(half))
+        first, rest_a = _read_typed(lines.slice(0, half), schema)
+        second, rest_b = _read_typed(lines.slice(half), schema)
         return first + second, pl.concat([rest_a, rest_b])
     return [pl.concat([lines, typed], how="horizontal")], lines.head(0)
 
@@ -271,7 +278,9 @@ def _tokens(column: str = "line") -> pl.Expr:
     return pl.col(column).str.count_matches(r"[:\[{]")
 
 
-def _without_unknowns(typed: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _without_unknowns(
+    typed: pl.DataFrame, schema: BeaconSchema
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split typed rows into finished beacons and lines that hold more than known fields.
 
     A line polars accepted is finished when it has exactly one more colon, bracket
@@ -281,9 +290,9 @@ def _without_unknowns(typed: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     explicit null or a duplicate key. Lines whose known strings hold such
     characters (a URL, `user:42`) are counted again with those taken off.
     """
-    present = pl.sum_horizontal(pl.col(c).is_not_null().cast(pl.UInt32) for c in KNOWN)
-    required = pl.all_horizontal(pl.col(c).is_not_null() for c in RUM_REQUIRED)
-    required = required & (pl.col("ts").abs() <= MAX_TS_MS).fill_null(False)
+    present = pl.sum_horizontal(pl.col(c).is_not_null().cast(pl.UInt32) for c in schema.known)
+    required = pl.all_horizontal(pl.col(c).is_not_null() for c in schema.required)
+    required = required & (pl.col(schema.ts).abs() <= MAX_TS_MS).fill_null(False)
     flags = typed.select(
         pl.int_range(pl.len()).alias("_row"),
         required.alias("_sound"),
@@ -296,16 +305,16 @@ def _without_unknowns(typed: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     # Rows stay where they are (no filter, concat or sort of a million rows): lines
     # with unknown fields only get their `extra`, and the few lines left for the
     # exact rules are taken out.
-    frame = typed.select(*_FRAME_COLUMNS)
+    frame = typed.select(*_frame_columns(schema))
     general = typed.head(0).select("_line", "line")
     extra = pl.Series("extra", [None] * typed.height, dtype=pl.Utf8)
     if done.all():
         return frame.with_columns(extra), general
     flagged = pl.concat([typed, flags], how="horizontal").filter(~done)
-    more = flagged.filter("_sound").with_columns(_in_strings())
+    more = flagged.filter("_sound").with_columns(_in_strings(schema))
     exact = (pl.col("_tokens") == pl.col("_present") + 1 + pl.col("_inner")).fill_null(False)
     more = more.filter(~exact)  # the others are done: known strings held the tokens
-    with_extra, general = _with_unknowns(more)
+    with_extra, general = _with_unknowns(more, schema)
     general = pl.concat([general, flagged.filter(~pl.col("_sound")).select("_line", "line")])
     if with_extra.height:
         extra = extra.scatter(with_extra["_row"], with_extra["extra"])
@@ -315,28 +324,30 @@ def _without_unknowns(typed: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     return frame, general
 
 
-def _in_strings() -> pl.Expr:
+def _in_strings(schema: BeaconSchema) -> pl.Expr:
     """Tokens inside the known string values, or null when they cannot be trusted.
 
     Null when a value starts like an object or array (polars turns those into
     text for a string field) or the line has escapes (the decoded value and the
     text would not count alike).
     """
-    inner = pl.sum_horizontal(_tokens(c).fill_null(0) for c in _STRINGS)
+    strings = _strings(schema)
+    inner = pl.sum_horizontal(_tokens(c).fill_null(0) for c in strings)
     nested = pl.any_horizontal(
-        pl.col(c).str.starts_with("{") | pl.col(c).str.starts_with("[") for c in _STRINGS
+        pl.col(c).str.starts_with("{") | pl.col(c).str.starts_with("[") for c in strings
     ).fill_null(False)
     escaped = pl.col("line").str.contains("\\", literal=True)
     return pl.when(nested | escaped).then(None).otherwise(inner).alias("_inner")
 
 
-_FRAME_COLUMNS = [
-    "_line",
-    *[pl.col("ts").cast(TIMESTAMP) if c == "ts" else pl.col(c) for c in KNOWN],
-]
+def _frame_columns(schema: BeaconSchema) -> list[str | pl.Expr]:
+    return [
+        "_line",
+        *[pl.col(c).cast(TIMESTAMP) if c == schema.ts else pl.col(c) for c in schema.known],
+    ]
 
 
-def _with_unknowns(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _with_unknowns(rows: pl.DataFrame, schema: BeaconSchema) -> tuple[pl.DataFrame, pl.DataFrame]:
     """`extra` for typed rows whose lines also hold unknown fields.
 
     polars infers the unknown fields' columns over these lines. Nothing is added
@@ -355,7 +366,7 @@ def _with_unknowns(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         inferred = pl.read_ndjson(text, infer_schema_length=1000)
     except pl.exceptions.PolarsError:
         return empty, rows.select("_line", "line")
-    unknown = [c for c in inferred.columns if c not in _KIND]
+    unknown = [c for c in inferred.columns if c not in schema.kind]
     if inferred.height != rows.height or not unknown:
         return empty, rows.select("_line", "line")
     inferred = inferred.select(unknown).with_columns(rows["line"].alias("_text"))
@@ -437,7 +448,7 @@ def _blank_out(chunk: bytes, numbers: list[int], first_line: int) -> bytes:
 
 
 def _parse_chunk(
-    first_line: int, count: int, chunk: bytes
+    first_line: int, count: int, chunk: bytes, schema: BeaconSchema = REFERENCE_SCHEMA
 ) -> tuple[list[pl.DataFrame], list[tuple[int, bytes]], int]:
     """One slice in bulk: typed frames, the lines left for `json` one by one, the line count.
 
@@ -450,14 +461,14 @@ def _parse_chunk(
     is_shaped = lines.select(shaped.alias("shaped"))["shaped"]
     suspects = [] if is_shaped.all() else lines.filter(~is_shaped)["_line"].to_list()
     raw = None if undecodable else _blank_out(chunk, suspects, first_line)
-    typed, general = _read_typed(lines.filter(is_shaped) if suspects else lines, raw)
+    typed, general = _read_typed(lines.filter(is_shaped) if suspects else lines, schema, raw)
     frames: list[pl.DataFrame] = []
     for part in typed:
-        finished, unknowns = _without_unknowns(part)
+        finished, unknowns = _without_unknowns(part, schema)
         frames.append(finished)
         general = pl.concat([general, unknowns])
     recheck: list[int] = []
-    for good, again in _decode(general.sort("_line")):
+    for good, again in _decode(general.sort("_line"), schema):
         if good.height:
             frames.append(good)
         recheck.extend(again.to_list())
@@ -472,12 +483,15 @@ def _parse_chunk(
 
 
 def _in_order(
-    pool: ThreadPoolExecutor, jobs: Iterator[tuple[int, int, bytes]], window: int
+    pool: ThreadPoolExecutor,
+    jobs: Iterator[tuple[int, int, bytes]],
+    window: int,
+    schema: BeaconSchema,
 ) -> Iterator[tuple[list[pl.DataFrame], list[tuple[int, bytes]], int]]:
     """Results of `_parse_chunk` in file order, with at most `window` slices in flight."""
     pending: deque[Future] = deque()
     for job in jobs:
-        pending.append(pool.submit(_parse_chunk, *job))
+        pending.append(pool.submit(_parse_chunk, *job, schema))
         if len(pending) >= window:
             yield pending.popleft().result()
     while pending:
@@ -485,10 +499,11 @@ def _in_order(
 
 
 def _read_ndjson_bytes(
-    data: bytes | Iterable[bytes], rejects: _Rejects
+    data: bytes | Iterable[bytes], rejects: _Rejects, schema: BeaconSchema = REFERENCE_SCHEMA
 ) -> tuple[pl.DataFrame, int]:
     """Parse NDJSON (bytes, or blocks of them as a file is inflated) into a RUM frame;
-    bad lines go to `rejects`.
+    bad lines go to `rejects`. Fields are read by the schema's names (a telemetry
+    mapping's dialect) and handed back in the contract's (`BeaconSchema.conform`).
 
     Slices are parsed in bulk on a couple of threads while the next ones are read;
     the few lines that the bulk path cannot vouch for are then checked one by one,
@@ -499,26 +514,26 @@ def _read_ndjson_bytes(
     blocks = [data] if isinstance(data, bytes) else data
     workers = THREADS
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for bulk, leftovers, count in _in_order(pool, _split_chunks(blocks), workers + 1):
+        for bulk, leftovers, count in _in_order(pool, _split_chunks(blocks), workers + 1, schema):
             total += count
             frames.extend(bulk)
             rows, row_lines = [], []
             for number, raw in leftovers:
                 if not raw.strip():
                     continue  # a blank line is no beacon, and no error either
-                row, reason = _parse_line(raw)
+                row, reason = _parse_line(raw, schema)
                 if row is None:
                     rejects.add(number, reason, raw)
                 else:
                     rows.append(row)
                     row_lines.append(number)
             if rows:
-                frames.append(_rows_frame(rows, row_lines))
+                frames.append(_rows_frame(rows, row_lines, schema))
     if not frames:
         return empty_rum(), total
     # the slices' frames side by side, not copied into one (nothing here needs that)
     numbers = pl.concat([f["_line"] for f in frames], rechunk=False)
-    frame = pl.concat([f.select(list(RUM_SCHEMA)) for f in frames], rechunk=False)
+    frame = pl.concat([schema.conform(f) for f in frames], rechunk=False)
     if not numbers.is_sorted():  # lines the exact rules took came after their slice
         frame = frame[numbers.arg_sort()]
     return frame, total

@@ -10,7 +10,9 @@ import polars as pl
 
 from wsanalysis import times
 from wsanalysis.errors import DataError, UsageError
+from wsanalysis.sources.rum.beacon import BeaconSchema, _reference_values
 from wsanalysis.sources.schema import RUM_SCHEMA, TIMESTAMP
+from wsanalysis.sources.telemetry import REFERENCE, Telemetry
 
 TimeBound = datetime | date | str | int | float | None
 
@@ -54,13 +56,15 @@ def scan_rum_parquet(
     start: TimeBound = None,
     end: TimeBound = None,
     variants: Iterable[str] | None = None,
+    telemetry: Telemetry = REFERENCE,
 ) -> pl.LazyFrame:
     """A lazy scan of a Parquet file or a hive-partitioned folder, filtered at scan time.
 
     The time window and the variants are pushed into the scan: partitions
     (`variant=canary/`, `date=2026-11-25/`) that cannot match are not opened and
     row groups are skipped by their statistics. Columns the RUM schema does not
-    know are folded into `extra`; missing ones come back as nulls.
+    know are folded into `extra`; missing ones come back as nulls. Columns are named
+    as `telemetry` says (the user's beacon fields), and come back as the contract's.
     """
     path = Path(path)
     if not path.exists():
@@ -95,6 +99,10 @@ def scan_rum_parquet(
             f"{path} cannot be read as Parquet: {str(error).splitlines()[0]}",
             "check the file was copied whole, or re-export it",
         ) from error
+    dialect = BeaconSchema.of(telemetry)
+    if not dialect.plain:
+        lazy = _in_contract_names(lazy, dialect)
+        schema = lazy.collect_schema()
     _check_types(schema, path)
     names = schema.names()
     predicate, lo, hi = _window(start, end, variants)
@@ -109,6 +117,25 @@ def scan_rum_parquet(
     if predicate is not None:
         lazy = lazy.filter(predicate)
     return _conform(lazy, exclude={"date"} if hive else set())
+
+
+def _in_contract_names(lazy: pl.LazyFrame, dialect: BeaconSchema) -> pl.LazyFrame:
+    """The user's columns renamed to the contract's, the variant picked and the beacon
+    types and codes translated (`BeaconSchema.conform`, before the window's filter).
+    A user column that a renamed one would shadow is kept as `<name>_` (in `extra`)."""
+    present = lazy.collect_schema().names()
+    mapping = dialect.telemetry.variant_mapping
+    if dialect.by_selectors:
+        lazy = lazy.with_columns(mapping.variant_expr(present).alias("__variant"))
+    renamed = {u: c for u, c in dialect.fields if c in RUM_SCHEMA and u != c and u in present}
+    shadowed = {c: f"{c}_" for c in renamed.values() if c in present and c not in renamed}
+    lazy = lazy.rename(shadowed).rename(renamed)
+    if dialect.by_selectors:
+        lazy = lazy.drop("variant", strict=False).rename({"__variant": "variant"})
+    elif mapping.rename and "variant" in lazy.collect_schema().names():
+        lazy = lazy.with_columns(pl.col("variant").replace(mapping.rename))
+    values = _reference_values(dialect.telemetry, lazy.collect_schema().names())
+    return lazy.with_columns(values) if values else lazy
 
 
 def _fits(name: str, dtype: pl.DataType) -> bool:

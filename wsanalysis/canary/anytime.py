@@ -22,12 +22,13 @@ judge can tell when a verdict was first reached.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
 import polars as pl
 
+from wsanalysis.canary.details import QuantileSequenceDetails, SpikeDetails, SprtDetails
 from wsanalysis.canary.evidence import (
     CANARY,
     CONTROL,
@@ -36,7 +37,8 @@ from wsanalysis.canary.evidence import (
     gate_batches,
     one_sided_alpha,
 )
-from wsanalysis.canary.gates import Gate
+from wsanalysis.canary.gate_spec import Gate
+from wsanalysis.canary.plan import SequentialPlan
 from wsanalysis.canary.verdict import GateEvidence
 from wsanalysis.frames import measures
 from wsanalysis.stats.multiplicity import holm
@@ -49,22 +51,6 @@ from wsanalysis.stats.sequential import (
     sequential_poisson_test,
     sequential_rate_test,
 )
-
-
-@dataclass(frozen=True)
-class SequentialPlan:
-    """Looks every `look` through a canary of `horizon`: how a pipeline asks repeatedly.
-
-    GO as soon as every gate has passed, NO_GO as soon as a gate has failed, and
-    INCONCLUSIVE ("keep watching") until the horizon, then INCONCLUSIVE for good.
-    """
-
-    look: timedelta = timedelta(minutes=5)
-    horizon: timedelta = timedelta(hours=48)
-
-    @property
-    def planned_looks(self) -> int:
-        return max(1, math.ceil(self.horizon / self.look))
 
 
 def _minutes(plan: SequentialPlan) -> int:
@@ -218,13 +204,12 @@ def rate_evidence(
         anytime=True,
         path_harm=tuple(path_harm),
         path_safe=tuple(path_safe),
-        details={
-            **fixed.details,
-            "e_value_harm": harm.statistic,
-            "e_value_safe": safe.statistic,
-            "first_rejecting_look": _first(path_harm, alpha, looks),
-            "looks": len(looks),
-        },
+        sequence=SprtDetails(
+            e_value_harm=harm.statistic,
+            e_value_safe=safe.statistic,
+            first_rejecting_look=_first(path_harm, alpha, looks),
+            looks=len(looks),
+        ),
     )
 
 
@@ -267,7 +252,7 @@ def spike_evidence(
         )  # fmt: skip
         low, high = rate_sequence_bounds(y, e, m, f, alpha=alpha, dispersion=phi)
     path_safe = _watched(safe, burn)
-    p_excess = fixed.details.get("p_excess")
+    p_excess = fixed.details.p_excess if isinstance(fixed.details, SpikeDetails) else None
     if p_excess is not None:  # the excess claim at this look, alpha split over the looks
         excess = min(1.0, p_excess * plan.planned_looks)
         path_safe = np.minimum(1.0, 2.0 * np.minimum(path_safe, excess))
@@ -347,5 +332,5 @@ def quantile_evidence(
         anytime=True,
         path_harm=tuple(path_harm),
         path_safe=tuple(path_safe),
-        details={**fixed.details, "design_effect": list(deff), "looks": n_looks},
+        sequence=QuantileSequenceDetails(list(deff), n_looks),
     )
