@@ -31,6 +31,9 @@ MIN_SLOW = 5.0  # sampled slow replies beyond the usual in a span
 #: users feel, not the load's ordinary swing.
 RATIO, MIN_DIFF_MS = 1.25, 50.0
 REACH = timedelta(minutes=90)
+#: The quarter hours findings.json has counted a span in (`buckets`, `buckets_total`)
+#: since the detector compared 15-minute p95s; kept so readers of those fields still work.
+BUCKET = timedelta(minutes=15)
 
 
 def replies(data: IncidentData) -> pl.DataFrame:
@@ -88,6 +91,8 @@ def detect(data: IncidentData) -> tuple[list[Finding], list[NotRun]]:
                     "slow_replies": e.observed, "expected": e.expected, "ratio": e.ratio,
                     "replies": span.height, "excess_share": share, "minutes": e.minutes,
                     "pvalue": e.pvalue, "strict": e.strong,
+                    "buckets": -(-(e.end - e.start) // BUCKET),
+                    "buckets_total": -(-(data.window.end - data.window.start) // BUCKET),
                 },
                 detector="ttfb",
             )
