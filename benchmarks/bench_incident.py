@@ -56,9 +56,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tqdm import tqdm  # noqa: E402
+
 from wsanalysis.incident.analyze import analyze  # noqa: E402
 from wsanalysis.incident.findings import SEVERITY_ORDER  # noqa: E402
 from wsanalysis.incident.inputs import load_dataset  # noqa: E402
+from wsanalysis.sources.metric_names import (  # noqa: E402
+    CLOSES_TOTAL,
+    CONNECTIONS_ACTIVE,
+    CONNECTIONS_TOTAL,
+    FRAMES_SENT_TOTAL,
+)
 
 FRESH = ("aa_baseline", "reconnect_storm", "herd_no_jitter", "network_outage",
          "auth_spike_token_change", "deploy_restart", "no_dedup", "duration_p50_drops_10min",
@@ -230,7 +238,11 @@ def datasets(args: argparse.Namespace) -> tuple[list[tuple[str, str]], str]:
             bundled = sorted(str(p.parent) for p in (REPO / "data").glob("*/labels.json"))
             fresh = [(n, 9000 + s, args.root) for n in FRESH for s in range(args.seeds)]
             fresh += [("aa_baseline", 9100 + s, args.root) for s in range(args.aa_days)]
-            made = list(pool.map(simulate_fleet, fresh)) if not args.no_fresh else []
+            made = (
+                []
+                if args.no_fresh
+                else _progress(pool.map(simulate_fleet, fresh), len(fresh), "fleet simulations")
+            )
             jobs += [("fleet", f) for f in bundled + made]
             notes.append(f"fleet: {len(bundled)} bundled datasets, {len(made)} fresh (seeds "
                          f"9000..{9000 + args.seeds - 1} of {len(FRESH)} scenarios, A/A seeds "
@@ -239,11 +251,17 @@ def datasets(args: argparse.Namespace) -> tuple[list[tuple[str, str]], str]:
             runs = [(n, 100 + s, 12.0, args.root) for n in SCENARIOS if n not in AA
                     for s in range(args.traffic_seeds)]  # fmt: skip
             runs += [(n, 200 + s, 24.0, args.root) for n in AA for s in range(args.aa_days)]
-            jobs += [("traffic", f) for f in pool.map(simulate_traffic, runs)]
+            made = _progress(pool.map(simulate_traffic, runs), len(runs), "traffic simulations")
+            jobs += [("traffic", f) for f in made]
             notes.append(f"traffic: {len(runs)} datasets ({len(SCENARIOS) - len(AA)} labelled "
                          f"scenarios × seeds 100..{99 + args.traffic_seeds}, 12 h; {len(AA)} "
                          f"A/A scenarios × seeds 200..{199 + args.aa_days}, 24 h)")  # fmt: skip
     return jobs, "; ".join(notes)
+
+
+def _progress(results, total: int, what: str) -> list:
+    """The pool's results in order, with a progress bar on stderr (the table is stdout)."""
+    return list(tqdm(results, total=total, desc=what, file=sys.stderr))
 
 
 # -- tables ---------------------------------------------------------------------------
@@ -320,7 +338,7 @@ def model_table(results: list[dict], model: str) -> list[str]:
 def accuracy(args: argparse.Namespace) -> tuple[str, list[dict]]:
     jobs, notes = datasets(args)
     with ProcessPoolExecutor(2) as pool:
-        results = list(pool.map(score_one, jobs))
+        results = _progress(pool.map(score_one, jobs), len(jobs), "analyses")
     lines = [f"Datasets scored: {len(results)} ({notes})."]
     for model in ("fleet", "traffic"):
         if any(r["model"] == model for r in results):
@@ -342,12 +360,12 @@ def speed(repeat: int = 9) -> str:
     series = []
     codes = ["1000", "1006", "1011", "1012", "4401"]
     for variant in ("canary", "control"):
-        for metric, label in [("ws_connections_total", None), ("ws_connections_active", None)] + [
-            ("ws_closes_total", c) for c in codes
+        for metric, label in [(CONNECTIONS_TOTAL, None), (CONNECTIONS_ACTIVE, None)] + [
+            (CLOSES_TOTAL, c) for c in codes
         ]:
             series.append((metric, variant, label))
     while len(series) < 50:
-        series.append(("ws_frames_sent_total", "control", None))
+        series.append((FRAMES_SENT_TOTAL, "control", None))
     frames = []
     for i, (metric, variant, code) in enumerate(series):
         values = np.cumsum(rng.poisson(5, n_min)).astype(float)
