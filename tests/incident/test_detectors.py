@@ -21,7 +21,7 @@ def labelled(name: str) -> list[dict]:
 @pytest.mark.parametrize(
     "name",
     ["reconnect_storm", "herd_no_jitter", "network_outage", "auth_spike_token_change",
-     "deploy_restart", "sample", "before_after_after"],
+     "deploy_restart", "sample", "before_after_after", "before_after_before"],
 )  # fmt: skip
 def test_every_labelled_incident_is_found_in_its_window(name):
     result = analysed(name)

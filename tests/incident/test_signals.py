@@ -1,4 +1,4 @@
-"""The rolling baseline and the episode join on counts built by hand."""
+"""Per-minute counts and exposures built by hand: what every scanned signal stands on."""
 
 from __future__ import annotations
 
@@ -7,33 +7,74 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from wsanalysis.incident.findings import Finding, dumps, severity_from
-from wsanalysis.incident.signals import episodes, unusual, with_baseline
+from wsanalysis.incident.impact import severity
+from wsanalysis.incident.inputs import from_frames
+from wsanalysis.incident.signals import SIGNALS, active_connections, rum_live, server_signal
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def counts(values: list[float]) -> pl.DataFrame:
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    return pl.DataFrame({
-        "bucket": [start + timedelta(minutes=i) for i in range(len(values))],
-        "variant": "canary", "n": values,
-    }).with_columns(pl.col("bucket").cast(pl.Datetime("ms", "UTC")))  # fmt: skip
+def _samples(rows: list[tuple[int, str, str, float, str | None]]) -> pl.DataFrame:
+    """(second, metric, variant, value, code) -> a samples frame."""
+    return pl.DataFrame(
+        {
+            "timestamp": [T0 + timedelta(seconds=s) for s, *_ in rows],
+            "metric": [m for _, m, *_ in rows],
+            "variant": [v for _, _, v, *_ in rows],
+            "value": [x for *_, x, _ in rows],
+            "code": [c for *_, c in rows],
+        },
+        schema_overrides={"code": pl.Utf8},
+    ).with_columns(pl.col("timestamp").cast(pl.Datetime("ms", "UTC")))
 
 
-def test_burst_becomes_one_episode_and_quiet_data_none():
-    values = [10.0] * 120 + [80.0, 90.0, 10.0, 85.0] + [10.0] * 60
-    marked = with_baseline(counts(values))
-    found = episodes(marked, unusual(marked))
-    assert len(found) == 1
-    e = found[0]
-    assert e.minutes == 4 and e.observed == 265 and e.peak == 90
-    assert e.start == marked["bucket"][120]
-    quiet = with_baseline(counts([10.0, 12.0, 8.0, 11.0] * 60))
-    assert episodes(quiet, unusual(quiet)) == []
+def test_a_series_seen_in_one_scrape_is_counted_where_it_was_scraped():
+    # a labelled counter created just before its process restarted is in one scrape only:
+    # its step cannot be told from itself, so the other scrapes tell it (30 s here)
+    opened = [(s, "ws_connections_total", v, float(s), None)
+              for s in range(0, 7200, 30) for v in ("canary", "control")]  # fmt: skip
+    closes = [(3630, "ws_closes_total", "control", 476.0, "1012"),
+              (5430, "ws_closes_total", "canary", 239.0, "1012")]  # fmt: skip
+    data = from_frames(_samples(opened + closes), None)
+    counts = server_signal(data, SIGNALS["restarts"]).filter(pl.col("n") > 0)
+    assert sorted((r["variant"], r["bucket"], r["n"]) for r in counts.iter_rows(named=True)) == [
+        ("canary", T0 + timedelta(minutes=90), 239.0),
+        ("control", T0 + timedelta(minutes=60), 476.0),
+    ]
 
 
-def test_baseline_is_robust_to_the_incident_itself():
-    values = [10.0] * 120 + [100.0] * 30
-    marked = with_baseline(counts(values))
-    assert marked["baseline"][-1] == 10.0
+def test_open_connections_sum_pods_and_carry_into_minutes_without_a_scrape():
+    rows = [(s, "ws_connections_active", "canary", 10.0, None) for s in range(0, 600, 120)]
+    rows += [(s, "ws_connections_active", "canary", 5.0, None) for s in range(0, 600, 120)]
+    frame = _samples(rows).with_columns(
+        pl.Series("pod", ["a"] * 5 + ["b"] * 5)
+    )  # two pods: 10 + 5 open connections
+    active = active_connections(from_frames(frame, None))
+    assert active["n"].to_list() == [15.0] * active.height
+    assert active.height == 8  # every minute of the window, scraped or not
+
+
+def test_rum_live_counts_sockets_open_in_each_minute():
+    ms = 60_000
+    beacons = pl.DataFrame(
+        {
+            "ts": [0, 3 * ms, 1 * ms, 9 * ms - 1, 2 * ms],
+            "type": ["ws.open", "ws.close", "ws.open", "ws.close", "ws.close"],
+            "session_id": ["a", "a", "b", "b", "c"],
+            "socket_id": ["a1", "a1", "b1", "b1", "c0"],  # c0 opened before the window
+            "variant": "canary",
+        }
+    ).with_columns((pl.col("ts") + int(T0.timestamp() * 1000)).cast(pl.Datetime("ms", "UTC")))
+    live = rum_live(from_frames(None, beacons))
+    assert live["n"].to_list() == [2.0, 3.0, 3.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+
+
+def test_severity_needs_the_strict_level_and_the_share_of_users_hit():
+    assert severity(0.20, True) == "high"
+    assert severity(0.02, True) == "medium"
+    assert severity(0.002, True) == "low"
+    assert severity(0.20, False) == "low"  # a large share on weak evidence stays low
+    assert severity(None, True) == "low"
 
 
 def test_severity_and_dumps():

@@ -16,7 +16,7 @@ import polars as pl
 
 from tests.pushdown.test_promql_pushdown import require_victoriametrics
 from tests.service.conftest import REPO
-from tests.service.test_service_equals_cli import cli, look, verdict_part, window
+from tests.service.test_service_equals_cli import beacon_variants, cli, look, verdict_part, window
 from wsanalysis.service.canary_looks import Judge
 from wsanalysis.service.state import StateStore
 from wsanalysis.sources.dataset import Dataset
@@ -35,15 +35,16 @@ def test_late_samples_are_read_by_the_next_look(tmp_path):
     on_time = samples.filter(stamp <= first - DELAY)
     late = samples.filter((stamp > first - DELAY) & (stamp <= second))
     assert late.filter(stamp <= first).height > 0
+    names = beacon_variants(tmp_path)
     with LocalVictoriaMetrics(tmp_path / "vm") as server:
         server.import_samples(on_time)
         margin = Judge(StateStore(tmp_path / "margin.sqlite"), server.url)
         no_margin = Judge(StateStore(tmp_path / "none.sqlite"), server.url, late=timedelta(0))
         for service in (margin, no_margin):
-            service.look(look(NAME, start, first, None))
+            service.look(look(NAME, start, first, None, names))
         server.import_samples(late)  # after the first look covered their timestamps
-        answer = margin.look(look(NAME, start, second, None))
-        blind = no_margin.look(look(NAME, start, second, None))
-        expected = cli(server.url, NAME, start, second, None, tmp_path / "one-shot.json")
+        answer = margin.look(look(NAME, start, second, None, names))
+        blind = no_margin.look(look(NAME, start, second, None, names))
+        expected = cli(server.url, NAME, start, second, None, tmp_path / "one-shot.json", names)
     assert verdict_part(answer.document) == verdict_part(expected)
     assert verdict_part(blind.document) != verdict_part(expected)

@@ -2,7 +2,8 @@
 
 Restarts first (they are the markers a herd is looked for after, and they explain the
 1006 bursts of refused handshakes), then close codes and outages, then storms (a surge
-that a restart, an outage or an auth spike explains is not a storm), then the rest.
+that a restart, an outage or an auth spike explains is not a storm), then level shifts
+between the variants, last: what remains once every incident in time is taken out.
 A detector that cannot run says why in `not_run`. Detectors that need no other's
 findings run in threads alongside that chain: their time is spent in polars and numpy
 with the GIL released. Findings and `not_run` come out in the same order either way.
@@ -21,8 +22,8 @@ from wsanalysis.incident import (
     herd,
     outages,
     restarts,
+    shifts,
     storms,
-    survival,
     ttfb,
 )
 from wsanalysis.incident.episodes import Episode, episodes
@@ -67,11 +68,11 @@ def analyze(data: IncidentData) -> Analysis:
         codes = take(codes_run.result())
         outage = take(outages.detect(data, restart))
         auth = [f for f in codes if f.kind == "auth_spike"]
-        storm = take(storms.detect(data, restart + outage + auth))
+        take(storms.detect(data, restart + outage + auth))
         take(herd_run.result())
         take(delivery_run.result())
-        take(survival.detect(data, restart + outage + auth + storm))
         take(ttfb_run.result())
+        take(shifts.detect(data, timed=list(findings)))
     findings.sort(key=lambda f: (f.start, f.variant, f.kind))
     return Analysis(findings, not_run, episodes(data, findings), data)
 

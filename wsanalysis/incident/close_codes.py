@@ -1,30 +1,34 @@
-"""Close-code spikes per code: 4401/4403 (auth: a login or token rotation gone wrong),
-1011 (internal errors), 1006 (abnormal closes), 1013 (try again later), with the share of
-sessions affected. Server `ws_closes_total{code}` when present, RUM close beacons else."""
+"""Close-code and error spikes, at every time scale: auth closes (4401/4403/403, a login
+or token rotation gone wrong), errors (error frames and 1011 closes), abnormal closes
+(1006) and try-again-later (1013), each scanned per variant against its own baseline per
+open connection (`scan.elevations`). Server counters when present, RUM beacons else.
+
+Severity is what users felt (`impact`): the share of the variant's sessions the
+elevation hit beyond the usual, from RUM sessions when the beacons carry the signal.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime
 
-import polars as pl
-
-from wsanalysis.incident.findings import Finding, NotRun, severity_from
+from wsanalysis.incident import impact
+from wsanalysis.incident.findings import Finding, NotRun
 from wsanalysis.incident.inputs import IncidentData
+from wsanalysis.incident.scan import Elevation, elevations
 from wsanalysis.incident.signals import (
-    Episode,
-    episodes,
-    rum_counts,
-    server_counts,
-    sessions_in,
-    unusual,
-    with_baseline,
+    AUTH_CODES,
+    SIGNALS,
+    Signal,
+    exposure,
+    live_connections,
+    signal_counts,
 )
-from wsanalysis.sources.metric_names import CLOSES_TOTAL
 
-AUTH_CODES = (4401, 4403, 403)
-#: Sessions seen this long before an episode count as live during it (the denominator).
-LOOKBACK = timedelta(minutes=30)
-WATCHED_CODES = (*AUTH_CODES, 1011, 1006, 1013)
+#: The signals scanned here and the finding kind each elevation makes.
+KINDS = {"auth": "auth_spike", "errors": "error_spike", "1006": "close_code_spike",
+         "1013": "close_code_spike"}  # fmt: skip
+#: Fewest excess events an elevation must hold, counted by the server or in the RUM sample.
+MIN_EXCESS = {"server": 5.0, "rum": 3.0}
 CODE_NAMES = {
     4401: "unauthorized",
     4403: "forbidden",
@@ -33,53 +37,79 @@ CODE_NAMES = {
     1006: "abnormal close",
     1013: "try again later",
 }
+WATCHED_CODES = (*AUTH_CODES, 1011, 1006, 1013)
 
 
-def codes_seen(data: IncidentData) -> tuple[set[str], set[int]]:
-    """Close codes with a server series, and close codes in RUM beacons (one scan each)."""
-    server: set[str] = set()
-    if data.has_server and "code" in data.samples.columns:
-        closes = data.samples.filter(pl.col("metric") == CLOSES_TOTAL)
-        server = set(closes["code"].drop_nulls().unique().to_list())
-    rum: set[int] = set()
-    if data.has_rum:
-        closes = data.beacons.filter(pl.col("type") == "ws.close")
-        rum = set(closes["code"].drop_nulls().unique().to_list())
-    return server, rum
+def impact_of(
+    data: IncidentData, signal: Signal, e: Elevation, source: str
+) -> impact.Impact | None:
+    """Who the elevation hit: RUM sessions with the signal when the beacons carry all of
+    it, else the server's excess in bursts over the connections live then (error frames
+    are not in RUM)."""
+    if data.has_rum and (source == "rum" or not signal.frames):
+        found = impact.from_rum(data, e.variant, e.start, e.end, signal.rum_where())
+        if found is not None:
+            return found
+    live = live_connections(data, e.variant, e.start, e.end) if source == "server" else None
+    return impact.from_server(e.excess, e.burst, live) if live else None
 
 
-def code_counts(
-    data: IncidentData, code: int, seen: tuple[set[str], set[int]] | None = None
-) -> tuple[pl.DataFrame | None, str]:
-    """Closes of one code per minute: server counter first, RUM beacons second."""
-    server_codes, rum_codes = seen if seen is not None else codes_seen(data)
-    if str(code) in server_codes:
-        counts = server_counts(data, CLOSES_TOTAL, pl.col("code") == str(code))
-        if counts is not None and counts["n"].sum() > 0:
-            return counts, "server"
-    if code in rum_codes:
-        counts = rum_counts(data, "ws.close", pl.col("code") == code)
-        if counts is not None and counts["n"].sum() > 0:
-            return counts, "rum"
-    return None, ""
+def finding(
+    data: IncidentData,
+    signal: Signal,
+    e: Elevation,
+    source: str,
+    kind: str,
+    detector: str,
+    felt: Signal | None = None,
+) -> Finding | None:
+    """One elevation of a counted signal as a finding (close codes, storms, give-ups);
+    its impact read on `felt` (default: the signal itself) in RUM. None for an elevation
+    that users do not confirm: counted in RUM, no more sessions hit than usual (a few
+    flapping clients); counted on the server and weak, no sampled session hit beyond the
+    usual at all."""
+    hit = impact_of(data, felt or signal, e, source)
+    if hit is not None and hit.source == "rum":
+        if source == "rum" and not hit.users_confirm:
+            return None  # more events, not more users: a few flapping clients
+        if source == "server" and not e.strong and hit.hit <= 0:
+            return None  # a weak rise on the server no sampled user saw beyond the usual
+    share = hit.share if hit else None
+    share_text = f"; {share:.0%} of its sessions hit beyond the usual" if share is not None else ""
+    return Finding(
+        kind=kind,
+        start=e.start,
+        end=e.end,
+        variant=e.variant,
+        severity=impact.severity(share, e.strong, hit.hit if hit else None),
+        sentence=(
+            f"{e.observed:.0f} {signal.label} on {e.variant} from {_hm(e.start)} to "
+            f"{_hm(e.end)} UTC where about {e.expected:.0f} are usual "
+            f"(×{e.ratio:.2g}, {e.minutes} min{share_text})."
+        ),
+        numbers={
+            "signal": signal.name, "code": signal.codes[0] if signal.codes else None,
+            "closes" if signal.codes else "events": e.observed, "expected": e.expected,
+            "ratio": e.ratio, "excess": e.excess, "peak_per_minute": e.peak,
+            "minutes": e.minutes, "pvalue": e.pvalue, "strict": e.strong, "source": source,
+            **(hit.numbers() if hit else {"sessions_affected_share": None}),
+        },
+        detector=detector,
+    )  # fmt: skip
 
 
-def affected_share(data: IncidentData, episode: Episode, codes: tuple[int, ...]) -> float | None:
-    """Share of the variant's live RUM sessions (seen in the 30 minutes before or during
-    the episode) that saw one of `codes` during the episode."""
-    if not data.has_rum:
-        return None
-    live = sessions_in(data, episode.variant, episode.start - LOOKBACK, episode.end)
-    if live == 0:
-        return None
-    hit = data.beacons.filter(
-        (pl.col("variant") == episode.variant)
-        & (pl.col("type") == "ws.close")
-        & pl.col("code").is_in(list(codes))
-        & (pl.col("ts") >= episode.start)
-        & (pl.col("ts") < episode.end)
-    )["session_id"].n_unique()
-    return hit / live
+def _hm(at: datetime) -> str:
+    return f"{at:%H:%M}"
+
+
+def scanned(data: IncidentData, name: str) -> tuple[list[Elevation], str]:
+    """Elevations of one signal, server counters first, and where they were counted."""
+    signal = SIGNALS[name]
+    counts, source = signal_counts(data, signal)
+    if counts is None:
+        return [], ""
+    found = elevations(counts, exposure(data, source), min_excess=MIN_EXCESS[source])
+    return found, source
 
 
 def detect(data: IncidentData) -> tuple[list[Finding], list[NotRun]]:
@@ -89,37 +119,9 @@ def detect(data: IncidentData) -> tuple[list[Finding], list[NotRun]]:
     if not has_codes:
         return [], [NotRun("close_codes", "no ws_closes_total{code} series and no RUM beacons")]
     findings = []
-    seen = codes_seen(data)
-    for code in WATCHED_CODES:
-        counts, source = code_counts(data, code, seen)
-        if counts is None:
-            continue
-        marked = with_baseline(counts)
-        min_count = 5 if source == "server" else 3
-        for e in episodes(marked, unusual(marked, min_count=min_count)):
-            auth = code in AUTH_CODES
-            share = affected_share(data, e, AUTH_CODES if auth else (code,))
-            kind = "auth_spike" if auth else "close_code_spike"
-            severity = severity_from(e.ratio, 3.0, 10.0) if e.observed >= 20 else "low"
-            share_text = f", {share:.0%} of its sessions" if share is not None else ""
-            findings.append(
-                Finding(
-                    kind=kind,
-                    start=e.start,
-                    end=e.end,
-                    variant=e.variant,
-                    severity=severity,
-                    sentence=(
-                        f"{e.observed:.0f} {code} ({CODE_NAMES[code]}) closes on {e.variant} "
-                        f"from {e.start:%H:%M} to {e.end:%H:%M} UTC where about "
-                        f"{e.expected:.0f} are usual{share_text}."
-                    ),
-                    numbers={
-                        "code": code, "closes": e.observed, "expected": e.expected,
-                        "ratio": e.ratio, "peak_per_minute": e.peak,
-                        "sessions_affected_share": share, "source": source,
-                    },
-                    detector="close_codes",
-                )
-            )  # fmt: skip
-    return findings, []
+    for name, kind in KINDS.items():
+        found, source = scanned(data, name)
+        findings += [
+            f for e in found if (f := finding(data, SIGNALS[name], e, source, kind, "close_codes"))
+        ]
+    return sorted(findings, key=lambda f: (f.start, f.variant, f.kind)), []

@@ -4,13 +4,15 @@ drops (the client saving the day), and clients that gave up reconnecting — the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
+from wsanalysis.incident.close_codes import MIN_EXCESS, finding
 from wsanalysis.incident.findings import Finding, NotRun, severity_from
 from wsanalysis.incident.inputs import IncidentData
-from wsanalysis.incident.signals import episodes, rum_counts, unusual, with_baseline
+from wsanalysis.incident.scan import elevations
+from wsanalysis.incident.signals import SIGNALS, exposure, rum_signal
 
 
 @dataclass(frozen=True)
@@ -69,23 +71,19 @@ def detect(data: IncidentData) -> tuple[list[Finding], list[NotRun]]:
                     detector="delivery",
                 )
             )
-    gave_up = rum_counts(data, "ws.give_up")
-    marked = with_baseline(gave_up)
-    for e in episodes(marked, unusual(marked, ratio=3, z=4, min_count=3), gap=3):
+    gave_up = rum_signal(data, SIGNALS["give_ups"])
+    for e in elevations(gave_up, exposure(data, "rum"), min_excess=MIN_EXCESS["rum"]):
+        f = finding(data, SIGNALS["give_ups"], e, "rum", "give_ups", "delivery")
+        if f is None:
+            continue
+        users = e.observed / data.rum_sample
+        f.numbers.update({"give_ups": e.observed, "estimated_users": users})
         findings.append(
-            Finding(
-                kind="give_ups",
-                start=e.start,
-                end=e.end,
-                variant=e.variant,
-                severity=severity_from(e.observed / data.rum_sample, 10, 100),
-                sentence=(
-                    f"{e.observed:.0f} sampled clients on {e.variant} gave up reconnecting "
-                    f"between {e.start:%H:%M} and {e.end:%H:%M} UTC (about "
-                    f"{e.observed / data.rum_sample:.0f} users left to refresh by hand)."
-                ),
-                numbers={"give_ups": e.observed, "estimated_users": e.observed / data.rum_sample},
-                detector="delivery",
-            )
-        )
+            replace(f, sentence=(
+                f"{e.observed:.0f} sampled clients on {e.variant} gave up reconnecting "
+                f"between {e.start:%H:%M} and {e.end:%H:%M} UTC where about "
+                f"{e.expected:.0f} are usual (about {users:.0f} users left to refresh by "
+                f"hand)."
+            ))
+        )  # fmt: skip
     return findings, not_run

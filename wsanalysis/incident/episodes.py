@@ -32,26 +32,26 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
-from wsanalysis.incident.close_codes import code_counts
-from wsanalysis.incident.findings import SEVERITY_ORDER, Finding, Severity
+from wsanalysis.incident.findings import SEVERITY_ORDER, Finding, Severity, is_shift
 from wsanalysis.incident.inputs import IncidentData
-from wsanalysis.incident.signals import rum_counts, server_counts, with_baseline
-from wsanalysis.sources.metric_names import CONNECTIONS_TOTAL
+from wsanalysis.incident.scan import expected_counts
+from wsanalysis.incident.signals import SIGNALS, exposure, signal_counts
 from wsanalysis.stats.rates import RateComparison, compare_rates
 
 Scope = Literal["fleet", "canary", "control"]
 #: With equal severity, the release question ranks a canary-only episode first.
 SCOPE_RANK: dict[str, int] = {"canary": 0, "fleet": 1, "control": 2}
 GAP = timedelta(minutes=1)  # findings this close in time belong to one episode
+#: A finding in time of a shifted signal starting this long before to after the shift's
+#: start is its onset, told in the shift's episode.
+ONSET = (timedelta(minutes=30), timedelta(hours=2))
 WINDOW_WIDE = 0.5  # a finding spanning this share of the window is not an incident in time
 BEYOND = 2.0  # "hit beyond the other": significant and at least ×2 (or at most ×0.5)
 LEVEL = 0.95
 
 #: The cause first: the finding whose kind comes first names the episode's event signal.
-CAUSES = ("server_restart", "network_outage", "auth_spike", "close_code_spike",
+CAUSES = ("server_restart", "network_outage", "auth_spike", "error_spike", "close_code_spike",
           "reconnect_storm", "thundering_herd", "give_ups")  # fmt: skip
-RESTART_CODES = (1012, 1001)
-AUTH_CODES = (4401, 4403, 403)
 
 
 @dataclass(frozen=True)
@@ -61,10 +61,13 @@ class Attribution:
     signal: str  # what was counted, e.g. "1006 closes (server)"
     comparison: RateComparison | None
     excess: dict[str, float]  # excess events per variant over the episode
+    summary: dict[str, Any] | None = None  # a level shift's own comparison, told as is
 
     def to_json(self) -> dict[str, Any]:
         c = self.comparison
         out: dict[str, Any] = {"signal": self.signal, "excess": dict(self.excess)}
+        if self.summary:
+            out |= {k: _finite(v) if isinstance(v, float) else v for k, v in self.summary.items()}
         if c is not None:
             ci = c.confidence_interval()
             out |= {
@@ -129,14 +132,35 @@ def _finite(value: float) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
+def _signal(f: Finding) -> str | None:
+    """The signal a finding counts: its own word, else its kind's, else its close code's."""
+    name = f.numbers.get("signal") or CAUSE_SIGNAL.get(f.kind)
+    if name is None and f.numbers.get("code") is not None:
+        code = int(f.numbers["code"])
+        name = next((n for n, s in SIGNALS.items() if code in s.codes), None)
+    return "reconnects" if name == "opens" else name
+
+
 def group(findings: list[Finding], window_seconds: float | None = None) -> list[list[Finding]]:
     """Findings overlapping in time (within `GAP`), across variants, as groups in time
-    order; window-wide findings grouped by kind on their own."""
+    order. A variant's level shifts are one group, with the findings in time of the same
+    signal on that variant that start at the shift (an onset seen against its own past);
+    other window-wide findings are grouped by kind on their own."""
+    shifts: dict[str, list[Finding]] = {}
+    for f in findings:
+        if is_shift(f):
+            shifts.setdefault(f.variant, []).append(f)
     wide: dict[str, list[Finding]] = {}
     timed: list[Finding] = []
     for f in findings:
+        if is_shift(f):
+            continue
+        onset = [g for g in shifts.get(f.variant, []) if _signal(g) == _signal(f)
+                 and g.start - ONSET[0] <= f.start <= g.start + ONSET[1]]  # fmt: skip
         span = (f.end - f.start).total_seconds()
-        if window_seconds and span >= WINDOW_WIDE * window_seconds:
+        if onset:
+            shifts[f.variant].append(f)
+        elif window_seconds and span >= WINDOW_WIDE * window_seconds:
             wide.setdefault(f.kind, []).append(f)
         else:
             timed.append(f)
@@ -149,100 +173,77 @@ def group(findings: list[Finding], window_seconds: float | None = None) -> list[
         else:
             groups.append([f])
             end = f.end
-    groups += list(wide.values())
+    groups += list(wide.values()) + list(shifts.values())
     return sorted(groups, key=lambda g: min(f.start for f in g))
 
 
 def _cause(findings: list[Finding]) -> Finding | None:
+    """The finding whose events the scope is tested on: the most severe, then by kind
+    (the cause first: a restart before the herd it set off)."""
     ranked = [f for f in findings if f.kind in CAUSES]
-    return min(ranked, key=lambda f: CAUSES.index(f.kind)) if ranked else None
+    if not ranked:
+        return None
+    return min(ranked, key=lambda f: (-SEVERITY_ORDER[f.severity], CAUSES.index(f.kind)))
 
 
-def _codes_counts(data: IncidentData, codes: tuple[int, ...]) -> tuple[pl.DataFrame | None, str]:
-    """Closes of any of `codes` per minute and variant, from one source for every code."""
-    parts = [code_counts(data, code) for code in codes]
-    for source in ("server", "rum"):
-        frames = [c for c, s in parts if c is not None and s == source]
-        if frames:
-            summed = pl.concat(frames).group_by("bucket", "variant").agg(pl.col("n").sum())
-            return summed.sort("variant", "bucket"), source
-    return None, ""
+#: The signal each kind of cause counts (a finding that names its signal says it itself).
+CAUSE_SIGNAL = {"server_restart": "restarts", "thundering_herd": "restarts",
+                "network_outage": "1006", "auth_spike": "auth", "error_spike": "errors",
+                "reconnect_storm": "reconnects", "give_ups": "give_ups"}  # fmt: skip
 
 
 def event_counts(data: IncidentData, cause: Finding) -> tuple[pl.DataFrame | None, str, str]:
     """The events that make `cause`'s kind, per minute and variant: (counts, label, source)."""
-    kind = cause.kind
-    if kind in ("server_restart", "thundering_herd"):
-        codes: tuple[int, ...] | None = RESTART_CODES
-    elif kind == "network_outage":
-        codes = (1006,)
-    elif kind == "auth_spike":
-        codes = AUTH_CODES
-    elif kind == "close_code_spike" and cause.numbers.get("code") is not None:
-        codes = (int(cause.numbers["code"]),)
-    else:
-        codes = None
-    if codes is not None:
-        counts, source = _codes_counts(data, codes)
-        label = "/".join(str(c) for c in codes)
-        return counts, f"{label} closes ({source})", source
-    beacon = {"reconnect_storm": "ws.reconnect_scheduled", "give_ups": "ws.give_up"}.get(kind)
-    if beacon is None:
+    name = _signal(cause)
+    if name not in SIGNALS:
         return None, "", ""
-    return rum_counts(data, beacon), f"{beacon} beacons (rum)", "rum"
-
-
-def exposure(data: IncidentData, source: str) -> dict[str, float]:
-    """Connections opened per variant over the window, counted by `source` (the same
-    source as the events, so RUM sampling cancels in the ratio)."""
-    counts = (
-        server_counts(data, CONNECTIONS_TOTAL)
-        if source == "server"
-        else rum_counts(data, "ws.open")
-    )
-    if counts is None:
-        return {}
-    totals = counts.group_by("variant").agg(pl.col("n").sum())
-    return {v: float(n) for v, n in totals.iter_rows() if n > 0}
+    signal = SIGNALS[name]
+    counts, source = signal_counts(data, signal, prefer="rum" if signal.beacon else "server")
+    return counts, f"{signal.label} ({source})", source
 
 
 def attribute(
     data: IncidentData, findings: list[Finding], start: datetime, end: datetime
 ) -> Attribution | None:
-    """Excess events per exposure in [start, end), canary against control (None when the
-    episode has no countable cause, or a variant has no exposure)."""
+    """Excess events per open connection over the cause's span within [start, end),
+    canary against control (None when the episode has no countable cause, or a variant
+    has no exposure). The excess of a minute is its count less the variant's usual rate
+    (the episode left out) times its open connections. The cause's span, not the
+    episode's: a weak finding alongside does not dilute the test."""
     cause = _cause(findings)
     if cause is None:
         return None
+    start, end = max(start, cause.start), min(end, cause.end)
     counts, signal, source = event_counts(data, cause)
     if counts is None:
         return None
     exposed = exposure(data, source)
-    if not {"canary", "control"} <= exposed.keys():
+    if exposed is None or not {"canary", "control"} <= set(exposed["variant"].unique()):
         return None
-    marked = with_baseline(counts).filter(pl.col("bucket").is_between(start, end, closed="left"))
+    spans = {v: [(start, end)] for v in ("canary", "control")}
+    marked = expected_counts(counts, exposed, spans).filter(
+        pl.col("bucket").is_between(start, end, closed="left")
+    )
     marked = marked.with_columns((pl.col("n") - pl.col("baseline")).clip(lower_bound=0).alias("x"))
     minutes_hit = marked["bucket"].unique().sort()
     if minutes_hit.is_empty():
         return None
     grid = pl.DataFrame({"bucket": minutes_hit})
-    per = {  # a variant without the series (no 4401 close on control) had no such event
-        v: grid.join(marked.filter(pl.col("variant") == v), on="bucket", how="left")
-        .sort("bucket")["x"]
-        .fill_null(0.0)
-        .to_numpy()
-        for v in ("canary", "control")
-    }
+    inside = exposed.filter(pl.col("bucket").is_between(start, end, closed="left"))
+
+    def column(frame: pl.DataFrame, variant: str, name: str) -> np.ndarray:
+        part = frame.filter(pl.col("variant") == variant).select("bucket", name)
+        return grid.join(part, on="bucket", how="left").sort("bucket")[name].fill_null(
+            0.0).to_numpy()  # fmt: skip
+
+    # a variant without the series (no 4401 close on control) had no such event
+    per = {v: column(marked, v, "x") for v in ("canary", "control")}
+    load = {v: np.maximum(column(inside, v, "n"), 1e-9) for v in ("canary", "control")}
     excess = {v: float(x.sum()) for v, x in per.items()}
-    minutes = max(1, round(data.window.duration.total_seconds() / 60)) if data.window else 1
-    if sum(excess.values()) <= 0:
+    if sum(excess.values()) <= 0 or min(x.sum() for x in load.values()) <= 1e-6:
         return Attribution(signal, None, excess)
-    buckets = len(per["canary"])
-    comparison = compare_rates(
-        per["canary"], np.full(buckets, exposed["canary"] / minutes),
-        per["control"], np.full(buckets, exposed["control"] / minutes),
-        level=LEVEL, method="robust",
-    )  # fmt: skip
+    comparison = compare_rates(per["canary"], load["canary"], per["control"], load["control"],
+                               level=LEVEL, method="robust")  # fmt: skip
     return Attribution(signal, comparison, excess)
 
 
@@ -286,7 +287,46 @@ def _kind_text(kind: str) -> str:
     return kind.replace("_", " ")
 
 
+def _shift_episode(data: IncidentData, findings: tuple[Finding, ...]) -> Episode:
+    """A variant worse than the other all along, or since a point: scoped to it."""
+    shifted = [f for f in findings if is_shift(f)]
+    variant = shifted[0].variant
+    other = shifted[0].numbers.get("against", "control")
+    start = min(f.start for f in findings)
+    end = max(f.end for f in findings)
+    whole = start <= data.window.start
+    when = "over the whole window" if whole else f"since {start:%H:%M} UTC"
+    parts = []
+    for f in sorted(shifted, key=lambda f: f.numbers.get("pvalue", 1.0)):
+        n = f.numbers
+        if f.kind == "ttfb_degradation":
+            parts.append(f"first-byte p95 +{n['difference']:.0f} ms")
+        elif f.kind == "duration_regression":
+            parts.append(f"connection durations median ×{n['ratio']:.2g}")
+        else:
+            parts.append(f"{SIGNALS[n['signal']].label} {_times(n['ratio'])} "
+                         f"(95% CI {_times(n['ci_low'])} to {_times(n['ci_high'])})")  # fmt: skip
+    verdict = "the release is suspect" if variant == "canary" else "not the release"
+    sentence = (f"{variant.capitalize()} differs from {other} {when}: {'; '.join(parts)}: "
+                f"{verdict}.")  # fmt: skip
+    severity = max((f.severity for f in findings), key=SEVERITY_ORDER.__getitem__)
+    top = min(shifted, key=lambda f: f.numbers.get("pvalue", 1.0))
+    summary = {k: top.numbers.get(k) for k in ("signal", "ratio", "difference", "ci_low",
+               "ci_high", "pvalue", "against", "since") if k in top.numbers}  # fmt: skip
+    # the keys a timed episode's test has, so a reader of findings.json finds them all
+    summary |= {"level": LEVEL, "sufficient": True,
+                "method": top.numbers.get("method", "log-rank test")}  # fmt: skip
+    ordered = tuple(sorted(findings, key=lambda f: (f.start, f.variant, f.kind)))
+    scope: Scope = "canary" if variant == "canary" else "control" if variant == "control" \
+        else "fleet"  # fmt: skip
+    excess = {variant: top.numbers["excess"]} if "excess" in top.numbers else {}
+    return Episode(start, end, scope, severity, sentence, ordered,
+                   Attribution("level shift", None, excess, summary))  # fmt: skip
+
+
 def episode_of(data: IncidentData, findings: list[Finding]) -> Episode:
+    if any(is_shift(f) for f in findings):
+        return _shift_episode(data, tuple(findings))
     start = min(f.start for f in findings)
     end = max(f.end for f in findings)
     ordered = tuple(sorted(findings, key=lambda f: (f.start, f.variant, f.kind)))

@@ -76,6 +76,12 @@ def severity_at_least(finding: Finding, level: Severity) -> bool:
     return SEVERITY_ORDER[finding.severity] >= SEVERITY_ORDER[level]
 
 
+def is_shift(finding: Finding) -> bool:
+    """A level shift (one variant worse than the other all along, or since a point: its
+    `numbers` say `since`), not a span in time."""
+    return "since" in finding.numbers
+
+
 def severity_from(value: float, medium: float, high: float) -> Severity:
     """`high` at or above `high`, `medium` at or above `medium`, else `low`."""
     if value >= high:

@@ -1,7 +1,9 @@
 """Network outages: a burst of abnormal closes (1006) across many sessions whose
 reconnects then fail (repeat attempts, give-ups, offline beacons), ending when the
-clients come back in a surge. Server-only data: active connections fall by a fifth or
-more at once, without a restart, and later recover."""
+clients come back in a surge. The bursts are the RUM sample's, and the server's where
+the sample saw too few (a small canary's); the failed reconnects are always RUM's.
+Server-only data: active connections fall by a fifth or more at once, without a
+restart, and later recover."""
 
 from __future__ import annotations
 
@@ -9,35 +11,37 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from wsanalysis.incident.findings import Finding, NotRun, severity_from
+from wsanalysis.incident import impact
+from wsanalysis.incident.findings import Finding, NotRun
 from wsanalysis.incident.inputs import IncidentData
+from wsanalysis.incident.scan import Elevation, elevations
 from wsanalysis.incident.signals import (
     MINUTE,
-    episodes,
-    rum_counts,
-    server_counts,
+    SIGNALS,
+    exposure,
+    rum_signal,
+    server_signal,
     sessions_in,
-    unusual,
-    with_baseline,
 )
-from wsanalysis.sources.metric_names import CONNECTIONS_ACTIVE, CONNECTIONS_TOTAL
+from wsanalysis.sources.metric_names import CONNECTIONS_ACTIVE
 
 FAILURE_SHARE = 0.6
 MAX_OUTAGE = timedelta(hours=3)
 ACTIVE_DROP = 0.8
+MIN_CLOSES = 3  # sampled 1006 closes beyond the usual in a burst
+#: The users' return is looked for only after an outage was found: a looser level.
+RETURN_ALARMS = 1.0
 
 
 def _return_surge(data: IncidentData, variant: str, after: datetime) -> datetime | None:
-    """Start of the first unusual burst of opens after `after` (the users coming back)."""
-    sources = [
-        rum_counts(data, "ws.open") if data.has_rum else None,
-        server_counts(data, CONNECTIONS_TOTAL),
-    ]
-    for counts in sources:
-        if counts is None:
+    """Start of the first burst of opens after `after` (the users coming back), counted
+    raw: the outage cut the open connections the other scans measure against."""
+    signal = SIGNALS["opens"]
+    for counts in (rum_signal(data, signal), server_signal(data, signal)):
+        if counts is None or counts["n"].sum() <= 0:
             continue
-        marked = with_baseline(counts.filter(pl.col("variant") == variant))
-        for e in episodes(marked, unusual(marked, ratio=2.0, z=4.0, min_count=3)):
+        mine = counts.filter(pl.col("variant") == variant)
+        for e in elevations(mine, per_series=RETURN_ALARMS):
             if after <= e.start <= after + MAX_OUTAGE:
                 return e.start
     return None
@@ -59,27 +63,40 @@ def _near_restart(restarts: list[Finding], variant: str, at: datetime) -> bool:
     return any(r.variant == variant and abs(r.start - at) <= 3 * MINUTE for r in restarts)
 
 
-def _from_rum(data: IncidentData, restarts: list[Finding]) -> list[Finding]:
-    counts = rum_counts(data, "ws.close", pl.col("code") == 1006)
-    if counts is None:
-        return []
-    marked = with_baseline(counts)
+def _bursts(data: IncidentData) -> list[tuple[Elevation, str]]:
+    """Bursts of 1006 closes: elevations in the RUM sample, and the server's where the
+    sample saw too few (a small canary's sample may hold a handful of its users)."""
     found = []
-    for e in episodes(marked, unusual(marked, min_count=5), gap=3):
+    rum = rum_signal(data, SIGNALS["1006"])
+    if rum is not None and rum["n"].sum() > 0:
+        found = [(e, "rum") for e in elevations(rum, exposure(data, "rum"), min_excess=MIN_CLOSES)]
+    server = server_signal(data, SIGNALS["1006"])
+    if server is not None and server["n"].sum() > 0:
+        for e in elevations(server, exposure(data, "server"), min_excess=MIN_CLOSES):
+            seen = any(f.variant == e.variant and f.start <= e.end and e.start <= f.end
+                       for f, _ in found)  # fmt: skip
+            if not seen:
+                found.append((e, "server"))
+    return found
+
+
+def _from_rum(data: IncidentData, restarts: list[Finding]) -> list[Finding]:
+    found = []
+    for e, source in _bursts(data):
         if _near_restart(restarts, e.variant, e.start):
             continue  # handshakes refused while the server restarts
+        closes = data.beacons.filter(
+            (pl.col("variant") == e.variant) & (pl.col("type") == "ws.close")
+            & (pl.col("code") == 1006) & pl.col("ts").is_between(e.start, e.end)
+        )  # fmt: skip
         failures = _failures(data, e.variant, e.start, e.end + 3 * MINUTE)
-        if failures < FAILURE_SHARE * e.observed:
+        if failures < max(FAILURE_SHARE * closes.height, MIN_CLOSES):
             continue  # closes that reconnect at once: a storm, not an outage
         back = _return_surge(data, e.variant, e.end)
         end = back + MINUTE if back else e.end
         live = sessions_in(data, e.variant, e.start - 30 * MINUTE, e.end)
-        hit = data.beacons.filter(
-            (pl.col("variant") == e.variant) & (pl.col("type") == "ws.close")
-            & (pl.col("code") == 1006) & pl.col("ts").is_between(e.start, e.end)
-        )["session_id"].n_unique()  # fmt: skip
-        share = hit / live if live else None
-        found.append(_finding(e.variant, e.start, end, e.observed, failures, share, "rum"))
+        share = closes["session_id"].n_unique() / live if live else None
+        found.append(_finding(e.variant, e.start, end, e.observed, failures, share, source))
     return found
 
 
@@ -117,14 +134,14 @@ def _from_server(data: IncidentData, restarts: list[Finding]) -> list[Finding]:
 
 
 def _finding(variant, start, end, lost, failures, share, source) -> Finding:
-    what = "of its sessions" if source == "rum" else "of connections"
+    what = "of connections" if failures is None else "of its sessions"
     share_text = f" ({share:.0%} {what})" if share is not None else ""
     return Finding(
         kind="network_outage",
         start=start,
         end=end,
         variant=variant,
-        severity=severity_from(share or 0.0, 0.05, 0.2),
+        severity=impact.severity(share, True),
         sentence=(
             f"Network outage on {variant} from {start:%H:%M} to {end:%H:%M} UTC: "
             f"{lost:.0f} connections lost at once{share_text}"

@@ -9,18 +9,18 @@ import polars as pl
 
 from wsanalysis.incident.findings import Finding, NotRun
 from wsanalysis.incident.inputs import IncidentData
+from wsanalysis.incident.scan import elevations
 from wsanalysis.incident.signals import (
     MINUTE,
-    episodes,
-    rum_counts,
+    SIGNALS,
+    exposure,
+    rum_signal,
     scrape_interval,
-    server_counts,
-    unusual,
-    with_baseline,
+    server_signal,
 )
-from wsanalysis.sources.metric_names import CLOSES_TOTAL, CONNECTIONS_TOTAL
+from wsanalysis.sources.metric_names import CONNECTIONS_TOTAL
 
-RESTART_CODES = ("1012", "1001")
+MIN_CLOSES = 10  # a burst of restart closes holds at least this many (beyond the usual)
 
 
 def counter_resets(data: IncidentData) -> list[tuple[str, datetime]]:
@@ -41,18 +41,14 @@ def counter_resets(data: IncidentData) -> list[tuple[str, datetime]]:
 
 
 def _code_bursts(data: IncidentData) -> list[tuple[str, datetime, float]]:
+    """(variant, start, closes) of each burst of 1012/1001 closes, server and RUM."""
     found = []
-    sources = [
-        server_counts(data, CLOSES_TOTAL, pl.col("code").is_in(RESTART_CODES))
-        if "code" in data.samples.columns
-        else None,
-        rum_counts(data, "ws.close", pl.col("code").is_in([1012, 1001])),
-    ]
-    for counts in sources:
-        if counts is None:
+    signal = SIGNALS["restarts"]
+    for source, counts in (("server", server_signal(data, signal)),
+                           ("rum", rum_signal(data, signal))):  # fmt: skip
+        if counts is None or counts["n"].sum() <= 0:
             continue
-        marked = with_baseline(counts)
-        for e in episodes(marked, unusual(marked, ratio=5, z=6, min_count=10)):
+        for e in elevations(counts, exposure(data, source), min_excess=MIN_CLOSES):
             found.append((e.variant, e.start, e.observed))
     return found
 

@@ -1,9 +1,8 @@
-"""Per-minute event counts from both sources, a robust rolling baseline, and episodes.
+"""Per-minute event counts and exposures from both sources.
 
-Every detector that looks for "more of X than usual" uses the same three steps: count X
-per minute and variant (server counter increases, or RUM beacons), compare each minute
-against the median of the previous two hours (robust to the incident itself and to the
-daily cycle), and join the unusual minutes into episodes.
+Every detector that looks for "more of X than usual" counts X per minute and variant
+(server counter increases, or RUM beacons) and scans the counts against their own
+baseline per unit of exposure (open connections per minute) with `scan.elevations`.
 """
 
 from __future__ import annotations
@@ -17,18 +16,31 @@ import polars as pl
 from wsanalysis.frames.counters import increases, series_keys
 from wsanalysis.frames.measures import Window, bucket_of
 from wsanalysis.incident.inputs import IncidentData
+from wsanalysis.sources.metric_names import (
+    CLOSES_TOTAL,
+    CONNECTIONS_ACTIVE,
+    CONNECTIONS_TOTAL,
+    FRAMES_SENT_TOTAL,
+)
 from wsanalysis.sources.schema import TIMESTAMP
 
 MINUTE = timedelta(minutes=1)
-BASELINE_MINUTES = 120
 
 
-def scrape_interval(samples: pl.DataFrame) -> timedelta:
-    """The median step between a series' samples (60 s when it cannot be told)."""
-    steps = samples.select("timestamp").unique().sort("timestamp")["timestamp"].diff().drop_nulls()
-    if steps.is_empty():
-        return MINUTE
-    return timedelta(milliseconds=float(steps.dt.total_milliseconds().median()))
+def scrape_interval(samples: pl.DataFrame, among: pl.DataFrame | None = None) -> timedelta:
+    """The median step between consecutive samples of one series (60 s when it cannot be
+    told). A series seen in one scrape only (a labelled counter created just before its
+    process restarted) says nothing of the interval: then `among`, all the samples, do."""
+    keys = [k for k in series_keys(samples) if k != "timestamp"]
+    steps = (
+        samples.select(*keys, "timestamp").unique().sort(*keys, "timestamp")
+        .select(pl.col("timestamp").diff().over(keys).dt.total_milliseconds())
+        .drop_nulls()["timestamp"]
+    )  # fmt: skip
+    steps = steps.filter(steps > 0)
+    if not steps.is_empty():
+        return timedelta(milliseconds=float(steps.median()))
+    return scrape_interval(among) if among is not None else MINUTE
 
 
 def minutes(window: Window) -> pl.DataFrame:
@@ -63,7 +75,7 @@ def server_counts(
         selected = selected.filter(where)
     if selected.is_empty():
         return None
-    step = scrape_interval(selected)
+    step = scrape_interval(selected, data.samples)
     born_late = (pl.col("timestamp") == pl.col("timestamp").min().over(series_keys(selected))) & (
         pl.col("timestamp") > data.samples["timestamp"].min() + step
     )  # a series that appears mid-window was created by the events its first value counts
@@ -94,83 +106,97 @@ def rum_counts(
     return _filled(counted, data.window, sorted(beacons["variant"].unique().to_list()))
 
 
-def with_baseline(counts: pl.DataFrame, minutes_back: int = BASELINE_MINUTES) -> pl.DataFrame:
-    """Adds `baseline`: median of the previous `minutes_back` minutes (the whole series'
-    median while there is less than a quarter of that history)."""
-    previous = (
-        pl.col("n")
-        .shift(1)
-        .rolling_median(minutes_back, min_samples=minutes_back // 4)
-        .over("variant", order_by="bucket")
+def active_connections(data: IncidentData) -> pl.DataFrame | None:
+    """Open connections per minute and variant (bucket, variant, n): the server's gauge,
+    the mean of each series' scrapes in the minute summed over series (pods), carried
+    forward into minutes without a scrape; None without the gauge."""
+    if not data.has_server or data.window is None:
+        return None
+    gauge = data.samples.filter(pl.col("metric") == CONNECTIONS_ACTIVE)
+    if gauge.is_empty():
+        return None
+    keys = [k for k in series_keys(gauge) if k != "timestamp"]
+    per_series = gauge.group_by(bucket_of("timestamp", data.window, MINUTE).alias("bucket"),
+                                *keys).agg(pl.col("value").mean())  # fmt: skip
+    summed = per_series.group_by("bucket", "variant").agg(pl.col("value").sum().alias("n"))
+    grid = minutes(data.window).join(pl.DataFrame({"variant": sorted(set(summed["variant"]))}),
+                                     how="cross")  # fmt: skip
+    return (
+        grid.join(summed, on=["bucket", "variant"], how="left")
+        .sort("variant", "bucket")
+        .with_columns(pl.col("n").forward_fill().backward_fill().over("variant").fill_null(0.0))
     )
-    overall = pl.col("n").median().over("variant")
-    return counts.with_columns(previous.fill_null(overall).alias("baseline"))
 
 
-@dataclass(frozen=True)
-class Episode:
-    """Consecutive unusual minutes of one variant: counts observed and expected."""
-
-    variant: str
-    start: datetime
-    end: datetime  # end of the last unusual minute
-    observed: float
-    expected: float
-    peak: float
-    peak_baseline: float
-    minutes: int
-
-    @property
-    def ratio(self) -> float:
-        return self.observed / max(self.expected, 1.0)
-
-
-def unusual(
-    counts: pl.DataFrame,
-    *,
-    ratio: float = 3.0,
-    z: float = 6.0,
-    min_count: float = 5.0,
-    dispersion: float = 0.25,
-) -> pl.Expr:
-    """A minute is unusual when it beats its baseline by `ratio`, by `min_count` events,
-    and by `z` standard deviations of an overdispersed count (var = b + (dispersion·b)²)."""
-    b = pl.col("baseline").clip(lower_bound=0.5)
-    sd = (b + (dispersion * b) ** 2).sqrt()
-    return (pl.col("n") >= min_count) & (pl.col("n") >= ratio * b) & ((pl.col("n") - b) / sd >= z)
+def rum_live(data: IncidentData) -> pl.DataFrame | None:
+    """Sockets open per minute and variant in the RUM sample (bucket, variant, n), from
+    open and close beacons: a socket closed without an open beacon opened before the
+    window, one opened without a close is open until its end. None without beacons."""
+    if not data.has_rum or data.window is None:
+        return None
+    window = data.window
+    count = max(1, int(np.ceil(window.duration / MINUTE)))
+    opens = data.of_type("ws.open").select("socket_id", "variant", pl.col("ts").alias("opened"))
+    closes = data.of_type("ws.close").select("socket_id", "variant", pl.col("ts").alias("closed"))
+    sockets = opens.join(closes, on=["socket_id", "variant"], how="full", coalesce=True)
+    index = [((pl.col(c) - pl.lit(window.start)).dt.total_milliseconds() // 60_000)
+             .fill_null(default).clip(0, count).cast(pl.Int64).alias(c)
+             for c, default in (("opened", 0), ("closed", count))]  # fmt: skip
+    spans = sockets.with_columns(index)
+    variants = sorted(data.beacons["variant"].unique().to_list())
+    parts = []
+    for variant in variants:
+        mine = spans.filter(pl.col("variant") == variant)
+        delta = np.zeros(count + 1)
+        np.add.at(delta, mine["opened"].to_numpy(), 1.0)
+        np.add.at(delta, np.minimum(mine["closed"].to_numpy() + 1, count), -1.0)
+        parts.append(minutes(window).with_columns(pl.lit(variant).alias("variant"),
+                                                  pl.Series("n", np.cumsum(delta)[:count])))  # fmt: skip
+    return pl.concat(parts)
 
 
-def episodes(
-    counts: pl.DataFrame, flag: pl.Expr, *, gap: int = 2, min_minutes: int = 1
-) -> list[Episode]:
-    """Join flagged minutes separated by at most `gap` quiet minutes into episodes."""
-    marked = with_baseline(counts) if "baseline" not in counts.columns else counts
-    marked = marked.with_columns(flag.alias("flag"))
-    flagged = marked.filter("flag").select("variant", "bucket").sort("variant", "bucket")
-    found: list[Episode] = []
-    for variant in flagged["variant"].unique(maintain_order=True).to_list():
-        times = flagged.filter(pl.col("variant") == variant)["bucket"].to_list()
-        groups: list[list[datetime]] = [[times[0]]]
-        for t in times[1:]:
-            if t - groups[-1][-1] <= (gap + 1) * MINUTE:
-                groups[-1].append(t)
-            else:
-                groups.append([t])
-        rows = marked.filter(pl.col("variant") == variant)
-        for group in groups:
-            span = rows.filter(pl.col("bucket").is_between(group[0], group[-1]))
-            length = int((group[-1] - group[0]) / MINUTE) + 1
-            if length < min_minutes:
-                continue
-            top = span.sort("n", descending=True).row(0, named=True)
-            found.append(
-                Episode(
-                    variant, group[0], group[-1] + MINUTE,
-                    float(span["n"].sum()), float(span["baseline"].sum()),
-                    float(top["n"]), float(top["baseline"]), length,
-                )
-            )  # fmt: skip
-    return found
+def exposure(data: IncidentData, source: str) -> pl.DataFrame | None:
+    """What a count of `source` ("server" or "rum") is per: open connections per minute,
+    from the same source (the server's gauge, else its opened connections; the RUM
+    sample's open sockets). Computed once per data and source (detectors share it)."""
+    key = f"_exposure_{source}"
+    if key not in data.__dict__:  # a race computes it twice, the same way: harmless
+        if source == "rum":
+            found = rum_live(data)
+        else:
+            found = active_connections(data)
+            found = found if found is not None else server_counts(data, CONNECTIONS_TOTAL)
+        data.__dict__[key] = found
+    return data.__dict__[key]
+
+
+def live_connections(
+    data: IncidentData, variant: str, start: datetime, end: datetime
+) -> float | None:
+    """Connections live in [start, end) by the server: open at its start plus opened in it
+    (None without server counters)."""
+    opened = server_counts(data, CONNECTIONS_TOTAL)
+    if opened is None:
+        return None
+    mine = pl.col("variant") == variant
+    inside = opened.filter(mine & pl.col("bucket").is_between(start, end, closed="left"))
+    active = active_connections(data)
+    at_start = 0.0
+    if active is not None:
+        first = active.filter(mine & (pl.col("bucket") >= start)).sort("bucket").head(1)
+        at_start = float(first["n"][0]) if first.height else 0.0
+    return at_start + float(inside["n"].sum())
+
+
+def sessions_hit(
+    data: IncidentData, variant: str, start: datetime, end: datetime, where: pl.Expr
+) -> int:
+    """Distinct RUM sessions of a variant with a beacon matching `where` in [start, end)."""
+    if not data.has_rum:
+        return 0
+    return data.beacons.filter(
+        (pl.col("variant") == variant) & where & (pl.col("ts") >= start) & (pl.col("ts") < end)
+    )["session_id"].n_unique()
 
 
 def sessions_in(data: IncidentData, variant: str, start: datetime, end: datetime) -> int:
@@ -180,3 +206,83 @@ def sessions_in(data: IncidentData, variant: str, start: datetime, end: datetime
     return data.beacons.filter(
         (pl.col("variant") == variant) & (pl.col("ts") >= start) & (pl.col("ts") < end)
     )["session_id"].n_unique()
+
+
+# -- the signals detectors count, in one place ------------------------------------------
+@dataclass(frozen=True)
+class Signal:
+    """Something counted per minute: closes with `codes` (plus error frames when `frames`
+    names their event), a server counter `metric`, or a RUM `beacon` type."""
+
+    name: str
+    label: str
+    codes: tuple[int, ...] = ()
+    frames: str | None = None
+    metric: str | None = None
+    beacon: str | None = None
+
+    def rum_where(self) -> pl.Expr:
+        """The RUM beacons that are this signal."""
+        if self.codes:
+            return (pl.col("type") == "ws.close") & pl.col("code").is_in(list(self.codes))
+        return pl.col("type") == (self.beacon or "ws.open")
+
+
+AUTH_CODES = (4401, 4403, 403)
+RESTART_CODES = (1012, 1001)
+SIGNALS: dict[str, Signal] = {
+    s.name: s
+    for s in (
+        Signal("auth", "4401/4403/403 closes", AUTH_CODES),
+        Signal("errors", "errors (error frames and 1011 closes)", (1011,), frames="error"),
+        Signal("1006", "1006 (abnormal) closes", (1006,)),
+        Signal("1013", "1013 (try again later) closes", (1013,)),
+        Signal("restarts", "1012/1001 restart closes", RESTART_CODES),
+        Signal("reconnects", "reconnects scheduled", beacon="ws.reconnect_scheduled"),
+        Signal("opens", "connections opened", metric=CONNECTIONS_TOTAL, beacon="ws.open"),
+        Signal("give_ups", "give-ups", beacon="ws.give_up"),
+    )
+}
+
+
+def server_signal(data: IncidentData, signal: Signal) -> pl.DataFrame | None:
+    """The signal per minute from the server (None when the server has no such series)."""
+    parts = []
+    if signal.codes and data.has_server and "code" in data.samples.columns:
+        codes = [str(c) for c in signal.codes]
+        parts.append(server_counts(data, CLOSES_TOTAL, pl.col("code").is_in(codes)))
+    if signal.frames and data.has_server and "event" in data.samples.columns:
+        parts.append(server_counts(data, FRAMES_SENT_TOTAL, pl.col("event") == signal.frames))
+    if signal.metric:
+        parts.append(server_counts(data, signal.metric))
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        return None
+    return (
+        pl.concat(parts)
+        .group_by("bucket", "variant")
+        .agg(pl.col("n").sum())
+        .sort("variant", "bucket")
+    )
+
+
+def rum_signal(data: IncidentData, signal: Signal) -> pl.DataFrame | None:
+    """The signal per minute from the RUM sample (None without beacons)."""
+    if not data.has_rum or (signal.metric and not signal.beacon):
+        return None
+    if signal.codes:
+        return rum_counts(data, "ws.close", pl.col("code").is_in(list(signal.codes)))
+    return rum_counts(data, signal.beacon)
+
+
+def signal_counts(
+    data: IncidentData, signal: Signal, prefer: str = "server"
+) -> tuple[pl.DataFrame | None, str]:
+    """(counts per minute, source): the server's series when it has any such event (the
+    whole population), the RUM sample's else; `prefer="rum"` the other way round."""
+    order = (("server", server_signal), ("rum", rum_signal))
+    for source, read in order if prefer == "server" else order[::-1]:
+        counts = read(data, signal)
+        if counts is not None and counts["n"].sum() > 0:
+            return counts, source
+    return None, ""

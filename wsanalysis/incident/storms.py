@@ -1,41 +1,42 @@
 """Reconnection storms: reconnects far above their usual rate for minutes on end.
 
-Counted from the server (`ws_connections_total` increases) and from the clients
-(`ws.reconnect_scheduled` beacons), each against its own rolling two-hour median. A
-surge already explained by a restart or an outage of the same variant is left to that
-finding; a storm is what remains.
+Counted from the clients (`ws.reconnect_scheduled` beacons) and from the server
+(`ws_connections_total` increases), each scanned against its own baseline per open
+connection at every time scale (`scan.elevations`). A surge already explained by a
+restart, an outage or an auth spike of the same variant is left to that finding; a
+storm is what remains, lasting at least MIN_MINUTES. Both sources seeing one storm make
+one finding.
 """
 
 from __future__ import annotations
 
-from wsanalysis.incident.findings import Finding, NotRun, severity_from
+from dataclasses import replace
+
+from wsanalysis.incident.close_codes import MIN_EXCESS, finding
+from wsanalysis.incident.findings import Finding, NotRun
 from wsanalysis.incident.inputs import IncidentData
-from wsanalysis.incident.signals import (
-    MINUTE,
-    Episode,
-    episodes,
-    rum_counts,
-    server_counts,
-    unusual,
-    with_baseline,
-)
-from wsanalysis.sources.metric_names import CONNECTIONS_TOTAL
+from wsanalysis.incident.scan import Elevation, elevations
+from wsanalysis.incident.signals import MINUTE, SIGNALS, exposure, rum_signal, server_signal
 
-MIN_MINUTES = 5
+MIN_MINUTES = 3
 
 
-def _storm_episodes(data: IncidentData) -> list[tuple[Episode, str]]:
-    found: list[tuple[Episode, str]] = []
-    sources = [
-        ("rum", rum_counts(data, "ws.reconnect_scheduled")),
-        ("server", server_counts(data, CONNECTIONS_TOTAL)),
-    ]
+def _storm_elevations(data: IncidentData) -> list[tuple[Elevation, str]]:
+    """Reconnect elevations: the clients' reconnects when RUM has them (the server's
+    opened connections count new visitors too: a batch of arrivals is no storm), the
+    server's opens else."""
+    found: list[tuple[Elevation, str]] = []
+    rum = rum_signal(data, SIGNALS["reconnects"])
+    if rum is not None and rum["n"].sum() > 0:
+        sources = [("rum", rum)]
+    else:
+        sources = [("server", server_signal(data, SIGNALS["opens"]))]
     for source, counts in sources:
-        if counts is None:
+        if counts is None or counts["n"].sum() <= 0:
             continue
-        marked = with_baseline(counts)
-        flag = unusual(marked, ratio=2.0, z=4.0, min_count=5 if source == "server" else 3)
-        found += [(e, source) for e in episodes(marked, flag, gap=3, min_minutes=MIN_MINUTES)]
+        found += [(e, source) for e in elevations(counts, exposure(data, source),
+                                                  min_excess=MIN_EXCESS[source])
+                  if e.minutes >= MIN_MINUTES]  # fmt: skip
     return found
 
 
@@ -45,39 +46,24 @@ def detect(
     if not data.has_server and not data.has_rum:
         return [], [NotRun("storms", "no ws_connections_total series and no RUM beacons")]
     explained_by = explained_by or []
-    merged: list[Finding] = []
-    for e, source in sorted(_storm_episodes(data), key=lambda x: x[0].start):
+    findings = []
+    for e, source in sorted(_storm_elevations(data), key=lambda x: x[0].start):
         if any(
             f.variant == e.variant and f.overlaps(e.start - 2 * MINUTE, e.end) for f in explained_by
         ):
             continue
-        same = [f for f in merged if f.variant == e.variant and f.overlaps(e.start, e.end)]
-        if same:  # both sources saw it: keep one finding spanning both
-            old = same[0]
-            merged.remove(old)
-            e = Episode(
-                e.variant, min(old.start, e.start), max(old.end, e.end),
-                max(old.numbers["reconnects"], e.observed),
-                max(old.numbers["expected"], e.expected), e.peak, e.peak_baseline, e.minutes,
+        signal = SIGNALS["reconnects" if source == "rum" else "opens"]
+        f = finding(data, signal, e, source, "reconnect_storm", "storms",
+                    felt=SIGNALS["reconnects"])  # fmt: skip
+        if f is None:
+            continue
+        f.numbers.update({"reconnects": e.observed, "source": source})
+        findings.append(
+            replace(
+                f,
+                sentence=f"Reconnection storm on {e.variant}: "
+                + f.sentence[0].lower()
+                + f.sentence[1:],
             )  # fmt: skip
-            source = "server+rum"
-        merged.append(
-            Finding(
-                kind="reconnect_storm",
-                start=e.start,
-                end=e.end,
-                variant=e.variant,
-                severity=severity_from(e.ratio, 2.0, 4.0),
-                sentence=(
-                    f"Reconnection storm on {e.variant} from {e.start:%H:%M} to "
-                    f"{e.end:%H:%M} UTC: {e.observed:.0f} reconnects, {e.ratio:.1f}x the "
-                    f"usual {e.expected:.0f} ({source})."
-                ),
-                numbers={
-                    "reconnects": e.observed, "expected": e.expected, "ratio": e.ratio,
-                    "peak_per_minute": e.peak, "minutes": e.minutes, "source": source,
-                },
-                detector="storms",
-            )
-        )  # fmt: skip
-    return merged, []
+        )
+    return findings, []

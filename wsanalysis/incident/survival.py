@@ -4,16 +4,14 @@ when the canary's connections end markedly sooner."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import timedelta
 
-import numpy as np
 import polars as pl
 
 from wsanalysis.frames.measures import Window, connection_durations
 from wsanalysis.frames.selection import RumFilter
-from wsanalysis.incident.findings import Finding, NotRun
+from wsanalysis.incident.findings import Finding
 from wsanalysis.incident.inputs import IncidentData
 from wsanalysis.stats.survival import KaplanMeierResult, LogRankResult, kaplan_meier, logrank
 
@@ -41,17 +39,46 @@ def durations(
     window = window or data.window
     if not data.has_rum or window is None:
         return None
-    beacons = data.beacons
-    if exclude:
-        during = pl.lit(False)
-        for f in exclude:
-            during = during | (
-                (pl.col("variant") == f.variant) & pl.col("ts").is_between(f.start, f.end)
-            )
-        gone = beacons.filter((pl.col("type") == "ws.close") & during).select("socket_id")
-        beacons = beacons.join(gone, on="socket_id", how="anti")
-    found = connection_durations(CLOSES, beacons, window)
+    found = connection_durations(CLOSES, _without(data.beacons, exclude), window)
     return found.frame if found is not None else None
+
+
+def connections(data: IncidentData) -> pl.DataFrame | None:
+    """variant, session_id, opened, duration (s), observed: RUM connections with the time
+    each opened (a closed one: its close minus its duration; an open one: its open
+    beacon, censored at the window's end)."""
+    if not data.has_rum or data.window is None:
+        return None
+    beacons = data.beacons
+    closed = beacons.filter((pl.col("type") == "ws.close") & pl.col("duration_ms").is_not_null())
+    closed = closed.select(
+        "variant", "session_id",
+        (pl.col("ts") - pl.duration(milliseconds=pl.col("duration_ms").cast(pl.Int64)))
+        .alias("opened"), (pl.col("duration_ms") / 1000).alias("duration"),
+        pl.lit(True).alias("observed"),
+    )  # fmt: skip
+    gone = beacons.filter(pl.col("type") == "ws.close").select("socket_id")
+    still = beacons.filter((pl.col("type") == "ws.open") & pl.col("socket_id").is_not_null())
+    still = still.join(gone, on="socket_id", how="anti").select(
+        "variant", "session_id", pl.col("ts").alias("opened"),
+        ((pl.lit(data.window.end) - pl.col("ts")).dt.total_milliseconds() / 1000).alias(
+            "duration"), pl.lit(False).alias("observed"),
+    )  # fmt: skip
+    frame = pl.concat([closed, still]).filter(pl.col("duration") >= 0)
+    return frame if frame.height else None
+
+
+def _without(beacons: pl.DataFrame, exclude: list[Finding] | None) -> pl.DataFrame:
+    """The beacons less the sockets closed during an `exclude` finding of their variant."""
+    if not exclude:
+        return beacons
+    during = pl.lit(False)
+    for f in exclude:
+        during = during | (
+            (pl.col("variant") == f.variant) & pl.col("ts").is_between(f.start, f.end)
+        )
+    gone = beacons.filter((pl.col("type") == "ws.close") & during).select("socket_id")
+    return beacons.join(gone, on="socket_id", how="anti")
 
 
 def compare(frame: pl.DataFrame) -> SurvivalComparison:
@@ -105,43 +132,3 @@ def quantiles_over_time(data: IncidentData, bucket: timedelta = timedelta(hours=
             "p50_s": km.duration_quantile(0.5).estimate, "p95_s": km.duration_quantile(0.95).estimate,
         })  # fmt: skip
     return pl.DataFrame(rows).sort("variant", "bucket")
-
-
-def detect(
-    data: IncidentData, exclude: list[Finding] | None = None
-) -> tuple[list[Finding], list[NotRun]]:
-    frame = durations(data, exclude=exclude)
-    if frame is None or frame.is_empty():
-        return [], [NotRun("survival", "needs RUM ws.open/ws.close beacons with duration_ms")]
-    result = compare(frame)
-    if result.test is None:
-        return [], [NotRun("survival.regression", "needs a canary and a control variant")]
-    canary, control = result.curves["canary"], result.curves["control"]
-    if not (canary.sufficient and control.sufficient):
-        return [], [NotRun("survival.regression", "too few closed connections per variant")]
-    p50a = canary.duration_quantile(0.5).estimate
-    p50b = control.duration_quantile(0.5).estimate
-    shorter = math.isfinite(p50a) and (not math.isfinite(p50b) or p50a < SHORTER * p50b)
-    if not (result.test.pvalue < ALPHA and shorter):
-        return [], []
-    ratio = p50a / p50b if math.isfinite(p50b) and p50b > 0 else float(np.nan)
-    return [
-        Finding(
-            kind="duration_regression",
-            start=data.window.start,
-            end=data.window.end,
-            variant="canary",
-            severity="high" if not math.isfinite(ratio) or ratio < 0.5 else "medium",
-            sentence=(
-                f"Canary connections end sooner: median {p50a / 60:.1f} min against "
-                f"{p50b / 60:.1f} min on control (log-rank p = {result.test.pvalue:.1e})."
-            ),
-            numbers={
-                "p50_canary_s": p50a, "p50_control_s": p50b,
-                "p95_canary_s": canary.duration_quantile(0.95).estimate,
-                "p95_control_s": control.duration_quantile(0.95).estimate,
-                "logrank_statistic": result.test.statistic, "logrank_pvalue": result.test.pvalue,
-            },
-            detector="survival",
-        )
-    ], []  # fmt: skip
