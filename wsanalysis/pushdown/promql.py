@@ -292,8 +292,7 @@ def pushed_samples(
             if "le" in query.by:
                 # every bucket once, with no increase: a histogram bucket that stayed
                 # empty is still a bucket (the raw path has it too)
-                promql = presence_expr(everything, by, end_ms - start_ms)
-                answers.parts.append(answers.instant(promql))
+                answers.parts.append(answers.presence(everything))
         answers.parts = [
             _tidy(a, reference, variant, variants, telemetry) for a in answers.parts if a.height
         ]
@@ -340,6 +339,7 @@ class _Answers:
         self.queries = 0
         self.irregular = 0
         self.received = 0
+        self.seen: pl.DataFrame | None = None  # the groups `sums_if_regular` found
 
     def instant(self, promql: str, at_ms: int | None = None) -> pl.DataFrame:
         """One instant query (as a one-point range query), at the window's end by default."""
@@ -393,6 +393,15 @@ class _Answers:
             .drop("_k")
         )
         self.parts.append(frame)
+
+    def presence(self, selector: str) -> pl.DataFrame:
+        """A zero for every series group with a sample in the window, at its end. When
+        `sums_if_regular` saw every series at the end and the window is at least the
+        lookback, those are the groups it found: no request."""
+        window_ms = self.grid.end_ms - self.grid.start_ms
+        if self.seen is not None and window_ms >= LOOKBACK // timedelta(milliseconds=1):
+            return self.seen.with_columns(value=pl.lit(0.0))
+        return self.instant(presence_expr(selector, self.by, window_ms))
 
     def sums_if_regular(self, selector: str) -> bool:
         """What `sums` adds, from two requests, when every series is at every point and
@@ -457,6 +466,7 @@ class _Answers:
         else:  # nothing at g_0: each series' first sample in bucket 1, as `sums` takes it
             min_first = f"sum by ({grouping}) (min_over_time({selector}[{b}ms] offset 1ms))"
             first = self.instant(min_first, grid.start_ms + b)
+        self.seen = ask.filter(pl.col(PROBE) == "union").drop(PROBE, "_at")
         inside = _shifted(sums.filter(pl.col("_at") > g0), -1)
         last = sums.filter(pl.col("_at") == END)
         self._differenced(*(p.drop(PROBE, "_at", strict=False) for p in (first, inside, last)))
