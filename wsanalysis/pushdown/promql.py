@@ -36,9 +36,9 @@ points `g_k = start + k*B - 1ms`, k = 0..K, K whole buckets; see `Grid`):
 
 Before 1, a check that costs what the sums cost (`_Answers.sums_if_regular`): per group,
 the number of series present at each of `g_0..g_K` and at the end (asked beside the
-sums, in the same two requests), the number with any sample from the lookback before
-`g_0` to the end, and their resets there. When every point counts all of those series
-and none reset (no pod restarted, started or stopped: the usual case), the probes of 1
+sums, in the same two requests), and the number with any sample from the lookback before
+`g_0` to the end plus their resets there. When every point counts that many (all of
+those series, and none reset) (no pod restarted, started or stopped: the usual case), the probes of 1
 would find nothing and the sums of 2 are taken as they are; otherwise 1-3 run as written.
 The probes match label sets across every series of a family (`unless`, `or`, `and`):
 at 5,000 pods they were most of a judge-server look's time
@@ -408,9 +408,10 @@ class _Answers:
         none resets (True); nothing otherwise (False: the probes and `sums` run).
 
         Each point's series are among those with a sample from the lookback before `g_0`
-        to the end (`union`), so when every point counts all of them and none reset, the
-        probes would find no series and `sums`' first point is `g_0`'s sum (or, when no
-        series is at `g_0`, the first samples of bucket 1)."""
+        to the end; `union` sums their resets there plus one each. A point never counts
+        more series than that, so when every point counts `union`, none reset and none is
+        missing anywhere: the probes would find no series, and `sums`' first point is
+        `g_0`'s sum (or, when no series is at `g_0`, the first samples of bucket 1)."""
         grid, grouping = self.grid, ", ".join(self.by)
         b = grid.step_ms
         wide = grid.end_ms - grid.point(0) + LOOKBACK // timedelta(milliseconds=1) + 1
@@ -427,8 +428,7 @@ class _Answers:
             _tagged(
                 sum=f"sum by ({grouping}) ({selector})",
                 count=f"count by ({grouping}) ({selector})",
-                union=f"count by ({grouping}) (present_over_time({selector}[{wide}ms]))",
-                resets=f"sum by ({grouping}) (resets({selector}[{wide}ms]))",
+                union=f"sum by ({grouping}) (resets({selector}[{wide}ms]) + 1)",
             )
         )
         END = -1  # the window's end, among the points (ms)
@@ -454,8 +454,7 @@ class _Answers:
         g0, points = grid.start_ms, [grid.start_ms + k * b for k in range(1, grid.k + 1)]
         at_g0 = [group for (at, group) in counted if at == g0]
         if (
-            any(n != 0 for (probe, _, _), n in found.items() if probe == "resets")
-            or any(group not in union for (_, group) in counted)
+            any(group not in union for (_, group) in counted)
             or any(counted.get((at, g)) != n for g, n in union.items() for at in [*points, END])
             or (at_g0 and any(counted.get((g0, g)) != n for g, n in union.items()))
         ):
