@@ -144,6 +144,7 @@ class PushedSamples:
     fine_step: timedelta
     reset_series: int = 0
     received_bytes: int = 0
+    probed: int = 0  # queries (a family, or a family for one variant) that ran the probes
 
 
 def increase_expr(selector: str, by: Iterable[str], near_ms: int, far_ms: int) -> str:
@@ -274,6 +275,7 @@ def pushed_samples(
             elif answers.sums_if_regular(everything):
                 pass  # the usual case: every series at every point, none reset
             else:
+                answers.probed = True
                 missing, other = irregular_exprs(everything, grid)
                 irregular = pl.concat(
                     [answers.instant(missing, grid.probe_at), answers.instant(other)],
@@ -301,7 +303,7 @@ def pushed_samples(
 
     parts: list[pl.DataFrame] = []
     warned: dict[str, list[str]] = {}
-    queries = irregular = received = 0
+    queries = irregular = received = probed = 0
     # the server evaluates several families at once (a query frontend spreads them)
     with ThreadPoolExecutor(QUERY_WORKERS) as pool:
         for (query, _, _), answers in zip(jobs, pool.map(run, jobs), strict=True):
@@ -309,11 +311,12 @@ def pushed_samples(
             queries += answers.queries
             irregular += answers.irregular
             received += answers.received
+            probed += answers.probed
             if answers.warnings:
                 warned.setdefault(query.metric, []).extend(dict.fromkeys(answers.warnings))
     columns = sorted({c for q in families for c in q.by})
     frame = _as_counters(parts, columns, start)
-    return PushedSamples(frame, warned, queries, bucket, fine, irregular, received)
+    return PushedSamples(frame, warned, queries, bucket, fine, irregular, received, probed)
 
 
 class ReceivedBytes:
@@ -339,6 +342,7 @@ class _Answers:
         self.queries = 0
         self.irregular = 0
         self.received = 0
+        self.probed = False
         self.seen: pl.DataFrame | None = None  # the groups `sums_if_regular` found
 
     def instant(self, promql: str, at_ms: int | None = None) -> pl.DataFrame:
