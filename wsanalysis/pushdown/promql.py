@@ -38,10 +38,10 @@ Before 1, a check that costs what the sums cost (`_Answers.sums_if_regular`): pe
 the number of series present at each of `g_0..g_K` and at the end (asked beside the
 sums, in the same two requests), and the number with any sample from the lookback before
 `g_0` to the end plus their resets there. When every point counts that many (all of
-those series, and none reset) (no pod restarted, started or stopped: the usual case), the probes of 1
-would find nothing and the sums of 2 are taken as they are; otherwise 1-3 run as written.
-The probes match label sets across every series of a family (`unless`, `or`, `and`):
-at 5,000 pods they were most of a judge-server look's time
+those series, none reset: no pod restarted, started or stopped, the usual case), the
+probes of 1 would find nothing and the sums of 2 are taken as they are; otherwise 1-3
+run as written. The probes match label sets across every series of a family (`unless`,
+`or`, `and`): at 5,000 pods they were most of a judge-server look's time
 (benchmarks/RESULTS-judge-server.md).
 
 The steps are then summed into the gate's buckets here (a step never straddles two
