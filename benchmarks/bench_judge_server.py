@@ -1,7 +1,7 @@
 """judge-server at scale: 5,000 pods x 48 h, cold and incremental looks, state, bytes.
 
     .venv/bin/python benchmarks/bench_judge_server.py [--pods 5000] [--hours 48]
-        [--scrape 60] [--per-hour 100000] [--rounds 3]
+        [--scrape 60] [--per-hour 100000] [--rounds 3] [--baseline DIR]
         [--out benchmarks/RESULTS-judge-server.md]
 
 Data: `--pods` pods (one in ten canary) scraped every `--scrape` seconds for `--hours`,
@@ -19,6 +19,12 @@ the last look's bucket less the 15 min late margin). The CLI's one-shot read is 
 in the same run: `wsanalysis judge --prometheus ... --sequential` over the same window
 (load through the one loader + judge, in process). Bytes are the answers' decoded size
 (the loader's tally); the state size is the SQLite file and each canary's statistics.
+
+`--baseline DIR`: a checkout of an earlier commit (`git archive <commit> | tar -x -C DIR`)
+whose own judge-server answers the same looks in the same run, round by round beside this
+one's (its own canaries and state, the same VictoriaMetrics; each goes first in every
+other round): the table gains its rows
+and the ratio of the two incremental looks' medians.
 """
 
 from __future__ import annotations
@@ -108,12 +114,14 @@ def import_pods(server: LocalVictoriaMetrics, pods: int, hours: int, scrape: int
     return samples
 
 
-def start_server(prometheus: str, state: Path) -> tuple[subprocess.Popen, str]:
+def start_server(prometheus: str, state: Path, code: Path = REPO) -> tuple[subprocess.Popen, str]:
+    """A judge-server process running the package found in `code` (this checkout, or
+    the baseline's)."""
     port = free_port()
-    env = {**os.environ, "WSANALYSIS_JUDGE_TOKEN": TOKEN}
+    env = {**os.environ, "WSANALYSIS_JUDGE_TOKEN": TOKEN, "PYTHONPATH": str(code)}
     process = subprocess.Popen(
         [sys.executable, "-m", "wsanalysis.cli", "judge-server", "--prometheus", prometheus,
-         "--port", str(port), "--state", str(state)], env=env,
+         "--port", str(port), "--state", str(state)], env=env, cwd=code,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
@@ -145,6 +153,11 @@ def one_shot(prometheus: str, end: datetime) -> tuple[float, int, str]:
     return time.perf_counter() - began, loaded.received_bytes, verdict.overall
 
 
+def _decisions(answer: dict) -> tuple:
+    """What a look answered: the verdict and every gate's result (decision, figures)."""
+    return answer["verdict"], json.dumps(answer["gates"], sort_keys=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pods", type=int, default=5000)
@@ -152,9 +165,11 @@ def main() -> None:
     parser.add_argument("--scrape", type=int, default=60, help="scrape interval, seconds")
     parser.add_argument("--per-hour", type=float, default=100_000, help="connections per hour")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--baseline", type=Path, help="a checkout of an earlier commit")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "RESULTS-judge-server.md")
     args = parser.parse_args()
     mib = 2**20
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-judge-server-") as tmp:
         work = Path(tmp)
         with LocalVictoriaMetrics(work / "vm") as server:
@@ -164,37 +179,49 @@ def main() -> None:
                 f"{samples:,} samples imported in {time.perf_counter() - began:.0f} s", flush=True
             )
             state = work / "state.sqlite"
-            process, url = start_server(server.url, state)
-            rows: dict[str, list] = {"cold": [], "incremental": [], "cli": []}
-            reads: dict[str, list[float]] = {"cold": [], "incremental": []}
-            verdicts, cached = set(), 0
+            servers = {"": start_server(server.url, state)}
+            if args.baseline is not None:
+                servers["base"] = start_server(server.url, work / "base.sqlite", args.baseline)
+            rows: dict[str, list] = {"cold": [], "incremental": [], "cli": [],
+                                     "base cold": [], "base incremental": []}  # fmt: skip
+            reads: dict[str, list[float]] = {"cold": [], "incremental": [],
+                                             "base cold": [], "base incremental": []}  # fmt: skip
+            verdicts, cached, answers = set(), 0, {}
             try:
                 first_end = START + timedelta(hours=args.hours) - timedelta(minutes=10)
                 for r in range(args.rounds):
-                    seconds, answer = look(url, f"bench-{r}", first_end)
-                    rows["cold"].append(
-                        (seconds, answer["received_bytes"], answer["fetched_samples"])
-                    )
-                    reads["cold"].append(answer["read_seconds"])
-                    verdicts.add(answer["verdict"])
-                    for step in (1, 2):
-                        end = first_end + step * timedelta(minutes=5)
-                        seconds, answer = look(url, f"bench-{r}", end)
-                        rows["incremental"].append(
+                    # in turn first: neither server reads after the other's warmed caches
+                    order = list(servers.items())[:: -1 if r % 2 else 1]
+                    for name, (_, url) in order:
+                        kind = f"{name} " if name else ""
+                        seconds, answer = look(url, f"bench-{r}", first_end)
+                        rows[f"{kind}cold"].append(
                             (seconds, answer["received_bytes"], answer["fetched_samples"])
                         )
-                        reads["incremental"].append(answer["read_seconds"])
+                        reads[f"{kind}cold"].append(answer["read_seconds"])
                         verdicts.add(answer["verdict"])
-                        cached += answer["fetched_samples"] == 0
+                        for step in (1, 2):
+                            end = first_end + step * timedelta(minutes=5)
+                            seconds, answer = look(url, f"bench-{r}", end)
+                            rows[f"{kind}incremental"].append(
+                                (seconds, answer["received_bytes"], answer["fetched_samples"])
+                            )
+                            reads[f"{kind}incremental"].append(answer["read_seconds"])
+                            verdicts.add(answer["verdict"])
+                            cached += answer["fetched_samples"] == 0
+                            answers.setdefault((r, step), []).append(_decisions(answer))
+                        print(f"round {r} {name or 'this'}: cold {rows[f'{kind}cold'][-1][0]:.2f} s, "
+                              f"incremental {rows[f'{kind}incremental'][-2][0]:.2f} / "
+                              f"{rows[f'{kind}incremental'][-1][0]:.2f} s", flush=True)  # fmt: skip
                     seconds, received, verdict = one_shot(server.url, first_end)
                     rows["cli"].append((seconds, received, 0))
                     verdicts.add(verdict)
-                    print(f"round {r}: cold {rows['cold'][-1][0]:.2f} s, incremental "
-                          f"{rows['incremental'][-2][0]:.2f} / {rows['incremental'][-1][0]:.2f} s, "
-                          f"CLI {seconds:.2f} s", flush=True)  # fmt: skip
+                    print(f"round {r}: CLI {seconds:.2f} s", flush=True)
             finally:
-                process.terminate()
-                process.wait(timeout=60)
+                for process, _ in servers.values():
+                    process.terminate()
+                    process.wait(timeout=60)
+            same = all(len({repr(a) for a in found}) == 1 for found in answers.values())
             store = StateStore(state)
             per_canary = [store.size_bytes(f"bench-{r}") for r in range(args.rounds)]
             state_mib = state.stat().st_size / mib
@@ -211,11 +238,38 @@ def main() -> None:
     cold_ratio = med([b for _, b, _ in rows["cold"]]) / cli_bytes
     incremental_ratio = med([b for _, b, _ in rows["incremental"]]) / cli_bytes
     incremental = med([s for s, _, _ in rows["incremental"]])
+    base_name = args.baseline.name if args.baseline is not None else ""
+    named = {
+        "cold": f"cold look ({args.hours - 1} h 50 min summed by the server + judged, over HTTP)",
+        "incremental": "incremental look (5 min on: re-reads from its bucket less 15 min)",
+        "cli": "CLI: `judge --prometheus --sequential`, one-shot push-down (load + judge)",
+        "base cold": f"baseline {base_name}: cold look",
+        "base incremental": f"baseline {base_name}: incremental look",
+    }
+    table = "\n".join(row(text, rows[key]) for key, text in named.items() if rows[key])
+    command = (
+        f"--pods {args.pods} --hours {args.hours} --scrape {args.scrape} --rounds {args.rounds}"
+    )
+    if args.baseline is not None:
+        command += f" --baseline {args.baseline}"
+    baseline = ""
+    if rows["base incremental"]:
+        base = med([s for s, _, _ in rows["base incremental"]])
+        baseline = (
+            f"- Against the baseline ({base_name}, its own judge-server in the same run, "
+            f"looks interleaved round by round): incremental look **{base / incremental:.1f}x** "
+            f"faster ({base:.2f} s -> {incremental:.2f} s median; the server's answers "
+            f"{med(reads['base incremental']):.2f} s -> {med(reads['incremental']):.2f} s); "
+            f"cold look {med([s for s, _, _ in rows['base cold']]):.2f} s -> "
+            f"{med([s for s, _, _ in rows['cold']]):.2f} s. Same verdict and gate results "
+            f"(decisions, figures) at every incremental look: **{'yes' if same else 'NO'}**.\n"
+        )
     text = f"""# judge-server at scale ({args.pods:,} pods x {args.hours} h)
 
-Command: `.venv/bin/python benchmarks/bench_judge_server.py --pods {args.pods} --hours {args.hours} --scrape {args.scrape} --rounds {args.rounds}`
+Command: `.venv/bin/python benchmarks/bench_judge_server.py {command}`
 ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, shared 2-core machine, load average
-{os.getloadavg()[0]:.1f} at the end of the run: other jobs were running).
+{load_before:.1f} at the start and {os.getloadavg()[0]:.1f} at the end of the run: other jobs
+were running).
 
 Data: {args.pods:,} pods (one in ten canary), 12 counter series each, scraped every
 {args.scrape} s for {args.hours} h: {samples:,} samples, {args.per_hour:,.0f} connections
@@ -225,9 +279,7 @@ HTTP, push-down reads, sequential mode (look 5 min, horizon 96 h). Verdicts seen
 
 | look | median s | min s | max s | received (MiB, median) | rows received (median) |
 |---|---|---|---|---|---|
-{row(f"cold look ({args.hours - 1} h 50 min summed by the server + judged, over HTTP)", rows["cold"])}
-{row("incremental look (5 min on: re-reads from its bucket less 15 min)", rows["incremental"])}
-{row("CLI: `judge --prometheus --sequential`, one-shot push-down (load + judge)", rows["cli"])}
+{table}
 
 - Incremental look: **{incremental:.2f} s** median (target <= 1 s:
   **{"met" if incremental <= 1 else "not met"}**); of which the server's push-down answers
@@ -235,10 +287,13 @@ HTTP, push-down reads, sequential mode (look 5 min, horizon 96 h). Verdicts seen
   look, HTTP) is {incremental - med(reads["incremental"]):.2f} s. Cold look: the server's
   answers {med(reads["cold"]):.2f} s of {med([s for s, _, _ in rows["cold"]]):.2f} s.
   The server's answers are the push-down's queries over every series of the gates'
-  families (12 a pod: sums at the bucket points, and the probes for series that reset,
-  start or stop, which match label sets across all of them): they grow with pods, while
-  what the service does with them (a few hundred rows) does not.
-- Bytes received: cold look {cold_ratio:.2f}x and incremental look {incremental_ratio:.3f}x the
+  families (12 a pod: sums and series counts at the bucket points and the end, the
+  series and their resets over the read; the probes matching label sets across every
+  series run only for a family where a series reset, started or stopped): each pass over
+  a family costs the server about the same whatever span it reads (it decodes each
+  series' stored block), so they grow with pods, while what the service does with them
+  (a few hundred rows) does not.
+{baseline}- Bytes received: cold look {cold_ratio:.2f}x and incremental look {incremental_ratio:.3f}x the
   CLI's push-down read of the same window (target <= 2x: **{"met" if max(cold_ratio, incremental_ratio) <= 2 else "not met"}**).
 - State: the SQLite file is **{state_mib:.2f} MiB** after {args.rounds} canaries x 3 looks
   (target <= 50 MB: **{"met" if state_mib * mib <= 50e6 else "not met"}**); one canary's

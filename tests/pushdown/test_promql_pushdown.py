@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import warnings
 from datetime import UTC, datetime
 
 import polars as pl
@@ -18,12 +19,14 @@ from tests.prometheus.fixtures import (
 from wsanalysis.canary.gates import load_gate_file
 from wsanalysis.canary.inputs import load_judge_input
 from wsanalysis.canary.judge import JudgeInput, judge
-from wsanalysis.canary.reads import counter_queries, gate_metric_names, step_for
+from wsanalysis.canary.reads import counter_queries, gate_metric_names, judge_reads, step_for
 from wsanalysis.frames import measures
-from wsanalysis.pushdown.promql import Grid, increase_expr, split_matchers
+from wsanalysis.pushdown import promql
+from wsanalysis.pushdown.promql import Grid, increase_expr, pushed_samples, split_matchers
 from wsanalysis.sources.local_prometheus import LocalPrometheus, backfill, tsdb_window
 from wsanalysis.sources.local_victoriametrics import LocalVictoriaMetrics
 from wsanalysis.sources.openmetrics import write_openmetrics
+from wsanalysis.sources.prometheus import PrometheusSource, PrometheusWarning
 from wsanalysis.sources.prometheus.export import export_samples
 from wsanalysis.sources.variants import DEFAULT_VARIANTS
 
@@ -157,13 +160,16 @@ def test_counter_resets_and_off_grid_scrapes_give_the_raw_gate_inputs(tmp_path):
     assert resets.height > 5  # the data does reset
     write_openmetrics(frame, tmp_path / "metrics.om")
     # samples from March 2024: months old for both engines' retention
-    _compare_paths(tmp_path, tmp_path, files=False, victoriametrics=True)
+    # the restarted series need the probes; the check sends them there
+    assert _compare_paths(tmp_path, tmp_path, files=False, victoriametrics=True) > 0
 
 
 @pytest.mark.prometheus
 @pytest.mark.parametrize("name", DATASETS)
 def test_pushdown_gives_the_raw_gate_inputs_and_verdict(name, tmp_path):
-    _compare_paths(REPO / "data" / name, tmp_path, victoriametrics=name in VM_DATASETS)
+    probed = _compare_paths(REPO / "data" / name, tmp_path, victoriametrics=name in VM_DATASETS)
+    if name == "sample":  # no pod restarts, starts or stops: no probe at all
+        assert probed == 0
 
 
 def _load(url: str, start: str, end: str, raw: bool) -> JudgeInput:
@@ -197,12 +203,14 @@ def _compare_paths(folder, tmp_path, files: bool = True, victoriametrics: bool =
         loaded = {
             f"prometheus raw={raw}": _load(prometheus.url, start, end, raw) for raw in (True, False)
         }
+        probed = _same_sums_without_probes(prometheus.url, start, end)
     if victoriametrics:
         require_victoriametrics()
         with LocalVictoriaMetrics(tmp_path / "vm") as vm:
             vm.import_dataset(folder)
             for raw in (True, False):
                 loaded[f"victoriametrics raw={raw}"] = _load(vm.url, start, end, raw)
+            assert _same_sums_without_probes(vm.url, start, end) == probed
             selector = '{__name__=~"' + "|".join(gate_metric_names(PROFILE)) + '"}'
             with vm.source() as source:  # the raw path used /api/v1/export: same frame
                 exported = export_samples(source, selector, start, end, DEFAULT_VARIANTS)
@@ -226,12 +234,33 @@ def _compare_paths(folder, tmp_path, files: bool = True, victoriametrics: bool =
         assert [g.decision for g in other.gates] == [g.decision for g in verdict.gates], name
         assert other.overall == verdict.overall, name
     if not files:
-        return
+        return probed
     from_files = judge(PROFILE, load_judge_input(PROFILE, data=folder, start=start, end=end))
     server_gates = {g.name for g in PROFILE.gates if g.prefer != "rum"}
     on_file = {g.name: g.decision for g in from_files.gates if g.name in server_gates}
     on_server = {g.name: g.decision for g in verdict.gates if g.name in on_file}
     assert on_server == on_file
+    return probed
+
+
+def _same_sums_without_probes(url: str, start: str, end: str) -> int:
+    """The sums taken after the regular check equal those after the probes (forced),
+    on the whole window and a later part of it; how many families needed the probes."""
+    request = judge_reads(PROFILE).pushdown
+    assert request is not None
+    begin, finish = datetime.fromisoformat(start), datetime.fromisoformat(end)
+    probed = 0
+    for first in (begin, begin + (finish - begin) / 3):
+        with PrometheusSource(url) as source, warnings.catch_warnings():
+            warnings.simplefilter("ignore", PrometheusWarning)  # the probes' empty answers
+            checked = pushed_samples(source, request, first, finish, DEFAULT_VARIANTS)
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(promql._Answers, "sums_if_regular", lambda self, selector: False)
+                forced = pushed_samples(source, request, first, finish, DEFAULT_VARIANTS)
+        assert forced.probed == len(request.counters)
+        assert checked.frame.equals(forced.frame), (url, first)
+        probed += checked.probed
+    return probed
 
 
 @pytest.mark.prometheus
