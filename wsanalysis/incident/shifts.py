@@ -185,11 +185,8 @@ def _sessions(data: IncidentData, signal: Signal) -> tuple[dict, dict]:
             "variant", pl.col("ts").dt.epoch("ms").alias("ms"),
             pl.col("session_id").cast(pl.Categorical).to_physical().alias("code"),
         )  # fmt: skip
-        spans = coded.group_by("variant", "code").agg(
-            pl.col("ms").min().alias("first"), pl.col("ms").max().alias("last")
-        )
         data.__dict__["_session_coded"] = coded
-        data.__dict__["_session_spans"] = {v: _arrays(spans, v) for v in VARIANTS}
+        data.__dict__["_session_spans"] = {v: _spans(_arrays(coded, v)) for v in VARIANTS}
     key = f"_session_events_{signal.name}"
     if key not in data.__dict__:
         matching = data.beacons.select(signal.rum_where()).to_series()  # row for row
@@ -201,6 +198,19 @@ def _sessions(data: IncidentData, signal: Signal) -> tuple[dict, dict]:
 def _arrays(frame: pl.DataFrame, variant: str) -> dict[str, np.ndarray]:
     mine = frame.filter(pl.col("variant") == variant)
     return {c: mine[c].to_numpy() for c in mine.columns if c != "variant"}
+
+
+def _spans(beacons: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each session's first and last beacon (epoch ms), in order of session code: indexed
+    by the codes in numpy (a group-by of a million beacons by session takes ten times
+    as long)."""
+    ms, code = beacons["ms"], beacons["code"]
+    size = int(code.max()) + 1 if len(code) else 0
+    first, last = np.full(size, np.iinfo(ms.dtype).max), np.full(size, np.iinfo(ms.dtype).min)
+    np.minimum.at(first, code, ms)
+    np.maximum.at(last, code, ms)
+    seen = np.flatnonzero(np.bincount(code, minlength=size))
+    return {"code": seen.astype(code.dtype), "first": first[seen], "last": last[seen]}
 
 
 def session_ratio(
