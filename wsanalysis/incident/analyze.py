@@ -57,6 +57,7 @@ def analyze(data: IncidentData) -> Analysis:
         not_run.extend(result[1])
         return result[0]
 
+    data.split_by_type()  # once, before the detectors share it
     with ThreadPoolExecutor(DETECTOR_WORKERS) as pool:
         # detectors that need no other's findings start at once, the chain runs alongside
         codes_run = pool.submit(close_codes.detect, data)

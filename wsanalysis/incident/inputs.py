@@ -84,17 +84,20 @@ class IncidentData:
             "rum_sample": self.rum_sample,
         }
 
+    def split_by_type(self) -> dict[str, pl.DataFrame]:
+        """The beacons per type, split on the first call and then shared (thread-safe:
+        detectors running side by side split once between them)."""
+        with self._split_lock:
+            if "_by_type" not in self.__dict__:
+                parts = self.beacons.partition_by("type", as_dict=True) if self.has_rum else {}
+                self.__dict__["_by_type"] = {key[0]: part for key, part in parts.items()}
+        return self.__dict__["_by_type"]
+
     def of_type(self, beacon_type: str) -> pl.DataFrame:
-        """The beacons of one type, filtered on the first call and then shared (thread-safe:
-        detectors running side by side filter once between them; a type no detector reads
-        is never copied)."""
+        """The beacons of one type (split once, then reused by every detector)."""
         if not self.has_rum:
             return pl.DataFrame(schema=RUM_SCHEMA)
-        with self._split_lock:
-            by_type = self.__dict__.setdefault("_by_type", {})
-            if beacon_type not in by_type:
-                by_type[beacon_type] = self.beacons.filter(pl.col("type") == beacon_type)
-        return by_type[beacon_type]
+        return self.split_by_type().get(beacon_type, self.beacons.clear())
 
     @property
     def variants(self) -> list[str]:

@@ -342,7 +342,7 @@ class _Replies:
 
     @classmethod
     def of(cls, frame: pl.DataFrame) -> _Replies:
-        frame = frame.sort("ts")
+        frame = frame.select("ts", "ttfb_ms", "session", "variant").sort("ts")
         return cls(frame["ts"].dt.epoch("ms").to_numpy(), frame["ttfb_ms"].to_numpy(),
                    frame["session"].to_numpy(), (frame["variant"] == "canary").to_numpy())  # fmt: skip
 
@@ -442,11 +442,23 @@ class _Connections:
 
     @classmethod
     def of(cls, frame: pl.DataFrame) -> _Connections:
-        frame = frame.sort("opened").with_row_index("row")
-        previous = frame.select(pl.col("row").shift(1).over("session_id").fill_null(-1))
+        frame = frame.select("opened", "duration", "observed", "session_id", "variant").sort(
+            "opened"
+        )
+        session = frame["session_id"].cast(pl.Categorical).to_physical().to_numpy()
         return cls(frame["opened"].dt.epoch("ms").to_numpy(), frame["duration"].to_numpy(),
-                   frame["observed"].to_numpy(), previous["row"].to_numpy().astype(np.int64),
+                   frame["observed"].to_numpy(), _previous(session),
                    (frame["variant"] == "canary").to_numpy())  # fmt: skip
+
+
+def _previous(group: np.ndarray) -> np.ndarray:
+    """For each row, the row before it of the same group (-1: none): a stable sort by
+    group keeps each group's rows in order, neighbours in it are consecutive rows."""
+    order = np.argsort(group, kind="stable")
+    same = group[order[1:]] == group[order[:-1]]
+    previous = np.full(len(group), -1, dtype=np.int64)
+    previous[order[1:][same]] = order[:-1][same]
+    return previous
 
 
 def _since(
