@@ -7,8 +7,10 @@ baseline per unit of exposure (open connections per minute) with `scan.elevation
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -156,19 +158,32 @@ def rum_live(data: IncidentData) -> pl.DataFrame | None:
     return pl.concat(parts)
 
 
+def shared(data: IncidentData, key: object, compute: Callable[[], Any]) -> Any:
+    """`compute()` once per data and `key`, then shared by every detector that asks (a
+    race computes it twice, the same way: harmless)."""
+    cache = data.__dict__.setdefault("_shared", {})
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
 def exposure(data: IncidentData, source: str) -> pl.DataFrame | None:
     """What a count of `source` ("server" or "rum") is per: open connections per minute,
     from the same source (the server's gauge, else its opened connections; the RUM
     sample's open sockets). Computed once per data and source (detectors share it)."""
-    key = f"_exposure_{source}"
-    if key not in data.__dict__:  # a race computes it twice, the same way: harmless
+
+    def compute() -> pl.DataFrame | None:
         if source == "rum":
-            found = rum_live(data)
-        else:
-            found = active_connections(data)
-            found = found if found is not None else server_counts(data, CONNECTIONS_TOTAL)
-        data.__dict__[key] = found
-    return data.__dict__[key]
+            return rum_live(data)
+        found = active_connections(data)
+        return found if found is not None else opened_connections(data)
+
+    return shared(data, ("exposure", source), compute)
+
+
+def opened_connections(data: IncidentData) -> pl.DataFrame | None:
+    """Connections the server opened per minute and variant (once per data)."""
+    return shared(data, "opened", lambda: server_counts(data, CONNECTIONS_TOTAL))
 
 
 def live_connections(
@@ -176,12 +191,12 @@ def live_connections(
 ) -> float | None:
     """Connections live in [start, end) by the server: open at its start plus opened in it
     (None without server counters)."""
-    opened = server_counts(data, CONNECTIONS_TOTAL)
+    opened = opened_connections(data)
     if opened is None:
         return None
     mine = pl.col("variant") == variant
     inside = opened.filter(mine & pl.col("bucket").is_between(start, end, closed="left"))
-    active = active_connections(data)
+    active = shared(data, "active", lambda: active_connections(data))
     at_start = 0.0
     if active is not None:
         first = active.filter(mine & (pl.col("bucket") >= start)).sort("bucket").head(1)
@@ -247,7 +262,12 @@ SIGNALS: dict[str, Signal] = {
 
 
 def server_signal(data: IncidentData, signal: Signal) -> pl.DataFrame | None:
-    """The signal per minute from the server (None when the server has no such series)."""
+    """The signal per minute from the server (None when the server has no such series;
+    once per data and signal: several detectors read the same)."""
+    return shared(data, ("server", signal), lambda: _server_signal(data, signal))
+
+
+def _server_signal(data: IncidentData, signal: Signal) -> pl.DataFrame | None:
     parts = []
     if signal.codes and data.has_server and "code" in data.samples.columns:
         codes = [str(c) for c in signal.codes]
@@ -268,7 +288,12 @@ def server_signal(data: IncidentData, signal: Signal) -> pl.DataFrame | None:
 
 
 def rum_signal(data: IncidentData, signal: Signal) -> pl.DataFrame | None:
-    """The signal per minute from the RUM sample (None without beacons)."""
+    """The signal per minute from the RUM sample (None without beacons; once per data and
+    signal)."""
+    return shared(data, ("rum", signal), lambda: _rum_signal(data, signal))
+
+
+def _rum_signal(data: IncidentData, signal: Signal) -> pl.DataFrame | None:
     if not data.has_rum or (signal.metric and not signal.beacon):
         return None
     if signal.codes:
