@@ -91,6 +91,11 @@ def server_counts(
     return _filled(counted, data.window, sorted(selected["variant"].unique().to_list()))
 
 
+def rum_variants(data: IncidentData) -> list[str]:
+    """The variants in the RUM beacons, sorted (once per data)."""
+    return shared(data, "rum variants", lambda: sorted(data.beacons["variant"].unique().to_list()))
+
+
 def rum_counts(
     data: IncidentData, beacon_type: str, where: pl.Expr | None = None
 ) -> pl.DataFrame | None:
@@ -98,7 +103,6 @@ def rum_counts(
     without beacons."""
     if not data.has_rum or data.window is None:
         return None
-    beacons = data.beacons
     selected = data.of_type(beacon_type)
     counted = (
         (selected.lazy().filter(where) if where is not None else selected.lazy())
@@ -106,7 +110,7 @@ def rum_counts(
         .agg(pl.len().cast(pl.Float64).alias("n"))
         .collect()  # one query: the filter reads only the columns it needs
     )
-    return _filled(counted, data.window, sorted(beacons["variant"].unique().to_list()))
+    return _filled(counted, data.window, rum_variants(data))
 
 
 def active_connections(data: IncidentData) -> pl.DataFrame | None:
@@ -146,7 +150,7 @@ def rum_live(data: IncidentData) -> pl.DataFrame | None:
              .fill_null(default).clip(0, count).cast(pl.Int64).alias(c)
              for c, default in (("opened", 0), ("closed", count))]  # fmt: skip
     spans = sockets.with_columns(index)
-    variants = sorted(data.beacons["variant"].unique().to_list())
+    variants = rum_variants(data)
     parts = []
     for variant in variants:
         mine = spans.filter(pl.col("variant") == variant)
