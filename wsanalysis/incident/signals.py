@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from wsanalysis.sources.metric_names import (
 from wsanalysis.sources.schema import TIMESTAMP
 
 MINUTE = timedelta(minutes=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def scrape_interval(samples: pl.DataFrame, among: pl.DataFrame | None = None) -> timedelta:
@@ -214,18 +215,35 @@ def sessions_hit(
     """Distinct RUM sessions of a variant with a beacon matching `where` in [start, end)."""
     if not data.has_rum:
         return 0
-    return data.beacons.filter(
-        (pl.col("variant") == variant) & where & (pl.col("ts") >= start) & (pl.col("ts") < end)
-    )["session_id"].n_unique()
+    inside = beacons_between(data, start, end)
+    return inside.filter((pl.col("variant") == variant) & where)["session_id"].n_unique()
 
 
 def sessions_in(data: IncidentData, variant: str, start: datetime, end: datetime) -> int:
     """Distinct RUM sessions of a variant with any beacon in [start, end)."""
     if not data.has_rum:
         return 0
-    return data.beacons.filter(
-        (pl.col("variant") == variant) & (pl.col("ts") >= start) & (pl.col("ts") < end)
-    )["session_id"].n_unique()
+    inside = beacons_between(data, start, end)
+    return inside.filter(pl.col("variant") == variant)["session_id"].n_unique()
+
+
+def beacons_between(data: IncidentData, start: datetime, end: datetime) -> pl.DataFrame:
+    """The beacons stamped in [start, end): a slice of them in time order (sorted once per
+    data if they come unsorted), not a filter over every beacon for each span asked."""
+
+    def in_time_order() -> tuple[pl.DataFrame, np.ndarray]:
+        beacons = data.beacons
+        if not beacons["ts"].is_sorted():
+            beacons = beacons.sort("ts", maintain_order=True)
+        return beacons, beacons["ts"].dt.epoch("us").to_numpy()
+
+    beacons, us = shared(data, "beacons in time order", in_time_order)
+    lo, hi = np.searchsorted(us, [_epoch_us(start), _epoch_us(end)], "left")
+    return beacons.slice(int(lo), int(max(hi - lo, 0)))
+
+
+def _epoch_us(at: datetime) -> int:
+    return (at - EPOCH) // timedelta(microseconds=1)  # exact: no float rounding
 
 
 # -- the signals detectors count, in one place ------------------------------------------
