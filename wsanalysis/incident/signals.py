@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,7 @@ def scrape_interval(samples: pl.DataFrame, among: pl.DataFrame | None = None) ->
     return scrape_interval(among) if among is not None else MINUTE
 
 
+@lru_cache(maxsize=16)  # every count of a window is filled on the same grid
 def minutes(window: Window) -> pl.DataFrame:
     count = max(1, int(np.ceil(window.duration / MINUTE)))
     last = window.start + (count - 1) * MINUTE
