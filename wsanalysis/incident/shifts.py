@@ -49,6 +49,7 @@ from wsanalysis.incident.signals import (
     Signal,
     exposure,
     live_connections,
+    shared,
     signal_counts,
 )
 from wsanalysis.incident.survival import connections
@@ -180,19 +181,23 @@ def _sessions(data: IncidentData, signal: Signal) -> tuple[dict, dict]:
     """Per variant: each session's first and last beacon (epoch ms, session code), and the
     signal's beacons (epoch ms, session code). The sessions are read once per data, the
     signal's beacons once per signal."""
-    if "_session_spans" not in data.__dict__:
-        coded = data.beacons.select(
-            "variant", pl.col("ts").dt.epoch("ms").alias("ms"),
-            pl.col("session_id").cast(pl.Categorical).to_physical().alias("code"),
-        )  # fmt: skip
-        data.__dict__["_session_coded"] = coded
-        data.__dict__["_session_spans"] = {v: _spans(_arrays(coded, v)) for v in VARIANTS}
-    key = f"_session_events_{signal.name}"
-    if key not in data.__dict__:
+
+    def events() -> dict[str, dict[str, np.ndarray]]:
         matching = data.beacons.select(signal.rum_where()).to_series()  # row for row
-        events = data.__dict__["_session_coded"].filter(matching)
-        data.__dict__[key] = {v: _arrays(events, v) for v in VARIANTS}
-    return data.__dict__["_session_spans"], data.__dict__[key]
+        found = _coded(data).filter(matching)
+        return {v: _arrays(found, v) for v in VARIANTS}
+
+    spans = shared(data, "session spans", lambda: {
+        v: _spans(_arrays(_coded(data), v)) for v in VARIANTS})  # fmt: skip
+    return spans, shared(data, ("session events", signal), events)
+
+
+def _coded(data: IncidentData) -> pl.DataFrame:
+    """Every beacon's variant, time (epoch ms) and session code (once per data)."""
+    return shared(data, "session codes", lambda: data.beacons.select(
+        "variant", pl.col("ts").dt.epoch("ms").alias("ms"),
+        pl.col("session_id").cast(pl.Categorical).to_physical().alias("code"),
+    ))  # fmt: skip
 
 
 def _arrays(frame: pl.DataFrame, variant: str) -> dict[str, np.ndarray]:
@@ -491,8 +496,12 @@ def _logrank(parts):
     return logrank(da, db, oa, ob)
 
 
+def _connections(data: IncidentData) -> pl.DataFrame | None:
+    return shared(data, "connections", lambda: connections(data))
+
+
 def _duration_shift(data: IncidentData, alpha: float, spans: Spans) -> Shift | None:
-    frame = connections(data)
+    frame = _connections(data)
     if frame is None:
         return None
     for a, b in spans:  # connections an incident cut, or opened in its aftermath, go: both
@@ -654,6 +663,14 @@ def _finding(data: IncidentData, shift: Shift, alpha: float) -> Finding:
                  **shift.numbers},
         detector={"ttfb_degradation": "ttfb", "duration_regression": "survival"}.get(kind, "shifts"),
     )  # fmt: skip
+
+
+def prepare(data: IncidentData) -> None:
+    """Read what the level shifts need whatever the incidents in time are (the sessions'
+    spans, the connections), beside the detectors whose findings they wait for."""
+    if data.window is not None and data.has_rum:
+        _sessions(data, SIGNALS[COUNT_SIGNALS[0]])
+        _connections(data)
 
 
 def detect(
