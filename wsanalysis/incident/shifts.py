@@ -49,7 +49,6 @@ from wsanalysis.incident.signals import (
     Signal,
     exposure,
     live_connections,
-    shared,
     signal_counts,
 )
 from wsanalysis.incident.survival import connections
@@ -187,14 +186,14 @@ def _sessions(data: IncidentData, signal: Signal) -> tuple[dict, dict]:
         found = _coded(data).filter(matching)
         return {v: _arrays(found, v) for v in VARIANTS}
 
-    spans = shared(data, "session spans", lambda: {
+    spans = data.shared("session spans", lambda: {
         v: _spans(_arrays(_coded(data), v)) for v in VARIANTS})  # fmt: skip
-    return spans, shared(data, ("session events", signal), events)
+    return spans, data.shared(("session events", signal), events)
 
 
 def _coded(data: IncidentData) -> pl.DataFrame:
     """Every beacon's variant, time (epoch ms) and session code (once per data)."""
-    return shared(data, "session codes", lambda: data.beacons.select(
+    return data.shared("session codes", lambda: data.beacons.select(
         "variant", pl.col("ts").dt.epoch("ms").alias("ms"),
         pl.col("session_id").cast(pl.Categorical).to_physical().alias("code"),
     ))  # fmt: skip
@@ -497,7 +496,7 @@ def _logrank(parts):
 
 
 def _connections(data: IncidentData) -> pl.DataFrame | None:
-    return shared(data, "connections", lambda: connections(data))
+    return data.shared("connections", lambda: connections(data))
 
 
 def _duration_shift(data: IncidentData, alpha: float, spans: Spans) -> Shift | None:

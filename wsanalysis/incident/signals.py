@@ -7,11 +7,9 @@ baseline per unit of exposure (open connections per minute) with `scan.elevation
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -96,7 +94,7 @@ def server_counts(
 
 def rum_variants(data: IncidentData) -> list[str]:
     """The variants in the RUM beacons, sorted (once per data)."""
-    return shared(data, "rum variants", lambda: sorted(data.beacons["variant"].unique().to_list()))
+    return data.shared("rum variants", lambda: sorted(data.beacons["variant"].unique().to_list()))
 
 
 def rum_counts(
@@ -165,15 +163,6 @@ def rum_live(data: IncidentData) -> pl.DataFrame | None:
     return pl.concat(parts)
 
 
-def shared(data: IncidentData, key: object, compute: Callable[[], Any]) -> Any:
-    """`compute()` once per data and `key`, then shared by every detector that asks (a
-    race computes it twice, the same way: harmless)."""
-    cache = data.__dict__.setdefault("_shared", {})
-    if key not in cache:
-        cache[key] = compute()
-    return cache[key]
-
-
 def exposure(data: IncidentData, source: str) -> pl.DataFrame | None:
     """What a count of `source` ("server" or "rum") is per: open connections per minute,
     from the same source (the server's gauge, else its opened connections; the RUM
@@ -185,12 +174,12 @@ def exposure(data: IncidentData, source: str) -> pl.DataFrame | None:
         found = active_connections(data)
         return found if found is not None else opened_connections(data)
 
-    return shared(data, ("exposure", source), compute)
+    return data.shared(("exposure", source), compute)
 
 
 def opened_connections(data: IncidentData) -> pl.DataFrame | None:
     """Connections the server opened per minute and variant (once per data)."""
-    return shared(data, "opened", lambda: server_counts(data, CONNECTIONS_TOTAL))
+    return data.shared("opened", lambda: server_counts(data, CONNECTIONS_TOTAL))
 
 
 def live_connections(
@@ -203,7 +192,7 @@ def live_connections(
         return None
     mine = pl.col("variant") == variant
     inside = opened.filter(mine & pl.col("bucket").is_between(start, end, closed="left"))
-    active = shared(data, "active", lambda: active_connections(data))
+    active = data.shared("active", lambda: active_connections(data))
     at_start = 0.0
     if active is not None:
         first = active.filter(mine & (pl.col("bucket") >= start)).sort("bucket").head(1)
@@ -230,18 +219,22 @@ def sessions_in(data: IncidentData, variant: str, start: datetime, end: datetime
 
 
 def beacons_between(data: IncidentData, start: datetime, end: datetime) -> pl.DataFrame:
-    """The beacons stamped in [start, end): a slice of them in time order (sorted once per
-    data if they come unsorted), not a filter over every beacon for each span asked."""
+    """The beacons stamped in [start, end): a slice of them in time order (their order
+    found once per data when they come unsorted), not a filter over every beacon for
+    each span asked."""
 
-    def in_time_order() -> tuple[pl.DataFrame, np.ndarray]:
-        beacons = data.beacons
-        if not beacons["ts"].is_sorted():
-            beacons = beacons.sort("ts", maintain_order=True)
-        return beacons, beacons["ts"].dt.epoch("us").to_numpy()
+    def in_time_order() -> tuple[np.ndarray, np.ndarray | None]:
+        us = data.beacons["ts"].dt.epoch("us").to_numpy()
+        if np.all(us[1:] >= us[:-1]):
+            return us, None
+        order = np.argsort(us, kind="stable")
+        return us[order], order
 
-    beacons, us = shared(data, "beacons in time order", in_time_order)
-    lo, hi = np.searchsorted(us, [_epoch_us(start), _epoch_us(end)], "left")
-    return beacons.slice(int(lo), int(max(hi - lo, 0)))
+    us, order = data.shared("beacons in time order", in_time_order)
+    lo, hi = (int(i) for i in np.searchsorted(us, [_epoch_us(start), _epoch_us(end)], "left"))
+    if order is None:
+        return data.beacons.slice(lo, max(hi - lo, 0))
+    return data.beacons[order[lo:hi]]
 
 
 def _epoch_us(at: datetime) -> int:
@@ -288,7 +281,7 @@ SIGNALS: dict[str, Signal] = {
 def server_signal(data: IncidentData, signal: Signal) -> pl.DataFrame | None:
     """The signal per minute from the server (None when the server has no such series;
     once per data and signal: several detectors read the same)."""
-    return shared(data, ("server", signal), lambda: _server_signal(data, signal))
+    return data.shared(("server", signal), lambda: _server_signal(data, signal))
 
 
 def _server_signal(data: IncidentData, signal: Signal) -> pl.DataFrame | None:
@@ -314,7 +307,7 @@ def _server_signal(data: IncidentData, signal: Signal) -> pl.DataFrame | None:
 def rum_signal(data: IncidentData, signal: Signal) -> pl.DataFrame | None:
     """The signal per minute from the RUM sample (None without beacons; once per data and
     signal)."""
-    return shared(data, ("rum", signal), lambda: _rum_signal(data, signal))
+    return data.shared(("rum", signal), lambda: _rum_signal(data, signal))
 
 
 def _rum_signal(data: IncidentData, signal: Signal) -> pl.DataFrame | None:

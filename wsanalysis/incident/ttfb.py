@@ -22,7 +22,7 @@ from wsanalysis.incident import impact
 from wsanalysis.incident.findings import Finding, NotRun
 from wsanalysis.incident.inputs import IncidentData
 from wsanalysis.incident.scan import elevations
-from wsanalysis.incident.signals import rum_counts, shared
+from wsanalysis.incident.signals import rum_counts
 
 MIN_SAMPLES = 30
 SLOW_QUANTILE = 0.95
@@ -39,7 +39,7 @@ BUCKET = timedelta(minutes=15)
 def replies(data: IncidentData) -> pl.DataFrame:
     """The RUM replies with a time to first byte (`session` an integer code per session,
     what the session-clustered statistics group by; once per data)."""
-    return shared(data, "replies", lambda: (
+    return data.shared("replies", lambda: (
         data.of_type("ws.ttfb")
         .filter(pl.col("ttfb_ms").is_not_null())
         .with_columns(pl.col("session_id").cast(pl.Categorical).to_physical().alias("session"))
