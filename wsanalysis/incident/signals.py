@@ -171,10 +171,15 @@ def exposure(data: IncidentData, source: str) -> pl.DataFrame | None:
     def compute() -> pl.DataFrame | None:
         if source == "rum":
             return rum_live(data)
-        found = active_connections(data)
+        found = open_connections(data)
         return found if found is not None else opened_connections(data)
 
     return data.shared(("exposure", source), compute)
+
+
+def open_connections(data: IncidentData) -> pl.DataFrame | None:
+    """The server's gauge of open connections per minute and variant (once per data)."""
+    return data.shared("active", lambda: active_connections(data))
 
 
 def opened_connections(data: IncidentData) -> pl.DataFrame | None:
@@ -192,7 +197,7 @@ def live_connections(
         return None
     mine = pl.col("variant") == variant
     inside = opened.filter(mine & pl.col("bucket").is_between(start, end, closed="left"))
-    active = data.shared("active", lambda: active_connections(data))
+    active = open_connections(data)
     at_start = 0.0
     if active is not None:
         first = active.filter(mine & (pl.col("bucket") >= start)).sort("bucket").head(1)
