@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 
 import numpy as np
 import polars as pl
@@ -45,7 +44,6 @@ def scrape_interval(samples: pl.DataFrame, among: pl.DataFrame | None = None) ->
     return scrape_interval(among) if among is not None else MINUTE
 
 
-@lru_cache(maxsize=16)  # every count of a window is filled on the same grid
 def minutes(window: Window) -> pl.DataFrame:
     count = max(1, int(np.ceil(window.duration / MINUTE)))
     last = window.start + (count - 1) * MINUTE
