@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_incident.py [--seeds 2] [--traffic-seeds 4]
         [--aa-days 6] [--no-fresh] [--only fleet|traffic] [--speed] [--speed-only]
-        [--repeat 9] [--root DIR]
+        [--repeat 9] [--baseline DIR] [--root DIR]
 
 Two traffic models, written apart:
 
@@ -37,7 +37,9 @@ are level shifts of the whole window; `ttfb_regression` below 100 ms is harmless
 
 Speed (--speed): 48 h of 50 series and 1 M RUM beacons, every detector, against the
 polars scan floor (reading the same frames and one group-by per frame), in interleaved
-rounds; the ratio is the median of the per-round ratios.
+rounds; the ratio is the median of the per-round ratios. `--baseline DIR` times another
+checkout's `analyze` (e.g. main, `git worktree add --detach /tmp/base main`) in the same
+rounds, in a process of its own, for a ratio against it from the same sitting.
 """
 
 from __future__ import annotations
@@ -347,7 +349,23 @@ def accuracy(args: argparse.Namespace) -> tuple[str, list[dict]]:
 
 
 # -- speed ----------------------------------------------------------------------------
-def speed(repeat: int = 9) -> str:
+#: The baseline's `analyze` timed in its own process (its own library on sys.path): one
+#: line in, the seconds of one run out.
+BASELINE_WORKER = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import polars as pl
+from wsanalysis.incident.analyze import analyze
+from wsanalysis.incident.inputs import from_frames
+print("ready", flush=True)
+for _ in sys.stdin:
+    started = time.perf_counter()
+    analyze(from_frames(pl.read_parquet(sys.argv[2]), pl.read_parquet(sys.argv[3])))
+    print(time.perf_counter() - started, flush=True)
+"""
+
+
+def speed(repeat: int = 9, baseline: str | None = None) -> str:
     import numpy as np
     import polars as pl
 
@@ -403,20 +421,45 @@ def speed(repeat: int = 9) -> str:
         def full() -> None:
             analyze(from_frames(pl.read_parquet(sp), pl.read_parquet(bp)))
 
-        # rounds interleave the two, so a load swing on the shared machine hits both
+        def base() -> None:
+            worker.stdin.write("run\n")
+            worker.stdin.flush()
+            times["all detectors, baseline"].append(float(worker.stdout.readline()))
+
+        # rounds interleave them, so a load swing on the shared machine hits every one
         times: dict[str, list[float]] = {"scan floor": [], "all detectors": []}
+        worker = None
+        if baseline:
+            worker = subprocess.Popen(
+                [sys.executable, "-c", BASELINE_WORKER, baseline, str(sp), str(bp)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            if worker.stdout.readline().strip() != "ready":
+                raise SystemExit(f"--baseline {baseline}: its wsanalysis did not import")
+            times["all detectors, baseline"] = []
         for round_ in range(repeat):
             print(f"speed round {round_ + 1}/{repeat} ...", file=sys.stderr)
             times["scan floor"].append(_timed(floor))
             times["all detectors"].append(_timed(full))
-    ratios = [a / f for a, f in zip(times["all detectors"], times["scan floor"], strict=True)]
+            if worker is not None:
+                base()
+        if worker is not None:
+            worker.stdin.close()
+            worker.wait()
     rows = [f"| {name} | {statistics.median(seconds):.2f} |" for name, seconds in times.items()]
-    return (
-        f"| run | seconds (median of {repeat} rounds) |\n|---|---:|\n"
-        + "\n".join(rows)
-        + f"\n\nRatio to the floor (median of the per-round ratios): "
-        f"{statistics.median(ratios):.1f}x, single rounds {min(ratios):.1f}x–{max(ratios):.1f}x."
-    )
+    lines = [f"| run | seconds (median of {repeat} rounds) |\n|---|---:|\n" + "\n".join(rows), ""]
+    for name in [n for n in times if n.startswith("all detectors")]:
+        ratios = [a / f for a, f in zip(times[name], times["scan floor"], strict=True)]
+        lines.append(f"Ratio to the floor, {name} (median of the per-round ratios): "
+                     f"{statistics.median(ratios):.1f}x, single rounds "
+                     f"{min(ratios):.1f}x–{max(ratios):.1f}x.")  # fmt: skip
+    if baseline:
+        gain = [b / a for a, b in zip(times["all detectors"], times["all detectors, baseline"],
+                                      strict=True)]  # fmt: skip
+        lines.append(f"Baseline ({baseline}) over this library, per round: median "
+                     f"{statistics.median(gain):.2f}x, single rounds "
+                     f"{min(gain):.2f}x–{max(gain):.2f}x.")  # fmt: skip
+    return "\n".join(lines)
 
 
 def _timed(fn) -> float:
@@ -435,13 +478,15 @@ def main() -> None:
     parser.add_argument("--speed", action="store_true", help="also run the speed benchmark")
     parser.add_argument("--speed-only", action="store_true", help="only the speed benchmark")
     parser.add_argument("--repeat", type=int, default=9, help="speed rounds")
+    parser.add_argument("--baseline", help="speed: also time this checkout's library (a folder "
+                        "holding wsanalysis/) in the same rounds, in its own process")  # fmt: skip
     parser.add_argument("--root", default=str(Path(tempfile.gettempdir()) / "wsanalysis-incident"))
     args = parser.parse_args()
     if not args.speed_only:
         print(accuracy(args)[0])
     if args.speed or args.speed_only:
         print()
-        print(speed(args.repeat))
+        print(speed(args.repeat, args.baseline))
 
 
 if __name__ == "__main__":

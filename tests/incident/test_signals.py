@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import polars as pl
 
 from wsanalysis.incident.findings import Finding, dumps, severity_from
 from wsanalysis.incident.impact import severity
 from wsanalysis.incident.inputs import from_frames
-from wsanalysis.incident.signals import SIGNALS, active_connections, rum_live, server_signal
+from wsanalysis.incident.signals import (
+    SIGNALS,
+    active_connections,
+    rum_live,
+    server_signal,
+    sessions_hit,
+    sessions_in,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -84,3 +92,47 @@ def test_severity_and_dumps():
     at = datetime(2026, 1, 1, tzinfo=UTC)
     text = dumps([Finding("x", at, at, "canary", "low", "s", {"r": float("nan")})], [], {})
     assert '"r": null' in text
+
+
+def test_sessions_in_a_span_are_those_a_filter_of_every_beacon_finds_sorted_or_not():
+    # sessions_in / sessions_hit slice the beacons in time order (found once per data):
+    # the same sessions as a filter over all of them, whether the beacons came sorted
+    # or not, at spans ending anywhere (a microsecond past a beacon's millisecond too)
+    from tests.incident.conftest import loaded
+
+    given = loaded("network_outage")
+    shuffled = from_frames(given.samples, given.beacons.sample(fraction=1.0, shuffle=True, seed=1))
+    where = SIGNALS["1006"].rum_where()
+    stamps = given.beacons["ts"].to_list()
+    spans = [(stamps[i], stamps[j] + timedelta(microseconds=k))
+             for i, j, k in ((0, 10, 0), (5, 5000, 1), (100, 90, 0), (3000, len(stamps) - 1, 0),
+                             (2000, 2500, 999))]  # fmt: skip
+    checked = 0
+    for start, end in spans:
+        for variant in ("canary", "control"):
+            inside = given.beacons.filter(
+                (pl.col("variant") == variant) & (pl.col("ts") >= start) & (pl.col("ts") < end)
+            )
+            for data in (given, shuffled):
+                assert sessions_in(data, variant, start, end) == inside["session_id"].n_unique()
+                hit = inside.filter(where)["session_id"].n_unique()
+                assert sessions_hit(data, variant, start, end, where) == hit
+                checked += hit
+    assert checked > 0  # some spans hold 1006 closes
+
+
+def test_previous_row_of_a_group_and_session_spans_match_polars():
+    from wsanalysis.incident.shifts import _previous, _spans
+
+    rng = np.random.default_rng(7)
+    group = rng.integers(0, 40, 2000).astype(np.uint32)
+    ms = rng.integers(0, 10**9, 2000)
+    frame = pl.DataFrame({"g": group, "ms": ms}).with_row_index("row")
+    want = frame.select(pl.col("row").shift(1).over("g").fill_null(-1))["row"].to_numpy()
+    assert np.array_equal(_previous(group), want)
+    spans = frame.group_by("g").agg(pl.col("ms").min().alias("first"),
+                                    pl.col("ms").max().alias("last")).sort("g")  # fmt: skip
+    got = _spans({"ms": ms, "code": group})
+    assert np.array_equal(got["code"], spans["g"].to_numpy())
+    assert np.array_equal(got["first"], spans["first"].to_numpy())
+    assert np.array_equal(got["last"], spans["last"].to_numpy())

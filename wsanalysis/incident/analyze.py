@@ -5,8 +5,9 @@ Restarts first (they are the markers a herd is looked for after, and they explai
 that a restart, an outage or an auth spike explains is not a storm), then level shifts
 between the variants, last: what remains once every incident in time is taken out.
 A detector that cannot run says why in `not_run`. Detectors that need no other's
-findings run in threads alongside that chain: their time is spent in polars and numpy
-with the GIL released. Findings and `not_run` come out in the same order either way.
+findings, and the reading the level shifts do whatever those findings are, run in
+threads alongside that chain: their time is spent in polars and numpy with the GIL
+released. Findings and `not_run` come out in the same order either way.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def analyze(data: IncidentData) -> Analysis:
         codes_run = pool.submit(close_codes.detect, data)
         delivery_run = pool.submit(delivery.detect, data)
         ttfb_run = pool.submit(ttfb.detect, data)
+        shifts_read = pool.submit(shifts.prepare, data)
         restart = take(restarts.detect(data))
         herd_run = pool.submit(herd.detect, data, restart)
         codes = take(codes_run.result())
@@ -72,6 +74,7 @@ def analyze(data: IncidentData) -> Analysis:
         take(herd_run.result())
         take(delivery_run.result())
         take(ttfb_run.result())
+        shifts_read.result()
         take(shifts.detect(data, timed=list(findings)))
     findings.sort(key=lambda f: (f.start, f.variant, f.kind))
     return Analysis(findings, not_run, episodes(data, findings), data)

@@ -118,8 +118,8 @@ def before_after(before: IncidentData, after: IncidentData) -> list[Row]:
                         ("give_ups", "manual refreshes (give-ups)")):  # fmt: skip
         (eb, sb), (ea, sa) = _events(before, kind), _events(after, kind)
         rows.append(_rate_row(label, eb, ea, db, da, f"from {sb} / {sa}"))
-    dup_b = delivery_counts(before.beacons) if before.has_rum else None
-    dup_a = delivery_counts(after.beacons) if after.has_rum else None
+    dup_b = delivery_counts(before) if before.has_rum else None
+    dup_a = delivery_counts(after) if after.has_rum else None
     if dup_b is not None and dup_a is not None:
         nb = dup_b.frame["duplicates"].sum() / before.rum_sample
         na = dup_a.frame["duplicates"].sum() / after.rum_sample

@@ -12,7 +12,7 @@ from wsanalysis.incident.close_codes import MIN_EXCESS, finding
 from wsanalysis.incident.findings import Finding, NotRun, severity_from
 from wsanalysis.incident.inputs import IncidentData
 from wsanalysis.incident.scan import elevations
-from wsanalysis.incident.signals import SIGNALS, exposure, rum_signal
+from wsanalysis.incident.signals import SIGNALS, exposure, rum_signal, rum_variants
 
 
 @dataclass(frozen=True)
@@ -22,24 +22,30 @@ class DeliveryCounts:
     frame: pl.DataFrame  # variant, messages, duplicates, dedup_drops, stale_drops, give_ups
 
 
-def delivery_counts(beacons: pl.DataFrame) -> DeliveryCounts:
-    """A message delivered twice is a second `ws.message` with the same session and trace."""
-    messages = beacons.filter(pl.col("type") == "ws.message")
+#: The beacon types counted per variant, and their column.
+COUNTED = {"ws.message": "messages", "ws.dedup_drop": "dedup_drops",
+           "ws.stale_drop": "stale_drops", "ws.give_up": "give_ups"}  # fmt: skip
+
+
+def delivery_counts(data: IncidentData) -> DeliveryCounts:
+    """A message delivered twice is a second `ws.message` with the same session and trace.
+    Counted on the beacons split by type (every variant of the beacons gets a row)."""
+    frame = pl.DataFrame({"variant": rum_variants(data)})
+    for beacon_type, name in COUNTED.items():
+        counted = (
+            data.of_type(beacon_type).group_by("variant").agg(pl.len().cast(pl.Float64).alias(name))
+        )
+        frame = frame.join(counted, on="variant", how="left")
     duplicates = (
-        messages.filter(pl.col("trace").is_not_null())
+        data.of_type("ws.message")
+        .filter(pl.col("trace").is_not_null())
         .group_by("variant", "session_id", "trace")
         .agg((pl.len() - 1).alias("extra"))
         .group_by("variant")
         .agg(pl.col("extra").sum().cast(pl.Float64).alias("duplicates"))
     )
-    by_type = beacons.group_by("variant").agg(
-        (pl.col("type") == "ws.message").sum().cast(pl.Float64).alias("messages"),
-        (pl.col("type") == "ws.dedup_drop").sum().cast(pl.Float64).alias("dedup_drops"),
-        (pl.col("type") == "ws.stale_drop").sum().cast(pl.Float64).alias("stale_drops"),
-        (pl.col("type") == "ws.give_up").sum().cast(pl.Float64).alias("give_ups"),
-    )
-    frame = by_type.join(duplicates, on="variant", how="left").with_columns(
-        pl.col("duplicates").fill_null(0.0)
+    frame = frame.join(duplicates, on="variant", how="left").with_columns(
+        pl.exclude("variant").fill_null(0.0)
     )
     return DeliveryCounts(frame.sort("variant"))
 
@@ -49,7 +55,7 @@ def detect(data: IncidentData) -> tuple[list[Finding], list[NotRun]]:
         return [], [NotRun("delivery", "duplicates, drops and give-ups are seen only in RUM")]
     findings: list[Finding] = []
     not_run: list[NotRun] = []
-    counts = delivery_counts(data.beacons)
+    counts = delivery_counts(data)
     if counts.frame["messages"].sum() == 0:
         not_run.append(NotRun("delivery.duplicates", "no ws.message beacons (excluded from RUM)"))
     for row in counts.frame.iter_rows(named=True):

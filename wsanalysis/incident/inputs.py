@@ -9,6 +9,7 @@ than the telemetry file's stop the run with the fix, never a quiet "no findings"
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,6 +84,14 @@ class IncidentData:
             else None,
             "rum_sample": self.rum_sample,
         }
+
+    def shared(self, key: object, compute: Callable[[], Any]) -> Any:
+        """`compute()` once per data and `key`, then shared by every detector that asks
+        (a race computes it twice, the same way: harmless)."""
+        cache = self.__dict__.setdefault("_shared", {})
+        if key not in cache:
+            cache[key] = compute()
+        return cache[key]
 
     def split_by_type(self) -> dict[str, pl.DataFrame]:
         """The beacons per type, split on the first call and then shared (thread-safe:

@@ -180,27 +180,41 @@ def _sessions(data: IncidentData, signal: Signal) -> tuple[dict, dict]:
     """Per variant: each session's first and last beacon (epoch ms, session code), and the
     signal's beacons (epoch ms, session code). The sessions are read once per data, the
     signal's beacons once per signal."""
-    if "_session_spans" not in data.__dict__:
-        coded = data.beacons.select(
-            "variant", pl.col("ts").dt.epoch("ms").alias("ms"),
-            pl.col("session_id").cast(pl.Categorical).to_physical().alias("code"),
-        )  # fmt: skip
-        spans = coded.group_by("variant", "code").agg(
-            pl.col("ms").min().alias("first"), pl.col("ms").max().alias("last")
-        )
-        data.__dict__["_session_coded"] = coded
-        data.__dict__["_session_spans"] = {v: _arrays(spans, v) for v in VARIANTS}
-    key = f"_session_events_{signal.name}"
-    if key not in data.__dict__:
+
+    def events() -> dict[str, dict[str, np.ndarray]]:
         matching = data.beacons.select(signal.rum_where()).to_series()  # row for row
-        events = data.__dict__["_session_coded"].filter(matching)
-        data.__dict__[key] = {v: _arrays(events, v) for v in VARIANTS}
-    return data.__dict__["_session_spans"], data.__dict__[key]
+        found = _coded(data).filter(matching)
+        return {v: _arrays(found, v) for v in VARIANTS}
+
+    spans = data.shared("session spans", lambda: {
+        v: _spans(_arrays(_coded(data), v)) for v in VARIANTS})  # fmt: skip
+    return spans, data.shared(("session events", signal), events)
+
+
+def _coded(data: IncidentData) -> pl.DataFrame:
+    """Every beacon's variant, time (epoch ms) and session code (once per data)."""
+    return data.shared("session codes", lambda: data.beacons.select(
+        "variant", pl.col("ts").dt.epoch("ms").alias("ms"),
+        pl.col("session_id").cast(pl.Categorical).to_physical().alias("code"),
+    ))  # fmt: skip
 
 
 def _arrays(frame: pl.DataFrame, variant: str) -> dict[str, np.ndarray]:
     mine = frame.filter(pl.col("variant") == variant)
     return {c: mine[c].to_numpy() for c in mine.columns if c != "variant"}
+
+
+def _spans(beacons: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each session's first and last beacon (epoch ms), in order of session code: indexed
+    by the codes in numpy (a group-by of a million beacons by session takes ten times
+    as long)."""
+    ms, code = beacons["ms"], beacons["code"]
+    size = int(code.max()) + 1 if len(code) else 0
+    first, last = np.full(size, np.iinfo(ms.dtype).max), np.full(size, np.iinfo(ms.dtype).min)
+    np.minimum.at(first, code, ms)
+    np.maximum.at(last, code, ms)
+    seen = np.flatnonzero(np.bincount(code, minlength=size))
+    return {"code": seen.astype(code.dtype), "first": first[seen], "last": last[seen]}
 
 
 def session_ratio(
@@ -332,7 +346,7 @@ class _Replies:
 
     @classmethod
     def of(cls, frame: pl.DataFrame) -> _Replies:
-        frame = frame.sort("ts")
+        frame = frame.select("ts", "ttfb_ms", "session", "variant").sort("ts")
         return cls(frame["ts"].dt.epoch("ms").to_numpy(), frame["ttfb_ms"].to_numpy(),
                    frame["session"].to_numpy(), (frame["variant"] == "canary").to_numpy())  # fmt: skip
 
@@ -432,11 +446,23 @@ class _Connections:
 
     @classmethod
     def of(cls, frame: pl.DataFrame) -> _Connections:
-        frame = frame.sort("opened").with_row_index("row")
-        previous = frame.select(pl.col("row").shift(1).over("session_id").fill_null(-1))
+        frame = frame.select("opened", "duration", "observed", "session_id", "variant").sort(
+            "opened"
+        )
+        session = frame["session_id"].cast(pl.Categorical).to_physical().to_numpy()
         return cls(frame["opened"].dt.epoch("ms").to_numpy(), frame["duration"].to_numpy(),
-                   frame["observed"].to_numpy(), previous["row"].to_numpy().astype(np.int64),
+                   frame["observed"].to_numpy(), _previous(session),
                    (frame["variant"] == "canary").to_numpy())  # fmt: skip
+
+
+def _previous(group: np.ndarray) -> np.ndarray:
+    """For each row, the row before it of the same group (-1: none): a stable sort by
+    group keeps each group's rows in order, neighbours in it are consecutive rows."""
+    order = np.argsort(group, kind="stable")
+    same = group[order[1:]] == group[order[:-1]]
+    previous = np.full(len(group), -1, dtype=np.int64)
+    previous[order[1:][same]] = order[:-1][same]
+    return previous
 
 
 def _since(
@@ -469,8 +495,12 @@ def _logrank(parts):
     return logrank(da, db, oa, ob)
 
 
+def _connections(data: IncidentData) -> pl.DataFrame | None:
+    return data.shared("connections", lambda: connections(data))
+
+
 def _duration_shift(data: IncidentData, alpha: float, spans: Spans) -> Shift | None:
-    frame = connections(data)
+    frame = _connections(data)
     if frame is None:
         return None
     for a, b in spans:  # connections an incident cut, or opened in its aftermath, go: both
@@ -632,6 +662,14 @@ def _finding(data: IncidentData, shift: Shift, alpha: float) -> Finding:
                  **shift.numbers},
         detector={"ttfb_degradation": "ttfb", "duration_regression": "survival"}.get(kind, "shifts"),
     )  # fmt: skip
+
+
+def prepare(data: IncidentData) -> None:
+    """Read what the level shifts need whatever the incidents in time are (the sessions'
+    spans, the connections), beside the detectors whose findings they wait for."""
+    if data.window is not None and data.has_rum:
+        _sessions(data, SIGNALS[COUNT_SIGNALS[0]])
+        _connections(data)
 
 
 def detect(

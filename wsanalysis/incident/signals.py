@@ -8,7 +8,7 @@ baseline per unit of exposure (open connections per minute) with `scan.elevation
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -25,6 +25,7 @@ from wsanalysis.sources.metric_names import (
 from wsanalysis.sources.schema import TIMESTAMP
 
 MINUTE = timedelta(minutes=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def scrape_interval(samples: pl.DataFrame, among: pl.DataFrame | None = None) -> timedelta:
@@ -89,6 +90,11 @@ def server_counts(
     return _filled(counted, data.window, sorted(selected["variant"].unique().to_list()))
 
 
+def rum_variants(data: IncidentData) -> list[str]:
+    """The variants in the RUM beacons, sorted (once per data)."""
+    return data.shared("rum variants", lambda: sorted(data.beacons["variant"].unique().to_list()))
+
+
 def rum_counts(
     data: IncidentData, beacon_type: str, where: pl.Expr | None = None
 ) -> pl.DataFrame | None:
@@ -96,14 +102,14 @@ def rum_counts(
     without beacons."""
     if not data.has_rum or data.window is None:
         return None
-    beacons = data.beacons
     selected = data.of_type(beacon_type)
     counted = (
-        (selected.filter(where) if where is not None else selected)
+        (selected.lazy().filter(where) if where is not None else selected.lazy())
         .group_by(bucket_of("ts", data.window, MINUTE).alias("bucket"), "variant")
         .agg(pl.len().cast(pl.Float64).alias("n"))
+        .collect()  # one query: the filter reads only the columns it needs
     )
-    return _filled(counted, data.window, sorted(beacons["variant"].unique().to_list()))
+    return _filled(counted, data.window, rum_variants(data))
 
 
 def active_connections(data: IncidentData) -> pl.DataFrame | None:
@@ -143,7 +149,7 @@ def rum_live(data: IncidentData) -> pl.DataFrame | None:
              .fill_null(default).clip(0, count).cast(pl.Int64).alias(c)
              for c, default in (("opened", 0), ("closed", count))]  # fmt: skip
     spans = sockets.with_columns(index)
-    variants = sorted(data.beacons["variant"].unique().to_list())
+    variants = rum_variants(data)
     parts = []
     for variant in variants:
         mine = spans.filter(pl.col("variant") == variant)
@@ -159,15 +165,24 @@ def exposure(data: IncidentData, source: str) -> pl.DataFrame | None:
     """What a count of `source` ("server" or "rum") is per: open connections per minute,
     from the same source (the server's gauge, else its opened connections; the RUM
     sample's open sockets). Computed once per data and source (detectors share it)."""
-    key = f"_exposure_{source}"
-    if key not in data.__dict__:  # a race computes it twice, the same way: harmless
+
+    def compute() -> pl.DataFrame | None:
         if source == "rum":
-            found = rum_live(data)
-        else:
-            found = active_connections(data)
-            found = found if found is not None else server_counts(data, CONNECTIONS_TOTAL)
-        data.__dict__[key] = found
-    return data.__dict__[key]
+            return rum_live(data)
+        found = open_connections(data)
+        return found if found is not None else opened_connections(data)
+
+    return data.shared(("exposure", source), compute)
+
+
+def open_connections(data: IncidentData) -> pl.DataFrame | None:
+    """The server's gauge of open connections per minute and variant (once per data)."""
+    return data.shared("active", lambda: active_connections(data))
+
+
+def opened_connections(data: IncidentData) -> pl.DataFrame | None:
+    """Connections the server opened per minute and variant (once per data)."""
+    return data.shared("opened", lambda: server_counts(data, CONNECTIONS_TOTAL))
 
 
 def live_connections(
@@ -175,12 +190,12 @@ def live_connections(
 ) -> float | None:
     """Connections live in [start, end) by the server: open at its start plus opened in it
     (None without server counters)."""
-    opened = server_counts(data, CONNECTIONS_TOTAL)
+    opened = opened_connections(data)
     if opened is None:
         return None
     mine = pl.col("variant") == variant
     inside = opened.filter(mine & pl.col("bucket").is_between(start, end, closed="left"))
-    active = active_connections(data)
+    active = open_connections(data)
     at_start = 0.0
     if active is not None:
         first = active.filter(mine & (pl.col("bucket") >= start)).sort("bucket").head(1)
@@ -194,18 +209,39 @@ def sessions_hit(
     """Distinct RUM sessions of a variant with a beacon matching `where` in [start, end)."""
     if not data.has_rum:
         return 0
-    return data.beacons.filter(
-        (pl.col("variant") == variant) & where & (pl.col("ts") >= start) & (pl.col("ts") < end)
-    )["session_id"].n_unique()
+    inside = beacons_between(data, start, end)
+    return inside.filter((pl.col("variant") == variant) & where)["session_id"].n_unique()
 
 
 def sessions_in(data: IncidentData, variant: str, start: datetime, end: datetime) -> int:
     """Distinct RUM sessions of a variant with any beacon in [start, end)."""
     if not data.has_rum:
         return 0
-    return data.beacons.filter(
-        (pl.col("variant") == variant) & (pl.col("ts") >= start) & (pl.col("ts") < end)
-    )["session_id"].n_unique()
+    inside = beacons_between(data, start, end)
+    return inside.filter(pl.col("variant") == variant)["session_id"].n_unique()
+
+
+def beacons_between(data: IncidentData, start: datetime, end: datetime) -> pl.DataFrame:
+    """The beacons stamped in [start, end): a slice of them in time order (their order
+    found once per data when they come unsorted), not a filter over every beacon for
+    each span asked."""
+
+    def in_time_order() -> tuple[np.ndarray, np.ndarray | None]:
+        us = data.beacons["ts"].dt.epoch("us").to_numpy()
+        if np.all(us[1:] >= us[:-1]):
+            return us, None
+        order = np.argsort(us, kind="stable")
+        return us[order], order
+
+    us, order = data.shared("beacons in time order", in_time_order)
+    lo, hi = (int(i) for i in np.searchsorted(us, [_epoch_us(start), _epoch_us(end)], "left"))
+    if order is None:
+        return data.beacons.slice(lo, max(hi - lo, 0))
+    return data.beacons[order[lo:hi]]
+
+
+def _epoch_us(at: datetime) -> int:
+    return (at - EPOCH) // timedelta(microseconds=1)  # exact: no float rounding
 
 
 # -- the signals detectors count, in one place ------------------------------------------
@@ -246,7 +282,12 @@ SIGNALS: dict[str, Signal] = {
 
 
 def server_signal(data: IncidentData, signal: Signal) -> pl.DataFrame | None:
-    """The signal per minute from the server (None when the server has no such series)."""
+    """The signal per minute from the server (None when the server has no such series;
+    once per data and signal: several detectors read the same)."""
+    return data.shared(("server", signal), lambda: _server_signal(data, signal))
+
+
+def _server_signal(data: IncidentData, signal: Signal) -> pl.DataFrame | None:
     parts = []
     if signal.codes and data.has_server and "code" in data.samples.columns:
         codes = [str(c) for c in signal.codes]
@@ -267,7 +308,12 @@ def server_signal(data: IncidentData, signal: Signal) -> pl.DataFrame | None:
 
 
 def rum_signal(data: IncidentData, signal: Signal) -> pl.DataFrame | None:
-    """The signal per minute from the RUM sample (None without beacons)."""
+    """The signal per minute from the RUM sample (None without beacons; once per data and
+    signal)."""
+    return data.shared(("rum", signal), lambda: _rum_signal(data, signal))
+
+
+def _rum_signal(data: IncidentData, signal: Signal) -> pl.DataFrame | None:
     if not data.has_rum or (signal.metric and not signal.beacon):
         return None
     if signal.codes:

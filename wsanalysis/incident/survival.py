@@ -49,17 +49,15 @@ def connections(data: IncidentData) -> pl.DataFrame | None:
     beacon, censored at the window's end)."""
     if not data.has_rum or data.window is None:
         return None
-    beacons = data.beacons
-    closed = beacons.filter((pl.col("type") == "ws.close") & pl.col("duration_ms").is_not_null())
-    closed = closed.select(
+    closes = data.of_type("ws.close")
+    closed = closes.filter(pl.col("duration_ms").is_not_null()).select(
         "variant", "session_id",
         (pl.col("ts") - pl.duration(milliseconds=pl.col("duration_ms").cast(pl.Int64)))
         .alias("opened"), (pl.col("duration_ms") / 1000).alias("duration"),
         pl.lit(True).alias("observed"),
     )  # fmt: skip
-    gone = beacons.filter(pl.col("type") == "ws.close").select("socket_id")
-    still = beacons.filter((pl.col("type") == "ws.open") & pl.col("socket_id").is_not_null())
-    still = still.join(gone, on="socket_id", how="anti").select(
+    still = data.of_type("ws.open").filter(pl.col("socket_id").is_not_null())
+    still = still.join(closes.select("socket_id"), on="socket_id", how="anti").select(
         "variant", "session_id", pl.col("ts").alias("opened"),
         ((pl.lit(data.window.end) - pl.col("ts")).dt.total_milliseconds() / 1000).alias(
             "duration"), pl.lit(False).alias("observed"),

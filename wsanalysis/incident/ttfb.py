@@ -38,12 +38,12 @@ BUCKET = timedelta(minutes=15)
 
 def replies(data: IncidentData) -> pl.DataFrame:
     """The RUM replies with a time to first byte (`session` an integer code per session,
-    what the session-clustered statistics group by)."""
-    return (
+    what the session-clustered statistics group by; once per data)."""
+    return data.shared("replies", lambda: (
         data.of_type("ws.ttfb")
         .filter(pl.col("ttfb_ms").is_not_null())
         .with_columns(pl.col("session_id").cast(pl.Categorical).to_physical().alias("session"))
-    )
+    ))  # fmt: skip
 
 
 def detect(data: IncidentData) -> tuple[list[Finding], list[NotRun]]:
