@@ -95,6 +95,18 @@ def test_a_share_not_declared_is_said_never_passed_over():
     assert "moved over 2 stages (10%, ?)" in some.reason
 
 
+def test_a_declared_stage_without_units_of_both_variants_is_said_not_checked():
+    cases = drifting(rates=(0.01, 0.01))
+    after = Stage(0.5, START + timedelta(hours=4), START + timedelta(hours=5))  # no data yet
+    verdict = verdict_of(cases, [*declared(cases), after])
+    assert "srm_p" not in verdict.metadata["stages"][2]
+    assert (
+        "The traffic split could not be checked in stage 3 (14:00-15:00, 50%): no unit was "
+        "counted there for both variants." in verdict.reason
+    )
+    assert "could not be checked" not in verdict_of(cases, declared(cases)).reason
+
+
 def test_one_stage_reads_as_the_whole_window():
     (case,) = ramp_cases(START, [(2.0, CanaryCase(connections_per_hour=LOAD))])
     plain = verdict_of([case], share=0.1)

@@ -262,7 +262,12 @@ def judge(profile: Profile, data: JudgeInput, *, gate_file: GateFile | None = No
         metadata["stages"] = stage_records
         if len(data.stages) > 1:
             metadata["across_stages"] = how
-        said = (stages.undeclared_sentence(data.stages), stages.across_sentence(data.stages, how))
+        said = (
+            stages.undeclared_sentence(data.stages),
+            # a skipped check (no unit anywhere) is already said among the notes
+            None if srm_skipped else stages.unchecked_sentence(data.stages, stage_records),
+            stages.across_sentence(data.stages, how),
+        )
         reason = " ".join([reason, *(sentence for sentence in said if sentence)])
     return Verdict(
         verdict, reason, tuple(results), profile.name, "wsanalysis", metadata, gate_file, data

@@ -133,6 +133,22 @@ def undeclared_sentence(stages: Sequence[Stage]) -> str | None:
     return None
 
 
+def unchecked_sentence(stages: Sequence[Stage], records: Sequence[dict]) -> str | None:
+    """What the verdict says when a stage declared a share but holds no unit of both
+    variants, so its split could not be tested (never silence)."""
+    unchecked = [
+        s.label(k + 1)
+        for k, (s, record) in enumerate(zip(stages, records, strict=True))
+        if s.share is not None and "srm_p" not in record
+    ]
+    if not unchecked:
+        return None
+    return (
+        f"The traffic split could not be checked in {', '.join(unchecked)}: no unit was "
+        "counted there for both variants."
+    )
+
+
 def across_sentence(stages: Sequence[Stage], how: dict[str, list[str]]) -> str | None:
     """How the gates read a share that moved (`how`: weighted, canary only, pooled)."""
     if len(stages) < 2:
