@@ -10,6 +10,7 @@ import polars as pl
 
 from wsanalysis.frames.counters import total_increase
 from wsanalysis.sources.metric_names import CLOSES_TOTAL, CONNECTIONS_ACTIVE, CONNECTIONS_TOTAL
+from wsanalysis.sources.schema import GIVE_UP, RECONNECT_SCHEDULED, TTFB
 
 
 def metrics_overview(samples: pl.DataFrame) -> pl.DataFrame:
@@ -44,14 +45,14 @@ def rum_overview(beacons: pl.DataFrame) -> pl.DataFrame:
     """Per variant: sessions, beacons, reconnects, give-ups, median and p95 TTFB."""
     if beacons.is_empty():
         return pl.DataFrame(schema={"variant": pl.Utf8})
-    ttfb = pl.col("ttfb_ms").filter(pl.col("type") == "ws.ttfb")
+    ttfb = pl.col("ttfb_ms").filter(pl.col("type") == TTFB)
     return (
         beacons.group_by("variant")
         .agg(
             pl.col("session_id").n_unique().alias("sessions"),
             pl.len().alias("beacons"),
-            (pl.col("type") == "ws.reconnect_scheduled").sum().alias("reconnects"),
-            (pl.col("type") == "ws.give_up").sum().alias("give_ups"),
+            (pl.col("type") == RECONNECT_SCHEDULED).sum().alias("reconnects"),
+            (pl.col("type") == GIVE_UP).sum().alias("give_ups"),
             ttfb.quantile(0.5, "linear").alias("ttfb_p50_ms"),
             ttfb.quantile(0.95, "linear").alias("ttfb_p95_ms"),
         )

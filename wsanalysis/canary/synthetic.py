@@ -20,7 +20,14 @@ from scipy import signal
 
 from wsanalysis.frames.measures import Counts, Window
 from wsanalysis.sources.metric_names import CLOSES_TOTAL, CONNECTIONS_TOTAL, FRAMES_SENT_TOTAL
-from wsanalysis.sources.schema import RUM_SCHEMA, TIMESTAMP, normalize_samples
+from wsanalysis.sources.schema import (
+    OPEN,
+    RECONNECT_SCHEDULED,
+    RUM_SCHEMA,
+    TIMESTAMP,
+    TTFB,
+    normalize_samples,
+)
 
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 
@@ -186,10 +193,10 @@ def _beacons(
     )
     session = (pl.lit(variant[:2]) + pl.int_range(total).cast(pl.Utf8)).alias("s")
     session = pl.select(session).to_series().to_numpy()
-    frames = [_frame("ws.open", variant, open_ts, session)]
+    frames = [_frame(OPEN, variant, open_ts, session)]
     reconnect = rng.random(total) < reconnect_rate
     frames.append(
-        _frame("ws.reconnect_scheduled", variant, open_ts[reconnect] + 30_000, session[reconnect])
+        _frame(RECONNECT_SCHEDULED, variant, open_ts[reconnect] + 30_000, session[reconnect])
     )
     per_connection = rng.poisson(scenario.messages_per_connection, total)
     index = np.repeat(np.arange(total), per_connection)
@@ -197,7 +204,7 @@ def _beacons(
     ttfb = scenario.ttfb_median_s * np.exp(session_effect + rng.normal(0, 0.35, len(index)))
     if canary:
         ttfb = ttfb + scenario.ttfb_shift_s
-    frame = _frame("ws.ttfb", variant, open_ts[index] + 5_000, session[index])
+    frame = _frame(TTFB, variant, open_ts[index] + 5_000, session[index])
     frames.append(frame.with_columns(pl.Series("ttfb_ms", ttfb * 1000.0)))
     return pl.concat(frames, how="diagonal_relaxed").with_columns(
         [

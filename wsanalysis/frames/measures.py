@@ -18,7 +18,7 @@ import polars as pl
 
 from wsanalysis.frames.counters import increases
 from wsanalysis.frames.selection import MetricSource, RumFilter, Series
-from wsanalysis.sources.schema import TIMESTAMP
+from wsanalysis.sources.schema import OPEN, TIMESTAMP
 
 Source = Literal["prometheus", "rum", "histogram"]
 RATE_BUCKET = timedelta(minutes=1)
@@ -315,7 +315,7 @@ def connection_durations(
         pl.lit(True).alias("observed"),
         (pl.col("ts") - pl.duration(milliseconds=(duration * 1000).round())).alias("opened"),
     )
-    opened = beacons.filter((pl.col("type") == "ws.open") & pl.col("socket_id").is_not_null())
+    opened = beacons.filter((pl.col("type") == OPEN) & pl.col("socket_id").is_not_null())
     still_open = opened.join(all_closed.select("socket_id"), on="socket_id", how="anti").select(
         "variant",
         ((pl.lit(window.end) - pl.col("ts")).dt.total_milliseconds() / 1000.0).alias("duration"),

@@ -26,6 +26,7 @@ from wsanalysis.incident.delivery import delivery_counts
 from wsanalysis.incident.inputs import IncidentData
 from wsanalysis.incident.survival import durations
 from wsanalysis.sources.metric_names import CLOSES_TOTAL
+from wsanalysis.sources.schema import CLOSE, GIVE_UP, RECONNECT_SCHEDULED
 from wsanalysis.stats.rates import compare_rates
 from wsanalysis.stats.survival import compare_duration_quantiles, kaplan_meier
 
@@ -80,11 +81,11 @@ def _events(data: IncidentData, kind: str) -> tuple[np.ndarray, str]:
                 idx = idx.clip(0, hours - 1).to_numpy().astype(int)
                 np.add.at(out, idx, steps["increase"].to_numpy())
                 return out, "server"
-        where = (pl.col("type") == "ws.close") & pl.col("code").is_in(list(AUTH_CODES))
+        where = (pl.col("type") == CLOSE) & pl.col("code").is_in(list(AUTH_CODES))
     elif kind == "reconnects":
-        where = pl.col("type") == "ws.reconnect_scheduled"
+        where = pl.col("type") == RECONNECT_SCHEDULED
     else:
-        where = pl.col("type") == "ws.give_up"
+        where = pl.col("type") == GIVE_UP
     if not data.has_rum:
         return np.zeros(1), "none"
     return _hourly(data, "ts", data.beacons.filter(where)) / data.rum_sample, "rum"

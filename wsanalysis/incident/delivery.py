@@ -13,6 +13,7 @@ from wsanalysis.incident.findings import Finding, NotRun, severity_from
 from wsanalysis.incident.inputs import IncidentData
 from wsanalysis.incident.scan import elevations
 from wsanalysis.incident.signals import SIGNALS, exposure, rum_signal, rum_variants
+from wsanalysis.sources.schema import DEDUP_DROP, GIVE_UP, MESSAGE, STALE_DROP
 
 
 @dataclass(frozen=True)
@@ -23,8 +24,8 @@ class DeliveryCounts:
 
 
 #: The beacon types counted per variant, and their column.
-COUNTED = {"ws.message": "messages", "ws.dedup_drop": "dedup_drops",
-           "ws.stale_drop": "stale_drops", "ws.give_up": "give_ups"}  # fmt: skip
+COUNTED = {MESSAGE: "messages", DEDUP_DROP: "dedup_drops",
+           STALE_DROP: "stale_drops", GIVE_UP: "give_ups"}  # fmt: skip
 
 
 def delivery_counts(data: IncidentData) -> DeliveryCounts:
@@ -37,7 +38,7 @@ def delivery_counts(data: IncidentData) -> DeliveryCounts:
         )
         frame = frame.join(counted, on="variant", how="left")
     duplicates = (
-        data.of_type("ws.message")
+        data.of_type(MESSAGE)
         .filter(pl.col("trace").is_not_null())
         .group_by("variant", "session_id", "trace")
         .agg((pl.len() - 1).alias("extra"))

@@ -18,6 +18,7 @@ import polars as pl
 from wsanalysis.incident.findings import Finding, NotRun
 from wsanalysis.incident.inputs import IncidentData
 from wsanalysis.sources.metric_names import CLOSES_TOTAL, RECONNECT_ADVICE_TOTAL
+from wsanalysis.sources.schema import OPEN, RECONNECT_SCHEDULED
 
 BIN = "100ms"
 AFTER = timedelta(seconds=60)
@@ -30,13 +31,13 @@ def synchronization(data: IncidentData, variant: str, start, end) -> dict[str, f
     b = data.beacons.filter(
         (pl.col("variant") == variant) & (pl.col("ts") >= start) & (pl.col("ts") < end)
     )
-    opens = b.filter(pl.col("type") == "ws.open")
+    opens = b.filter(pl.col("type") == OPEN)
     if opens.height < MIN_RECONNECTS:
         return None
     bins = opens.group_by(pl.col("ts").dt.truncate(BIN).alias("bin")).len()
     span_ms = (bins["bin"].max() - bins["bin"].min()).total_seconds() * 1000 + 100
     mean = opens.height / ((end - start).total_seconds() * 10)  # per 100 ms over the minute
-    delays = b.filter(pl.col("type") == "ws.reconnect_scheduled")["backoff_ms"].drop_nulls()
+    delays = b.filter(pl.col("type") == RECONNECT_SCHEDULED)["backoff_ms"].drop_nulls()
     return {
         "reconnects": float(opens.height),
         "peak_share": float(bins["len"].max() / opens.height),

@@ -24,6 +24,7 @@ from wsanalysis.incident.signals import (
     sessions_in,
 )
 from wsanalysis.sources.metric_names import CONNECTIONS_ACTIVE
+from wsanalysis.sources.schema import CLOSE, GIVE_UP, OFFLINE, RECONNECT_SCHEDULED
 
 FAILURE_SHARE = 0.6
 MAX_OUTAGE = timedelta(hours=3)
@@ -52,9 +53,9 @@ def _failures(data: IncidentData, variant: str, start: datetime, end: datetime) 
         (pl.col("variant") == variant) & (pl.col("ts") >= start) & (pl.col("ts") < end)
     )
     failed = (
-        (pl.col("type") == "ws.give_up")
-        | (pl.col("type") == "ws.offline")
-        | ((pl.col("type") == "ws.reconnect_scheduled") & (pl.col("attempt") >= 2))
+        (pl.col("type") == GIVE_UP)
+        | (pl.col("type") == OFFLINE)
+        | ((pl.col("type") == RECONNECT_SCHEDULED) & (pl.col("attempt") >= 2))
     )
     return b.filter(failed).height
 
@@ -86,7 +87,7 @@ def _from_rum(data: IncidentData, restarts: list[Finding]) -> list[Finding]:
         if _near_restart(restarts, e.variant, e.start):
             continue  # handshakes refused while the server restarts
         closes = data.beacons.filter(
-            (pl.col("variant") == e.variant) & (pl.col("type") == "ws.close")
+            (pl.col("variant") == e.variant) & (pl.col("type") == CLOSE)
             & (pl.col("code") == 1006) & pl.col("ts").is_between(e.start, e.end)
         )  # fmt: skip
         failures = _failures(data, e.variant, e.start, e.end + 3 * MINUTE)

@@ -22,7 +22,7 @@ from wsanalysis.sources.metric_names import (
     CONNECTIONS_TOTAL,
     FRAMES_SENT_TOTAL,
 )
-from wsanalysis.sources.schema import TIMESTAMP
+from wsanalysis.sources.schema import CLOSE, GIVE_UP, OPEN, RECONNECT_SCHEDULED, TIMESTAMP
 
 MINUTE = timedelta(minutes=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -142,8 +142,8 @@ def rum_live(data: IncidentData) -> pl.DataFrame | None:
         return None
     window = data.window
     count = max(1, int(np.ceil(window.duration / MINUTE)))
-    opens = data.of_type("ws.open").select("socket_id", "variant", pl.col("ts").alias("opened"))
-    closes = data.of_type("ws.close").select("socket_id", "variant", pl.col("ts").alias("closed"))
+    opens = data.of_type(OPEN).select("socket_id", "variant", pl.col("ts").alias("opened"))
+    closes = data.of_type(CLOSE).select("socket_id", "variant", pl.col("ts").alias("closed"))
     sockets = opens.join(closes, on=["socket_id", "variant"], how="full", coalesce=True)
     index = [((pl.col(c) - pl.lit(window.start)).dt.total_milliseconds() // 60_000)
              .fill_null(default).clip(0, count).cast(pl.Int64).alias(c)
@@ -260,8 +260,8 @@ class Signal:
     def rum_where(self) -> pl.Expr:
         """The RUM beacons that are this signal."""
         if self.codes:
-            return (pl.col("type") == "ws.close") & pl.col("code").is_in(list(self.codes))
-        return pl.col("type") == (self.beacon or "ws.open")
+            return (pl.col("type") == CLOSE) & pl.col("code").is_in(list(self.codes))
+        return pl.col("type") == (self.beacon or OPEN)
 
 
 AUTH_CODES = (4401, 4403, 403)
@@ -274,9 +274,9 @@ SIGNALS: dict[str, Signal] = {
         Signal("1006", "1006 (abnormal) closes", (1006,)),
         Signal("1013", "1013 (try again later) closes", (1013,)),
         Signal("restarts", "1012/1001 restart closes", RESTART_CODES),
-        Signal("reconnects", "reconnects scheduled", beacon="ws.reconnect_scheduled"),
-        Signal("opens", "connections opened", metric=CONNECTIONS_TOTAL, beacon="ws.open"),
-        Signal("give_ups", "give-ups", beacon="ws.give_up"),
+        Signal("reconnects", "reconnects scheduled", beacon=RECONNECT_SCHEDULED),
+        Signal("opens", "connections opened", metric=CONNECTIONS_TOTAL, beacon=OPEN),
+        Signal("give_ups", "give-ups", beacon=GIVE_UP),
     )
 }
 
@@ -317,7 +317,7 @@ def _rum_signal(data: IncidentData, signal: Signal) -> pl.DataFrame | None:
     if not data.has_rum or (signal.metric and not signal.beacon):
         return None
     if signal.codes:
-        return rum_counts(data, "ws.close", pl.col("code").is_in(list(signal.codes)))
+        return rum_counts(data, CLOSE, pl.col("code").is_in(list(signal.codes)))
     return rum_counts(data, signal.beacon)
 
 

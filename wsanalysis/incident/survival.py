@@ -13,9 +13,10 @@ from wsanalysis.frames.measures import Window, connection_durations
 from wsanalysis.frames.selection import RumFilter
 from wsanalysis.incident.findings import Finding
 from wsanalysis.incident.inputs import IncidentData
+from wsanalysis.sources.schema import CLOSE, OPEN
 from wsanalysis.stats.survival import KaplanMeierResult, LogRankResult, kaplan_meier, logrank
 
-CLOSES = RumFilter(type="ws.close", column="duration_ms", scale=0.001)
+CLOSES = RumFilter(type=CLOSE, column="duration_ms", scale=0.001)
 ALPHA = 1e-3
 SHORTER = 0.8
 
@@ -49,14 +50,14 @@ def connections(data: IncidentData) -> pl.DataFrame | None:
     beacon, censored at the window's end)."""
     if not data.has_rum or data.window is None:
         return None
-    closes = data.of_type("ws.close")
+    closes = data.of_type(CLOSE)
     closed = closes.filter(pl.col("duration_ms").is_not_null()).select(
         "variant", "session_id",
         (pl.col("ts") - pl.duration(milliseconds=pl.col("duration_ms").cast(pl.Int64)))
         .alias("opened"), (pl.col("duration_ms") / 1000).alias("duration"),
         pl.lit(True).alias("observed"),
     )  # fmt: skip
-    still = data.of_type("ws.open").filter(pl.col("socket_id").is_not_null())
+    still = data.of_type(OPEN).filter(pl.col("socket_id").is_not_null())
     still = still.join(closes.select("socket_id"), on="socket_id", how="anti").select(
         "variant", "session_id", pl.col("ts").alias("opened"),
         ((pl.lit(data.window.end) - pl.col("ts")).dt.total_milliseconds() / 1000).alias(
@@ -75,7 +76,7 @@ def _without(beacons: pl.DataFrame, exclude: list[Finding] | None) -> pl.DataFra
         during = during | (
             (pl.col("variant") == f.variant) & pl.col("ts").is_between(f.start, f.end)
         )
-    gone = beacons.filter((pl.col("type") == "ws.close") & during).select("socket_id")
+    gone = beacons.filter((pl.col("type") == CLOSE) & during).select("socket_id")
     return beacons.join(gone, on="socket_id", how="anti")
 
 
@@ -109,8 +110,8 @@ def quantiles_over_time(data: IncidentData, bucket: timedelta = timedelta(hours=
                 "n": pl.Int64,
             }
         )
-    opens = data.beacons.filter(pl.col("type") == "ws.open").select("socket_id", "ts", "variant")
-    closes = data.beacons.filter(pl.col("type") == "ws.close").select(
+    opens = data.beacons.filter(pl.col("type") == OPEN).select("socket_id", "ts", "variant")
+    closes = data.beacons.filter(pl.col("type") == CLOSE).select(
         "socket_id", pl.col("duration_ms").alias("d")
     )
     joined = opens.join(closes, on="socket_id", how="left")

@@ -10,7 +10,7 @@ from wsanalysis.incident.findings import Finding
 from wsanalysis.incident.inputs import IncidentData
 from wsanalysis.incident.signals import rum_counts, server_counts
 from wsanalysis.sources.metric_names import CLOSES_TOTAL
-from wsanalysis.sources.schema import TIMESTAMP
+from wsanalysis.sources.schema import GIVE_UP, OFFLINE, RECONNECT_SCHEDULED, TIMESTAMP
 
 SCHEMA = {
     "time": TIMESTAMP,
@@ -50,9 +50,9 @@ def timeline(data: IncidentData, findings: list[Finding]) -> pl.DataFrame:
             parts.append(part)
     if data.has_rum:
         for event, beacon_type in (
-            ("reconnect attempt", "ws.reconnect_scheduled"),
-            ("give-up", "ws.give_up"),
-            ("offline", "ws.offline"),
+            ("reconnect attempt", RECONNECT_SCHEDULED),
+            ("give-up", GIVE_UP),
+            ("offline", OFFLINE),
         ):
             parts.append(_counts(rum_counts(data, beacon_type), "rum", event))
     markers = [

@@ -23,6 +23,7 @@ from wsanalysis.incident.findings import Finding, NotRun
 from wsanalysis.incident.inputs import IncidentData
 from wsanalysis.incident.scan import elevations
 from wsanalysis.incident.signals import rum_counts
+from wsanalysis.sources.schema import TTFB
 
 MIN_SAMPLES = 30
 SLOW_QUANTILE = 0.95
@@ -40,7 +41,7 @@ def replies(data: IncidentData) -> pl.DataFrame:
     """The RUM replies with a time to first byte (`session` an integer code per session,
     what the session-clustered statistics group by; once per data)."""
     return data.shared("replies", lambda: (
-        data.of_type("ws.ttfb")
+        data.of_type(TTFB)
         .filter(pl.col("ttfb_ms").is_not_null())
         .with_columns(pl.col("session_id").cast(pl.Categorical).to_physical().alias("session"))
     ))  # fmt: skip
@@ -54,8 +55,8 @@ def detect(data: IncidentData) -> tuple[list[Finding], list[NotRun]]:
         return [], [NotRun("ttfb", f"fewer than {MIN_SAMPLES} ws.ttfb beacons")]
     threshold = float(seen["ttfb_ms"].quantile(SLOW_QUANTILE))
     slow_where = pl.col("ttfb_ms").is_not_null() & (pl.col("ttfb_ms") > threshold)
-    slow = rum_counts(data, "ws.ttfb", slow_where)
-    total = rum_counts(data, "ws.ttfb", pl.col("ttfb_ms").is_not_null())
+    slow = rum_counts(data, TTFB, slow_where)
+    total = rum_counts(data, TTFB, pl.col("ttfb_ms").is_not_null())
     findings = []
     for e in elevations(slow, total, min_excess=MIN_SLOW):
         mine = seen.filter(pl.col("variant") == e.variant)

@@ -43,7 +43,7 @@ import polars as pl
 from wsanalysis.frames import measures
 from wsanalysis.frames.selection import MetricSource, RumFilter
 from wsanalysis.pushdown.engines import Engine, open_engine
-from wsanalysis.sources.schema import TIMESTAMP
+from wsanalysis.sources.schema import OPEN, TIMESTAMP
 from wsanalysis.stats.quantiles import BOOTSTRAP_MAX_SAMPLES
 
 #: Durations leave the engine rounded up to this many seconds (see `durations`).
@@ -237,7 +237,7 @@ class RumAggregates:
         sql = (
             f"WITH closed AS (SELECT socket_id FROM beacons WHERE {where} AND {window}), "
             f"opened AS (SELECT variant, socket_id, {ts} AS ts_ms FROM beacons "
-            f"WHERE type = 'ws.open' AND socket_id IS NOT NULL AND {window}), "
+            f"WHERE type = '{OPEN}' AND socket_id IS NOT NULL AND {window}), "
             f"lifetimes AS (SELECT variant, CAST({spec.column} AS DOUBLE) * {_double(spec.scale)} "
             f"AS duration, TRUE AS observed, {ts} AS ts_ms FROM beacons WHERE {where} "
             f"AND {spec.column} IS NOT NULL AND {window} "

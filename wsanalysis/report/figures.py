@@ -30,12 +30,13 @@ from wsanalysis.sources.metric_names import (
     CONNECTION_DURATION,
     FRAMES_SENT_TOTAL,
 )
+from wsanalysis.sources.schema import CLOSE, RECONNECT_SCHEDULED, TTFB
 from wsanalysis.stats.quantiles import histogram_quantile
 from wsanalysis.stats.survival import kaplan_meier
 
 VARIANTS = ("canary", "control")
 VARIANT_COLORS = {"canary": "#d62728", "control": "#1f77b4"}
-CLOSES = RumFilter(type="ws.close", column="duration_ms", scale=0.001)
+CLOSES = RumFilter(type=CLOSE, column="duration_ms", scale=0.001)
 MAX_CURVE_POINTS = 400
 
 
@@ -76,7 +77,7 @@ def close_codes_over_time(
     if beacons is None or "code" not in beacons.columns:
         return _empty(schema)
     return (
-        beacons.filter(pl.col("type") == "ws.close")
+        beacons.filter(pl.col("type") == CLOSE)
         .group_by(
             bucket_of("ts", window, bucket).alias("bucket"),
             "variant",
@@ -94,7 +95,7 @@ def close_reasons(beacons: pl.DataFrame | None, limit: int = 10) -> pl.DataFrame
     if beacons is None or beacons.is_empty() or "reason" not in beacons.columns:
         return _empty(schema)
     return (
-        beacons.filter(pl.col("type") == "ws.close")
+        beacons.filter(pl.col("type") == CLOSE)
         .group_by(
             "variant",
             pl.col("code").cast(pl.Utf8).fill_null(""),
@@ -300,9 +301,7 @@ def backoff_over_time(
     if beacons is None or "backoff_ms" not in beacons.columns:
         return _empty(schema)
     return (
-        beacons.filter(
-            (pl.col("type") == "ws.reconnect_scheduled") & pl.col("backoff_ms").is_not_null()
-        )
+        beacons.filter((pl.col("type") == RECONNECT_SCHEDULED) & pl.col("backoff_ms").is_not_null())
         .group_by(bucket_of("ts", window, bucket).alias("bucket"), "variant")
         .agg(
             pl.col("backoff_ms").cast(pl.Float64).median().alias("median_ms"),
@@ -346,7 +345,7 @@ def ttfb_p95_over_time(
     if beacons is None or "ttfb_ms" not in beacons.columns:
         return _empty(schema)
     return (
-        beacons.filter((pl.col("type") == "ws.ttfb") & pl.col("ttfb_ms").is_not_null())
+        beacons.filter((pl.col("type") == TTFB) & pl.col("ttfb_ms").is_not_null())
         .group_by(bucket_of("ts", window, bucket).alias("bucket"), "variant")
         .agg((pl.col("ttfb_ms").quantile(0.95, "linear") / 1000).alias("p95_seconds"))
         .with_columns(pl.lit("rum").alias("source"))

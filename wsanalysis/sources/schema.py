@@ -40,18 +40,32 @@ RUM_SCHEMA: dict[str, pl.DataType] = {
     "extra": pl.Utf8(),
 }
 
+# The contract's beacon types: code above the sources names them by these (a telemetry
+# mapping's own names are translated back to them when the beacons are read).
+OPEN = "ws.open"
+CLOSE = "ws.close"
+RECONNECT_SCHEDULED = "ws.reconnect_scheduled"
+GIVE_UP = "ws.give_up"
+MESSAGE = "ws.message"
+DEDUP_DROP = "ws.dedup_drop"
+STALE_DROP = "ws.stale_drop"
+TTFB = "ws.ttfb"
+ONLINE = "ws.online"
+OFFLINE = "ws.offline"
+SUMMARY = "ws.summary"
+
 RUM_TYPES = (
-    "ws.open",
-    "ws.close",
-    "ws.reconnect_scheduled",
-    "ws.give_up",
-    "ws.message",
-    "ws.dedup_drop",
-    "ws.stale_drop",
-    "ws.ttfb",
-    "ws.online",
-    "ws.offline",
-    "ws.summary",
+    OPEN,
+    CLOSE,
+    RECONNECT_SCHEDULED,
+    GIVE_UP,
+    MESSAGE,
+    DEDUP_DROP,
+    STALE_DROP,
+    TTFB,
+    ONLINE,
+    OFFLINE,
+    SUMMARY,
 )
 
 
